@@ -1,0 +1,211 @@
+"""Per-pair history: the keyed aggregate the beacon and DNS scorers read.
+
+One value per (sip, dip, dport, proto): hourly totals (flows, bytes, packets,
+duration) over the last ``window_ms`` of event time, exact, plus a bounded
+sample of the most recent flows (start, elapsed, bytes, packets) for timing
+analysis. Both parts are trimmed relative to the newest event of the pair, so
+:func:`combine_pairs` is associative and commutative and a Faust table, fed
+batch by batch, holds exactly what one pass over the whole input would give.
+
+The source port is left out of the key on purpose: a beacon opens a new
+connection (new source port) per callback, and those are the repeats we want
+to see together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.schema import FlowBatch, ip_strings, ip_words
+
+HOUR_MS = 3_600_000
+
+#: (sip 16 bytes, dip 16 bytes, dport, proto)
+PairKey = tuple[bytes, bytes, int, int]
+
+_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    """How much history each pair keeps, and how many pairs at most.
+
+    :param window_ms: event-time history kept per pair. Default - 24 h
+    :param max_events: flows kept in the timing sample per pair. Default - 512
+    :param max_pairs: pairs kept in total before the stream sheds. Default - 500,000
+    """
+
+    window_ms: int = 24 * HOUR_MS
+    max_events: int = 512
+    max_pairs: int = 500_000
+
+
+@dataclass(frozen=True, eq=False)
+class PairHistory:
+    """What one pair did over the window.
+
+    :param hour_ms: start of each hour with traffic, ascending (int64)
+    :param hour_totals: per hour ``[flows, bytes, packets, duration_ms]`` (int64, shape (h, 4))
+    :param events: most recent flows, ``[stime_ms, elapsed_ms, bytes, packets]``
+        sorted ascending (int64, shape (n, 4)), at most ``max_events`` rows
+    """
+
+    hour_ms: np.ndarray
+    hour_totals: np.ndarray
+    events: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PairHistory):
+            return NotImplemented
+        return (
+            np.array_equal(self.hour_ms, other.hour_ms)
+            and np.array_equal(self.hour_totals, other.hour_totals)
+            and np.array_equal(self.events, other.events)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-by-content arrays
+
+    @property
+    def last_ms(self) -> int:
+        """Start of the newest flow seen (event time)."""
+        return int(self.events[-1, 0])
+
+    def totals(self, since_ms: int) -> np.ndarray:
+        """``[flows, bytes, packets, duration_ms]`` over the hours that end after ``since_ms``."""
+        return self.hour_totals[self.hour_ms > since_ms - HOUR_MS].sum(axis=0)
+
+
+def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[PairKey, PairHistory]:
+    """Group one batch by (sip, dip, dport, proto) into pair histories.
+
+    Vectorised: one ``np.lexsort`` of the batch; Python work is one slice per pair.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(sip=["10.0.0.1"] * 3, dip=["1.2.3.4"] * 3, dport=[443] * 3,
+    ...                proto=[6] * 3, stime_ms=[60_000, 0, 3_600_000],
+    ...                bytes=[300, 200, 100], packets=[3, 2, 1], elapsed_ms=[10, 10, 10])
+    >>> [(pair_label(k), v.hour_totals.tolist()) for k, v in pair_deltas(b).items()]
+    [('10.0.0.1 -> 1.2.3.4:443/6', [[2, 500, 5, 20], [1, 100, 1, 10]])]
+    """
+    config = config or PairConfig()
+    if len(batch) == 0:
+        return {}
+    sip_hi, sip_lo = ip_words(batch["sip"])
+    dip_hi, dip_lo = ip_words(batch["dip"])
+    stime = batch["stime_ms"].astype(np.int64)
+    events = np.stack(
+        [
+            stime,
+            batch["elapsed_ms"].astype(np.int64),
+            batch["bytes"].astype(np.int64),
+            batch["packets"].astype(np.int64),
+        ],
+        axis=1,
+    )
+    order = np.lexsort(
+        (*events[:, :0:-1].T, stime, batch["proto"], batch["dport"], dip_lo, dip_hi, sip_lo, sip_hi)
+    )
+    keys = np.stack(
+        [sip_hi, sip_lo, dip_hi, dip_lo, batch["dport"].astype(np.uint64), batch["proto"]], axis=1
+    )[order]
+    events = events[order]
+    new_pair = np.ones(len(keys), dtype=bool)
+    new_pair[1:] = np.any(keys[1:] != keys[:-1], axis=1)
+    starts = np.flatnonzero(new_pair)
+    ends = np.append(starts[1:], len(keys))
+
+    # hourly totals for every (pair, hour) at once
+    hour = events[:, 0] - events[:, 0] % HOUR_MS
+    new_hour = new_pair.copy()
+    new_hour[1:] |= hour[1:] != hour[:-1]
+    hour_starts = np.flatnonzero(new_hour)
+    sums = np.add.reduceat(
+        np.stack([np.ones(len(events), np.int64), events[:, 2], events[:, 3], events[:, 1]], 1),
+        hour_starts,
+        axis=0,
+    )
+    hour_of_pair = np.searchsorted(hour_starts, starts)
+    hour_of_pair = np.append(hour_of_pair, len(hour_starts))
+
+    sip_raw = batch["sip"][order]
+    dip_raw = batch["dip"][order]
+    out: dict[PairKey, PairHistory] = {}
+    for p, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        h0, h1 = hour_of_pair[p], hour_of_pair[p + 1]
+        key = (bytes(sip_raw[lo]), bytes(dip_raw[lo]), int(keys[lo, 4]), int(keys[lo, 5]))
+        history = PairHistory(hour[hour_starts[h0:h1]], sums[h0:h1], events[lo:hi])
+        out[key] = _trim(history, config)
+    return out
+
+
+def combine_pairs(
+    old: PairHistory | None, new: PairHistory, config: PairConfig | None = None
+) -> PairHistory:
+    """Merge two histories of one pair (associative, commutative, bounded).
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(sip=["10.0.0.1"] * 4, dip=["1.2.3.4"] * 4, stime_ms=[0, 1, 2, 3],
+    ...                bytes=[1, 2, 3, 4], packets=[1, 1, 1, 1])
+    >>> (key, whole), = pair_deltas(b).items()
+    >>> combine_pairs(pair_deltas(b[:1])[key], pair_deltas(b[1:])[key]) == whole
+    True
+    """
+    config = config or PairConfig()
+    if old is None:
+        return _trim(new, config)
+    hours = np.concatenate([old.hour_ms, new.hour_ms])
+    totals = np.concatenate([old.hour_totals, new.hour_totals])
+    unique_hours, index = np.unique(hours, return_inverse=True)
+    summed = np.zeros((len(unique_hours), 4), dtype=np.int64)
+    np.add.at(summed, index, totals)
+    events = np.concatenate([old.events, new.events])
+    events = events[np.lexsort(events.T[::-1])]
+    return _trim(PairHistory(unique_hours, summed, events), config)
+
+
+def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
+    """Drop what lies outside the window from the pair's newest event; cap the sample."""
+    newest_ms = int(history.events[-1, 0])
+    horizon_ms = newest_ms - config.window_ms
+    events = history.events[history.events[:, 0] > horizon_ms][-config.max_events :]
+    keep_hours = history.hour_ms > horizon_ms - HOUR_MS
+    return PairHistory(history.hour_ms[keep_hours], history.hour_totals[keep_hours], events)
+
+
+def shed_pairs(mapping: Mapping[PairKey, PairHistory], max_pairs: int) -> list[PairKey]:
+    """Keys to evict so that at most ``max_pairs`` remain: stalest first.
+
+    Pairs whose newest flow is oldest go first (ties: fewest flows in the
+    sample, then key order), so live beacons survive a flood of one-off pairs.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(sip=["10.0.0.1", "10.0.0.2", "10.0.0.3"], dip=["1.1.1.1"] * 3,
+    ...                stime_ms=[5, 1, 9])
+    >>> [pair_label(k) for k in shed_pairs(pair_deltas(b), 1)]
+    ['10.0.0.2 -> 1.1.1.1:0/0', '10.0.0.1 -> 1.1.1.1:0/0']
+    """
+    excess = len(mapping) - max_pairs
+    if excess <= 0:
+        return []
+    ranked = sorted(mapping.items(), key=lambda kv: (kv[1].last_ms, len(kv[1].events), kv[0]))
+    return [key for key, _ in ranked[:excess]]
+
+
+def address_text(raw: bytes) -> str:
+    """A 16-byte key address as text (IPv4-mapped addresses print as dotted quads)."""
+    column = np.frombuffer(raw, dtype="V16")
+    return ip_strings(column, np.array([not raw.startswith(_V4_MAPPED_PREFIX)]))[0]
+
+
+def pair_label(key: PairKey) -> str:
+    """``sip -> dip:dport/proto`` for logs and doctests."""
+    return f"{address_text(key[0])} -> {address_text(key[1])}:{key[2]}/{key[3]}"
