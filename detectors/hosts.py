@@ -1,0 +1,287 @@
+"""Per (host, hour) traffic statistics: what each host sent and what it received.
+
+This is the keyed aggregate behind the exfiltration scorer. For every source
+host and event-time hour it keeps exact totals (flows, packets, bytes, first and
+last time) plus two bounded sketches: the ``k`` destinations and the ``k``
+destination ports that carried the largest single flows. The same is kept for
+what each host received, so a producer/consumer ratio can be formed.
+
+Why "largest single flow" and not "most bytes": keeping the top ``k`` keys by
+a per-key *maximum* is exactly associative (a key in the merged top ``k`` is in
+the top ``k`` of the part where it reached its maximum), so the Faust tables
+and the embedded runner agree whatever the batch boundaries; top ``k`` by a
+*sum* is not. It also asks the right question for exfiltration: "has this host
+ever sent a large flow to this destination before?".
+
+Keys are ``(host, hour_start_ms)`` with ``host`` the 16 bytes of the address
+column, so the stream can keep them in a table partitioned by source address.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from detectors.schema import FlowBatch, ip_words
+
+if TYPE_CHECKING:
+    from detectors.exfil import ExfilConfig
+
+logger = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+
+#: default size of the destination and port sketches (``ExfilConfig.max_destinations``)
+MAX_DESTINATIONS = 32
+
+HostKey = tuple[bytes, int]
+
+
+@dataclass(frozen=True, eq=False)
+class HostHour:
+    """One host's traffic in one direction during one hour.
+
+    :param flows: flow records
+    :param packets: packets
+    :param bytes: bytes
+    :param first_ms: earliest flow start (ms since the epoch)
+    :param last_ms: latest flow end, start + elapsed (ms)
+    :param peer_hi: high 64 bits of the sketched peer addresses (destinations
+        for what was sent, sources for what was received)
+    :param peer_lo: low 64 bits of those addresses
+    :param peer_max_bytes: bytes of the largest single flow with each peer;
+        the sketch holds the ``k`` peers with the largest, ties by address
+    :param port_key: sketched ``proto << 16 | dport`` values
+    :param port_max_bytes: bytes of the largest single flow on each port
+    """
+
+    flows: int
+    packets: int
+    bytes: int
+    first_ms: int
+    last_ms: int
+    peer_hi: np.ndarray
+    peer_lo: np.ndarray
+    peer_max_bytes: np.ndarray
+    port_key: np.ndarray
+    port_max_bytes: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HostHour):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def bytes_per_packet(self) -> float:
+        """Mean packet size; 0 for an hour with no packets."""
+        return self.bytes / self.packets if self.packets else 0.0
+
+    @property
+    def distinct_peers(self) -> int:
+        """Distinct peers, exact up to the sketch size and saturating there."""
+        return len(self.peer_hi)
+
+    @property
+    def distinct_ports(self) -> int:
+        """Distinct (proto, dport), exact up to the sketch size and saturating there."""
+        return len(self.port_key)
+
+    def peer_addresses(self) -> np.ndarray:
+        """The sketched peers as a ``V16`` address column (for :func:`ip_strings`)."""
+        words = np.stack([self.peer_hi, self.peer_lo], axis=1).astype(">u8")
+        return np.ascontiguousarray(words).view("V16").reshape(-1)
+
+
+def host_deltas(
+    batch: FlowBatch, *, hour_ms: int = HOUR_MS, max_destinations: int = MAX_DESTINATIONS
+) -> tuple[dict[HostKey, HostHour], dict[HostKey, HostHour]]:
+    """One batch's per (host, hour) statistics: (sent by sip, received by dip).
+
+    Each flow counts in the hour it started (event time). Grouping is done with
+    sorts over the whole batch; Python only touches one object per key.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch, parse_ip
+    >>> b = make_batch(sip=["10.0.0.1", "10.0.0.1", "10.0.0.2"],
+    ...                dip=["8.8.8.8", "1.1.1.1", "8.8.8.8"], dport=[53, 443, 53],
+    ...                proto=[17, 6, 17], packets=[1, 10, 2], bytes=[60, 9000, 130],
+    ...                stime_ms=[0, 1000, 3_600_000])
+    >>> sent, received = host_deltas(b)
+    >>> h = sent[(parse_ip("10.0.0.1")[0], 0)]
+    >>> h.flows, h.packets, h.bytes, h.bytes_per_packet, h.distinct_peers
+    (2, 11, 9060, 823.6363636363636, 2)
+    >>> h.port_key.tolist(), h.port_max_bytes.tolist()
+    ([393659, 1114165], [9000, 60])
+    >>> sorted((hour, r.flows, r.bytes) for (_, hour), r in received.items())
+    [(0, 1, 60), (0, 1, 9000), (3600000, 1, 130)]
+    """
+    hours = batch["stime_ms"] // hour_ms * hour_ms
+    sent = _side(batch, batch["sip"], batch["dip"], hours, max_destinations)
+    received = _side(batch, batch["dip"], batch["sip"], hours, max_destinations)
+    return sent, received
+
+
+def combine_hosts(
+    old: HostHour | None, new: HostHour, config: ExfilConfig | None = None
+) -> HostHour:
+    """Merge two statistics of the same (host, hour); associative and bounded.
+
+    :param config: supplies ``max_destinations``, the sketch size.
+        Default - :data:`MAX_DESTINATIONS`
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(sip=["10.0.0.1"] * 3, dip=["1.1.1.1", "2.2.2.2", "1.1.1.1"],
+    ...                packets=[1, 2, 3], bytes=[100, 200, 300], stime_ms=[5, 6, 7])
+    >>> whole = host_deltas(b)[0]
+    >>> parts = [host_deltas(b[i:i + 1])[0] for i in range(3)]
+    >>> key = next(iter(whole))
+    >>> merged = combine_hosts(combine_hosts(parts[0][key], parts[1][key]), parts[2][key])
+    >>> merged == whole[key], merged.bytes, merged.peer_max_bytes.tolist()
+    (True, 600, [300, 200])
+    """
+    if old is None:
+        return new
+    k = config.max_destinations if config is not None else MAX_DESTINATIONS
+    zeros = np.zeros(len(old.peer_hi) + len(new.peer_hi), dtype=np.int64)
+    _, peer_hi, peer_lo, peer_max = _top_per_group(
+        zeros,
+        np.concatenate([old.peer_hi, new.peer_hi]),
+        np.concatenate([old.peer_lo, new.peer_lo]),
+        np.concatenate([old.peer_max_bytes, new.peer_max_bytes]),
+        k,
+    )
+    port_zeros = np.zeros(len(old.port_key) + len(new.port_key), dtype=np.int64)
+    port_keys = np.concatenate([old.port_key, new.port_key]).astype(np.uint64)
+    _, _, port_key, port_max = _top_per_group(
+        port_zeros,
+        np.zeros_like(port_keys),
+        port_keys,
+        np.concatenate([old.port_max_bytes, new.port_max_bytes]),
+        k,
+    )
+    return HostHour(
+        flows=old.flows + new.flows,
+        packets=old.packets + new.packets,
+        bytes=old.bytes + new.bytes,
+        first_ms=min(old.first_ms, new.first_ms),
+        last_ms=max(old.last_ms, new.last_ms),
+        peer_hi=peer_hi,
+        peer_lo=peer_lo,
+        peer_max_bytes=peer_max,
+        port_key=port_key.astype(np.uint32),
+        port_max_bytes=port_max,
+    )
+
+
+def expired_hosts(
+    mapping: Mapping[HostKey, HostHour], *, now_ms: int, keep_hours: int
+) -> list[HostKey]:
+    """Keys whose hour ended more than ``keep_hours`` before the hour of ``now_ms``.
+
+    ``now_ms`` is the newest event time seen, never the wall clock; the caller
+    deletes these keys, which bounds the table to ``keep_hours`` + 1 hours.
+
+    Examples
+    --------
+    >>> expired_hosts({(b"a", 0): None, (b"a", 7_200_000): None},
+    ...               now_ms=7_300_000, keep_hours=1)
+    [(b'a', 0)]
+    """
+    horizon_ms = (now_ms // HOUR_MS - keep_hours) * HOUR_MS
+    return [key for key in mapping if key[1] < horizon_ms]
+
+
+def by_host(mapping: Mapping[HostKey, HostHour]) -> dict[bytes, dict[int, HostHour]]:
+    """Regroup a (host, hour) mapping as host → {hour_start_ms: stats}."""
+    hosts: dict[bytes, dict[int, HostHour]] = {}
+    for (host, hour_ms), value in mapping.items():
+        hosts.setdefault(host, {})[hour_ms] = value
+    return hosts
+
+
+def _side(
+    batch: FlowBatch, host_col: np.ndarray, peer_col: np.ndarray, hours: np.ndarray, k: int
+) -> dict[HostKey, HostHour]:
+    """Group one direction of the batch by (host, hour) into :class:`HostHour` values."""
+    if len(batch) == 0:
+        return {}
+    host_hi, host_lo = ip_words(host_col)
+    order = np.lexsort((hours, host_lo, host_hi))
+    keys = np.stack([host_hi[order], host_lo[order], hours[order].astype(np.uint64)], axis=1)
+    new_key = np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)]
+    starts = np.flatnonzero(new_key)
+    group = np.empty(len(batch), dtype=np.int64)
+    group[order] = np.cumsum(new_key) - 1
+
+    flow_bytes = batch["bytes"]
+    packets = np.add.reduceat(batch["packets"][order], starts)
+    octets = np.add.reduceat(flow_bytes[order], starts)
+    flows = np.diff(np.r_[starts, len(batch)])
+    first_ms = np.minimum.reduceat(batch["stime_ms"][order], starts)
+    end_ms = batch["stime_ms"] + batch["elapsed_ms"].astype(np.int64)
+    last_ms = np.maximum.reduceat(end_ms[order], starts)
+
+    peer_hi, peer_lo = ip_words(peer_col)
+    peer_group, p_hi, p_lo, p_max = _top_per_group(group, peer_hi, peer_lo, flow_bytes, k)
+    port_keys = (batch["proto"].astype(np.uint64) << np.uint64(16)) | batch["dport"]
+    port_group, _, port_key, port_max = _top_per_group(
+        group, np.zeros_like(port_keys), port_keys, flow_bytes, k
+    )
+    peer_bounds = np.searchsorted(peer_group, np.arange(len(starts) + 1))
+    port_bounds = np.searchsorted(port_group, np.arange(len(starts) + 1))
+
+    host_bytes = np.stack([host_hi, host_lo], axis=1).astype(">u8")[order[starts]]
+    out: dict[HostKey, HostHour] = {}
+    for i, start in enumerate(starts.tolist()):
+        a, b = peer_bounds[i], peer_bounds[i + 1]
+        c, d = port_bounds[i], port_bounds[i + 1]
+        out[(host_bytes[i].tobytes(), int(keys[start, 2]))] = HostHour(
+            flows=int(flows[i]),
+            packets=int(packets[i]),
+            bytes=int(octets[i]),
+            first_ms=int(first_ms[i]),
+            last_ms=int(last_ms[i]),
+            peer_hi=p_hi[a:b],
+            peer_lo=p_lo[a:b],
+            peer_max_bytes=p_max[a:b],
+            port_key=port_key[c:d].astype(np.uint32),
+            port_max_bytes=port_max[c:d],
+        )
+    return out
+
+
+def _top_per_group(
+    group: np.ndarray, key_hi: np.ndarray, key_lo: np.ndarray, values: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group, the ``k`` keys with the largest per-key maximum of ``values``.
+
+    Returns (group, key_hi, key_lo, max) sorted by group, then by max
+    descending, ties by key ascending, so the result is one canonical order.
+    """
+    values = np.asarray(values, dtype=np.uint64)
+    order = np.lexsort((key_lo, key_hi, group))
+    g, hi, lo = group[order], key_hi[order], key_lo[order]
+    new_run = np.r_[True, (g[1:] != g[:-1]) | (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])]
+    starts = np.flatnonzero(new_run)
+    if len(starts) == 0:
+        empty = np.zeros(0, dtype=np.uint64)
+        return np.zeros(0, dtype=np.int64), empty, empty, empty
+    run_max = np.maximum.reduceat(values[order], starts)
+    g, hi, lo = g[starts], hi[starts], lo[starts]
+    ranked = np.lexsort((lo, hi, ~run_max, g))
+    g, hi, lo, run_max = g[ranked], hi[ranked], lo[ranked], run_max[ranked]
+    group_start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    rank = np.arange(len(g)) - np.repeat(group_start, np.diff(np.r_[group_start, len(g)]))
+    keep = rank < k
+    return g[keep], hi[keep], lo[keep], run_max[keep]
