@@ -1,0 +1,1 @@
+"""Vendored chart assets (ECharts, world shapes), inlined into every page; see ``build.py``."""
