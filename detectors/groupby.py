@@ -1,0 +1,507 @@
+"""rwuniq / rwstats group-by on flow batches, streamable and exact.
+
+Records are grouped by a tuple of SiLK key fields (``sIP``, ``dPort``,
+``protocol``...) and each group ("bin", in SiLK's words) gets aggregate
+values: record count, byte and packet sums, earliest sTime, latest eTime and
+exact distinct counts. The state follows the quix triple plus ``merge``
+(``init / update / merge / result``) so a file, a pipe or a Kafka partition
+is processed batch by batch and partial states from several workers add up
+to the very numbers of one pass over everything.
+
+Grouping never loops over records in Python: each key field becomes one or
+two ``uint64`` words (IPs through :func:`~detectors.schema.ip_words`), the
+words are shifted to their minimum and packed into as few 64-bit words as
+their value ranges allow, then grouped by a ``bincount`` over a compact key
+space, ``np.unique`` on one word, or ``np.lexsort`` on several. Groups come
+out sorted by key, which is rwuniq's ``--sort-output`` order (IPv4 before
+IPv6, as SiLK sorts IPv4-mapped addresses).
+
+Distinct counts stay exact across batches because the state keeps the sorted
+unique (bin, value) pairs rather than a count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detectors.exceptions import SilkwatchError
+from detectors.schema import FLOWTYPE_UNKNOWN, FlowBatch, empty_batch, ip_words
+
+#: SiLK key field → (title, FLOW_DTYPE column); sTime/eTime/duration are whole
+#: seconds and class is derived from the flowtype, as rwuniq prints them.
+KEY_FIELDS: dict[str, tuple[str, str]] = {
+    "sip": ("sIP", "sip"),
+    "dip": ("dIP", "dip"),
+    "sport": ("sPort", "sport"),
+    "dport": ("dPort", "dport"),
+    "protocol": ("protocol", "proto"),
+    "packets": ("packets", "packets"),
+    "bytes": ("bytes", "bytes"),
+    "flags": ("flags", "flags"),
+    "stime": ("sTime", "stime_ms"),
+    "duration": ("duration", "elapsed_ms"),
+    "etime": ("eTime", "stime_ms"),
+    "sensor": ("sensor", "sensor"),
+    "class": ("class", "flowtype"),
+    "type": ("type", "flowtype"),
+    "in": ("in", "input"),
+    "out": ("out", "output"),
+    "nhip": ("nhIP", "nhip"),
+    "application": ("application", "application"),
+}
+_ALIASES = {"proto": "protocol", "pkts": "packets", "dur": "duration", "nexthopip": "nhip"}
+IP_FIELDS = frozenset({"sip", "dip", "nhip"})
+TIME_FIELDS = frozenset({"stime", "etime"})
+
+#: SiLK value name → title; ``distinct:FIELD`` (and ``sIP-Distinct``) work for any key field
+VALUE_TITLES: dict[str, str] = {
+    "records": "Records",
+    "bytes": "Bytes",
+    "packets": "Packets",
+    "stime-earliest": "sTime-Earliest",
+    "etime-latest": "eTime-Latest",
+}
+#: values whose rwstats percentage is taken of the sum over all bins
+SUMMABLE_VALUES = frozenset({"records", "bytes", "packets"})
+
+
+class GroupByError(SilkwatchError, ValueError):
+    """An unknown ``--fields`` / ``--values`` name, or a value that cannot rank bins."""
+
+    reason = "bad_group_spec"
+
+
+def parse_fields(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """SiLK key field names (case-insensitive, comma-separated) → canonical names.
+
+    Examples
+    --------
+    >>> parse_fields("sIP,Proto,dPort")
+    ('sip', 'protocol', 'dport')
+    """
+    names = text.split(",") if isinstance(text, str) else list(text)
+    fields = tuple(_field_name(name) for name in names if name.strip())
+    if not fields:
+        raise GroupByError("group-by: --fields needs at least one key field")
+    if len(set(fields)) != len(fields):
+        raise GroupByError(f"group-by: a key field is repeated in {','.join(names)}")
+    return fields
+
+
+def parse_values(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """SiLK value names → canonical names (``sIP-Distinct`` becomes ``distinct:sip``).
+
+    Examples
+    --------
+    >>> parse_values("Records,sIP-Distinct,distinct:dPort,bytes")
+    ('records', 'distinct:sip', 'distinct:dport', 'bytes')
+    """
+    names = text.split(",") if isinstance(text, str) else list(text)
+    values = []
+    for name in (n.strip() for n in names if n.strip()):
+        lower = name.lower()
+        if lower in VALUE_TITLES:
+            values.append(lower)
+        elif lower == "flows":
+            values.append("records")
+        elif lower.startswith("distinct:"):
+            values.append("distinct:" + _field_name(name.split(":", 1)[1]))
+        elif lower.endswith("-distinct"):
+            values.append("distinct:" + _field_name(name[: -len("-distinct")]))
+        else:
+            known = ", ".join([*VALUE_TITLES.values(), "sIP-Distinct", "distinct:FIELD"])
+            raise GroupByError(f"group-by: unknown value {name!r}; choose from {known}")
+    return tuple(values) or ("records",)
+
+
+def value_title(value: str) -> str:
+    """The column title SiLK prints for a value (``distinct:sip`` → ``sIP-Distinct``)."""
+    if value.startswith("distinct:"):
+        return KEY_FIELDS[value.split(":", 1)[1]][0] + "-Distinct"
+    return VALUE_TITLES[value]
+
+
+def _field_name(name: str) -> str:
+    lower = name.strip().lower()
+    lower = _ALIASES.get(lower, lower)
+    if lower not in KEY_FIELDS:
+        raise GroupByError(
+            f"group-by: unknown field {name.strip()!r}; choose from "
+            + ", ".join(title for title, _ in KEY_FIELDS.values())
+        )
+    return lower
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """Partial group-by result: what a table stores and what :func:`merge` adds.
+
+    ``keys`` holds one array per key field with one row per bin, sorted by
+    key; ``aggregates`` the per-bin sums/extremes the values need;
+    ``distinct`` per field the sorted unique (bin index, value words) pairs.
+    """
+
+    fields: tuple[str, ...]
+    values: tuple[str, ...]
+    keys: dict[str, np.ndarray]
+    records: np.ndarray  # int64 per bin
+    aggregates: dict[str, np.ndarray] = field(default_factory=dict)
+    distinct: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """Final bins: key columns and value columns in the order asked for.
+
+    ``totals`` holds, per value, what rwstats divides by: the sum over all
+    bins for records/bytes/packets, the number of distinct values over the
+    whole input for distinct counts.
+    """
+
+    fields: tuple[str, ...]
+    values: tuple[str, ...]
+    keys: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray]
+    totals: dict[str, int]
+    input_records: int
+
+    def __len__(self) -> int:
+        return len(next(iter(self.keys.values())))
+
+    def take(self, rows: np.ndarray) -> GroupTable:
+        """The same table restricted to (and ordered by) ``rows``."""
+        return GroupTable(
+            self.fields,
+            self.values,
+            {name: column[rows] for name, column in self.keys.items()},
+            {name: column[rows] for name, column in self.columns.items()},
+            self.totals,
+            self.input_records,
+        )
+
+
+def init(fields: str | tuple[str, ...], values: str | tuple[str, ...] = "records") -> GroupState:
+    """An empty state grouping by ``fields`` and computing ``values`` (SiLK names).
+
+    Examples
+    --------
+    >>> s = init("sIP,dPort", "bytes,dIP-Distinct")
+    >>> s.fields, s.values, len(s)
+    (('sip', 'dport'), ('bytes', 'distinct:dip'), 0)
+    """
+    key_fields, value_names = parse_fields(fields), parse_values(values)
+    return _batch_state(key_fields, value_names, empty_batch(0))
+
+
+def update(state: GroupState, batch: FlowBatch) -> GroupState:
+    """``state`` with the flows of ``batch`` added; neither argument is modified.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> dips = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    >>> b = make_batch(proto=[6, 17, 6], bytes=[100, 50, 7], dip=dips)
+    >>> t = result(update(init("protocol", "records,bytes,dIP-Distinct"), b))
+    >>> t.keys["protocol"].tolist(), t.columns["bytes"].tolist(), t.columns["distinct:dip"].tolist()
+    ([6, 17], [107, 50], [2, 1])
+    """
+    return merge(state, _batch_state(state.fields, state.values, batch))
+
+
+def merge(a: GroupState, b: GroupState, *more: GroupState) -> GroupState:
+    """Partial states added together, as if their batches had been one.
+
+    Merging many states at once costs one grouping pass instead of one per pair.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> s = init("dPort", "records,sIP-Distinct")
+    >>> x = update(s, make_batch(dport=[53, 53], sip=["10.0.0.1", "10.0.0.2"]))
+    >>> y = update(s, make_batch(dport=[53, 80], sip=["10.0.0.2", "10.0.0.9"]))
+    >>> t = result(merge(x, y))
+    >>> t.keys["dport"].tolist(), t.columns["records"].tolist(), t.columns["distinct:sip"].tolist()
+    ([53, 80], [3, 1], [2, 1])
+    """
+    states = [s for s in (a, b, *more) if len(s)] or [a]
+    if len(states) == 1:
+        return states[0]
+    if any((s.fields, s.values) != (a.fields, a.values) for s in states):
+        raise GroupByError("group-by: cannot merge states with different fields or values")
+    keys = {name: np.concatenate([s.keys[name] for s in states]) for name in a.fields}
+    inverse, first, bins = _group([w for name in a.fields for w in _words(keys[name])])
+    aggregates = {}
+    for name in a.aggregates:
+        joined = np.concatenate([s.aggregates[name] for s in states])
+        aggregates[name] = _reduce(name, inverse, joined, bins)
+    offsets = np.cumsum([0] + [len(s) for s in states])
+    distinct = {}
+    for name in a.distinct:
+        owners = np.concatenate(
+            [inverse[offsets[i] + s.distinct[name][0]] for i, s in enumerate(states)]
+        )
+        words = np.concatenate([s.distinct[name][1] for s in states])
+        distinct[name] = _unique_pairs(owners, words)
+    return GroupState(
+        a.fields,
+        a.values,
+        {name: column[first] for name, column in keys.items()},
+        _sum_exact(inverse, np.concatenate([s.records for s in states]), bins).astype(np.int64),
+        aggregates,
+        distinct,
+    )
+
+
+def result(state: GroupState) -> GroupTable:
+    """The bins with their values, sorted by key (rwuniq ``--sort-output``)."""
+    columns, totals = {}, {"records": int(state.records.sum())}
+    for value in state.values:
+        if value == "records":
+            columns[value] = state.records
+        elif value.startswith("distinct:"):
+            owners, words = state.distinct[value]
+            columns[value] = np.bincount(owners, minlength=len(state)).astype(np.int64)
+            totals[value] = _group(list(words.T))[2] if len(words) else 0
+        else:
+            columns[value] = state.aggregates[_AGGREGATE_OF[value]]
+            if value in SUMMABLE_VALUES:
+                totals[value] = int(columns[value].sum(dtype=np.uint64))
+    return GroupTable(
+        state.fields, state.values, state.keys, columns, totals, int(state.records.sum())
+    )
+
+
+@dataclass(frozen=True)
+class TopBins:
+    """rwstats' answer: the chosen bins in rank order and their percentages.
+
+    ``percent`` is each bin's share of ``total`` and ``cumulative_percent``
+    its running sum (NaN for values that have no total, such as times);
+    ``threshold`` is the absolute cut-off used by ``--percentage`` or
+    ``--threshold`` (``None`` for ``--count``).
+    """
+
+    table: GroupTable
+    value: str
+    bins: int  # bins in the whole input
+    total: int | None
+    percent: np.ndarray
+    cumulative_percent: np.ndarray
+    threshold: int | None
+    bottom: bool
+
+
+def top(
+    table: GroupTable,
+    value: str | None = None,
+    *,
+    count: int | None = None,
+    percentage: float | None = None,
+    threshold: float | None = None,
+    bottom: bool = False,
+) -> TopBins:
+    """The top (or bottom) bins by ``value``, limited as rwstats does.
+
+    Exactly one of ``count`` (N bins), ``percentage`` (bins holding at least
+    P % of the total; the cut-off is truncated to an integer like SiLK's) or
+    ``threshold`` (bins with value >= X, or <= X with ``bottom``) may be given;
+    none means every bin. Ties are ranked by key, which is one of the orders
+    rwstats may print.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(dport=[53, 53, 53, 80, 443, 443], bytes=[1, 1, 1, 10, 2, 2])
+    >>> t = top(result(update(init("dPort", "records"), b)), count=2)
+    >>> t.table.keys["dport"].tolist(), t.percent.round(2).tolist(), t.total
+    ([53, 443], [50.0, 33.33], 6)
+    """
+    value = parse_values(value)[0] if value else table.values[0]
+    if value not in table.columns:
+        raise GroupByError(f"rwstats: value {value_title(value)!r} is not among --values")
+    if sum(limit is not None for limit in (count, percentage, threshold)) > 1:
+        raise GroupByError("rwstats: give only one of --count, --percentage, --threshold")
+    column = table.columns[value]
+    rank_key = column if bottom else ~column  # ~ reverses integer order exactly
+    total = table.totals.get(value)
+    cut = None
+    if percentage is not None:
+        if total is None:
+            raise GroupByError(f"rwstats: --percentage needs a summable value, not {value!r}")
+        cut = int(percentage * total / 100.0)
+    elif threshold is not None:
+        cut = int(threshold)
+    if cut is not None:
+        rows = np.flatnonzero(column <= cut if bottom else column >= cut)
+    elif count is not None and count < len(column):
+        rows = np.argpartition(rank_key, count - 1)[:count] if count > 0 else np.zeros(0, int)
+    else:
+        rows = np.arange(len(column))
+    rows = np.sort(rows)  # ascending key order, so ties stay in key order
+    ranked = rows[np.argsort(rank_key[rows], kind="stable")]
+    chosen = table.take(ranked)
+    if total:
+        percent = 100.0 * chosen.columns[value].astype(np.float64) / total
+    else:
+        percent = np.full(len(ranked), np.nan)
+    return TopBins(chosen, value, len(table), total, percent, np.cumsum(percent), cut, bottom)
+
+
+# --- internals -------------------------------------------------------------
+
+_AGGREGATE_OF = {
+    "bytes": "bytes",
+    "packets": "packets",
+    "stime-earliest": "stime_min_ms",
+    "etime-latest": "etime_max_ms",
+}
+
+
+def _key_column(batch: FlowBatch, name: str) -> np.ndarray:
+    """The values rwuniq groups on for one key field (native dtype, IPs ``V16``)."""
+    column = batch[KEY_FIELDS[name][1]]
+    if name == "stime":
+        return column // 1000
+    if name == "etime":
+        return (column + batch["elapsed_ms"]) // 1000
+    if name == "duration":
+        return column // 1000
+    if name == "class":
+        # twoway site: every valid flowtype is in class "all" (0)
+        return np.where(column == FLOWTYPE_UNKNOWN, FLOWTYPE_UNKNOWN, 0).astype(np.uint8)
+    return column
+
+
+def _words(column: np.ndarray) -> list[np.ndarray]:
+    """One column as ``uint64`` words whose lexicographic order is the column's order."""
+    if column.dtype.kind == "V":
+        return list(ip_words(column))
+    if column.dtype.kind == "i":
+        return [column.astype(np.int64).view(np.uint64) ^ np.uint64(1 << 63)]
+    return [column.astype(np.uint64)]
+
+
+#: below this many distinct packed values, group with a bincount instead of a sort
+_DENSE_SPAN = 1 << 22
+
+
+def _group(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Group rows by their word tuples → (group id per row, one row per group, group count).
+
+    Group ids follow the ascending lexicographic order of the word tuples.
+    """
+    rows = len(words[0])
+    if rows == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    packed = _pack(words)
+    if len(packed) == 1:
+        key = packed[0]
+        span = int(key.max())
+        if span < max(_DENSE_SPAN, 4 * rows) and span < 1 << 28:
+            key = key.astype(np.intp)
+            present = np.bincount(key, minlength=span + 1) > 0
+            ids = np.cumsum(present) - 1
+            inverse = ids[key]
+            groups = int(ids[-1]) + 1
+        else:
+            _, inverse = np.unique(key, return_inverse=True)
+            groups = int(inverse.max()) + 1
+    else:
+        order = np.lexsort(packed[::-1])
+        change = np.zeros(rows, bool)
+        change[0] = True
+        for word in packed:
+            sorted_word = word[order]
+            change[1:] |= sorted_word[1:] != sorted_word[:-1]
+        inverse = np.empty(rows, np.int64)
+        inverse[order] = np.cumsum(change) - 1
+        groups = int(change.sum())
+    first = np.empty(groups, np.int64)
+    first[inverse[::-1]] = np.arange(rows - 1, -1, -1)
+    return inverse.astype(np.int64, copy=False), first, groups
+
+
+def _pack(words: list[np.ndarray]) -> list[np.ndarray]:
+    """Shift each word to start at 0 and pack them, most significant first, into few words."""
+    packed: list[np.ndarray] = []
+    used_bits = 64
+    for word in words:
+        low = word.min()
+        bits = int(word.max() - low).bit_length()
+        if bits == 0:
+            continue  # constant in this batch: cannot separate groups
+        shifted = word - low if low else word
+        if used_bits + bits <= 64:
+            packed[-1] = (packed[-1] << np.uint64(bits)) | shifted
+            used_bits += bits
+        else:
+            packed.append(shifted.astype(np.uint64, copy=True))
+            used_bits = bits
+    return packed or [np.zeros(len(words[0]), np.uint64)]
+
+
+def _sum_exact(inverse: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
+    """Per-group sums of unsigned counters, exact even beyond float precision."""
+    if len(values) and int(values.max()) * len(values) < 1 << 53:
+        return np.bincount(inverse, weights=values, minlength=bins).astype(np.uint64)
+    out = np.zeros(bins, np.uint64)
+    np.add.at(out, inverse, values.astype(np.uint64))
+    return out
+
+
+def _reduce(name: str, inverse: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
+    """Combine one aggregate column per group: sums, minima or maxima."""
+    if name.endswith("_min_ms"):
+        out = np.full(bins, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(out, inverse, values)
+        return out
+    if name.endswith("_max_ms"):
+        out = np.full(bins, np.iinfo(np.int64).min, np.int64)
+        np.maximum.at(out, inverse, values)
+        return out
+    return _sum_exact(inverse, values, bins)
+
+
+def _unique_pairs(owners: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique (bin index, value words) pairs."""
+    if not len(owners):
+        return owners.astype(np.int64), words
+    # group ids follow the tuples' sorted order, so one row per group is already sorted
+    _, first, _ = _group([owners.astype(np.uint64), *words.T])
+    return owners[first].astype(np.int64), words[first]
+
+
+def _batch_state(fields: tuple[str, ...], values: tuple[str, ...], batch: FlowBatch) -> GroupState:
+    """Group one batch into a partial state."""
+    keys = {name: _key_column(batch, name) for name in fields}
+    inverse, first, bins = _group([w for name in fields for w in _words(keys[name])])
+    aggregates = {}
+    for value in values:
+        name = _AGGREGATE_OF.get(value)
+        if name == "stime_min_ms":
+            column = batch["stime_ms"]
+        elif name == "etime_max_ms":
+            column = batch["stime_ms"] + batch["elapsed_ms"]
+        elif name:
+            column = batch[name]
+        else:
+            continue
+        aggregates[name] = _reduce(name, inverse, column, bins)
+    distinct = {}
+    for value in values:
+        if value.startswith("distinct:"):
+            words = np.stack(_words(_key_column(batch, value.split(":", 1)[1])), axis=1)
+            distinct[value] = _unique_pairs(inverse, words)
+    return GroupState(
+        fields,
+        values,
+        {name: column[first] for name, column in keys.items()},
+        np.bincount(inverse, minlength=bins).astype(np.int64),
+        aggregates,
+        distinct,
+    )
