@@ -1,0 +1,34 @@
+"""Session fixtures for tests that need real services; each starts only when a test asks.
+
+- ``kafka_broker``: a real Apache Kafka broker (see ``tests/services/kafka.py``).
+- ``prometheus_server``: a real Prometheus (see ``tests/services/prometheus.py``).
+- ``shared_dir``: the sample data folder ``shared/`` beside the checkout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services.kafka import KafkaBroker, start_kafka
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One broker for the whole session: ``.bootstrap``, ``.url``, ``.create_topic(name, n)``."""
+    broker = start_kafka(tmp_path_factory.mktemp("kafka"))
+    yield broker
+    broker.process.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``shared/`` beside the checkout (sample data); skips when the folder is missing."""
+    shared = SHARED.resolve()
+    if not shared.is_dir():
+        pytest.skip(f"sample data folder {shared} is missing (it sits beside the checkout)")
+    return shared
