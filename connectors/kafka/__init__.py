@@ -1,0 +1,1 @@
+"""Kafka transport: the flow-batch frame and the publisher."""

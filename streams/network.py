@@ -1,0 +1,104 @@
+"""Whole-network hours: the partitions' closed hours merged into one view.
+
+Each partition closes its own hours on its own event-time watermark and sends
+what it counted to the bins topic (one partition, so one consumer sees every
+partition's report in order). A network hour is closed once every partition
+that has reported so far has moved past it; a partition that never carried a
+flow does not hold the network back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from streams.processing import ClosedHour, Stamped, apply_deltas
+
+
+def closed_hour_message(hour: ClosedHour, closed_until_ms: int | None) -> dict[str, Any]:
+    """A closed partition hour as the JSON object sent to the bins topic."""
+    return {
+        "partition": hour.partition,
+        "hour_start_ms": hour.hour_start_ms,
+        "closed_until_ms": closed_until_ms,
+        "volumes": [[dim, value, *counts] for (dim, value), counts in hour.volumes.items()],
+    }
+
+
+def _sum(old: list[float] | None, new: list[float]) -> list[float]:
+    return list(new) if old is None else [a + b for a, b in zip(old, new, strict=True)]
+
+
+def _latest(old: int | None, new: int) -> int:
+    return new if old is None else max(old, new)
+
+
+class NetworkHours:
+    """Merges partition reports (bins-topic messages) into network hours.
+
+    :param store: ``("volume", hour, dimension, value)`` → ``[records, bytes, packets]``
+        summed over partitions, and ``("closed", partition)`` → closed-until ms;
+        a Faust table (one partition) or a dict.
+    """
+
+    def __init__(self, store: MutableMapping[Hashable, Stamped]) -> None:
+        self.store = store
+
+    def add(self, message: Mapping[str, Any], *, offset: int) -> list[int]:
+        """Fold one partition report in; return network hours it completed."""
+        before = self.closed_until_ms()
+        volumes = {
+            ("volume", message["hour_start_ms"], dim, value): [r, b, p]
+            for dim, value, r, b, p in message["volumes"]
+        }
+        apply_deltas(self.store, 0, volumes, _sum, offset)
+        if message["closed_until_ms"] is not None:
+            apply_deltas(
+                self.store,
+                0,
+                {("closed", message["partition"]): message["closed_until_ms"]},
+                _latest,
+                offset,
+            )
+        after = self.closed_until_ms()
+        if after is None:
+            return []
+        return sorted(h for h in self.hours() if (before is None or h >= before) and h < after)
+
+    def closed_until_ms(self) -> int | None:
+        """Network hours starting before this instant are complete."""
+        marks = [s.value for key, s in self.store.items() if key[1] == "closed"]
+        return min(marks) if marks else None
+
+    def hours(self) -> set[int]:
+        """Start of every hour with traffic that is still kept."""
+        return {key[2] for key in self.store if key[1] == "volume"}
+
+    def volumes(self, hour_start_ms: int) -> dict[tuple[str, int], list[float]]:
+        """(dimension, value) → ``[records, bytes, packets]`` of one network hour."""
+        return {
+            (key[3], key[4]): stamped.value
+            for key, stamped in self.store.items()
+            if key[1] == "volume" and key[2] == hour_start_ms
+        }
+
+    @staticmethod
+    def summarise(bins: Mapping[Hashable, Stamped]) -> list[dict[str, Any]]:
+        """Partition bins summed per (hour, dimension, value), for the JSON view."""
+        totals: dict[tuple[int, str, int], list[float]] = {}
+        for (_, dimension, value, start_ms), stamped in list(bins.items()):
+            key = (start_ms, dimension, value)
+            totals[key] = _sum(totals.get(key), [float(x) for x in stamped.value])
+        return [
+            {"bin_start_ms": h, "dimension": d, "value": v, "records": r, "bytes": b, "packets": p}
+            for (h, d, v), (r, b, p) in sorted(totals.items())
+        ]
+
+
+def network_totals(rows: Iterable[Mapping[str, Any]]) -> dict[int, tuple[float, float, float]]:
+    """``bin_start_ms`` → (records, bytes, packets) of the ``total`` dimension of a summary."""
+    return {
+        row["bin_start_ms"]: (row["records"], row["bytes"], row["packets"])
+        for row in rows
+        if row["dimension"] == "total"
+    }

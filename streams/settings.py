@@ -1,0 +1,70 @@
+"""Worker settings, read from the environment so ``faust -A streams.app worker`` works too.
+
+``silkwatch worker --broker ...`` sets these variables before it imports the
+app; a plain Faust command line reads the same ones.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_BROKER = "kafka://127.0.0.1:9092"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Where the worker connects and what it calls its topics.
+
+    :param broker: Kafka bootstrap URL(s), ``kafka://host:port[;host:port]``
+    :param app_id: Faust application id: consumer group and changelog prefix
+    :param partitions: partitions of the flows topic and of every table
+    :param flows_topic: topic the publisher writes flow-batch frames to
+    :param bins_topic: topic closed hours are emitted to (JSON)
+    :param alerts_topic: topic alerts are emitted to (JSON)
+    :param data_dir: Faust's local state folder
+    :param web_host: address the worker's web server (JSON views, /metrics) binds
+    :param web_port: its port
+    """
+
+    broker: str = DEFAULT_BROKER
+    app_id: str = "silkwatch"
+    partitions: int = 8
+    flows_topic: str = "silkwatch-flows"
+    bins_topic: str = "silkwatch-bins"
+    alerts_topic: str = "silkwatch-alerts"
+    data_dir: Path = Path.home() / ".local" / "state" / "silkwatch"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        """Settings from ``SILKWATCH_*`` variables; unset ones keep their defaults."""
+        env = os.environ
+        defaults = cls()
+        return cls(
+            broker=env.get("SILKWATCH_BROKER", defaults.broker),
+            app_id=env.get("SILKWATCH_APP_ID", defaults.app_id),
+            partitions=int(env.get("SILKWATCH_PARTITIONS", defaults.partitions)),
+            flows_topic=env.get("SILKWATCH_FLOWS_TOPIC", defaults.flows_topic),
+            bins_topic=env.get("SILKWATCH_BINS_TOPIC", defaults.bins_topic),
+            alerts_topic=env.get("SILKWATCH_ALERTS_TOPIC", defaults.alerts_topic),
+            data_dir=Path(env.get("SILKWATCH_DATA_DIR", defaults.data_dir)),
+            web_host=env.get("SILKWATCH_WEB_HOST", defaults.web_host),
+            web_port=int(env.get("SILKWATCH_WEB_PORT", defaults.web_port)),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce these settings in a child process."""
+        return {
+            "SILKWATCH_BROKER": self.broker,
+            "SILKWATCH_APP_ID": self.app_id,
+            "SILKWATCH_PARTITIONS": str(self.partitions),
+            "SILKWATCH_FLOWS_TOPIC": self.flows_topic,
+            "SILKWATCH_BINS_TOPIC": self.bins_topic,
+            "SILKWATCH_ALERTS_TOPIC": self.alerts_topic,
+            "SILKWATCH_DATA_DIR": str(self.data_dir),
+            "SILKWATCH_WEB_HOST": self.web_host,
+            "SILKWATCH_WEB_PORT": str(self.web_port),
+        }
