@@ -11,7 +11,18 @@ history are never scored (warm-up), and every baseline is a median/MAD.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import HuberRegressor
+
+from detectors.alerts import Alert, severity_for
+from detectors.hosts import HOUR_MS, HostHour, HostKey, by_host
+from detectors.schema import _V4_MAPPED_PREFIX, ip_strings
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,8 @@ class ExfilConfig:
         standard deviations above the median host of the hour. Default - 3.0
     :param min_evidence: how many of the five supporting signs must hold.
         Default - 2
-    :param weight_volume: score weight of the volume term, which grows from 0 at
-        ``min_baseline_ratio`` to 1 at ``full_ratio``. Default - 0.5
+    :param weight_volume: score weight of the volume term, which grows from 0.5
+        at ``min_baseline_ratio`` to 1 at ``full_ratio`` (log scale). Default - 0.5
     :param weight_evidence: score weight of the share of supporting signs that
         hold. Default - 0.5
     :param full_ratio: baseline multiple at which the volume term saturates.
@@ -84,3 +95,274 @@ class ExfilConfig:
     weight_evidence: float = 0.5
     full_ratio: float = 50.0
     max_destinations: int = 32
+
+
+@dataclass(frozen=True, eq=False)
+class BubbleFit:
+    """A robust line through the hosts' bubble chart: log10(bytes) vs log10(packets).
+
+    Most hosts sit near one line (bytes grow with packets at a typical packet
+    size). Hosts far *above* it move many bytes in few packets (bulk upload,
+    exfiltration candidates); far *below* it, many packets carry almost nothing
+    (keep-alives, beacons, scans).
+
+    :param slope: decades of bytes per decade of packets
+    :param intercept: log10(bytes) at one packet
+    :param scale: robust standard deviation of the residuals (1.4826 x MAD),
+        floored at ``min_scale``, in decades
+    :param residuals: log10(bytes) minus the line, per host, in decades
+    """
+
+    slope: float
+    intercept: float
+    scale: float
+    residuals: np.ndarray
+
+    @property
+    def sigmas(self) -> np.ndarray:
+        """Residuals in robust standard deviations."""
+        return self.residuals / self.scale
+
+    def above(self, threshold: float) -> np.ndarray:
+        """Indices of hosts at least ``threshold`` sigmas above the line (exfil candidates)."""
+        return np.flatnonzero(self.sigmas >= threshold)
+
+    def below(self, threshold: float) -> np.ndarray:
+        """Indices of hosts at least ``threshold`` sigmas below the line (beacon candidates)."""
+        return np.flatnonzero(self.sigmas <= -threshold)
+
+
+def fit_bubble(bytes_: np.ndarray, packets: np.ndarray, *, min_scale: float = 0.05) -> BubbleFit:
+    """Fit log10(bytes) against log10(packets) across hosts, robust to outliers.
+
+    A Huber regression (scikit-learn) keeps the few hosts we are looking for
+    from dragging the line towards themselves. With fewer than three hosts or
+    a single packet count there is no slope to learn: the line then has slope 1
+    through the median bytes/packet. Zeros are counted as 1.
+
+    :param bytes_: bytes per host
+    :param packets: packets per host
+    :param min_scale: floor of the residual scale, in decades, so that hosts on
+        an exact line do not make every tiny deviation infinite. Default - 0.05
+
+    Examples
+    --------
+    >>> packets = np.array([1, 10, 100, 1000, 10000])
+    >>> fit = fit_bubble(100 * packets, packets)  # 100 bytes per packet
+    >>> round(fit.slope, 3), round(fit.intercept, 3), fit.residuals.round(3).tolist()
+    (1.0, 2.0, [0.0, 0.0, 0.0, 0.0, 0.0])
+    >>> packets = np.array([10, 20, 40, 80, 160, 320, 640, 5])
+    >>> bytes_ = 100 * packets
+    >>> bytes_[3], bytes_[7] = 80 * 1400, 5 * 40  # a bulk sender and a tiny beacon
+    >>> fit = fit_bubble(bytes_, packets)
+    >>> round(fit.slope, 3), fit.above(3.0).tolist(), fit.below(3.0).tolist()
+    (1.0, [3], [7])
+    """
+    x = np.log10(np.maximum(np.asarray(packets, dtype=np.float64), 1.0))
+    y = np.log10(np.maximum(np.asarray(bytes_, dtype=np.float64), 1.0))
+    if len(x) < 3 or np.ptp(x) == 0.0:
+        slope, intercept = 1.0, float(np.median(y - x)) if len(x) else 0.0
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = HuberRegressor(epsilon=1.35, alpha=0.0, max_iter=500).fit(x[:, None], y)
+        slope, intercept = float(model.coef_[0]), float(model.intercept_)
+    residuals = y - (intercept + slope * x)
+    scale = max(_robust_sd(residuals), min_scale)
+    return BubbleFit(slope, intercept, scale, residuals)
+
+
+def score_exfil(
+    sent: Mapping[HostKey, HostHour],
+    received: Mapping[HostKey, HostHour],
+    *,
+    hour_start_ms: int,
+    config: ExfilConfig | None = None,
+) -> list[Alert]:
+    """Exfiltration alerts for the hour starting at ``hour_start_ms``.
+
+    Reads whole mappings of :func:`detectors.hosts.host_deltas` statistics
+    (combined with :func:`detectors.hosts.combine_hosts`) and keeps no other
+    state: each host sending in that hour is compared with its own earlier
+    hours, with its peers of the hour and with the bubble-chart fit.
+
+    :param sent: (host, hour_start_ms) → what the host sent
+    :param received: (host, hour_start_ms) → what the host received
+    :param hour_start_ms: the hour to score (event time)
+    :param config: thresholds. Default - ``ExfilConfig()``
+
+    Examples
+    --------
+    >>> from detectors.hosts import host_deltas
+    >>> from detectors.schema import make_batch
+    >>> h = 3_600_000
+    >>> usual = make_batch(sip=["10.0.0.5"] * 8, dip=["192.0.2.1"] * 8, dport=[443] * 8,
+    ...                    proto=[6] * 8, packets=[2000] * 8, bytes=[300_000] * 8,
+    ...                    stime_ms=[i * h for i in range(8)])
+    >>> leak = make_batch(sip=["10.0.0.5"] * 3, dip=["203.0.113.9"] * 3, dport=[443] * 3,
+    ...                   proto=[6] * 3, packets=[700] * 3, bytes=[1_000_000] * 3,
+    ...                   stime_ms=[8 * h + 60_000 * i for i in range(3)])
+    >>> sent, received = host_deltas(np.concatenate([usual, leak]))
+    >>> [a.sip for a in score_exfil(sent, received, hour_start_ms=7 * h)]
+    []
+    >>> [alert] = score_exfil(sent, received, hour_start_ms=8 * h)
+    >>> alert.kind, alert.sip, alert.severity, alert.evidence["baseline_ratio"]
+    ('exfil', '10.0.0.5', 'medium', 10.0)
+    >>> alert.reason
+    '10.0.0.5 sent 3,000,000 bytes in an hour, 10.0x its median, largest flow to
+     203.0.113.9; big packets, new destination.'
+
+    """
+    config = config or ExfilConfig()
+    sent_by_host = by_host(sent)
+    received_by_host = by_host(received)
+    hosts = [host for host, hours in sent_by_host.items() if hour_start_ms in hours]
+    if not hosts:
+        return []
+    now = [sent_by_host[host][hour_start_ms] for host in hosts]
+    octets = np.array([value.bytes for value in now], dtype=np.float64)
+    fit = fit_bubble(octets, np.array([value.packets for value in now], dtype=np.float64))
+    ln_bytes = np.log(np.maximum(octets, 1.0))
+    peer_z = (ln_bytes - np.median(ln_bytes)) / max(_robust_sd(ln_bytes), config.mad_floor_ln)
+    alerts = []
+    for i in np.flatnonzero(octets >= config.min_sent_bytes).tolist():
+        evidence = _host_evidence(
+            sent_by_host[hosts[i]],
+            received_by_host.get(hosts[i], {}),
+            hour_start_ms,
+            config,
+        )
+        if evidence is None:
+            continue
+        evidence["bubble_sigmas"] = float(fit.sigmas[i])
+        evidence["peer_z"] = float(peer_z[i])
+        alert = _alert(hosts[i], now[i], evidence, config)
+        if alert is not None:
+            alerts.append(alert)
+    return alerts
+
+
+def _host_evidence(
+    sent_hours: Mapping[int, HostHour],
+    received_hours: Mapping[int, HostHour],
+    hour_start_ms: int,
+    config: ExfilConfig,
+) -> dict[str, Any] | None:
+    """The host's numbers against its own history, or None (warm-up or no volume jump)."""
+    since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
+    history = [hour for hour in sent_hours if since_ms <= hour < hour_start_ms]
+    if len(history) < config.min_history_hours:
+        return None
+    now = sent_hours[hour_start_ms]
+    past_ln = np.log(np.maximum([sent_hours[hour].bytes for hour in history], 1.0))
+    median_ln = float(np.median(past_ln))
+    robust_z = (np.log(now.bytes) - median_ln) / max(_robust_sd(past_ln), config.mad_floor_ln)
+    ratio = now.bytes / np.exp(median_ln)
+    if ratio < config.min_baseline_ratio or robust_z < config.min_robust_z:
+        return None
+    past_pcr = [_producer_ratio(sent_hours[hour], received_hours.get(hour)) for hour in history]
+    pcr = _producer_ratio(now, received_hours.get(hour_start_ms))
+    known_peers = {
+        pair
+        for hour in history
+        for pair in zip(
+            sent_hours[hour].peer_hi.tolist(), sent_hours[hour].peer_lo.tolist(), strict=True
+        )
+    }
+    known_ports = {port for hour in history for port in sent_hours[hour].port_key.tolist()}
+    new_peer = np.array(
+        [
+            pair not in known_peers
+            for pair in zip(now.peer_hi.tolist(), now.peer_lo.tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    new_port = np.array([port not in known_ports for port in now.port_key.tolist()], dtype=bool)
+    top = np.argmax(now.peer_max_bytes)
+    top_port = int(now.port_key[np.argmax(now.port_max_bytes)])
+    received_now = received_hours.get(hour_start_ms)
+    return {
+        "sent_bytes": now.bytes,
+        "sent_packets": now.packets,
+        "sent_flows": now.flows,
+        "received_bytes": received_now.bytes if received_now else 0,
+        "bytes_per_packet": now.bytes_per_packet,
+        "baseline_median_bytes": float(np.exp(median_ln)),
+        "baseline_ratio": round(float(ratio), 3),
+        "robust_z": float(robust_z),
+        "history_hours": len(history),
+        "producer_consumer_ratio": pcr,
+        "ratio_shift": pcr - float(np.median(past_pcr)),
+        "new_destination_share": _share(now.peer_max_bytes, new_peer),
+        "new_port_share": _share(now.port_max_bytes, new_port),
+        "distinct_destinations": now.distinct_peers,
+        "top_destination": _address_text(now.peer_addresses()[top].tobytes()),
+        "top_flow_bytes": int(now.peer_max_bytes[top]),
+        "top_dport": top_port & 0xFFFF,
+        "top_proto": top_port >> 16,
+    }
+
+
+def _alert(
+    host: bytes, now: HostHour, evidence: dict[str, Any], config: ExfilConfig
+) -> Alert | None:
+    """Count the supporting signs, score, and phrase the alert; None if too few signs."""
+    signs = {
+        "big packets": evidence["bytes_per_packet"] >= config.min_bytes_per_packet,
+        "turned producer": evidence["ratio_shift"] >= config.min_ratio_shift,
+        "new destination": max(evidence["new_destination_share"], evidence["new_port_share"])
+        >= config.min_new_share,
+        "above the bubble fit": evidence["bubble_sigmas"] >= config.min_bubble_residual,
+        "far above peers": evidence["peer_z"] >= config.min_peer_z,
+    }
+    held = [name for name, holds in signs.items() if holds]
+    evidence["signs"] = len(held)
+    if len(held) < config.min_evidence:
+        return None
+    volume = np.log(evidence["baseline_ratio"] / config.min_baseline_ratio) / np.log(
+        config.full_ratio / config.min_baseline_ratio
+    )
+    score = config.weight_volume * (0.5 + 0.5 * float(np.clip(volume, 0.0, 1.0)))
+    score += config.weight_evidence * len(held) / len(signs)
+    host_text = _address_text(host)
+    return Alert(
+        kind="exfil",
+        severity=severity_for(score),
+        score=score,
+        sip=host_text,
+        dip=None,
+        dport=None,
+        proto=None,
+        first_seen_ms=now.first_ms,
+        last_seen_ms=now.last_ms,
+        evidence=evidence,
+        reason=(
+            f"{host_text} sent {now.bytes:,} bytes in an hour, "
+            f"{evidence['baseline_ratio']:.1f}x its median, largest flow to "
+            f"{evidence['top_destination']}; {', '.join(held)}."
+        ),
+    )
+
+
+def _producer_ratio(sent: HostHour, received: HostHour | None) -> float:
+    """(sent - received) / (sent + received): +1 pure producer, -1 pure consumer."""
+    inbound = received.bytes if received is not None else 0
+    total = sent.bytes + inbound
+    return (sent.bytes - inbound) / total if total else 0.0
+
+
+def _share(weights: np.ndarray, mask: np.ndarray) -> float:
+    """Share of ``weights`` where ``mask`` holds (0 when there is no weight)."""
+    total = float(weights.sum())
+    return float(weights[mask].sum()) / total if total else 0.0
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation: a standard deviation that ignores outliers."""
+    return float(1.4826 * np.median(np.abs(values - np.median(values)))) if len(values) else 0.0
+
+
+def _address_text(raw: bytes) -> str:
+    """16 address bytes as rwcut prints them (dotted IPv4 when IPv4-mapped)."""
+    column = np.frombuffer(raw, dtype="V16")
+    return ip_strings(column, np.array([raw[:12] != _V4_MAPPED_PREFIX]))[0]
