@@ -87,7 +87,7 @@
     (option.series || []).forEach(function (s) {
       if (s.type === 'custom') { s.renderItem = timelineBar; }
       if (s.type === 'treemap' || s.type === 'pie') {
-        s.label = Object.assign({formatter: function (p) { return p.name + '\n' + human(p.value); }}, s.label || {});
+        s.label = Object.assign({lineHeight: 15, formatter: function (p) { return p.name + '\n' + human(p.value); }}, s.label || {});
       }
     });
     return option;

@@ -1,0 +1,154 @@
+"""``linechart BIN_SECONDS VALUES``: volumes per time bin, straight segments, empty bins as zero.
+
+FlowPlotter piped ``rwcount`` into a smoothed Google line chart, which drew
+curves through bins nobody measured and overshot below zero. Here every bin
+from the first to the last is a point (bins without flows are 0, as rwcount
+prints them), segments are straight, and each value gets its own panel so a
+records line is not flattened by a bytes line a million times larger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from detectors.alerts import iso_utc
+from detectors.schema import FlowBatch
+from detectors.timebins import BinVolumes, bin_volumes, empty_bins, merge_bins
+from silkwatch.plots.exceptions import PlotArgumentError
+from silkwatch.plots.page import Chart, Table
+from silkwatch.plots.values import distinct_per_bin
+
+#: value names as rwcount and rwuniq spell them, lower-cased
+VOLUME_VALUES = ("records", "bytes", "packets")
+DISTINCT_VALUES = ("sip-distinct", "dip-distinct")
+LINE_VALUES = VOLUME_VALUES + DISTINCT_VALUES
+PANEL_HEIGHT_PX = 220
+
+
+def parse_values(text: str) -> list[str]:
+    """``"Bytes,packets"`` → ``["bytes", "packets"]``, rejecting names rwcount does not know.
+
+    Examples
+    --------
+    >>> parse_values("Bytes,sIP-Distinct")
+    ['bytes', 'sip-distinct']
+    """
+    values = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [value for value in values if value not in LINE_VALUES]
+    if unknown or not values:
+        raise PlotArgumentError(
+            f"plot linechart: value {text!r} unknown; choose from {', '.join(LINE_VALUES)}"
+        )
+    return values
+
+
+def binned(batches: Iterable[FlowBatch], *, bin_ms: int, scheme: str) -> BinVolumes:
+    """rwcount's bins over all batches (the same function ``silkwatch count`` uses)."""
+    volumes = empty_bins()
+    for batch in batches:
+        volumes = merge_bins(volumes, bin_volumes(batch, bin_ms=bin_ms, scheme=scheme))
+    return volumes
+
+
+def filled(starts_ms: np.ndarray, values: np.ndarray, grid_ms: np.ndarray) -> np.ndarray:
+    """``values`` at ``starts_ms`` spread onto ``grid_ms``, zero where a bin had no flows."""
+    out = np.zeros(len(grid_ms))
+    out[np.searchsorted(grid_ms, starts_ms)] = values
+    return out
+
+
+def linechart(
+    batches: Sequence[FlowBatch],
+    *,
+    bin_s: int,
+    values: Sequence[str],
+    scheme: str = "time-proportional",
+    log_scale: bool = False,
+) -> Chart:
+    """One panel per value, one point per ``bin_s`` bin from the first flow to the last.
+
+    :param batches: the flows (iterated once per distinct-count value, once for volumes)
+    :param bin_s: bin width in seconds, as ``rwcount --bin-size``
+    :param values: from :data:`LINE_VALUES`
+    :param scheme: rwcount load scheme for records/bytes/packets. Default - time-proportional
+    :param log_scale: logarithmic y axes; empty bins then leave a gap instead of 0
+    """
+    if bin_s <= 0:
+        raise PlotArgumentError(
+            f"linechart bin size must be a positive number of seconds, not {bin_s}"
+        )
+    bin_ms = bin_s * 1000
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if any(value in VOLUME_VALUES for value in values):
+        volumes = binned(batches, bin_ms=bin_ms, scheme=scheme)
+        for value in VOLUME_VALUES:
+            series[value] = (volumes.bin_start_ms, getattr(volumes, value))
+    for value in values:
+        if value in DISTINCT_VALUES:
+            series[value] = distinct_per_bin(batches, field=value.split("-")[0], bin_ms=bin_ms)
+    starts = [series[value][0] for value in values if len(series[value][0])]
+    if starts:
+        lo, hi = min(s.min() for s in starts), max(s.max() for s in starts)
+        grid_ms = np.arange(lo, hi + bin_ms, bin_ms, dtype=np.int64)
+    else:
+        grid_ms = np.zeros(0, np.int64)
+    columns = {value: filled(*series[value], grid_ms) for value in values}
+    return Chart(
+        kind="line",
+        title=f"{', '.join(values)} per {bin_s} s bin (UTC)",
+        option=line_option(grid_ms, columns, log_scale=log_scale),
+        table=Table(
+            columns=["bin start (UTC)", *values],
+            rows=[
+                [iso_utc(int(start)), *(round(float(columns[v][i]), 3) for v in values)]
+                for i, start in enumerate(grid_ms)
+            ],
+        ),
+        height_px=PANEL_HEIGHT_PX * max(len(values), 1) + 80,
+    )
+
+
+def line_option(grid_ms: np.ndarray, columns: dict[str, np.ndarray], *, log_scale: bool) -> dict:
+    """Stacked panels sharing one time axis and one zoom slider."""
+    panels = len(columns)
+    option: dict = {
+        "grid": [],
+        "xAxis": [],
+        "yAxis": [],
+        "series": [],
+        "tooltip": {"trigger": "axis"},
+        "axisPointer": {"link": [{"xAxisIndex": "all"}]},
+        "dataZoom": [{"type": "inside", "xAxisIndex": list(range(panels))}],
+    }
+    for i, (value, column) in enumerate(columns.items()):
+        points = [
+            [int(t), None if log_scale and v <= 0 else round(float(v), 3)]
+            for t, v in zip(grid_ms.tolist(), column.tolist(), strict=True)
+        ]
+        option["grid"].append(
+            {
+                "left": 80,
+                "right": 40,
+                "top": 20 + i * PANEL_HEIGHT_PX,
+                "height": PANEL_HEIGHT_PX - 60,
+            }
+        )
+        option["xAxis"].append({"type": "time", "gridIndex": i})
+        option["yAxis"].append(
+            {"type": "log" if log_scale else "value", "gridIndex": i, "name": value, "scale": False}
+        )
+        option["series"].append(
+            {
+                "name": value,
+                "type": "line",
+                "xAxisIndex": i,
+                "yAxisIndex": i,
+                "smooth": False,
+                "showSymbol": len(points) <= 200,
+                "connectNulls": False,
+                "data": points,
+            }
+        )
+    return option
