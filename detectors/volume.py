@@ -8,7 +8,15 @@ a mass upload is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.alerts import Alert, severity_for
+from detectors.timebins import BinVolumes
+
+HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -39,3 +47,88 @@ class VolumeConfig:
     min_robust_z: float = 5.0
     mad_floor_ln: float = 0.2
     full_ratio: float = 30.0
+
+
+def score_volume(
+    history: BinVolumes,
+    *,
+    hour_start_ms: int,
+    config: VolumeConfig | None = None,
+    names: Mapping[int, str] | None = None,
+) -> list[Alert]:
+    """Peak alerts for the hour starting at ``hour_start_ms``, one per group.
+
+    ``history`` holds hourly bins (``bin_ms`` = 1 h) of one or more groups,
+    whatever the caller binned by: a sensor id, or one constant group for the
+    whole network. Each group's bin at ``hour_start_ms`` is compared with its
+    own bins of the previous ``baseline_hours``; hours without a bin are not
+    part of the baseline (a sensor that sleeps at night is judged on its
+    active hours).
+
+    :param history: hourly :class:`~detectors.timebins.BinVolumes`
+    :param hour_start_ms: the hour to score (event time)
+    :param config: thresholds. Default - ``VolumeConfig()``
+    :param names: group id → text for the alert sentence. Default - ``"group <id>"``
+
+    Examples
+    --------
+    >>> h = 3_600_000
+    >>> hours = np.arange(10)
+    >>> octets = np.array([20e6, 30e6, 25e6, 25e6, 22e6, 28e6, 24e6, 26e6, 400e6, 27e6])
+    >>> bins = BinVolumes(np.zeros(10, np.int64), hours * h, np.ones(10), octets, octets / 1000)
+    >>> [a.first_seen_ms // h for t in hours * h for a in score_volume(bins, hour_start_ms=t)]
+    [8]
+    >>> [alert] = score_volume(bins, hour_start_ms=8 * h, names={0: "the network"})
+    >>> alert.kind, alert.severity, alert.evidence["ratio"]
+    ('volume', 'high', 16.0)
+    >>> alert.reason
+    'the network carried 400,000,000 bytes in the hour, 16.0x its median of 25,000,000.'
+    """
+    config = config or VolumeConfig()
+    since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
+    alerts = []
+    for group in np.unique(history.group[history.bin_start_ms == hour_start_ms]).tolist():
+        mine = history.group == group
+        now = float(history.bytes[mine & (history.bin_start_ms == hour_start_ms)][0])
+        past = history.bytes[
+            mine & (history.bin_start_ms >= since_ms) & (history.bin_start_ms < hour_start_ms)
+        ]
+        past = past[past > 0]
+        if len(past) < config.min_history_hours or now < config.min_bytes:
+            continue
+        past_ln = np.log(past)
+        median_ln = float(np.median(past_ln))
+        mad_ln = 1.4826 * float(np.median(np.abs(past_ln - median_ln)))
+        robust_z = (np.log(now) - median_ln) / max(mad_ln, config.mad_floor_ln)
+        ratio = now / np.exp(median_ln)
+        if ratio < config.min_ratio or robust_z < config.min_robust_z:
+            continue
+        growth = np.log(ratio / config.min_ratio) / np.log(config.full_ratio / config.min_ratio)
+        score = 0.5 + 0.5 * float(np.clip(growth, 0.0, 1.0))
+        name = (names or {}).get(group, f"group {group}")
+        alerts.append(
+            Alert(
+                kind="volume",
+                severity=severity_for(score),
+                score=score,
+                sip=None,
+                dip=None,
+                dport=None,
+                proto=None,
+                first_seen_ms=int(hour_start_ms),
+                last_seen_ms=int(hour_start_ms) + HOUR_MS - 1,
+                evidence={
+                    "group": group,
+                    "bytes": now,
+                    "baseline_median_bytes": float(np.exp(median_ln)),
+                    "ratio": round(float(ratio), 3),
+                    "robust_z": float(robust_z),
+                    "history_hours": len(past),
+                },
+                reason=(
+                    f"{name} carried {now:,.0f} bytes in the hour, {ratio:.1f}x its median "
+                    f"of {np.exp(median_ln):,.0f}."
+                ),
+            )
+        )
+    return alerts
