@@ -1,0 +1,123 @@
+"""One entry point for every flow input: SiLK binary, nfcapd binary, rwcut, nfdump CSV, Zeek, Argus.
+
+Commands call :func:`read_flows` so that each of them accepts each input. The
+format is sniffed from the first bytes (SiLK ``DE AD BE EF``, gzip, the nfcapd
+magic) and then from the first text line, or forced with ``format=``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+from connectors.flowtext import (
+    READERS,
+    ErrorPolicy,
+    FlowTextError,
+    ReadSummary,
+    UnknownFormatError,
+    skip_malformed,
+    sniff_format,
+)
+from connectors.flowtext.nfdump import NFCAPD_MAGIC, read_nfcapd
+from detectors.schema import FlowBatch
+
+logger = logging.getLogger(__name__)
+
+SILK_MAGIC = b"\xde\xad\xbe\xef"
+GZIP_MAGIC = b"\x1f\x8b"
+
+#: every value ``format=`` takes; ``auto`` sniffs
+FORMATS = ("auto", "silk", "nfcapd", *READERS)
+
+#: lines handed to the text sniffer
+SNIFF_LINES = 5
+
+
+def _open(path_or_dash: str | Path, stack: ExitStack) -> BinaryIO:
+    """The file, or stdin for ``-``, as a buffered binary stream we can peek into."""
+    if str(path_or_dash) == "-":
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(open(path_or_dash, "rb", buffering=1 << 16))
+    except OSError as exc:
+        raise FlowTextError(str(path_or_dash), 0, f"cannot open: {exc.strerror}") from exc
+
+
+def sniff_binary(head: bytes, path_or_dash: str | Path) -> str | None:
+    """``silk``, ``nfcapd`` or None (text) from a file's first bytes.
+
+    A gzip stream is SiLK when it is stdin or its first four inflated bytes are
+    the SiLK magic, and gzipped text (``conn.log.gz``) otherwise.
+    """
+    if head.startswith(SILK_MAGIC):
+        return "silk"
+    if head.startswith(NFCAPD_MAGIC):
+        return "nfcapd"
+    if head.startswith(GZIP_MAGIC):
+        if str(path_or_dash) == "-":
+            return "silk"
+        with gzip.open(path_or_dash, "rb") as inflated:
+            return "silk" if inflated.read(4) == SILK_MAGIC else None
+    return None
+
+
+def read_flows(
+    path_or_dash: str | Path,
+    *,
+    format: str = "auto",
+    rows: int = 65_536,
+    on_error: ErrorPolicy = skip_malformed,
+    summary: ReadSummary | None = None,
+) -> Iterator[FlowBatch]:
+    """Batches of ``FLOW_DTYPE`` flows from any supported file, or stdin for ``-``.
+
+    :param path_or_dash: a file path, or ``-`` for standard input
+    :param format: one of :data:`FORMATS`. Default - ``auto`` (sniffed)
+    :param rows: most flows per batch. Default - 65,536
+    :param on_error: what to do with a malformed text line (``(error) -> skip?``).
+        Default - skip it; it is counted and the count logged at the end
+    :param summary: filled with the text reader's counts (lines, flows, skipped)
+
+    >>> from connectors.flows import read_flows            # doctest: +SKIP
+    >>> sum(len(b) for b in read_flows("conn.log"))         # doctest: +SKIP
+    1984
+    """
+    if format not in FORMATS:
+        raise FlowTextError(str(path_or_dash), 0, f"unknown format {format!r}; one of {FORMATS}")
+    name = str(path_or_dash)
+    with ExitStack() as stack:
+        raw = _open(path_or_dash, stack)
+        binary = sniff_binary(raw.peek(4)[:4], path_or_dash) if format == "auto" else format
+        if binary == "silk":
+            from connectors.silk import read_batches  # the SiLK reader is optional at import
+
+            yield from read_batches(raw if name == "-" else Path(name), rows=rows)
+            return
+        summary = summary or ReadSummary(name, format)
+        if binary == "nfcapd":
+            if name == "-":
+                raise FlowTextError(name, 0, "nfcapd files must be named, not piped")
+            summary.format = "nfcapd"
+            yield from read_nfcapd(Path(name), rows=rows, summary=summary, on_error=on_error)
+            summary.log()
+            return
+        if raw.peek(2)[:2] == GZIP_MAGIC:
+            raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+        head = list(itertools.islice(text, SNIFF_LINES))
+        text_format = sniff_format(head) if binary in ("auto", None) else binary
+        if text_format is None:
+            first = head[0][:60].rstrip() if head else ""
+            raise UnknownFormatError(name, 1, f"not a flow format we know: {first!r}")
+        summary.format = text_format
+        lines: Iterable[str] = itertools.chain(head, text)
+        yield from READERS[text_format](lines, name, rows=rows, summary=summary, on_error=on_error)
+        summary.log()
