@@ -82,10 +82,7 @@ class BinVolumes:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BinVolumes):
             return NotImplemented
-        return all(
-            np.array_equal(getattr(self, name), getattr(other, name))
-            for name in ("group", "bin_start_ms", "records", "bytes", "packets")
-        )
+        return all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _COLUMNS)
 
     __hash__ = None  # type: ignore[assignment]  # arrays are mutable
 
@@ -159,9 +156,8 @@ def bin_volumes(
 
     first_bin = start_ms // bin_ms
     bins_touched = end_ms // bin_ms - first_bin + 1
-    flow = np.repeat(np.arange(len(batch)), bins_touched)
-    piece_start = np.cumsum(bins_touched) - bins_touched
-    bins = first_bin[flow] + (np.arange(len(flow)) - np.repeat(piece_start, bins_touched))
+    flow, step = _runs(bins_touched)
+    bins = first_bin[flow] + step
     span = bins_touched[flow]
     if scheme_id == TIME_PROPORTIONAL:
         inside_ms = np.minimum(end_ms[flow] + 1, (bins + 1) * bin_ms) - np.maximum(
@@ -210,6 +206,61 @@ def merge_bins(a: BinVolumes, b: BinVolumes) -> BinVolumes:
         np.concatenate([a.bytes, b.bytes]),
         np.concatenate([a.packets, b.packets]),
     )
+
+
+def fill_span(volumes: BinVolumes, *, bin_ms: int, skip_zeroes: bool = False) -> BinVolumes:
+    """The rows rwcount prints: every bin from the first to the last with bytes.
+
+    rwcount trims leading and trailing bins without bytes (so a bin holding
+    only a share of a record, with no bytes, is not printed at the edges) and
+    prints the empty bins in between unless ``--skip-zeroes`` (which drops bins
+    without records). Applied per group.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(stime_ms=[0, 300], bytes=[5, 6], packets=[1, 1])
+    >>> fill_span(bin_volumes(b, bin_ms=100), bin_ms=100).bin_start_ms.tolist()
+    [0, 100, 200, 300]
+    >>> fill_span(bin_volumes(b, bin_ms=100), bin_ms=100, skip_zeroes=True).bytes.tolist()
+    [5.0, 6.0]
+    """
+    with_bytes = volumes.bytes > 0
+    if not with_bytes.any():
+        return empty_bins()
+    groups, where = np.unique(volumes.group[with_bytes], return_inverse=True)
+    first_ms = np.full(len(groups), np.iinfo(np.int64).max)
+    last_ms = np.full(len(groups), np.iinfo(np.int64).min)
+    np.minimum.at(first_ms, where, volumes.bin_start_ms[with_bytes])
+    np.maximum.at(last_ms, where, volumes.bin_start_ms[with_bytes])
+    slot = np.searchsorted(groups, volumes.group).clip(max=len(groups) - 1)
+    inside = (
+        (groups[slot] == volumes.group)
+        & (volumes.bin_start_ms >= first_ms[slot])
+        & (volumes.bin_start_ms <= last_ms[slot])
+    )
+    if skip_zeroes:
+        keep = inside & (volumes.records > 0)
+        return BinVolumes(*(getattr(volumes, name)[keep] for name in _COLUMNS))
+    # a zero frame over each group's span, with the real volumes added onto it
+    rows_per_group = (last_ms - first_ms) // bin_ms + 1
+    owner, step = _runs(rows_per_group)
+    zeros = np.zeros(len(owner))
+    frame = BinVolumes(groups[owner], first_ms[owner] + step * bin_ms, zeros, zeros, zeros)
+    return merge_bins(frame, BinVolumes(*(getattr(volumes, name)[inside] for name in _COLUMNS)))
+
+
+_COLUMNS = ("group", "bin_start_ms", "records", "bytes", "packets")
+
+
+def _runs(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expand run lengths → (run index, position within the run) per element.
+
+    ``_runs([2, 3])`` gives ``([0, 0, 1, 1, 1], [0, 1, 0, 1, 2])``: how a flow
+    touching k bins becomes k pieces without a Python loop.
+    """
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    return owner, np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 def _sum_pieces(
