@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.services.kafka import KafkaBroker, start_kafka
+from tests.services.prometheus import PrometheusServer, start_prometheus
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 
@@ -23,6 +24,14 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     broker = start_kafka(tmp_path_factory.mktemp("kafka"))
     yield broker
     broker.process.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """One Prometheus for the session: ``.scrape(["127.0.0.1:PORT"]) -> url``, ``.query(expr)``."""
+    server = start_prometheus(tmp_path_factory.mktemp("prometheus"))
+    yield server
+    server.process.stop()
 
 
 @pytest.fixture(scope="session")
