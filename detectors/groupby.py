@@ -134,6 +134,22 @@ def _field_name(name: str) -> str:
     return lower
 
 
+def is_ipv6(column: np.ndarray) -> np.ndarray:
+    """Which 16-byte addresses of a key column are IPv6 (not IPv4-mapped).
+
+    A group key keeps only the address, not the record's ``ipv6`` flag, so the
+    family is read back from the bytes, as SiLK does for mixed output.
+
+    Examples
+    --------
+    >>> from detectors.schema import parse_ips
+    >>> is_ipv6(parse_ips(["10.0.0.1", "2001:db8::1", "::"])[0]).tolist()
+    [False, True, True]
+    """
+    high, low = ip_words(column)
+    return (high != 0) | ((low >> np.uint64(32)) != 0xFFFF)
+
+
 @dataclass(frozen=True)
 class GroupState:
     """Partial group-by result: what a table stores and what :func:`merge` adds.
