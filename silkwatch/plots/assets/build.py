@@ -17,6 +17,7 @@ Run: ``.venv/bin/python -m silkwatch.plots.assets.build`` (needs ``npm``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import tarfile
@@ -65,12 +66,24 @@ def ring(indices: list[int], arcs: list) -> list[tuple[float, float]]:
     return points
 
 
+def unwrapped(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A ring that jumps across the 180° meridian (Chukotka, Fiji) moved east of it.
+
+    A flat map would otherwise draw an edge straight across the world; the
+    ring around Antarctica, which spans every longitude, is left as it is.
+    """
+    jumps = any(abs(a[0] - b[0]) > 180 for a, b in itertools.pairwise(points))
+    if not jumps or min(y for _, y in points) < -60:
+        return points
+    return [(x + 360 if x < 0 else x, y) for x, y in points]
+
+
 def polygons(geometry: dict, arcs: list) -> list[list[list[tuple[float, float]]]]:
     """Any country geometry as a list of polygons (each a list of rings)."""
     if geometry["type"] == "Polygon":
-        return [[ring(r, arcs) for r in geometry["arcs"]]]
+        return [[unwrapped(ring(r, arcs)) for r in geometry["arcs"]]]
     if geometry["type"] == "MultiPolygon":
-        return [[ring(r, arcs) for r in polygon] for polygon in geometry["arcs"]]
+        return [[unwrapped(ring(r, arcs)) for r in polygon] for polygon in geometry["arcs"]]
     return []
 
 

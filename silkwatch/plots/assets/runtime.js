@@ -64,7 +64,8 @@
 
   var TOOLTIPS = {
     geo: function (p) {
-      return countryName(p.name) + ': ' + (p.value === undefined || isNaN(p.value) ? 'no flows' : human(p.value));
+      var v = Array.isArray(p.value) ? p.value[p.value.length - 2] : p.value;
+      return countryName(p.name) + ': ' + (v === undefined || isNaN(v) ? 'no flows' : human(v));
     },
     timeline: function (p) {
       return p.value[3] + '\n' + new Date(p.value[1]).toISOString() + ' to ' + new Date(p.value[2]).toISOString() +
