@@ -29,13 +29,17 @@ from detectors.schema import _V4_MAPPED_PREFIX, ip_strings
 class ExfilConfig:
     """Thresholds and weights of the exfiltration scorer.
 
-    The volume gate (all three of ``min_sent_bytes``, ``min_baseline_ratio``,
-    ``min_robust_z``) must pass, then at least ``min_evidence`` of the five
-    supporting signs (bytes/packet, producer/consumer shift, new destinations,
-    bubble residual, peers).
+    Volumes are what the host sent as a client (:attr:`HostHour.client_bytes`:
+    service replies such as a web server's downloads are not uploads). The
+    volume gate (all three of ``min_sent_bytes``, ``min_baseline_ratio``,
+    ``min_robust_z``) must pass, then the defining sign of exfiltration, bulk
+    packets (``min_bytes_per_packet``, or the host above the bubble fit), and
+    at least ``min_evidence`` of the five supporting signs in all (bytes/packet,
+    producer/consumer shift, new destinations, bubble residual, peers).
 
     :param baseline_hours: earlier hours (event time, before the scored hour)
-        that form a host's own baseline. A day covers the diurnal cycle.
+        that form a host's own baseline, its median over the hours in which
+        it sent anything as a client. A day covers the diurnal cycle.
         Default - 24
     :param min_history_hours: warm-up: a host must have sent something in at
         least this many of those hours before it can be scored, so a host seen
@@ -220,8 +224,9 @@ def score_exfil(
     if not hosts:
         return []
     now = [sent_by_host[host][hour_start_ms] for host in hosts]
-    octets = np.array([value.bytes for value in now], dtype=np.float64)
-    fit = fit_bubble(octets, np.array([value.packets for value in now], dtype=np.float64))
+    octets = np.array([value.client_bytes for value in now], dtype=np.float64)
+    packets = np.array([value.client_packets for value in now], dtype=np.float64)
+    fit = fit_bubble(octets, packets)
     ln_bytes = np.log(np.maximum(octets, 1.0))
     peer_z = (ln_bytes - np.median(ln_bytes)) / max(_robust_sd(ln_bytes), config.mad_floor_ln)
     alerts = []
@@ -250,14 +255,20 @@ def _host_evidence(
 ) -> dict[str, Any] | None:
     """The host's numbers against its own history, or None (warm-up or no volume jump)."""
     since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
-    history = [hour for hour in sent_hours if since_ms <= hour < hour_start_ms]
+    history = [
+        hour
+        for hour, value in sent_hours.items()
+        if since_ms <= hour < hour_start_ms and value.client_bytes > 0
+    ]
     if len(history) < config.min_history_hours:
         return None
     now = sent_hours[hour_start_ms]
-    past_ln = np.log(np.maximum([sent_hours[hour].bytes for hour in history], 1.0))
+    past_ln = np.log([sent_hours[hour].client_bytes for hour in history])
     median_ln = float(np.median(past_ln))
-    robust_z = (np.log(now.bytes) - median_ln) / max(_robust_sd(past_ln), config.mad_floor_ln)
-    ratio = now.bytes / np.exp(median_ln)
+    robust_z = (np.log(now.client_bytes) - median_ln) / max(
+        _robust_sd(past_ln), config.mad_floor_ln
+    )
+    ratio = now.client_bytes / np.exp(median_ln)
     if ratio < config.min_baseline_ratio or robust_z < config.min_robust_z:
         return None
     past_pcr = [_producer_ratio(sent_hours[hour], received_hours.get(hour)) for hour in history]
@@ -282,11 +293,12 @@ def _host_evidence(
     top_port = int(now.port_key[np.argmax(now.port_max_bytes)])
     received_now = received_hours.get(hour_start_ms)
     return {
+        "client_bytes": now.client_bytes,
+        "client_packets": now.client_packets,
         "sent_bytes": now.bytes,
-        "sent_packets": now.packets,
         "sent_flows": now.flows,
         "received_bytes": received_now.bytes if received_now else 0,
-        "bytes_per_packet": now.bytes_per_packet,
+        "bytes_per_packet": now.client_bytes / now.client_packets if now.client_packets else 0.0,
         "baseline_median_bytes": float(np.exp(median_ln)),
         "baseline_ratio": round(float(ratio), 3),
         "robust_z": float(robust_z),
@@ -317,7 +329,8 @@ def _alert(
     }
     held = [name for name, holds in signs.items() if holds]
     evidence["signs"] = len(held)
-    if len(held) < config.min_evidence:
+    defining = signs["big packets"] or signs["above the bubble fit"]
+    if not defining or len(held) < config.min_evidence:
         return None
     volume = np.log(evidence["baseline_ratio"] / config.min_baseline_ratio) / np.log(
         config.full_ratio / config.min_baseline_ratio
@@ -337,7 +350,7 @@ def _alert(
         last_seen_ms=now.last_ms,
         evidence=evidence,
         reason=(
-            f"{host_text} sent {now.bytes:,} bytes in an hour, "
+            f"{host_text} sent {now.client_bytes:,} bytes in an hour, "
             f"{evidence['baseline_ratio']:.1f}x its median, largest flow to "
             f"{evidence['top_destination']}; {', '.join(held)}."
         ),

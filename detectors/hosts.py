@@ -48,6 +48,11 @@ class HostHour:
     :param flows: flow records
     :param packets: packets
     :param bytes: bytes
+    :param served_packets: packets of flows that look like a service's replies
+        (a non-zero source port below the destination port, e.g. 443 → 51234;
+        ICMP has no source port and counts as sent); the rest is
+        what the host sent as a client, the part exfiltration hides in
+    :param served_bytes: bytes of those replies
     :param first_ms: earliest flow start (ms since the epoch)
     :param last_ms: latest flow end, start + elapsed (ms)
     :param peer_hi: high 64 bits of the sketched peer addresses (destinations
@@ -62,6 +67,8 @@ class HostHour:
     flows: int
     packets: int
     bytes: int
+    served_packets: int
+    served_bytes: int
     first_ms: int
     last_ms: int
     peer_hi: np.ndarray
@@ -80,9 +87,14 @@ class HostHour:
     __hash__ = None  # type: ignore[assignment]
 
     @property
-    def bytes_per_packet(self) -> float:
-        """Mean packet size; 0 for an hour with no packets."""
-        return self.bytes / self.packets if self.packets else 0.0
+    def client_bytes(self) -> int:
+        """Bytes sent other than service replies (uploads, requests, peer-to-peer)."""
+        return self.bytes - self.served_bytes
+
+    @property
+    def client_packets(self) -> int:
+        """Packets sent other than service replies."""
+        return self.packets - self.served_packets
 
     @property
     def distinct_peers(self) -> int:
@@ -117,8 +129,8 @@ def host_deltas(
     ...                stime_ms=[0, 1000, 3_600_000])
     >>> sent, received = host_deltas(b)
     >>> h = sent[(parse_ip("10.0.0.1")[0], 0)]
-    >>> h.flows, h.packets, h.bytes, h.bytes_per_packet, h.distinct_peers
-    (2, 11, 9060, 823.6363636363636, 2)
+    >>> h.flows, h.packets, h.bytes, h.served_bytes, h.distinct_peers
+    (2, 11, 9060, 0, 2)
     >>> h.port_key.tolist(), h.port_max_bytes.tolist()
     ([393659, 1114165], [9000, 60])
     >>> sorted((hour, r.flows, r.bytes) for (_, hour), r in received.items())
@@ -174,6 +186,8 @@ def combine_hosts(
         flows=old.flows + new.flows,
         packets=old.packets + new.packets,
         bytes=old.bytes + new.bytes,
+        served_packets=old.served_packets + new.served_packets,
+        served_bytes=old.served_bytes + new.served_bytes,
         first_ms=min(old.first_ms, new.first_ms),
         last_ms=max(old.last_ms, new.last_ms),
         peer_hi=peer_hi,
@@ -227,6 +241,9 @@ def _side(
     flow_bytes = batch["bytes"]
     packets = np.add.reduceat(batch["packets"][order], starts)
     octets = np.add.reduceat(flow_bytes[order], starts)
+    served = ((batch["sport"] > 0) & (batch["sport"] < batch["dport"]))[order]
+    served_packets = np.add.reduceat(np.where(served, batch["packets"][order], 0), starts)
+    served_bytes = np.add.reduceat(np.where(served, flow_bytes[order], 0), starts)
     flows = np.diff(np.r_[starts, len(batch)])
     first_ms = np.minimum.reduceat(batch["stime_ms"][order], starts)
     end_ms = batch["stime_ms"] + batch["elapsed_ms"].astype(np.int64)
@@ -250,6 +267,8 @@ def _side(
             flows=int(flows[i]),
             packets=int(packets[i]),
             bytes=int(octets[i]),
+            served_packets=int(served_packets[i]),
+            served_bytes=int(served_bytes[i]),
             first_ms=int(first_ms[i]),
             last_ms=int(last_ms[i]),
             peer_hi=p_hi[a:b],
