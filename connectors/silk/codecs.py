@@ -1,0 +1,93 @@
+"""Block codecs: zlib (stdlib), LZO1X (python-lzo) and Snappy (cramjam).
+
+LZO and Snappy are optional imports: a reader without them still handles
+uncompressed and zlib files and names the missing package when it meets a
+block it cannot open. Every decompressor is bounded by the block's declared
+uncompressed length, so a hostile block cannot make us allocate more.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from connectors.silk.header import Compression
+
+try:
+    import lzo
+except ImportError:  # pragma: no cover - depends on the installation
+    lzo = None
+
+try:
+    import cramjam
+except ImportError:  # pragma: no cover - depends on the installation
+    cramjam = None
+
+#: SiLK rejects blocks larger than this (compressed or not)
+MAX_BLOCK_BYTES = 1 << 20
+
+_PACKAGE = {Compression.LZO1X: "python-lzo", Compression.SNAPPY: "cramjam"}
+
+
+class UnsupportedCodec(Exception):
+    """The codec's package is not installed (the reader adds path and offset)."""
+
+
+class CorruptBlock(Exception):
+    """The payload does not decompress to the declared length."""
+
+
+def check_codec(method: int) -> None:
+    """Raise ``UnsupportedCodec`` unless blocks of ``method`` can be (de)compressed."""
+    missing = (method == Compression.LZO1X and lzo is None) or (
+        method == Compression.SNAPPY and cramjam is None
+    )
+    if missing:
+        raise UnsupportedCodec(
+            f"unsupported compression method {method} (install {_PACKAGE[Compression(method)]})"
+        )
+
+
+def _snappy_length(payload: bytes) -> int:
+    """The uncompressed length a raw Snappy block declares (its varint preamble)."""
+    length = shift = 0
+    for byte in payload[:5]:
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return length
+        shift += 7
+    raise CorruptBlock("bad snappy length preamble")
+
+
+def decompress_block(method: int, payload: bytes, uncompressed_len: int) -> bytes:
+    """One block's records; raises ``CorruptBlock`` unless exactly ``uncompressed_len`` bytes."""
+    check_codec(method)
+    try:
+        if method == Compression.ZLIB:
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(payload, uncompressed_len + 1)
+        elif method == Compression.LZO1X:
+            data = lzo.decompress(payload, False, uncompressed_len)
+        else:
+            declared = _snappy_length(payload)
+            if declared != uncompressed_len:
+                raise CorruptBlock(
+                    f"snappy block declares {declared} bytes, header {uncompressed_len}"
+                )
+            data = bytes(cramjam.snappy.decompress_raw(payload))
+    except CorruptBlock:
+        raise
+    except Exception as exc:  # each codec has its own error type; all mean a bad block
+        raise CorruptBlock(f"{Compression(method).name.lower()} error: {exc}") from exc
+    if len(data) != uncompressed_len:
+        raise CorruptBlock(f"decompressed to {len(data)} bytes, header says {uncompressed_len}")
+    return data
+
+
+def compress_block(method: int, data: bytes) -> bytes:
+    """One block's payload; zlib at the default level reproduces SiLK's bytes."""
+    check_codec(method)
+    if method == Compression.ZLIB:
+        return zlib.compress(data)
+    if method == Compression.LZO1X:
+        return lzo.compress(data, 1, False)
+    return bytes(cramjam.snappy.compress_raw(data))
