@@ -252,8 +252,8 @@ def record_alerts(metrics: Metrics, alerts: Iterable[Any]) -> None:
             alert.severity,
             _address_text(alert.sip),
             _address_text(alert.dip),
-            str(int(alert.dport)),
-            protocol_label(alert.proto),
+            "" if alert.dport is None else str(int(alert.dport)),
+            "" if alert.proto is None else protocol_label(alert.proto),
         )
         metrics.recent_alert_score.labels(*labels).set(float(alert.score))
         metrics.recent_alert_last_seen.labels(*labels).set(alert.last_seen_ms / 1000)
@@ -273,7 +273,9 @@ def _trim_recent_alerts(metrics: Metrics) -> None:
 
 
 def _address_text(address: Any) -> str:
-    """An alert address (text, 16 raw bytes or an ``ipaddress`` object) as text."""
+    """An alert address (text, 16 raw bytes, an ``ipaddress`` object or None) as text."""
+    if address is None:
+        return ""
     if isinstance(address, bytes | np.void):
         mapped = ipaddress.IPv6Address(bytes(address))
         return str(mapped.ipv4_mapped or mapped)

@@ -17,7 +17,11 @@ from collections.abc import Sequence
 from detectors.exceptions import SilkwatchError
 
 #: subcommand modules, in the order ``--help`` lists them
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "silkwatch.commands.publish",
+    "silkwatch.commands.worker",
+    "silkwatch.commands.grafana",
+)
 
 EPILOG = """\
 examples:
