@@ -65,6 +65,11 @@ def iter_batches(
         summary.lines += 1
         fields = layout.split(line)
         if len(fields) != layout.width:
+            if chunk:  # the lines before it first, so errors come out in line order
+                yield from _split_rows(
+                    _convert(chunk, numbers, names, layout, path, summary, on_error), rows
+                )
+                chunk, numbers = [], []
             detail = f"{len(fields)} fields, expected {layout.width}"
             handle_malformed(FlowTextError(path, number, detail), summary, on_error)
             continue
