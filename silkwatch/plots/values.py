@@ -12,13 +12,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from connectors.silk.site import flowtype_names, sensor_name
 from detectors import groupby
 from detectors.alerts import iso_utc
 from detectors.groupby import GroupTable, TopBins
 from detectors.schema import FlowBatch, ip_strings
 from silkwatch.plots.exceptions import PlotArgumentError
-
-_V4_MAPPED = np.frombuffer(bytes(10) + b"\xff\xff", dtype=np.uint8)
 
 
 def group(batches: Iterable[FlowBatch], fields: str, values: str) -> GroupTable:
@@ -40,17 +39,15 @@ def ranked(
     return groupby.top(table, table.values[0], count=count)
 
 
-def is_ipv6(column: np.ndarray) -> np.ndarray:
-    """Which 16-byte addresses are real IPv6 (not IPv4-mapped), for keys that lost the flag."""
-    raw = np.ascontiguousarray(column).view(np.uint8).reshape(-1, 16)
-    return ~np.all(raw[:, :12] == _V4_MAPPED, axis=1)
-
-
 def field_labels(table: GroupTable, name: str) -> list[str]:
     """One key field of every bin as text: addresses as rwcut prints them, times in UTC."""
     column = table.keys[name]
     if name in groupby.IP_FIELDS:
-        return ip_strings(column, is_ipv6(column))
+        return ip_strings(column, groupby.is_ipv6(column))
+    if name == "sensor":
+        return [sensor_name(value) for value in column.tolist()]
+    if name == "type":
+        return [flowtype_names(value)[1] for value in column.tolist()]
     if name in groupby.TIME_FIELDS:
         return [iso_utc(int(seconds) * 1000)[:-5] + "Z" for seconds in column.tolist()]
     return [str(value) for value in column.tolist()]
