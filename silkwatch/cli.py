@@ -21,6 +21,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "silkwatch.commands.publish",
     "silkwatch.commands.worker",
     "silkwatch.commands.grafana",
+    "silkwatch.commands.count",
+    "silkwatch.commands.uniq",
+    "silkwatch.commands.stats",
+    "silkwatch.commands.cut",
 )
 
 EPILOG = """\

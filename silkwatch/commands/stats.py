@@ -1,0 +1,148 @@
+"""``silkwatch stats``: rwstats — the top (or bottom) bins by a value.
+
+Grouping is ``silkwatch uniq``'s (:func:`silkwatch.commands.uniq.aggregate`);
+ranking is :func:`detectors.groupby.top`, which picks the N bins with an
+``argpartition`` instead of sorting them all. The text output mirrors
+rwstats: an ``INPUT:`` and an ``OUTPUT:`` line, then the bins with their share
+of the total (``%Value``) and its running sum (``cumul_%``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+
+from detectors import groupby
+from detectors.groupby import TopBins
+from silkwatch.commands.count import add_io_arguments, write_output
+from silkwatch.commands.uniq import (
+    add_group_arguments,
+    aggregate,
+    table_cells,
+    table_json,
+    table_titles,
+)
+
+logger = logging.getLogger(__name__)
+
+EPILOG = """\
+examples:
+  silkwatch stats --fields sIP --values bytes --count 10 day.rw      top talkers by bytes
+  silkwatch stats --fields dPort --count 10 day.rw                   busiest ports by records
+  silkwatch stats --fields dIP --values packets --bottom --count 5 day.rw
+  silkwatch stats --fields protocol --percentage 1 day.rw            bins with >= 1 % of records
+  silkwatch stats --fields sIP,dIP --values bytes,records --threshold 1000000 day.rw
+  rwfilter --proto=17 --pass=stdout ... | silkwatch stats --fields dPort --count 20 -
+
+The first of --values ranks the bins. --percentage P keeps bins holding at
+least P % of the total (the cut-off truncated to an integer, as rwstats);
+--threshold X keeps bins with a value >= X (<= X with --bottom). Ties are
+listed in key order.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stats",
+        help="top or bottom N bins by a value (like SiLK's rwstats)",
+        description="Group flows by key fields and list the bins with the largest "
+        "(or smallest) value, with each bin's percentage of the total.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_group_arguments(parser)
+    limit = parser.add_mutually_exclusive_group(required=True)
+    limit.add_argument("--count", type=int, metavar="N", help="print N bins")
+    limit.add_argument(
+        "--percentage", type=float, metavar="P", help="print bins holding >= P %% of the total"
+    )
+    limit.add_argument(
+        "--threshold",
+        type=int,
+        metavar="X",
+        help="print bins whose value is >= X (<= X with --bottom)",
+    )
+    order = parser.add_mutually_exclusive_group()
+    order.add_argument("--top", dest="bottom", action="store_false", help="largest first (default)")
+    order.add_argument("--bottom", dest="bottom", action="store_true", help="smallest first")
+    parser.set_defaults(bottom=False)
+    parser.add_argument("--no-percents", action="store_true", help="leave out %%Value and cumul_%%")
+    add_io_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def header_lines(ranked: TopBins, args: argparse.Namespace) -> list[str]:
+    """rwstats' ``INPUT:`` and ``OUTPUT:`` lines."""
+    title = groupby.value_title(ranked.value)
+    records = ranked.table.input_records
+    line = f"INPUT: {records} Record{_plural(records)} for {ranked.bins} Bin{_plural(ranked.bins)}"
+    if ranked.total:
+        line += f" and {ranked.total} Total {title}"
+    direction, side = ("Bottom", "below") if ranked.bottom else ("Top", "above")
+    shown = len(ranked.table)
+    if args.count is not None:
+        output = f"OUTPUT: {direction} {args.count} Bin{_plural(args.count)} by {title}"
+    elif not shown:
+        limit = (
+            f"{args.percentage:.4f}% ({ranked.threshold} {title})"
+            if args.percentage is not None
+            else f"{ranked.threshold} {title}"
+        )
+        output = f"OUTPUT: No bins {side} threshold of {limit}"
+    elif args.percentage is not None:
+        cut = f"{args.percentage:.4f}% == {ranked.threshold}"
+        output = f"OUTPUT: {direction} {shown} bins by {title} ({cut})"
+    else:
+        output = f"OUTPUT: {direction} {shown} bins by {title} (threshold {ranked.threshold})"
+    return [line, output]
+
+
+def _plural(number: int) -> str:
+    return "" if number == 1 else "s"
+
+
+def run(args: argparse.Namespace) -> int:
+    empty = groupby.init(args.fields, args.values)
+    # check the ranking value before reading any input
+    groupby.top(
+        groupby.result(empty),
+        count=args.count,
+        percentage=args.percentage,
+        threshold=args.threshold,
+    )
+    ranked = groupby.top(
+        aggregate(args),
+        count=args.count,
+        percentage=args.percentage,
+        threshold=args.threshold,
+        bottom=args.bottom,
+    )
+    titles, cells, rows = (
+        table_titles(ranked.table),
+        table_cells(ranked.table),
+        table_json(ranked.table),
+    )
+    if not args.no_percents:
+        title = groupby.value_title(ranked.value)
+        titles += [f"%{title}", "cumul_%"]
+        finite = np.isfinite(ranked.percent)
+        for cell, row, pct, cumul, ok in zip(
+            cells, rows, ranked.percent, ranked.cumulative_percent, finite, strict=True
+        ):
+            cell += [f"{pct:.6f}", f"{cumul:.6f}"] if ok else ["?", "?"]
+            row.update({f"%{title}": float(pct), "cumul_%": float(cumul)} if ok else {})
+    document = {
+        "fields": list(ranked.table.fields),
+        "values": list(ranked.table.values),
+        "value": ranked.value,
+        "input_records": ranked.table.input_records,
+        "bins": ranked.bins,
+        "total": ranked.total,
+        "threshold": ranked.threshold,
+        "bottom": ranked.bottom,
+        "rows": rows,
+    }
+    write_output(args, titles, cells, document, preamble=header_lines(ranked, args))
+    return 0
