@@ -15,7 +15,7 @@ import numpy as np
 
 from detectors.alerts import iso_utc
 from detectors.schema import FlowBatch
-from detectors.timebins import BinVolumes, bin_volumes, empty_bins, merge_bins
+from detectors.timebins import BinVolumes, bin_volumes, empty_bins, fill_span, merge_bins
 from silkwatch.plots.exceptions import PlotArgumentError
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import distinct_per_bin
@@ -45,17 +45,19 @@ def parse_values(text: str) -> list[str]:
 
 
 def binned(batches: Iterable[FlowBatch], *, bin_ms: int, scheme: str) -> BinVolumes:
-    """rwcount's bins over all batches (the same function ``silkwatch count`` uses)."""
+    """The rows ``silkwatch count`` prints: rwcount's bins over all batches, gaps as zero."""
     volumes = empty_bins()
     for batch in batches:
         volumes = merge_bins(volumes, bin_volumes(batch, bin_ms=bin_ms, scheme=scheme))
-    return volumes
+    return fill_span(volumes, bin_ms=bin_ms)
 
 
-def filled(starts_ms: np.ndarray, values: np.ndarray, grid_ms: np.ndarray) -> np.ndarray:
-    """``values`` at ``starts_ms`` spread onto ``grid_ms``, zero where a bin had no flows."""
+def on_grid(starts_ms: np.ndarray, values: np.ndarray, grid_ms: np.ndarray) -> np.ndarray:
+    """``values`` at ``starts_ms`` placed on the bins of ``grid_ms`` (zero elsewhere)."""
     out = np.zeros(len(grid_ms))
-    out[np.searchsorted(grid_ms, starts_ms)] = values
+    slot = np.searchsorted(grid_ms, starts_ms).clip(max=max(len(grid_ms) - 1, 0))
+    inside = (grid_ms[slot] == starts_ms) if len(grid_ms) else np.zeros(len(starts_ms), bool)
+    out[slot[inside]] = values[inside]
     return out
 
 
@@ -67,34 +69,26 @@ def linechart(
     scheme: str = "time-proportional",
     log_scale: bool = False,
 ) -> Chart:
-    """One panel per value, one point per ``bin_s`` bin from the first flow to the last.
+    """One panel per value, one point per ``bin_s`` bin from the first bin with bytes to the last.
 
-    :param batches: the flows (iterated once per distinct-count value, once for volumes)
+    :param batches: the flows (iterated once, plus once per distinct-count value)
     :param bin_s: bin width in seconds, as ``rwcount --bin-size``
     :param values: from :data:`LINE_VALUES`
     :param scheme: rwcount load scheme for records/bytes/packets. Default - time-proportional
     :param log_scale: logarithmic y axes; empty bins then leave a gap instead of 0
     """
     if bin_s <= 0:
-        raise PlotArgumentError(
-            f"linechart bin size must be a positive number of seconds, not {bin_s}"
-        )
+        raise PlotArgumentError(f"plot linechart: bin size must be positive seconds, not {bin_s}")
     bin_ms = bin_s * 1000
-    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if any(value in VOLUME_VALUES for value in values):
-        volumes = binned(batches, bin_ms=bin_ms, scheme=scheme)
-        for value in VOLUME_VALUES:
-            series[value] = (volumes.bin_start_ms, getattr(volumes, value))
+    volumes = binned(batches, bin_ms=bin_ms, scheme=scheme)
+    grid_ms = volumes.bin_start_ms
+    columns = {}
     for value in values:
         if value in DISTINCT_VALUES:
-            series[value] = distinct_per_bin(batches, field=value.split("-")[0], bin_ms=bin_ms)
-    starts = [series[value][0] for value in values if len(series[value][0])]
-    if starts:
-        lo, hi = min(s.min() for s in starts), max(s.max() for s in starts)
-        grid_ms = np.arange(lo, hi + bin_ms, bin_ms, dtype=np.int64)
-    else:
-        grid_ms = np.zeros(0, np.int64)
-    columns = {value: filled(*series[value], grid_ms) for value in values}
+            starts, counts = distinct_per_bin(batches, field=value.split("-")[0], bin_ms=bin_ms)
+            columns[value] = on_grid(starts, counts, grid_ms)
+        else:
+            columns[value] = getattr(volumes, value)
     return Chart(
         kind="line",
         title=f"{', '.join(values)} per {bin_s} s bin (UTC)",
