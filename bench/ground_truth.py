@@ -77,6 +77,12 @@ class Capture:
 
 TCP, UDP = 6, 17
 
+
+def _lab_tunnel(visible: str, why: str) -> Finding:
+    """The dmachard lab: client 192.168.1.17 tunnelling through resolver 192.168.1.210:53."""
+    return Finding("dns-tunnel", "192.168.1.17", "192.168.1.210", 53, UDP, visible, why)
+
+
 CAPTURES: tuple[Capture, ...] = (
     Capture(
         "pcap/beacon/slips-test-cc-capture-2.pcap",
@@ -152,12 +158,7 @@ CAPTURES: tuple[Capture, ...] = (
         "pcap/dns-tunnel/dmachard-dnscat2.pcap",
         "malicious",
         (
-            Finding(
-                "dns-tunnel",
-                "192.168.1.17",
-                "192.168.1.210",
-                53,
-                UDP,
+            _lab_tunnel(
                 "yes",
                 "12 queries at 1.01 s ± 0.002 s, each its own source port: a DNS beacon",
             ),
@@ -167,12 +168,7 @@ CAPTURES: tuple[Capture, ...] = (
         "pcap/dns-tunnel/dmachard-iodine.pcap",
         "malicious",
         (
-            Finding(
-                "dns-tunnel",
-                "192.168.1.17",
-                "192.168.1.210",
-                53,
-                UDP,
+            _lab_tunnel(
                 "no",
                 "handshake only, one UDP 5-tuple in 0.09 s: one flow each way",
             ),
@@ -182,12 +178,7 @@ CAPTURES: tuple[Capture, ...] = (
         "pcap/dns-tunnel/dmachard-dns2tcp.pcap",
         "malicious",
         (
-            Finding(
-                "dns-tunnel",
-                "192.168.1.17",
-                "192.168.1.210",
-                53,
-                UDP,
+            _lab_tunnel(
                 "no",
                 "26 packets in 23 ms on one UDP 5-tuple: one flow each way",
             ),
@@ -213,12 +204,7 @@ CAPTURES: tuple[Capture, ...] = (
         "pcap/dns-tunnel/dmachard-sods.pcap",
         "malicious",
         (
-            Finding(
-                "dns-tunnel",
-                "192.168.1.17",
-                "192.168.1.210",
-                53,
-                UDP,
+            _lab_tunnel(
                 "yes",
                 "487 query flows (one per source port) over 92 s",
             ),

@@ -25,9 +25,17 @@ from typing import TextIO
 import numpy as np
 
 from connectors.flowtext import columns as col
-from connectors.flowtext.exceptions import FlowTextError
 from connectors.flowtext.policy import ErrorPolicy, ReadSummary
-from connectors.flowtext.table import ICMP_PROTOCOLS, Converted, Layout, iter_batches, with_reverse
+from connectors.flowtext.table import (
+    ICMP_PROTOCOLS,
+    Converted,
+    Layout,
+    csv_header,
+    iter_batches,
+    split_csv,
+    with_reverse,
+)
+from connectors.silk.text import FLAG_LETTERS
 from detectors.schema import FlowBatch, empty_batch
 
 COLUMNS = {
@@ -58,7 +66,7 @@ def _state_flags(state: str) -> int:
     """``FSPA_FSPA`` → source-side flags in the low byte, destination side in the high."""
     source, _, destination = state.partition("_")
     bits = [
-        sum(1 << col.SILK_FLAG_LETTERS.index(ch) for ch in set(side) if ch in col.SILK_FLAG_LETTERS)
+        sum(1 << FLAG_LETTERS.index(ch) for ch in set(side) if ch in FLAG_LETTERS)
         for side in (source, destination)
     ]
     return bits[0] | bits[1] << 8
@@ -114,18 +122,11 @@ def read_argus(
 ) -> Iterator[FlowBatch]:
     """Batches of the flows in an Argus binetflow CSV file (header line required)."""
     numbered = enumerate(stream, 1)
-    first = next(numbered, None)
-    if first is None:
+    required = set(COLUMNS.values()) - OPTIONAL
+    header = csv_header(numbered, path, COLUMNS, required, "binetflow")
+    if header is None:
         return
-    titles = [t.strip() for t in first[1].rstrip("\r\n").split(",")]
-    used = {COLUMNS[t]: i for i, t in enumerate(titles) if t in COLUMNS}
-    missing = set(COLUMNS.values()) - OPTIONAL - used.keys()
-    if missing:
-        raise FlowTextError(path, first[0], f"binetflow header lacks {', '.join(sorted(missing))}")
-
-    def split(line: str) -> list[str]:
-        return line.rstrip("\r\n").split(",")
-
+    width, used = header
     data = ((n, line) for n, line in numbered if line.strip())
-    layout = Layout(width=len(titles), columns=used, split=split, convert=convert)
+    layout = Layout(width=width, columns=used, split=split_csv, convert=convert)
     yield from iter_batches(data, layout, path=path, rows=rows, summary=summary, on_error=on_error)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from connectors.silk.text import parse_attributes, parse_tcp_flags
 from detectors.schema import ipv4_to_v16, parse_ip
 
 #: protocol names as Argus, Zeek and nfdump print them (lower case) → IP protocol number
@@ -37,12 +38,6 @@ PROTOCOL_NUMBERS = {
     "sctp": 132,
     "udplite": 136,
 }
-
-#: SiLK's TCP flag letters in bit order (FIN = 0x01 … CWR = 0x80)
-SILK_FLAG_LETTERS = "FSRPAUEC"
-
-#: SiLK ``attributes`` letters → tcp_state bits (silk-format.md §6)
-ATTRIBUTE_BITS = {"F": 0x08, "S": 0x10, "T": 0x20, "C": 0x40}
 
 
 def map_distinct(column: np.ndarray, convert, dtype) -> np.ndarray:
@@ -125,35 +120,12 @@ def protocols(column: np.ndarray) -> np.ndarray:
 
 def silk_flags(column: np.ndarray) -> np.ndarray:
     """rwcut TCP flags: letters in any order and padding (``FS PA  ``) or an integer."""
-
-    def convert(text: str) -> int:
-        text = text.strip()
-        if text.isdigit():
-            return int(text)
-        bits = 0
-        for letter in text.replace(" ", ""):
-            index = SILK_FLAG_LETTERS.find(letter.upper())
-            if index < 0:
-                raise ValueError(f"bad TCP flag letter {letter!r}")
-            bits |= 1 << index
-        return bits
-
-    return map_distinct(column, convert, "u1")
+    return map_distinct(column, parse_tcp_flags, "u1")
 
 
 def attributes(column: np.ndarray) -> np.ndarray:
     """rwcut ``attributes`` letters (``T``, ``C``, ``F``, ``S``) → tcp_state bits."""
-
-    def convert(text: str) -> int:
-        text = text.strip()
-        if text.isdigit():
-            return int(text)
-        return sum(ATTRIBUTE_BITS[letter] for letter in text.replace(" ", ""))
-
-    try:
-        return map_distinct(column, convert, "u1")
-    except KeyError as exc:
-        raise ValueError(f"bad attribute letter {exc}") from None
+    return map_distinct(column, parse_attributes, "u1")
 
 
 def nfdump_flags(column: np.ndarray) -> np.ndarray:

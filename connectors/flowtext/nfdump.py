@@ -25,7 +25,14 @@ import numpy as np
 from connectors.flowtext import columns as col
 from connectors.flowtext.exceptions import FlowTextError, ToolMissingError
 from connectors.flowtext.policy import ErrorPolicy, ReadSummary
-from connectors.flowtext.table import Converted, Layout, iter_batches, with_reverse
+from connectors.flowtext.table import (
+    Converted,
+    Layout,
+    csv_header,
+    iter_batches,
+    split_csv,
+    with_reverse,
+)
 from detectors.schema import FlowBatch, empty_batch
 
 #: the nfdump columns we use; ``ts``, ``sa``, ``da``, ``pr``, ``ipkt``, ``ibyt`` are required
@@ -94,19 +101,11 @@ def read_nfdump_csv(
 ) -> Iterator[FlowBatch]:
     """Batches of the flows in ``nfdump -o csv`` (or :data:`NFDUMP_FMT`) output."""
     numbered = enumerate(stream, 1)
-    first = next(numbered, None)
-    if first is None:
+    header = csv_header(numbered, path, {c: c for c in COLUMNS}, REQUIRED, "nfdump")
+    if header is None:
         return
-    titles = [t.strip() for t in first[1].rstrip("\r\n").split(",")]
-    used = {t: i for i, t in enumerate(titles) if t in COLUMNS}
-    missing = REQUIRED - used.keys()
-    if missing:
-        raise FlowTextError(path, first[0], f"nfdump header lacks {', '.join(sorted(missing))}")
-
-    def split(line: str) -> list[str]:
-        return line.rstrip("\r\n").split(",")
-
-    layout = Layout(width=len(titles), columns=used, split=split, convert=convert)
+    width, used = header
+    layout = Layout(width=width, columns=used, split=split_csv, convert=convert)
     yield from iter_batches(
         _data_lines(numbered), layout, path=path, rows=rows, summary=summary, on_error=on_error
     )

@@ -19,6 +19,7 @@ from connectors.flowtext import columns as col
 from connectors.flowtext.exceptions import FlowTextError
 from connectors.flowtext.policy import ErrorPolicy, ReadSummary
 from connectors.flowtext.table import Converted, Layout, iter_batches
+from connectors.silk.site import FLOWTYPE_BY_TYPE, sensor_id
 from detectors.schema import FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN, FlowBatch, empty_batch
 
 #: rwcut field titles (lower case, full length) → our canonical column name
@@ -51,26 +52,6 @@ TITLES = {
     "icode": "icode",
 }
 
-#: twoway silk.conf flowtype names → ids (silk-format.md §10.1)
-TYPE_IDS = {
-    name: i
-    for i, name in enumerate(
-        [
-            "in",
-            "out",
-            "inweb",
-            "outweb",
-            "innull",
-            "outnull",
-            "int2int",
-            "ext2ext",
-            "inicmp",
-            "outicmp",
-            "other",
-        ]
-    )
-}
-
 SEPARATORS = "|,;\t"
 
 
@@ -92,17 +73,19 @@ def sniff(lines: list[str]) -> bool:
 
 
 def _sensor(text: str) -> int:
+    """``S3``, ``?`` (rwcut's names) or ``3``, ``-1`` (``--integer-sensors``) → sensor id."""
     text = text.strip()
-    if text in ("?", "-1", ""):
-        return SENSOR_UNKNOWN
-    return int(text[1:]) if text[:1] == "S" else int(text)
+    if text.lstrip("-").isdigit():
+        return SENSOR_UNKNOWN if text == "-1" else int(text)
+    return sensor_id(text)
 
 
 def _flowtype(text: str) -> int:
+    """A twoway type name (``outweb``), ``?`` or a number → flowtype id."""
     text = text.strip()
-    if text in ("?", "-1", ""):
-        return FLOWTYPE_UNKNOWN
-    return int(text) if text.isdigit() else TYPE_IDS[text]
+    if text.isdigit():
+        return int(text)
+    return FLOWTYPE_UNKNOWN if text == "?" else FLOWTYPE_BY_TYPE[text].flowtype_id
 
 
 def convert(c: dict[str, np.ndarray]) -> Converted:

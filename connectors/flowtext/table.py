@@ -9,7 +9,7 @@ by line, so the bad line can be named, counted and skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -118,6 +118,33 @@ def _split_rows(batch: FlowBatch, rows: int) -> Iterator[FlowBatch]:
     """Keep batches within ``rows`` even when bidirectional records doubled them."""
     for start in range(0, len(batch), rows):
         yield batch[start : start + rows]
+
+
+def split_csv(line: str) -> list[str]:
+    """One comma-separated line → its fields (no quoting: these formats never quote)."""
+    return line.rstrip("\r\n").split(",")
+
+
+def csv_header(
+    numbered: Iterator[tuple[int, str]],
+    path: str,
+    columns: Mapping[str, str],
+    required: set[str],
+    what: str,
+) -> tuple[int, dict[str, int]] | None:
+    """The first line's comma-separated titles → (fields per line, {column name: index}).
+
+    None for an empty file; an error naming the missing columns otherwise.
+    """
+    first = next(numbered, None)
+    if first is None:
+        return None
+    titles = [title.strip() for title in split_csv(first[1])]
+    used = {columns[t]: i for i, t in enumerate(titles) if t in columns}
+    missing = required - used.keys()
+    if missing:
+        raise FlowTextError(path, first[0], f"{what} header lacks {', '.join(sorted(missing))}")
+    return len(titles), used
 
 
 def with_reverse(
