@@ -1,0 +1,123 @@
+"""``sinks.toml``: which receivers get alerts, and the grouping rules.
+
+Secrets are never written in the file: each sink names an environment variable
+(``url_env``, ``token_env``) or a file (``url_file``, ``token_file``).
+
+.. code-block:: toml
+
+    topic = "alerts"                 # optional, the default
+
+    [grouping]                       # optional; Alertmanager's defaults but quicker
+    group_by = ["kind"]
+    group_wait_s = 30
+    group_interval_s = 300
+    repeat_interval_s = 14400
+
+    [[sinks]]
+    name = "soc-slack"
+    type = "slack"                   # slack | mattermost | teams | webhook | apprise | grafana
+    url_env = "SLACK_WEBHOOK_URL"
+
+    [[sinks]]
+    name = "annotations"
+    type = "grafana"
+    url = "http://grafana:3000"      # the Grafana base URL is not a secret
+    token_file = "/run/secrets/grafana_token"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from connectors.alerting.apprise_sink import AppriseSink
+from connectors.alerting.delivery import DEFAULT_TOPIC, AlertSink
+from connectors.alerting.grafana import GrafanaAnnotationSink
+from connectors.alerting.grouping import GroupingConfig
+from connectors.alerting.http import DeliveryError
+from connectors.alerting.mattermost import MattermostSink
+from connectors.alerting.secrets import Secret, SecretError, read_secret
+from connectors.alerting.slack import SlackSink
+from connectors.alerting.teams import TeamsSink
+from connectors.alerting.webhook import AlertmanagerWebhookSink
+from detectors.exceptions import SilkwatchError
+
+WEBHOOK_SINKS = {
+    cls.kind: cls for cls in (SlackSink, MattermostSink, TeamsSink, AlertmanagerWebhookSink)
+}
+SINK_TYPES = (*WEBHOOK_SINKS, "apprise", "grafana")
+
+
+class AlertConfigError(SilkwatchError):
+    """``sinks.toml`` is missing, malformed, or names a secret that cannot be read."""
+
+    reason = "alert_config"
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(f"alert config: {path}: {detail}")
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    topic: str
+    grouping: GroupingConfig
+    sinks: tuple[AlertSink, ...]
+
+
+def _secret(entry: dict[str, Any], key: str) -> Secret:
+    if key in entry:
+        raise SecretError(f"{key} must not be written in the file: use {key}_env or {key}_file")
+    return read_secret(env=entry.get(f"{key}_env"), file=entry.get(f"{key}_file"))
+
+
+def build_sink(entry: dict[str, Any]) -> AlertSink:
+    """One sink from its ``[[sinks]]`` table (secrets read here)."""
+    kind = entry.get("type")
+    name = str(entry.get("name", kind))
+    options = {k: entry[k] for k in ("timeout_s",) if k in entry}
+    if kind in WEBHOOK_SINKS:
+        extra = {k: entry[k] for k in ("username", "external_url") if k in entry}
+        return WEBHOOK_SINKS[kind](name, _secret(entry, "url"), **options, **extra)
+    if kind == "apprise":
+        return AppriseSink(name, _secret(entry, "url"))
+    if kind == "grafana":
+        return GrafanaAnnotationSink(name, str(entry["url"]), _secret(entry, "token"), **options)
+    raise ValueError(f"unknown type {kind!r} (one of {', '.join(SINK_TYPES)})")
+
+
+def load_config(path: Path) -> DeliveryConfig:
+    """Read ``sinks.toml``, resolving every secret, so errors show at start, not at 3 a.m."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise AlertConfigError(path, f"cannot read ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise AlertConfigError(path, f"not valid TOML ({exc})") from exc
+    known = {f.name for f in fields(GroupingConfig)}
+    grouping_table = data.get("grouping", {})
+    unknown = set(grouping_table) - known
+    if unknown:
+        raise AlertConfigError(path, f"[grouping]: unknown keys {sorted(unknown)}")
+    if "group_by" in grouping_table:
+        grouping_table = {**grouping_table, "group_by": tuple(grouping_table["group_by"])}
+    sinks = []
+    for index, entry in enumerate(data.get("sinks", [])):
+        try:
+            sinks.append(build_sink(entry))
+        except (KeyError, TypeError, ValueError, SecretError, DeliveryError) as exc:
+            raise AlertConfigError(path, f"sinks[{index}] ({entry.get('name')}): {exc}") from exc
+    if not sinks:
+        raise AlertConfigError(path, "no [[sinks]] configured")
+    names = [s.name for s in sinks]
+    if len(set(names)) != len(names):
+        raise AlertConfigError(
+            path, f"sink names must be unique (they name consumer groups): {names}"
+        )
+    return DeliveryConfig(
+        topic=str(data.get("topic", DEFAULT_TOPIC)),
+        grouping=GroupingConfig(**grouping_table),
+        sinks=tuple(sinks),
+    )

@@ -1,0 +1,326 @@
+"""The delivery loop: ``alerts`` topic → grouping → sink, committing only what was acknowledged.
+
+Each sink reads the topic with its own consumer group (``silkwatch-alerts-<sink>``),
+so a receiver that is down holds back only its own progress; the stream
+that publishes alerts never waits for any receiver. A notification is retried
+with exponential backoff until the receiver acknowledges it (alerts stay in
+Kafka meanwhile: none is lost), and only then are its alerts marked done.
+
+Why commit metadata: grouping finishes alerts out of order (a quiet group
+waits while a noisy one is sent), so the committed offset (the lowest alert not
+yet done) can lag behind alerts already delivered. The commit's metadata lists
+those done offsets above it; after a restart they are skipped, so nothing is
+sent twice. Run one deliverer per sink configuration: two would both send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
+
+from connectors.alerting.grouping import Grouper, GroupingConfig, Notification
+from connectors.alerting.http import DeliveryError
+from connectors.prometheus import Metrics, record_decode_error, record_delivery
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "alerts"
+
+#: Kafka's default ``offset.metadata.max.bytes`` is 4096; stay well below it
+MAX_METADATA_CHARS = 3000
+
+
+class AlertSink(Protocol):
+    """What the delivery loop needs from a sink."""
+
+    name: str
+
+    async def send(self, notification: Notification) -> None:
+        """Deliver, or raise ``DeliveryError``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff between attempts, in seconds.
+
+    Examples
+    --------
+    >>> list(zip(range(7), Backoff(initial_s=1, max_s=20).delays()))[-1]
+    (6, 20.0)
+    >>> [d for _, d in zip(range(5), Backoff(initial_s=0.5, factor=2, max_s=60).delays())]
+    [0.5, 1.0, 2.0, 4.0, 8.0]
+    """
+
+    initial_s: float = 1.0
+    factor: float = 2.0
+    max_s: float = 60.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.initial_s
+        while True:
+            yield float(min(delay, self.max_s))
+            delay *= self.factor
+
+
+class OffsetTracker:
+    """Which offsets of each partition are done, and what may be committed.
+
+    Offsets are registered as read, in order, and marked done in any order. The
+    commit point is the first read offset not done; done offsets above it go
+    into the commit metadata as ranges.
+
+    Examples
+    --------
+    >>> t = OffsetTracker()
+    >>> for offset in range(5):
+    ...     t.read(0, offset)
+    >>> t.done(0, 0); t.done(0, 2); t.done(0, 3)
+    >>> t.commit_point(0)
+    (1, '[[2,3]]')
+    >>> OffsetTracker.from_metadata('[[2,3]]')
+    {2, 3}
+    """
+
+    def __init__(self) -> None:
+        self._read: dict[int, deque[int]] = {}
+        self._done: dict[int, set[int]] = {}
+        self._next: dict[int, int] = {}
+
+    def read(self, partition: int, offset: int) -> None:
+        self._read.setdefault(partition, deque()).append(offset)
+        self._done.setdefault(partition, set())
+        self._next[partition] = offset + 1
+
+    def done(self, partition: int, offset: int) -> None:
+        pending, done = self._read[partition], self._done[partition]
+        done.add(offset)
+        while pending and pending[0] in done:
+            done.discard(pending.popleft())
+
+    def partitions(self) -> list[int]:
+        return sorted(self._read)
+
+    def commit_point(self, partition: int) -> tuple[int, str]:
+        """(offset to commit, metadata listing done offsets above it)."""
+        pending = self._read[partition]
+        offset = pending[0] if pending else self._next[partition]
+        return offset, json.dumps(_ranges(sorted(self._done[partition])), separators=(",", ":"))
+
+    def outstanding(self) -> int:
+        """Offsets read but not yet done, over all partitions."""
+        return sum(len(q) - len(self._done[p]) for p, q in self._read.items())
+
+    @staticmethod
+    def from_metadata(metadata: str) -> set[int]:
+        """The done offsets a previous run recorded in its commit metadata."""
+        if not metadata:
+            return set()
+        try:
+            ranges = json.loads(metadata)
+            return {o for start, end in ranges for o in range(int(start), int(end) + 1)}
+        except (ValueError, TypeError):
+            logger.warning("alert delivery: commit metadata not understood, ignored: %r", metadata)
+            return set()
+
+
+def _ranges(offsets: Sequence[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for offset in offsets:
+        if out and out[-1][1] == offset - 1:
+            out[-1][1] = offset
+        else:
+            out.append([offset, offset])
+    return out
+
+
+async def deliver(
+    sink: AlertSink,
+    notification: Notification,
+    *,
+    backoff: Backoff,
+    stop: asyncio.Event,
+    metrics: Metrics | None = None,
+) -> bool:
+    """Send until acknowledged; False only if ``stop`` was set first.
+
+    Warnings are throttled: attempt 1, 2, 4, 8, … are logged, with the count.
+    """
+    for attempt, delay_s in enumerate(backoff.delays(), start=1):
+        try:
+            await sink.send(notification)
+        except DeliveryError as exc:
+            if metrics is not None:
+                record_delivery(metrics, sink.name, failure_reason=exc.reason)
+            if attempt & (attempt - 1) == 0:
+                logger.warning(
+                    "alert delivery failed sink=%s reason=%s attempt=%d retry_in_s=%.1f",
+                    sink.name,
+                    exc.reason,
+                    attempt,
+                    delay_s,
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay_s)
+                return False
+            except TimeoutError:
+                continue
+        if metrics is not None:
+            record_delivery(metrics, sink.name)
+        if attempt > 1:
+            logger.info("alert delivery recovered sink=%s attempts=%d", sink.name, attempt)
+        return True
+    raise AssertionError("unreachable: backoff.delays() is endless")
+
+
+class SinkRunner:
+    """One sink's loop over the ``alerts`` topic.
+
+    :param bootstrap: Kafka bootstrap servers (``host:port``).
+    :param sink: where notifications go.
+    :param grouping: when they go. Default - ``GroupingConfig()``
+    :param topic: the alerts topic. Default - ``alerts``
+    :param backoff: retry delays. Default - ``Backoff()``
+    :param clock: seconds, for grouping only (not event time: rate limits are
+        about when people get messages). Default - ``time.monotonic``
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        sink: AlertSink,
+        *,
+        grouping: GroupingConfig | None = None,
+        topic: str = DEFAULT_TOPIC,
+        backoff: Backoff | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.sink = sink
+        self.grouper = Grouper(grouping)
+        self.topic = topic
+        self.group_id = f"silkwatch-alerts-{sink.name}"
+        self.backoff = backoff or Backoff()
+        self.metrics = metrics
+        self.clock = clock
+        self.tracker = OffsetTracker()
+        self._skip: dict[int, set[int]] = {}
+        self._committed: dict[int, tuple[int, str]] = {}
+
+    async def _resume(self, consumer: AIOKafkaConsumer) -> None:
+        """Seek every partition to its committed offset and load the done-above set."""
+        partitions = consumer.partitions_for_topic(self.topic) or set()
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(self.group_id, partitions=tps)
+        finally:
+            await admin.close()
+        for tp in tps:
+            meta = committed.get(tp)
+            if meta is not None and meta.offset >= 0:
+                consumer.seek(tp, meta.offset)
+                self._skip[tp.partition] = OffsetTracker.from_metadata(meta.metadata)
+                self._committed[tp.partition] = (meta.offset, meta.metadata)
+            else:
+                await consumer.seek_to_beginning(tp)
+        logger.info(
+            "alert delivery started sink=%s group=%s partitions=%d",
+            self.sink.name,
+            self.group_id,
+            len(tps),
+        )
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        offsets = {}
+        for partition in self.tracker.partitions():
+            offset, metadata = self.tracker.commit_point(partition)
+            if len(metadata) > MAX_METADATA_CHARS:
+                # Too many out-of-order done offsets to record: hold the commit
+                # back (at-least-once for those) rather than lose any.
+                continue
+            if self._committed.get(partition) != (offset, metadata):
+                offsets[TopicPartition(self.topic, partition)] = OffsetAndMetadata(offset, metadata)
+                self._committed[partition] = (offset, metadata)
+        if offsets:
+            await consumer.commit(offsets)
+
+    def _take(self, partition: int, offset: int, value: bytes | None, now_s: float) -> None:
+        self.tracker.read(partition, offset)
+        if offset in self._skip.get(partition, ()):
+            self.tracker.done(partition, offset)  # delivered before a restart
+            return
+        try:
+            alert: dict[str, Any] = json.loads(value or b"")
+            if not isinstance(alert, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            # Counted and logged, then passed over: a malformed record would
+            # otherwise block this sink for ever.
+            logger.error(
+                "alert delivery: undecodable alert topic=%s partition=%d offset=%d",
+                self.topic,
+                partition,
+                offset,
+            )
+            if self.metrics is not None:
+                record_decode_error(self.metrics, "alert_json")
+            self.tracker.done(partition, offset)
+            return
+        for token in self.grouper.add(alert, now_s=now_s, token=(partition, offset)):
+            self.tracker.done(*token)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, group, deliver and commit until ``stop`` is set."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # loads the topic's partitions
+            await self._resume(consumer)
+            while not stop.is_set():
+                next_s = self.grouper.next_due_s()
+                wait_s = 0.5 if next_s is None else max(0.0, min(0.5, next_s - self.clock()))
+                batches = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=500)
+                now_s = self.clock()
+                for tp, records in batches.items():
+                    for record in records:
+                        self._take(tp.partition, record.offset, record.value, now_s)
+                for notification in self.grouper.due(now_s=self.clock()):
+                    sent = await deliver(
+                        self.sink,
+                        notification,
+                        backoff=self.backoff,
+                        stop=stop,
+                        metrics=self.metrics,
+                    )
+                    if not sent:
+                        return
+                    for partition, offset in notification.tokens:
+                        self.tracker.done(partition, offset)
+                    await self._commit(consumer)
+                await self._commit(consumer)
+        finally:
+            await consumer.stop()
+
+
+async def run_delivery(runners: Sequence[SinkRunner], stop: asyncio.Event) -> None:
+    """Run every sink's loop side by side (the worker starts this beside its agents)."""
+    await asyncio.gather(*(runner.run(stop) for runner in runners))

@@ -1,0 +1,93 @@
+"""POSTing JSON to a receiver, and the error every failed delivery becomes.
+
+Failures are reported by sink name and a short reason (``http_503``,
+``timeout``, ``connection``), never with the URL or the HTTP library's message:
+both may contain the webhook secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+
+from connectors.alerting.grouping import Notification
+from connectors.alerting.secrets import Secret
+from detectors.exceptions import SilkwatchError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class DeliveryError(SilkwatchError):
+    """A receiver did not acknowledge a notification; the delivery loop retries it."""
+
+    reason = "delivery_failed"
+
+    def __init__(self, sink: str, reason: str) -> None:
+        self.sink = sink
+        self.reason = reason
+        super().__init__(f"alert delivery: sink {sink}: {reason}")
+
+
+async def post_json(
+    sink: str,
+    url: Secret,
+    payload: dict[str, Any],
+    *,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """POST ``payload``; any status other than 2xx, or no answer, is a :class:`DeliveryError`."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url.reveal(), json=payload, headers=headers) as response,
+        ):
+            await response.read()
+            status = response.status
+    except TimeoutError:
+        raise DeliveryError(sink, "timeout") from None
+    except aiohttp.ClientConnectionError:
+        raise DeliveryError(sink, "connection") from None
+    except (aiohttp.ClientError, ValueError) as exc:
+        raise DeliveryError(sink, type(exc).__name__.lower()) from None
+    if not 200 <= status < 300:
+        raise DeliveryError(sink, f"http_{status}")
+
+
+class WebhookSink:
+    """A sink that POSTs one JSON document per notification.
+
+    Subclasses say only what the document looks like (:meth:`payload`).
+    """
+
+    #: the ``type`` name in ``sinks.toml``
+    kind = "webhook"
+
+    def __init__(self, name: str, url: Secret, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.name = name
+        self.url = url
+        self.timeout_s = timeout_s
+
+    def payload(self, notification: Notification) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+    async def send(self, notification: Notification) -> None:
+        """Deliver one notification; raises :class:`DeliveryError` unless acknowledged."""
+        await post_json(
+            self.name,
+            self.url,
+            self.payload(notification),
+            headers=self.headers(),
+            timeout_s=self.timeout_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, url={self.url!r})"
