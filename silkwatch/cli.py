@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "silkwatch.commands.uniq",
     "silkwatch.commands.stats",
     "silkwatch.commands.cut",
+    "silkwatch.commands.plot",
 )
 
 EPILOG = """\
