@@ -36,9 +36,13 @@ fetch() {
     fi
     command -v mvn >/dev/null || die "mvn not found: apt-get install -y maven openjdk-17-jre-headless"
     rm -rf "$LIB"
-    mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$LIB" ||
-        die "mvn could not fetch the Kafka jars listed in $HERE/pom.xml"
+    mkdir -p "$LIB"
+    # Maven's output only matters when it fails.
+    if ! mvn -B -f "$HERE/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$LIB" >"$LIB/mvn.log" 2>&1; then
+        tail -n 30 "$LIB/mvn.log" >&2
+        die "mvn could not fetch the Kafka jars listed in $HERE/pom.xml (log: $LIB/mvn.log)"
+    fi
     pom_hash >"$STAMP"
 }
 
