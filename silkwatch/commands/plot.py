@@ -118,6 +118,22 @@ class PlotInputError(SilkwatchError):
     reason = "no_input"
 
 
+class ChartParser(argparse.ArgumentParser):
+    """A chart parser that also takes files after options (``geomap dcc bytes --exclude us f``).
+
+    argparse fills a ``nargs="*"`` positional at its first chance and then
+    rejects later ones; leftover words that are not options are inputs too.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = super().parse_known_args(args, namespace)
+        files = [word for word in extras if word == "-" or not word.startswith("-")]
+        if files and hasattr(namespace, "inputs"):
+            namespace.inputs = [*(namespace.inputs or []), *files]
+            extras = [word for word in extras if word not in files]
+        return namespace, extras
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "plot",
@@ -127,7 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    charts = parser.add_subparsers(title="charts", metavar="CHART")
+    charts = parser.add_subparsers(title="charts", metavar="CHART", parser_class=ChartParser)
     for name, (arguments, draws, flowplotter, ours) in CHARTS.items():
         chart = charts.add_parser(
             name,
@@ -339,6 +355,7 @@ def write_page(html: str, output: Path | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     take_count(args)
+    build(args, [])  # a chart of nothing: every argument checked before any input is read
     batches = read_all(args)
     charts = build(args, batches)
     title = args.title or f"silkwatch plot {args.chart}: {charts[0].title if charts else ''}"

@@ -31,7 +31,9 @@ ROW_FIELDS = ("sip", "dip", "sport", "dport", "protocol", "sensor", "type", "in"
 
 def key_rows(columns: list[np.ndarray]) -> np.ndarray:
     """Several key columns → one comparable ``V`` value per row (their raw bytes side by side)."""
-    raw = [np.ascontiguousarray(c).view(np.uint8).reshape(len(c), -1) for c in columns]
+    raw = [
+        np.ascontiguousarray(c).view(np.uint8).reshape(len(c), c.dtype.itemsize) for c in columns
+    ]
     joined = np.ascontiguousarray(np.concatenate(raw, axis=1))
     return joined.view(f"V{joined.shape[1]}").reshape(-1)
 
