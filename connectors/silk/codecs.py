@@ -64,7 +64,9 @@ def decompress_block(method: int, payload: bytes, uncompressed_len: int) -> byte
     try:
         if method == Compression.ZLIB:
             inflater = zlib.decompressobj()
-            data = inflater.decompress(payload, uncompressed_len + 1)
+            data = inflater.decompress(payload, uncompressed_len)
+            if inflater.unconsumed_tail:
+                raise CorruptBlock(f"decompresses to more than {uncompressed_len} bytes")
         elif method == Compression.LZO1X:
             data = lzo.decompress(payload, False, uncompressed_len)
         else:

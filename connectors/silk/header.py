@@ -154,6 +154,19 @@ class SilkHeader:
         return names[0] if names else None
 
 
+def _check_packedfile(payload: bytes, path: str, offset: int) -> None:
+    """SiLK's own checks on a packedfile entry (length 24, ids that fit a record)."""
+    if len(payload) != _PACKEDFILE.size:
+        raise SilkHeaderError(
+            path, offset, f"packedfile entry of length {len(payload) + 8}, not 24"
+        )
+    _, flowtype, sensor = _PACKEDFILE.unpack(payload)
+    if flowtype > 0xFF or sensor > 0xFFFF:
+        raise SilkHeaderError(
+            path, offset, f"packedfile flowtype {flowtype} or sensor {sensor} out of range"
+        )
+
+
 def parse_header(read: Callable[[int], bytes], path: str) -> SilkHeader:
     """Read a header from a stream positioned at offset 0.
 
@@ -193,8 +206,8 @@ def parse_header(read: Callable[[int], bytes], path: str) -> SilkHeader:
                 offset + _ENTRY.size + len(payload),
                 f"truncated header entry {entry_id} ({len(payload) + 8} of {entry_len} bytes)",
             )
-        if entry_id == EntryId.PACKEDFILE and entry_len != _ENTRY.size + _PACKEDFILE.size:
-            raise SilkHeaderError(path, offset, f"packedfile entry of length {entry_len}, not 24")
+        if entry_id == EntryId.PACKEDFILE:
+            _check_packedfile(payload, path, offset)
         offset += entry_len
         if entry_id == EntryId.END:
             break
