@@ -64,10 +64,23 @@ flows_topic = app.topic(
 bins_topic = app.topic(settings.bins_topic, value_serializer="json", partitions=1)
 alerts_topic = app.topic(settings.alerts_topic, value_serializer="json", partitions=1)
 
-_pickled = {"key_serializer": "pickle", "value_serializer": "pickle"}
-bins_table = app.Table("bins", partitions=settings.partitions, **_pickled)
-progress_table = app.Table("progress", partitions=settings.partitions, **_pickled)
-network_table = app.Table("network", partitions=1, **_pickled)
+
+
+def _table(name: str, partitions: int) -> faust.Table:
+    """A table whose keys (tuples) and values (numpy arrays, dataclasses) travel pickled.
+
+    Faust derives a table's codecs from ``key_type``/``value_type`` and falls back
+    to JSON, which cannot carry tuples or arrays; the changelog is written and read
+    only by silkwatch workers, so pickle is safe here.
+    """
+    table = app.Table(name, partitions=partitions)
+    table.key_serializer = table.value_serializer = "pickle"
+    return table
+
+
+bins_table = _table("bins", settings.partitions)
+progress_table = _table("progress", settings.partitions)
+network_table = _table("network", 1)
 
 
 @app.agent(flows_topic)

@@ -1,0 +1,71 @@
+"""``silkwatch worker``: run the Faust stream processor against a Kafka broker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from streams.settings import WorkerSettings
+
+EPILOG = """\
+examples:
+  silkwatch worker --broker kafka://127.0.0.1:9092
+  silkwatch worker --broker kafka://kafka:9092 --web-port 6066     # /metrics for Prometheus
+  SILKWATCH_BROKER=kafka://127.0.0.1:9092 faust -A streams.app worker   # the same, via Faust
+
+Start more workers with the same --app-id to share the partitions; each keeps the
+hosts of the partitions it owns. Tables are rebuilt from their changelog topics on
+start, so a restarted worker continues where it stopped.
+web views: /metrics (Prometheus), /silkwatch/bins/ (hourly bins as JSON)
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``worker`` to the command line."""
+    defaults = WorkerSettings.from_env()
+    parser = subparsers.add_parser(
+        "worker",
+        help="run the stream processor (Faust worker) on Kafka",
+        description="Consume flow batches from Kafka, keep hourly bins and per-host state, "
+        "close event-time hours and emit them to the bins topic.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--broker", default=defaults.broker, help="kafka://HOST:PORT (%(default)s)")
+    parser.add_argument("--app-id", default=defaults.app_id, help="consumer group (%(default)s)")
+    parser.add_argument(
+        "--partitions", type=int, default=defaults.partitions, help="flows topic partitions"
+    )
+    parser.add_argument("--topic", default=defaults.flows_topic, help="flows topic (%(default)s)")
+    parser.add_argument("--web-host", default=defaults.web_host, help="web server address")
+    parser.add_argument("--web-port", type=int, default=defaults.web_port, help="web server port")
+    parser.add_argument(
+        "--data-dir", type=Path, default=defaults.data_dir, help="local state (%(default)s)"
+    )
+    parser.add_argument(
+        "--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug")
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the settings for :mod:`streams.app`, then hand over to Faust's worker."""
+    settings = replace(
+        WorkerSettings.from_env(),
+        broker=args.broker,
+        app_id=args.app_id,
+        partitions=args.partitions,
+        flows_topic=args.topic,
+        data_dir=args.data_dir,
+        web_host=args.web_host,
+        web_port=args.web_port,
+    )
+    os.environ.update(settings.to_env())
+    import faust  # imported here: the app reads its settings at import
+
+    from streams.app import app
+
+    faust.Worker(app, loglevel=args.loglevel).execute_from_commandline()
+    return 0
