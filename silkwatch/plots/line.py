@@ -38,8 +38,9 @@ def parse_values(text: str) -> list[str]:
     values = [part.strip().lower() for part in text.split(",") if part.strip()]
     unknown = [value for value in values if value not in LINE_VALUES]
     if unknown or not values:
+        named = ",".join(unknown) or text
         raise PlotArgumentError(
-            f"plot linechart: value {text!r} unknown; choose from {', '.join(LINE_VALUES)}"
+            f"plot linechart: value {named!r} unknown; choose from {', '.join(LINE_VALUES)}"
         )
     return values
 
@@ -96,7 +97,7 @@ def linechart(
         table=Table(
             columns=["bin start (UTC)", *values],
             rows=[
-                [iso_utc(int(start)), *(round(float(columns[v][i]), 3) for v in values)]
+                [iso_utc(int(start)), *(float(columns[v][i]) for v in values)]
                 for i, start in enumerate(grid_ms)
             ],
         ),
