@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
 
 from detectors.alerts import Alert, severity_for
-from detectors.hosts import HOUR_MS, HostHour, HostKey, by_host
+from detectors.hosts import HOUR_MS, HostHour, HostKey
 from detectors.schema import _V4_MAPPED_PREFIX, ip_strings
 
 
@@ -38,9 +38,9 @@ class ExfilConfig:
     producer/consumer shift, new destinations, bubble residual, peers).
 
     :param baseline_hours: earlier hours (event time, before the scored hour)
-        that form a host's own baseline, its median over the hours in which
-        it sent anything as a client. A day covers the diurnal cycle.
-        Default - 24
+        that form a host's own baseline: of the hours in which it sent
+        anything as a client, the busier half (its working regime), whose
+        median and MAD the hour is compared with. Default - 24
     :param min_history_hours: warm-up: a host must have sent something in at
         least this many of those hours before it can be scored, so a host seen
         for the first time (or a one-off burst while learning) never alerts.
@@ -218,22 +218,27 @@ def score_exfil(
 
     """
     config = config or ExfilConfig()
-    sent_by_host = by_host(sent)
-    received_by_host = by_host(received)
-    hosts = [host for host, hours in sent_by_host.items() if hour_start_ms in hours]
-    if not hosts:
-        return []
-    now = [sent_by_host[host][hour_start_ms] for host in hosts]
+    # peers: hosts that sent something as clients this hour (pure servers would
+    # pile up at zero and drag both the bubble fit and the peer median down)
+    hosts = [
+        host
+        for (host, hour_ms), value in sent.items()
+        if hour_ms == hour_start_ms and value.client_packets > 0
+    ]
+    now = [sent[(host, hour_start_ms)] for host in hosts]
     octets = np.array([value.client_bytes for value in now], dtype=np.float64)
-    packets = np.array([value.client_packets for value in now], dtype=np.float64)
-    fit = fit_bubble(octets, packets)
-    ln_bytes = np.log(np.maximum(octets, 1.0))
+    candidates = np.flatnonzero(octets >= config.min_sent_bytes).tolist()
+    if not candidates:
+        return []
+    fit = fit_bubble(octets, np.array([value.client_packets for value in now], dtype=np.float64))
+    ln_bytes = np.log(octets)
     peer_z = (ln_bytes - np.median(ln_bytes)) / max(_robust_sd(ln_bytes), config.mad_floor_ln)
+    since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
     alerts = []
-    for i in np.flatnonzero(octets >= config.min_sent_bytes).tolist():
+    for i in candidates:
         evidence = _host_evidence(
-            sent_by_host[hosts[i]],
-            received_by_host.get(hosts[i], {}),
+            _hours(sent, hosts[i], since_ms, hour_start_ms),
+            _hours(received, hosts[i], since_ms, hour_start_ms),
             hour_start_ms,
             config,
         )
@@ -254,16 +259,16 @@ def _host_evidence(
     config: ExfilConfig,
 ) -> dict[str, Any] | None:
     """The host's numbers against its own history, or None (warm-up or no volume jump)."""
-    since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
     history = [
         hour
         for hour, value in sent_hours.items()
-        if since_ms <= hour < hour_start_ms and value.client_bytes > 0
+        if hour < hour_start_ms and value.client_bytes > 0
     ]
     if len(history) < config.min_history_hours:
         return None
     now = sent_hours[hour_start_ms]
     past_ln = np.log([sent_hours[hour].client_bytes for hour in history])
+    past_ln = _busy_half(past_ln)
     median_ln = float(np.median(past_ln))
     robust_z = (np.log(now.client_bytes) - median_ln) / max(
         _robust_sd(past_ln), config.mad_floor_ln
@@ -357,6 +362,14 @@ def _alert(
     )
 
 
+def _hours(
+    mapping: Mapping[HostKey, HostHour], host: bytes, since_ms: int, hour_start_ms: int
+) -> dict[int, HostHour]:
+    """One host's statistics from ``since_ms`` up to and including ``hour_start_ms``."""
+    hours = range(since_ms, hour_start_ms + HOUR_MS, HOUR_MS)
+    return {hour: mapping[(host, hour)] for hour in hours if (host, hour) in mapping}
+
+
 def _producer_ratio(sent: HostHour, received: HostHour | None) -> float:
     """(sent - received) / (sent + received): +1 pure producer, -1 pure consumer."""
     inbound = received.bytes if received is not None else 0
@@ -368,6 +381,23 @@ def _share(weights: np.ndarray, mask: np.ndarray) -> float:
     """Share of ``weights`` where ``mask`` holds (0 when there is no weight)."""
     total = float(weights.sum())
     return float(weights[mask].sum()) / total if total else 0.0
+
+
+def _busy_half(values: np.ndarray) -> np.ndarray:
+    """The upper half of a host's hourly values: its working regime, not its nights.
+
+    A workstation's history mixes busy days with idle nights; median and MAD
+    over both make every morning a jump and stretch the MAD so much that a
+    real jump looks ordinary. Median and MAD of the busier half keep both
+    robust and diurnal-proof (for a host without a daily rhythm they change little).
+
+    Examples
+    --------
+    >>> _busy_half(np.array([5.0, 1.0, 4.0, 2.0, 3.0])).tolist()
+    [3.0, 4.0, 5.0]
+    """
+    ordered = np.sort(values)
+    return ordered[len(ordered) // 2 :]
 
 
 def _robust_sd(values: np.ndarray) -> float:
