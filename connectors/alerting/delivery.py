@@ -4,7 +4,8 @@ Each sink reads the topic with its own consumer group (``silkwatch-alerts-<sink>
 so a receiver that is down holds back only its own progress; the stream
 that publishes alerts never waits for any receiver. A notification is retried
 with exponential backoff until the receiver acknowledges it (alerts stay in
-Kafka meanwhile: none is lost), and only then are its alerts marked done.
+Kafka meanwhile: none is lost), and only then are its alerts marked done; other
+groups go on meanwhile, and reading pauses once ``MAX_OUTSTANDING`` alerts wait.
 
 Why commit metadata: grouping finishes alerts out of order (a quiet group
 waits while a noisy one is sent), so the committed offset (the lowest alert not
@@ -18,26 +19,48 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from connectors.alerting.grouping import Grouper, GroupingConfig, Notification
 from connectors.alerting.http import DeliveryError
 from connectors.prometheus import Metrics, record_decode_error, record_delivery
+from detectors.exceptions import SilkwatchError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOPIC = "alerts"
 
+#: longest wait for new alerts between checks for due notifications
+POLL_S = 0.5
+
+#: alerts read but not yet delivered above which reading pauses
+MAX_OUTSTANDING = 10_000
+
+#: waiting for the group coordinator of a new consumer group: 60 × 0.5 s
+COORDINATOR_RETRIES = 60
+COORDINATOR_RETRY_S = 0.5
+
 #: Kafka's default ``offset.metadata.max.bytes`` is 4096; stay well below it
 MAX_METADATA_CHARS = 3000
+
+
+class DeliveryStartError(SilkwatchError):
+    """The alerts topic or its consumer group cannot be reached."""
+
+    reason = "alert_delivery_start"
+
+    def __init__(self, bootstrap: str, topic: str, detail: str) -> None:
+        super().__init__(f"alert delivery: kafka {bootstrap} topic {topic}: {detail}")
 
 
 class AlertSink(Protocol):
@@ -56,21 +79,17 @@ class Backoff:
 
     Examples
     --------
-    >>> list(zip(range(7), Backoff(initial_s=1, max_s=20).delays()))[-1]
-    (6, 20.0)
-    >>> [d for _, d in zip(range(5), Backoff(initial_s=0.5, factor=2, max_s=60).delays())]
-    [0.5, 1.0, 2.0, 4.0, 8.0]
+    >>> [Backoff(initial_s=0.5, factor=2, max_s=6).delay_s(n) for n in range(1, 6)]
+    [0.5, 1.0, 2.0, 4.0, 6.0]
     """
 
     initial_s: float = 1.0
     factor: float = 2.0
     max_s: float = 60.0
 
-    def delays(self) -> Iterator[float]:
-        delay = self.initial_s
-        while True:
-            yield float(min(delay, self.max_s))
-            delay *= self.factor
+    def delay_s(self, attempt: int) -> float:
+        """Wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.initial_s * self.factor ** (attempt - 1), self.max_s))
 
 
 class OffsetTracker:
@@ -144,43 +163,32 @@ def _ranges(offsets: Sequence[int]) -> list[list[int]]:
     return out
 
 
-async def deliver(
-    sink: AlertSink,
-    notification: Notification,
-    *,
-    backoff: Backoff,
-    stop: asyncio.Event,
-    metrics: Metrics | None = None,
+async def attempt(
+    sink: AlertSink, notification: Notification, number: int, metrics: Metrics | None = None
 ) -> bool:
-    """Send until acknowledged; False only if ``stop`` was set first.
+    """Try to deliver once; True if the receiver acknowledged.
 
-    Warnings are throttled: attempt 1, 2, 4, 8, … are logged, with the count.
+    Warnings are throttled: attempts 1, 2, 4, 8, … of a notification are logged.
     """
-    for attempt, delay_s in enumerate(backoff.delays(), start=1):
-        try:
-            await sink.send(notification)
-        except DeliveryError as exc:
-            if metrics is not None:
-                record_delivery(metrics, sink.name, failure_reason=exc.reason)
-            if attempt & (attempt - 1) == 0:
-                logger.warning(
-                    "alert delivery failed sink=%s reason=%s attempt=%d retry_in_s=%.1f",
-                    sink.name,
-                    exc.reason,
-                    attempt,
-                    delay_s,
-                )
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay_s)
-                return False
-            except TimeoutError:
-                continue
+    try:
+        await sink.send(notification)
+    except DeliveryError as exc:
         if metrics is not None:
-            record_delivery(metrics, sink.name)
-        if attempt > 1:
-            logger.info("alert delivery recovered sink=%s attempts=%d", sink.name, attempt)
-        return True
-    raise AssertionError("unreachable: backoff.delays() is endless")
+            record_delivery(metrics, sink.name, failure_reason=exc.reason)
+        if number & (number - 1) == 0:
+            logger.warning(
+                "alert delivery failed sink=%s reason=%s attempt=%d alerts=%d",
+                sink.name,
+                exc.reason,
+                number,
+                len(notification.tokens),
+            )
+        return False
+    if metrics is not None:
+        record_delivery(metrics, sink.name)
+    if number > 1:
+        logger.info("alert delivery recovered sink=%s attempts=%d", sink.name, number)
+    return True
 
 
 class SinkRunner:
@@ -219,16 +227,14 @@ class SinkRunner:
         self._committed: dict[int, tuple[int, str]] = {}
 
     async def _resume(self, consumer: AIOKafkaConsumer) -> None:
-        """Seek every partition to its committed offset and load the done-above set."""
-        partitions = consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        """Assign every partition, seek each to its committed offset, load the done-above set."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            committed = await admin.list_consumer_group_offsets(self.group_id, partitions=tps)
+            tps, committed = await self._committed_offsets(admin)
         finally:
             await admin.close()
+        consumer.assign(tps)
         for tp in tps:
             meta = committed.get(tp)
             if meta is not None and meta.offset >= 0:
@@ -242,6 +248,30 @@ class SinkRunner:
             self.sink.name,
             self.group_id,
             len(tps),
+        )
+
+    async def _committed_offsets(
+        self, admin: AIOKafkaAdminClient
+    ) -> tuple[list[TopicPartition], dict[TopicPartition, OffsetAndMetadata]]:
+        """The topic's partitions and the group's committed offsets with metadata.
+
+        Waits out a topic not created yet and a group coordinator still being
+        elected (a new group on a fresh broker), for at most
+        ``COORDINATOR_RETRIES × COORDINATOR_RETRY_S``.
+        """
+        for _ in range(COORDINATOR_RETRIES):
+            try:
+                (topic,) = await admin.describe_topics([self.topic])
+                tps = [TopicPartition(self.topic, p["partition"]) for p in topic["partitions"]]
+                if tps:
+                    offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=tps)
+                    return sorted(tps), offsets
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise DeliveryStartError(self.bootstrap, self.topic, repr(exc)) from exc
+            await asyncio.sleep(COORDINATOR_RETRY_S)
+        raise DeliveryStartError(
+            self.bootstrap, self.topic, "no partitions or no group coordinator"
         )
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
@@ -293,29 +323,32 @@ class SinkRunner:
         )
         await consumer.start()
         try:
-            await consumer.topics()  # loads the topic's partitions
             await self._resume(consumer)
+            #: (retry at, attempt number, notification): failed ones wait here, so a
+            #: refused group never holds back the others
+            retries: list[tuple[float, int, Notification]] = []
             while not stop.is_set():
-                next_s = self.grouper.next_due_s()
-                wait_s = 0.5 if next_s is None else max(0.0, min(0.5, next_s - self.clock()))
-                batches = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=500)
+                wake_s = min([t for t, _, _ in retries] + [self.grouper.next_due_s() or math.inf])
+                wait_s = max(0.0, min(POLL_S, wake_s - self.clock()))
+                if self.tracker.outstanding() < MAX_OUTSTANDING:
+                    batches = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=500)
+                    now_s = self.clock()
+                    for tp, records in batches.items():
+                        for record in records:
+                            self._take(tp.partition, record.offset, record.value, now_s)
+                else:  # the receiver is far behind: stop reading until it catches up
+                    await asyncio.sleep(wait_s)
                 now_s = self.clock()
-                for tp, records in batches.items():
-                    for record in records:
-                        self._take(tp.partition, record.offset, record.value, now_s)
-                for notification in self.grouper.due(now_s=self.clock()):
-                    sent = await deliver(
-                        self.sink,
-                        notification,
-                        backoff=self.backoff,
-                        stop=stop,
-                        metrics=self.metrics,
-                    )
-                    if not sent:
-                        return
-                    for partition, offset in notification.tokens:
-                        self.tracker.done(partition, offset)
-                    await self._commit(consumer)
+                tries = [(1, n) for n in self.grouper.due(now_s=now_s)]
+                tries += [(number, n) for t, number, n in retries if t <= now_s]
+                retries = [r for r in retries if r[0] > now_s]
+                for number, notification in tries:
+                    if await attempt(self.sink, notification, number, self.metrics):
+                        for partition, offset in notification.tokens:
+                            self.tracker.done(partition, offset)
+                    else:
+                        retry_s = self.clock() + self.backoff.delay_s(number)
+                        retries.append((retry_s, number + 1, notification))
                 await self._commit(consumer)
         finally:
             await consumer.stop()

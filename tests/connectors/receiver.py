@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +18,8 @@ class Receiver:
         self.requests: list[tuple[str, dict[str, str], Any]] = []
         self.fail_next = 0
         self.status = 200
+        #: answer 503 to any body for which this returns True
+        self.refuse: Callable[[Any], bool] = lambda body: False
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -33,11 +36,11 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                if receiver.fail_next > 0:
-                    receiver.fail_next -= 1
+                body = json.loads(raw) if raw else None
+                if receiver.fail_next > 0 or receiver.refuse(body):
+                    receiver.fail_next = max(0, receiver.fail_next - 1)
                     status = 503
                 else:
-                    body = json.loads(raw) if raw else None
                     receiver.requests.append((self.path, dict(self.headers), body))
                     status = receiver.status
                 self.send_response(status)

@@ -205,7 +205,7 @@ async def test_refused_delivery_names_sink_and_reason_not_url(receiver, status, 
 
 async def test_unreachable_receiver():
     down = Receiver()  # never started
-    with pytest.raises(DeliveryError, match="sink teams: connection$"):
+    with pytest.raises(DeliveryError, match=r"sink teams: connection$"):
         await TeamsSink("teams", Secret(down.url + "/x", "test")).send(NOTE)
 
 
