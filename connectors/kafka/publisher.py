@@ -13,6 +13,7 @@ memory held for unacknowledged frames (``send`` blocks when it is full).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -20,6 +21,7 @@ import numpy as np
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.producer.future import FutureRecordMetadata
 
 from connectors.kafka.frame import encode_frame
 from detectors.exceptions import SilkwatchError
@@ -116,6 +118,9 @@ class FlowPublisher:
         self.topic = topic
         self.counts = PublishCounts()
         self._max_rows = max(1, (max_frame_bytes - 16) // FLOW_DTYPE.itemsize)
+        self._buffer_bytes = buffer_bytes
+        self._in_flight: deque[tuple[FutureRecordMetadata, int]] = deque()
+        self._in_flight_bytes = 0
         try:
             self.partitions = _ensure_topic(self.bootstrap, topic, partitions)
             self._producer = KafkaProducer(
@@ -125,8 +130,7 @@ class FlowPublisher:
                 linger_ms=5,
                 batch_size=1024 * 1024,
                 max_request_size=max(max_frame_bytes + 1024, 1024 * 1024),
-                buffer_memory=buffer_bytes,
-                retries=10,
+                bootstrap_timeout_ms=15_000,
             )
         except KafkaTimeoutError as exc:
             raise KafkaUnavailableError(self.bootstrap, "no broker answered") from exc
@@ -143,18 +147,34 @@ class FlowPublisher:
         for p in range(self.partitions):
             rows = order[bounds[p] : bounds[p + 1]]
             for start in range(0, len(rows), self._max_rows):
-                part = batch[rows[start : start + self._max_rows]]
-                self._producer.send(self.topic, value=encode_frame(part), partition=p)
+                frame = encode_frame(batch[rows[start : start + self._max_rows]])
+                self._track(self._producer.send(self.topic, value=frame, partition=p), len(frame))
                 self.counts.frames += 1
         self.counts.flows += int(batch.size)
         self.counts.bytes += int(batch["bytes"].sum())
+
+    def _track(self, future: FutureRecordMetadata, size: int) -> None:
+        """Remember an unacknowledged frame; wait for the oldest ones past the budget."""
+        self._in_flight.append((future, size))
+        self._in_flight_bytes += size
+        while self._in_flight_bytes > self._buffer_bytes:
+            oldest, oldest_size = self._in_flight.popleft()
+            try:
+                oldest.get(timeout=120)
+            except KafkaError as exc:
+                raise KafkaUnavailableError(self.bootstrap, f"send failed: {exc}") from exc
+            self._in_flight_bytes -= oldest_size
 
     def flush(self, timeout_s: float = 120.0) -> None:
         """Wait until every queued frame is acknowledged by the broker."""
         try:
             self._producer.flush(timeout=timeout_s)
+            for future, _ in self._in_flight:
+                future.get(timeout=timeout_s)
         except KafkaError as exc:
             raise KafkaUnavailableError(self.bootstrap, f"flush failed: {exc}") from exc
+        self._in_flight.clear()
+        self._in_flight_bytes = 0
 
     def close(self) -> None:
         """Flush, then release the connection."""
@@ -175,7 +195,9 @@ class FlowPublisher:
 
 def _ensure_topic(bootstrap: str, topic: str, partitions: int) -> int:
     """Create the topic if it does not exist; return its partition count."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="silkwatch-publisher")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="silkwatch-publisher", bootstrap_timeout_ms=15_000
+    )
     try:
         try:
             admin.create_topics([NewTopic(topic, partitions, 1)])
