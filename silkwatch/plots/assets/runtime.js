@@ -94,10 +94,22 @@
     return option;
   }
 
+  /* Marks drawn per series; a map series holds every region, so count those with a value. */
+  function marks(s) {
+    var data = s.getData(), n = data.count();
+    if (s.subType !== 'map') { return n; }
+    var valued = 0;
+    for (var i = 0; i < n; i += 1) {
+      var v = s.getRawValue(i);
+      if (v !== undefined && v !== null && !(typeof v === 'number' && isNaN(v))) { valued += 1; }
+    }
+    return valued;
+  }
+
   function readBack(node, instance) {
     var series = instance.getModel().getSeries();
     node.dataset.series = String(series.length);
-    node.dataset.marks = JSON.stringify(series.map(function (s) { return s.getData().count(); }));
+    node.dataset.marks = JSON.stringify(series.map(marks));
   }
 
   document.title = data.title;
