@@ -21,6 +21,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+# Loaded here, not in the forked child, where dlopen could wait on a lock another thread held.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class ServiceStartError(RuntimeError):
@@ -54,8 +56,7 @@ def url_answers(url: str) -> bool:
 
 def _die_with_parent() -> None:
     """Runs in the child: SIGTERM it when pytest dies, so no server outlives a killed run."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass

@@ -7,11 +7,28 @@ broker version in ``docker/kafka/pom.xml`` still accepts them.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from tests.services.kafka import KafkaBroker
+
+
+@asynccontextmanager
+async def _transactional_producer(
+    broker: KafkaBroker, transactional_id: str
+) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap, transactional_id=transactional_id
+    )
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
 
 
 async def _read_all(bootstrap: str, topic: str, isolation_level: str) -> list[bytes]:
@@ -78,11 +95,7 @@ async def test_read_committed_sees_committed_transactions_only(
     kafka_broker: KafkaBroker,
 ) -> None:
     topic = kafka_broker.create_topic("broker-transactions")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_broker.bootstrap, transactional_id="silkwatch-test-txn"
-    )
-    await producer.start()
-    try:
+    async with _transactional_producer(kafka_broker, "silkwatch-test-txn") as producer:
         async with producer.transaction():
             await producer.send(topic, b"committed-0", partition=0)
             await producer.send(topic, b"committed-1", partition=0)
@@ -91,8 +104,6 @@ async def test_read_committed_sees_committed_transactions_only(
         await producer.abort_transaction()
         async with producer.transaction():
             await producer.send(topic, b"committed-2", partition=0)
-    finally:
-        await producer.stop()
 
     committed = await _read_all(kafka_broker.bootstrap, topic, "read_committed")
     everything = await _read_all(kafka_broker.bootstrap, topic, "read_uncommitted")
@@ -105,11 +116,7 @@ async def test_read_committed_sees_committed_transactions_only(
 async def test_offsets_commit_inside_the_transaction(kafka_broker: KafkaBroker) -> None:
     """Faust's exactly-once commits the consumer offsets with the produced records."""
     topic = kafka_broker.create_topic("broker-txn-offsets")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_broker.bootstrap, transactional_id="silkwatch-test-offsets"
-    )
-    await producer.start()
-    try:
+    async with _transactional_producer(kafka_broker, "silkwatch-test-offsets") as producer:
         async with producer.transaction():
             await producer.send(topic, b"out", partition=0)
             await producer.send_offsets_to_transaction(
@@ -120,8 +127,6 @@ async def test_offsets_commit_inside_the_transaction(kafka_broker: KafkaBroker) 
             {AioTopicPartition(topic, 0): 99}, "silkwatch-test-group"
         )
         await producer.abort_transaction()
-    finally:
-        await producer.stop()
 
     admin = kafka_broker.admin()
     try:
