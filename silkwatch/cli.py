@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "silkwatch.commands.publish",
     "silkwatch.commands.worker",
     "silkwatch.commands.grafana",
+    "silkwatch.commands.alerts",
     "silkwatch.commands.count",
     "silkwatch.commands.uniq",
     "silkwatch.commands.stats",

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.alerting.apprise_sink import AppriseSink
-from connectors.alerting.delivery import DEFAULT_TOPIC, AlertSink
+from connectors.alerting.delivery import DEFAULT_TOPIC, AlertSink, SinkRunner
 from connectors.alerting.grafana import GrafanaAnnotationSink
 from connectors.alerting.grouping import GroupingConfig
 from connectors.alerting.http import DeliveryError
@@ -42,6 +42,7 @@ from connectors.alerting.secrets import Secret, SecretError, read_secret
 from connectors.alerting.slack import SlackSink
 from connectors.alerting.teams import TeamsSink
 from connectors.alerting.webhook import AlertmanagerWebhookSink
+from connectors.prometheus import Metrics
 from detectors.exceptions import SilkwatchError
 
 WEBHOOK_SINKS = {
@@ -121,3 +122,13 @@ def load_config(path: Path) -> DeliveryConfig:
         grouping=GroupingConfig(**grouping_table),
         sinks=tuple(sinks),
     )
+
+
+def build_runners(
+    config: DeliveryConfig, bootstrap: str, *, metrics: Metrics | None = None
+) -> list[SinkRunner]:
+    """One delivery loop per configured sink, ready for ``run_delivery``."""
+    return [
+        SinkRunner(bootstrap, sink, grouping=config.grouping, topic=config.topic, metrics=metrics)
+        for sink in config.sinks
+    ]

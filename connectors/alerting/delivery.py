@@ -321,7 +321,11 @@ class SinkRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise DeliveryStartError(self.bootstrap, self.topic, repr(exc)) from exc
         try:
             await self._resume(consumer)
             #: (retry at, attempt number, notification): failed ones wait here, so a

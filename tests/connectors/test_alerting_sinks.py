@@ -275,3 +275,16 @@ def test_secret_never_logged(caplog):
     sink = SlackSink("slack", Secret("https://hooks.slack.com/services/T/B/TOPSECRET", "$S"))
     logging.getLogger("test").info("configured %r", sink)
     assert "TOPSECRET" not in caplog.text and "Secret(<redacted> from $S)" in caplog.text
+
+
+def test_deliver_command_config_error_is_one_line(tmp_path, capsys):
+    from silkwatch.cli import main
+
+    path = tmp_path / "sinks.toml"
+    path.write_text('[[sinks]]\nname = "soc"\ntype = "teams"\nurl_env = "SILKWATCH_NO_SUCH_VAR"\n')
+    code = main(["alerts", "deliver", "--broker", "kafka://127.0.0.1:9", "--config", str(path)])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"silkwatch: error: alert config: {path}: sinks[0] (soc): "
+        "secret: environment variable SILKWATCH_NO_SUCH_VAR is unset or empty\n"
+    )

@@ -1,0 +1,90 @@
+"""``silkwatch alerts deliver``: send the ``alerts`` topic to chat, webhooks and Grafana.
+
+A process of its own beside the worker, so a slow or dead receiver never touches
+the stream; the worker may also run the same loops in-process
+(``connectors.alerting.delivery.run_delivery``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from connectors.alerting.config import build_runners, load_config
+from connectors.alerting.delivery import run_delivery
+from connectors.kafka.publisher import bootstrap_servers
+from connectors.prometheus import create_metrics
+
+logger = logging.getLogger(__name__)
+
+EPILOG = """\
+examples:
+  SLACK_WEBHOOK_URL=https://hooks.slack.com/services/... \\
+      silkwatch alerts deliver --broker kafka://127.0.0.1:9092 --config sinks.toml
+  silkwatch alerts deliver --broker kafka://kafka:9092 --config /etc/silkwatch/sinks.toml \\
+      --metrics-port 9465                  also serve its own /metrics
+
+sinks.toml (secrets come from the environment or a file, never the file itself):
+  [grouping]
+  group_by = ["kind"]
+  group_wait_s = 30
+  group_interval_s = 300
+  repeat_interval_s = 14400
+
+  [[sinks]]
+  name = "soc-slack"
+  type = "slack"          # slack | mattermost | teams | webhook | apprise | grafana
+  url_env = "SLACK_WEBHOOK_URL"
+
+each sink commits its progress in Kafka consumer group silkwatch-alerts-<name>:
+run one deliverer per configuration (two would both send).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "alerts",
+        help="deliver alerts from Kafka to Slack, Mattermost, Teams, webhooks, Grafana",
+        description="Read the alerts topic and deliver grouped, rate-limited notifications "
+        "to every configured sink, retrying until each receiver acknowledges.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    deliver = actions.add_parser(
+        "deliver",
+        help="run the delivery loops until interrupted",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deliver.add_argument("--broker", required=True, help="Kafka URL, e.g. kafka://127.0.0.1:9092")
+    deliver.add_argument("--config", required=True, type=Path, help="sinks.toml")
+    deliver.add_argument(
+        "--metrics-port", type=int, help="serve delivery metrics on this port (127.0.0.1)"
+    )
+    deliver.set_defaults(run=run_deliver)
+
+
+async def _deliver(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    registry = CollectorRegistry()
+    metrics = create_metrics(registry)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runners = build_runners(config, bootstrap_servers(args.broker), metrics=metrics)
+    logger.info("alert delivery sinks=%s topic=%s", [s.name for s in config.sinks], config.topic)
+    await run_delivery(runners, stop)
+
+
+def run_deliver(args: argparse.Namespace) -> int:
+    asyncio.run(_deliver(args))
+    return 0
