@@ -20,6 +20,7 @@ yielded.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
 from typing import TextIO
 
 import numpy as np
@@ -32,7 +33,6 @@ from connectors.flowtext.table import (
     Layout,
     csv_header,
     iter_batches,
-    split_csv,
     with_reverse,
 )
 from connectors.silk.text import FLAG_LETTERS
@@ -72,12 +72,12 @@ def _state_flags(state: str) -> int:
     return bits[0] | bits[1] << 8
 
 
-def convert(c: dict[str, np.ndarray]) -> Converted:
+def convert(c: dict[str, list[str]]) -> Converted:
     """Named binetflow columns → flows (reverse flows when SrcBytes says who sent what)."""
-    names = np.char.lower(np.char.strip(c["proto"]))
-    ip = ~np.isin(names, list(NON_IP))
-    c = {name: values[ip] for name, values in c.items()}
-    non_ip = int((~ip).sum())
+    ip = [name.strip().lower() not in NON_IP for name in c["proto"]]
+    non_ip = ip.count(False)
+    if non_ip:
+        c = {name: list(compress(values, ip)) for name, values in c.items()}
     batch = empty_batch(len(c["stime"]))
     batch["sip"], sip_v6 = col.addresses(c["sip"])
     batch["dip"], dip_v6 = col.addresses(c["dip"])
@@ -128,5 +128,5 @@ def read_argus(
         return
     width, used = header
     data = ((n, line) for n, line in numbered if line.strip())
-    layout = Layout(width=width, columns=used, split=split_csv, convert=convert)
+    layout = Layout(width=width, columns=used, separator=",", convert=convert)
     yield from iter_batches(data, layout, path=path, rows=rows, summary=summary, on_error=on_error)

@@ -1,13 +1,19 @@
-"""Text columns → flow batch columns, vectorised over a chunk of lines.
+"""Text columns → flow batch columns, parsed a whole chunk at a time.
 
-Every function takes a 1-D array of strings (one per line) and returns a numpy
-column, raising ``ValueError`` if any entry is bad; the chunk driver then
-retries line by line to name the bad line. Conversions run in numpy's C loops
-(``astype``, ``datetime64``) or over the few distinct values of a column
-(protocol names, flag letters), never per line in Python on the good path.
+Every function takes a list of strings (one per line, padding allowed) and
+returns a numpy column, raising ``ValueError`` if any entry is bad; the chunk
+driver then retries line by line to name the bad line. Numbers are parsed by
+numpy's C text parser over the joined column (``np.fromstring``, with a
+sentinel so a bad last entry cannot pass unseen), times by ``datetime64``,
+and columns with few distinct values (protocol names, flag letters) once per
+distinct value: never one Python call per line on the good path, except for
+IPv6 addresses.
 """
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -40,69 +46,80 @@ PROTOCOL_NUMBERS = {
 }
 
 
-def map_distinct(column: np.ndarray, convert, dtype) -> np.ndarray:
+def map_distinct(values: Sequence[str], convert: Callable[[str], int], dtype) -> np.ndarray:
     """Apply a per-value Python conversion once per distinct value."""
-    distinct, inverse = np.unique(column, return_inverse=True)
-    return np.array([convert(str(value)) for value in distinct], dtype=dtype)[inverse]
+    mapping = {value: convert(value) for value in set(values)}
+    return np.fromiter(map(mapping.__getitem__, values), dtype=dtype, count=len(values))
 
 
-def uints(column: np.ndarray, dtype: str = "<u8", *, unset: str | None = None) -> np.ndarray:
+def parse_numbers(text: str, count: int, dtype) -> np.ndarray:
+    """``count`` whitespace-separated decimal numbers in ``text`` → array, parsed in C."""
+    with warnings.catch_warnings():
+        # numpy warns (not raises) when text stops parsing early; the count below catches it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        parsed = np.fromstring(text + " 0", dtype=dtype, sep=" ")
+    if len(parsed) != count + 1:
+        raise ValueError(f"not a number in {text[:40]!r}")
+    return parsed[:-1]
+
+
+def _unset_to_zero(values: Sequence[str], unset: str | None) -> Sequence[str]:
+    if unset is None:
+        return values
+    return [("0" if value == unset else value) for value in values]
+
+
+def uints(values: Sequence[str], dtype: str = "<u8", *, unset: str | None = None) -> np.ndarray:
     """Decimal unsigned integers; ``unset`` (e.g. Zeek's ``-``) reads as 0."""
-    column = np.char.strip(column)
-    if unset is not None:
-        column = np.where(column == unset, "0", column)
-    values = column.astype(np.int64)
-    if (values < 0).any() or (values > np.iinfo(dtype).max).any():
+    values = _unset_to_zero(values, unset)
+    numbers = parse_numbers(" ".join(values), len(values), np.int64)
+    if (numbers < 0).any() or (numbers > np.iinfo(dtype).max).any():
         raise ValueError(f"integer out of range for {np.dtype(dtype).name}")
-    return values.astype(dtype)
+    return numbers.astype(dtype)
 
 
-def hex_or_decimal(column: np.ndarray) -> np.ndarray:
-    """Argus ports: decimal, ``0x`` hex (ICMP type/code) or empty (non-IP) → int64."""
-    column = np.char.strip(column)
-    is_hex = np.char.startswith(column, "0x")
-    out = np.zeros(len(column), dtype=np.int64)
-    decimal = ~is_hex & (column != "")
-    out[decimal] = column[decimal].astype(np.int64)
-    if is_hex.any():
-        out[is_hex] = [int(text, 16) for text in column[is_hex].tolist()]
-    return out
+def _port(text: str) -> int:
+    text = text.strip()
+    return int(text, 16) if text.startswith("0x") else int(text or 0)
 
 
-def seconds_to_ms(column: np.ndarray, *, unset: str | None = None) -> np.ndarray:
+def hex_or_decimal(values: Sequence[str]) -> np.ndarray:
+    """Argus ports: decimal, ``0x`` hex (ICMP type/code) or empty → int64."""
+    return map_distinct(values, _port, np.int64)
+
+
+def seconds_to_ms(values: Sequence[str], *, unset: str | None = None) -> np.ndarray:
     """Decimal seconds (``12.345``) → whole milliseconds, rounded to nearest."""
-    column = np.char.strip(column)
-    if unset is not None:
-        column = np.where(column == unset, "0", column)
-    seconds = column.astype(np.float64)
+    values = _unset_to_zero(values, unset)
+    seconds = parse_numbers(" ".join(values), len(values), np.float64)
     if not np.isfinite(seconds).all() or (seconds < 0).any():
         raise ValueError("duration is negative or not a number")
     return np.rint(seconds * 1000.0).astype(np.int64)
 
 
-def epoch_to_ms(column: np.ndarray) -> np.ndarray:
+def epoch_to_ms(values: Sequence[str]) -> np.ndarray:
     """UNIX seconds with a fraction (``1434553200.013``) → ms, truncated like SiLK."""
-    seconds = np.char.strip(column).astype(np.float64)
+    seconds = parse_numbers(" ".join(values), len(values), np.float64)
     if not np.isfinite(seconds).all():
         raise ValueError("time is not a number")
     # round to the microsecond first so 0.013 stored as 0.01299999 still reads 13 ms
     return np.floor(np.round(seconds * 1000.0, 3)).astype(np.int64)
 
 
-def datetimes_to_ms(column: np.ndarray) -> np.ndarray:
+def datetimes_to_ms(values: Sequence[str]) -> np.ndarray:
     """Calendar times (``2015/06/17T15:00:00.013``, ``2013/10/21 13:22:59.340835``) → ms, UTC.
 
     Sub-millisecond digits are truncated, as SiLK does when it stores Argus or
-    Zeek times. An epoch number is accepted too (rwcut ``--timestamp-format=epoch``).
+    Zeek times. Epoch seconds are accepted too (rwcut ``--timestamp-format=epoch``).
     """
-    column = np.char.strip(column)
-    if len(column) and "-" not in column[0] and "/" not in column[0]:
-        return epoch_to_ms(column)
-    iso = np.char.replace(np.char.replace(column, "/", "-"), " ", "T")
-    return iso.astype("datetime64[ms]").astype(np.int64)
+    head = values[0].strip() if len(values) else ""
+    if "-" not in head and "/" not in head:
+        return epoch_to_ms(values)
+    iso = [value.strip().replace("/", "-").replace(" ", "T") for value in values]
+    return np.array(iso, dtype="datetime64[ms]").astype(np.int64)
 
 
-def protocols(column: np.ndarray) -> np.ndarray:
+def protocols(values: Sequence[str]) -> np.ndarray:
     """Protocol numbers or names (``tcp``, ``TCP``, ``ipv6-icmp``) → ``u1``."""
 
     def convert(text: str) -> int:
@@ -113,22 +130,22 @@ def protocols(column: np.ndarray) -> np.ndarray:
         return number
 
     try:
-        return map_distinct(column, convert, "u1")
+        return map_distinct(values, convert, "u1")
     except KeyError as exc:
         raise ValueError(f"unknown protocol name {exc}") from None
 
 
-def silk_flags(column: np.ndarray) -> np.ndarray:
+def silk_flags(values: Sequence[str]) -> np.ndarray:
     """rwcut TCP flags: letters in any order and padding (``FS PA  ``) or an integer."""
-    return map_distinct(column, parse_tcp_flags, "u1")
+    return map_distinct(values, parse_tcp_flags, "u1")
 
 
-def attributes(column: np.ndarray) -> np.ndarray:
+def attributes(values: Sequence[str]) -> np.ndarray:
     """rwcut ``attributes`` letters (``T``, ``C``, ``F``, ``S``) → tcp_state bits."""
-    return map_distinct(column, parse_attributes, "u1")
+    return map_distinct(values, parse_attributes, "u1")
 
 
-def nfdump_flags(column: np.ndarray) -> np.ndarray:
+def nfdump_flags(values: Sequence[str]) -> np.ndarray:
     """nfdump's positional flags (``...A.R..`` = CEUAPRSF, dot = unset) → SiLK bits."""
 
     def convert(text: str) -> int:
@@ -137,28 +154,28 @@ def nfdump_flags(column: np.ndarray) -> np.ndarray:
             return int(text, 0)
         return sum(1 << (7 - i) for i, char in enumerate(text) if char != ".")
 
-    return map_distinct(column, convert, "u1")
+    return map_distinct(values, convert, "u1")
 
 
-def addresses(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IP text → (``V16`` column, ``ipv6`` column), IPv4 dotted quads on a numpy fast path.
+def addresses(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """IP text → (``V16`` column, ``ipv6`` column), IPv4 dotted quads parsed in C.
 
-    A chunk of pure IPv4 is split into octets in one ``str.split`` and
-    converted by numpy; only IPv6 (or odd) entries go through ``ipaddress``.
+    The IPv4 entries of a chunk become one string of octets for
+    :func:`parse_numbers`; only IPv6 entries go through ``ipaddress``.
     """
-    column = np.char.strip(column)
-    out = np.zeros(len(column), dtype="V16")
-    is_v6 = np.char.find(column, ":") >= 0
-    v4 = column[~is_v6]
-    if len(v4):
-        parts = ".".join(v4.tolist()).split(".")
-        if len(parts) != 4 * len(v4):
+    is_v6 = np.fromiter((":" in value for value in values), dtype=bool, count=len(values))
+    v4 = [v for v, six in zip(values, is_v6.tolist(), strict=True) if not six]
+    out = np.zeros(len(values), dtype="V16")
+    if v4:
+        if any(value.count(".") != 3 for value in v4):
             raise ValueError("malformed IPv4 address")
-        octets = np.array(parts).astype(np.int64).reshape(-1, 4)
+        octets = parse_numbers(" ".join(v4).replace(".", " "), 4 * len(v4), np.int64)
         if (octets < 0).any() or (octets > 255).any():
             raise ValueError("IPv4 octet out of range")
-        as_int = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+        quads = octets.reshape(-1, 4)
+        as_int = (quads[:, 0] << 24) | (quads[:, 1] << 16) | (quads[:, 2] << 8) | quads[:, 3]
         out[~is_v6] = ipv4_to_v16(as_int.astype(np.uint32))
     if is_v6.any():
-        out[is_v6] = [parse_ip(text)[0] for text in column[is_v6].tolist()]
+        six = [v for v, flag in zip(values, is_v6.tolist(), strict=True) if flag]
+        out[is_v6] = [parse_ip(text)[0] for text in six]
     return out, is_v6

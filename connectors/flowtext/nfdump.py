@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
 from connectors.flowtext import columns as col
 from connectors.flowtext.exceptions import FlowTextError, ToolMissingError
 from connectors.flowtext.policy import ErrorPolicy, ReadSummary
@@ -30,7 +28,6 @@ from connectors.flowtext.table import (
     Layout,
     csv_header,
     iter_batches,
-    split_csv,
     with_reverse,
 )
 from detectors.schema import FlowBatch, empty_batch
@@ -61,7 +58,7 @@ def _icmp_aware_port(text: str) -> int:
     return int(text)
 
 
-def convert(c: dict[str, np.ndarray]) -> Converted:
+def convert(c: dict[str, list[str]]) -> Converted:
     """Named nfdump columns → flows (reverse flows for biflow records)."""
     n = len(c["ts"])
     batch = empty_batch(n)
@@ -105,7 +102,7 @@ def read_nfdump_csv(
     if header is None:
         return
     width, used = header
-    layout = Layout(width=width, columns=used, split=split_csv, convert=convert)
+    layout = Layout(width=width, columns=used, separator=",", convert=convert)
     yield from iter_batches(
         _data_lines(numbered), layout, path=path, rows=rows, summary=summary, on_error=on_error
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TextIO
 
-import numpy as np
-
 from connectors.flowtext import columns as col
 from connectors.flowtext.exceptions import FlowTextError
 from connectors.flowtext.policy import ErrorPolicy, ReadSummary
@@ -88,7 +86,7 @@ def _flowtype(text: str) -> int:
     return FLOWTYPE_UNKNOWN if text == "?" else FLOWTYPE_BY_TYPE[text].flowtype_id
 
 
-def convert(c: dict[str, np.ndarray]) -> Converted:
+def convert(c: dict[str, list[str]]) -> Converted:
     """Named rwcut columns → flows; absent columns stay at their defaults."""
     n = len(next(iter(c.values())))
     batch = empty_batch(n)
@@ -151,11 +149,11 @@ def read_rwcut(
     if not used:
         raise FlowTextError(path, first[0], "no rwcut field titles in the first line")
 
-    def split(line: str) -> list[str]:
+    def trim(line: str) -> str:
         line = line.rstrip("\r\n")
-        return (line[:-1] if line.endswith(separator) else line).split(separator)
+        return line[:-1] if line.endswith(separator) else line
 
-    layout = Layout(width=len(titles), columns=used, split=split, convert=convert)
+    layout = Layout(len(titles), used, separator, convert, trim)
     yield from iter_batches(
         numbered, layout, path=path, rows=rows, summary=summary, on_error=on_error
     )

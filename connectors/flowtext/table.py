@@ -1,17 +1,19 @@
-"""The chunk driver every text format shares: lines → fields → columns → batches.
+"""The chunk driver every text format shares: lines → columns → batches.
 
-A format module turns its header into a :class:`Layout` (which source field
-holds which column, how to split a line, how to convert the columns), then
-hands its data lines to :func:`iter_batches`. Conversion runs on a whole chunk
-of ``rows`` lines at once; only when a chunk fails is it converted again line
-by line, so the bad line can be named, counted and skipped.
+A format module turns its header into a :class:`Layout` (separator, which
+field holds which column, how to convert the columns), then hands its data
+lines to :func:`iter_batches`. A chunk of ``rows`` lines is split in one
+``str.split`` over the joined chunk, each column is a slice of that list, and
+the converters parse whole columns in C; only when a chunk fails is it
+converted again line by line, so each bad line can be named, counted and
+skipped. Errors are reported in line order, so the strict policy stops at the
+first bad line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 
@@ -22,13 +24,18 @@ from detectors.schema import FlowBatch, empty_batch
 #: one converted chunk: the flows and how many source records were not IP flows
 Converted = tuple[FlowBatch, int]
 
-#: named text columns of a chunk → flows
-Converter = Callable[[dict[str, np.ndarray]], Converted]
+#: named text columns of a chunk (one string per line) → flows
+Converter = Callable[[dict[str, list[str]]], Converted]
 
 #: what a failing conversion may raise on bad text
 CONVERSION_ERRORS = (ValueError, KeyError, IndexError, OverflowError)
 
 ICMP_PROTOCOLS = (1, 58)
+
+
+def trim_newline(line: str) -> str:
+    """The line without its end-of-line characters."""
+    return line.rstrip("\r\n")
 
 
 @dataclass(frozen=True)
@@ -37,14 +44,16 @@ class Layout:
 
     :param width: fields per data line (from the header)
     :param columns: canonical column name → field index, only the columns used
-    :param split: one line → its fields
+    :param separator: the field separator
     :param convert: named string columns of a chunk → (flows, non-IP record count)
+    :param trim: one line → the text to split (e.g. without a trailing separator)
     """
 
     width: int
     columns: dict[str, int]
-    split: Callable[[str], list[str]]
+    separator: str
     convert: Converter
+    trim: Callable[[str], str] = trim_newline
 
 
 def iter_batches(
@@ -57,72 +66,70 @@ def iter_batches(
     on_error: ErrorPolicy,
 ) -> Iterator[FlowBatch]:
     """Numbered data lines → batches of at most ``rows`` flows."""
-    names = list(layout.columns)
-    pick = itemgetter(*layout.columns.values())
-    chunk: list[tuple] = []
+    chunk: list[str] = []
     numbers: list[int] = []
     for number, line in lines:
-        summary.lines += 1
-        fields = layout.split(line)
-        if len(fields) != layout.width:
-            if chunk:  # the lines before it first, so errors come out in line order
-                yield from _split_rows(
-                    _convert(chunk, numbers, names, layout, path, summary, on_error), rows
-                )
-                chunk, numbers = [], []
-            detail = f"{len(fields)} fields, expected {layout.width}"
-            handle_malformed(FlowTextError(path, number, detail), summary, on_error)
-            continue
-        picked = pick(fields)
-        chunk.append(picked if len(names) > 1 else (picked,))
+        chunk.append(line)
         numbers.append(number)
         if len(chunk) == rows:
-            yield from _split_rows(
-                _convert(chunk, numbers, names, layout, path, summary, on_error), rows
-            )
+            yield from _split_rows(_convert(chunk, numbers, layout, path, summary, on_error), rows)
             chunk, numbers = [], []
     if chunk:
-        yield from _split_rows(
-            _convert(chunk, numbers, names, layout, path, summary, on_error), rows
-        )
+        yield from _split_rows(_convert(chunk, numbers, layout, path, summary, on_error), rows)
 
 
-def _convert(chunk, numbers, names, layout, path, summary, on_error) -> FlowBatch:
-    """Convert a chunk at once; on failure line by line, reporting each bad line."""
-    table = np.array(chunk, dtype=str)
+def _columns(texts: list[str], layout: Layout) -> dict[str, list[str]]:
+    """Lines that all have ``width`` fields → one list of strings per used column."""
+    fields = layout.separator.join(texts).split(layout.separator)
+    return {name: fields[index :: layout.width] for name, index in layout.columns.items()}
+
+
+def _convert(
+    chunk: list[str],
+    numbers: list[int],
+    layout: Layout,
+    path: str,
+    summary: ReadSummary,
+    on_error: ErrorPolicy,
+) -> FlowBatch:
+    """Convert a chunk at once; on failure line by line. Bad lines are reported in order."""
+    summary.lines += len(chunk)
+    texts = [layout.trim(line) for line in chunk]
+    separators = layout.width - 1
+    errors: list[tuple[int, str]] = []
+    good: list[int] = []
+    for index, text in enumerate(texts):
+        found = text.count(layout.separator)
+        if found == separators:
+            good.append(index)
+        else:
+            errors.append((numbers[index], f"{found + 1} fields, expected {layout.width}"))
+    if len(good) < len(texts):
+        texts = [texts[i] for i in good]
+    parts: list[Converted] = []
     try:
-        parts = [layout.convert(_named(table, names))]
-        converted = len(table)
+        if texts:
+            parts.append(layout.convert(_columns(texts, layout)))
     except CONVERSION_ERRORS:
-        parts = []
-        for index, number in enumerate(numbers):
+        for index, text in zip(good, texts, strict=True):
             try:
-                parts.append(layout.convert(_named(table[index : index + 1], names)))
+                parts.append(layout.convert(_columns([text], layout)))
             except CONVERSION_ERRORS as exc:
-                detail = str(exc) or type(exc).__name__
-                handle_malformed(FlowTextError(path, number, detail), summary, on_error)
-        converted = len(parts)
+                errors.append((numbers[index], str(exc) or type(exc).__name__))
+    for number, detail in sorted(errors):
+        handle_malformed(FlowTextError(path, number, detail), summary, on_error)
     non_ip = sum(count for _, count in parts)
     batch = np.concatenate([flows for flows, _ in parts]) if parts else empty_batch()
     summary.non_ip += non_ip
-    summary.records += converted - non_ip
+    summary.records += len(chunk) - len(errors) - non_ip
     summary.flows += len(batch)
     return batch
-
-
-def _named(table: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    return {name: table[:, i] for i, name in enumerate(names)}
 
 
 def _split_rows(batch: FlowBatch, rows: int) -> Iterator[FlowBatch]:
     """Keep batches within ``rows`` even when bidirectional records doubled them."""
     for start in range(0, len(batch), rows):
         yield batch[start : start + rows]
-
-
-def split_csv(line: str) -> list[str]:
-    """One comma-separated line → its fields (no quoting: these formats never quote)."""
-    return line.rstrip("\r\n").split(",")
 
 
 def csv_header(
@@ -139,7 +146,7 @@ def csv_header(
     first = next(numbered, None)
     if first is None:
         return None
-    titles = [title.strip() for title in split_csv(first[1])]
+    titles = [title.strip() for title in trim_newline(first[1]).split(",")]
     used = {columns[t]: i for i, t in enumerate(titles) if t in columns}
     missing = required - used.keys()
     if missing:

@@ -67,7 +67,7 @@ def _history_flags(history: str) -> int:
     return forward | reverse << 8
 
 
-def convert(c: dict[str, np.ndarray]) -> Converted:
+def convert(c: dict[str, list[str]]) -> Converted:
     """Named conn.log columns → originator flows plus responder flows."""
     batch = empty_batch(len(c["ts"]))
     batch["sip"], sip_v6 = col.addresses(c["sip"])
@@ -121,9 +121,6 @@ def read_zeek(
     if missing:
         raise FlowTextError(path, number, f"conn.log lacks {', '.join(sorted(missing))}")
 
-    def split(line: str) -> list[str]:
-        return line.rstrip("\r\n").split(separator)
-
     data = ((n, line) for n, line in numbered if not line.startswith("#"))
-    layout = Layout(width=len(titles), columns=used, split=split, convert=convert)
+    layout = Layout(width=len(titles), columns=used, separator=separator, convert=convert)
     yield from iter_batches(data, layout, path=path, rows=rows, summary=summary, on_error=on_error)
