@@ -7,6 +7,7 @@ accident.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,3 +58,10 @@ def browser() -> Iterator[Browser]:
     browser = Browser(executable)
     yield browser
     browser.close()
+
+
+def page_data(html: str) -> dict:
+    """The JSON a page carries (title, charts with options and tables), as the runtime reads it."""
+    start = html.index('<script type="application/json" id="silkwatch-data">')
+    body = html[html.index(">", start) + 1 : html.index("</script>", start)]
+    return json.loads(body)
