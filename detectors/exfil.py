@@ -219,12 +219,13 @@ def score_exfil(
     """
     config = config or ExfilConfig()
     # peers: hosts that sent something as clients this hour (pure servers would
-    # pile up at zero and drag both the bubble fit and the peer median down)
-    hosts = [
+    # pile up at zero and drag both the bubble fit and the peer median down),
+    # sorted so the fit does not depend on the order the mapping was filled in
+    hosts = sorted(
         host
         for (host, hour_ms), value in sent.items()
         if hour_ms == hour_start_ms and value.client_packets > 0
-    ]
+    )
     now = [sent[(host, hour_start_ms)] for host in hosts]
     octets = np.array([value.client_bytes for value in now], dtype=np.float64)
     candidates = np.flatnonzero(octets >= config.min_sent_bytes).tolist()
