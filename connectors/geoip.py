@@ -1,11 +1,14 @@
-"""Country of each flow address, from a MaxMind-format (``.mmdb``) database.
+"""Country of each flow address, from a MaxMind ``.mmdb`` or SiLK's ``country_codes.pmap``.
 
 The default database is the GeoLite2-City file shipped by the
 ``maxminddb-geolite2`` package (July 2018: old, but offline and always there);
-``--geoip PATH`` or ``CountryDB(path)`` takes a newer GeoLite2/GeoIP2 Country or
-City file. Lookups are vectorised the only way a per-address tree walk can be:
-each *distinct* address of a batch is looked up once and the answers are spread
-back over the rows with ``np.unique``'s inverse index.
+``CountryDB(path)`` takes a newer GeoLite2/GeoIP2 Country or City file, and
+``SilkCountryMap(path)`` the prefix map a SiLK site already made with
+``rwgeoip2ccmap``; ``open_country_db(path)`` picks by the file's magic number.
+
+Each *distinct* address of a batch is looked up once and the answers are spread
+back over the rows with ``np.unique``'s inverse index; the SiLK map walks its
+tree for all distinct addresses at once, one bit per step.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from pathlib import Path
 import maxminddb
 import numpy as np
 
+from connectors.silk.exceptions import SilkFormatError
+from connectors.silk.header import SilkHeader, parse_header
 from detectors.exceptions import SilkwatchError
+from detectors.schema import ip_words
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +48,20 @@ def default_database_path() -> Path:
     return Path(geolite2_database())
 
 
-class CountryDB:
+class _Closing:
+    """``with`` support for the lookups below."""
+
+    def close(self) -> None:
+        """Release what the lookup holds open."""
+
+    def __enter__(self) -> _Closing:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class CountryDB(_Closing):
     """Two-letter country codes (ISO 3166-1 alpha-2) for 16-byte flow addresses.
 
     :param path: a MaxMind ``.mmdb`` Country or City database.
@@ -67,12 +86,6 @@ class CountryDB:
         """Release the database file."""
         self._reader.close()
 
-    def __enter__(self) -> CountryDB:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def country_code(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
         """The country of one address: where it is located, else where it is registered."""
         try:
@@ -96,10 +109,7 @@ class CountryDB:
         """
         if not len(addresses):
             return np.zeros(0, dtype="<U2")
-        # An IPv4 and an IPv6 row with the same 16 bytes stay apart: key on both.
-        keys = np.empty(len(addresses), dtype=[("a", "V16"), ("v6", "?")])
-        keys["a"], keys["v6"] = addresses, ipv6
-        distinct, inverse = np.unique(keys, return_inverse=True)
+        distinct, inverse = _distinct(addresses, ipv6)
         codes = np.array(
             [
                 self.country_code(_address(bytes(raw), bool(v6)))
@@ -110,9 +120,151 @@ class CountryDB:
         return codes[inverse]
 
 
+def _distinct(addresses: np.ndarray, ipv6: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (address, is IPv6) pairs and each row's index into them.
+
+    An IPv4 and an IPv6 row with the same 16 bytes stay apart: key on both.
+    """
+    keys = np.empty(len(addresses), dtype=[("a", "V16"), ("v6", "?")])
+    keys["a"], keys["v6"] = addresses, ipv6
+    return np.unique(keys, return_inverse=True)
+
+
 def _address(raw: bytes, ipv6: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """16 network-order bytes as the address object the database expects."""
     address = ipaddress.IPv6Address(raw)
     if not ipv6 and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+#: SiLK file format id of prefix maps (``silk_files.h``)
+FT_PREFIXMAP = 0x25
+#: prefix map record versions that hold country codes: 1 = IPv4 keys, 5 = IPv6 keys
+_COUNTRY_MAP_BITS = {1: 32, 5: 128}
+_LEAF_BIT = 0x80000000
+_SILK_MAGIC = b"\xde\xad\xbe\xef"
+
+
+class SilkCountryMap(_Closing):
+    """Country codes from SiLK's country code prefix map (``country_codes.pmap``).
+
+    The file (``skprefixmap.c`` in SiLK) is a SiLK header (format
+    ``FT_PREFIXMAP``, record version 1 for IPv4 or 5 for IPv6 keys, no
+    compression), a ``uint32`` node count, then that many nodes of two
+    ``uint32`` (left, right) in the header's byte order. Walking from node 0, the
+    key's most significant bit picks left (0) or right (1), then the next bit,
+    until a child has its high bit set: that is a leaf whose low 31 bits are the
+    country code, two ASCII letters as ``(c1 << 8) | c2`` (lower case). IPv4
+    flows are looked up in an IPv6 map by their IPv4-mapped address, as SiLK does.
+
+    :param path: a ``country_codes.pmap`` made by ``rwgeoip2ccmap``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            with self.path.open("rb") as stream:
+                header = parse_header(stream.read, str(self.path))
+                data = stream.read()
+        except OSError as exc:
+            raise GeoIPError(self.path, f"cannot read ({exc.strerror})") from exc
+        except SilkFormatError as exc:
+            raise GeoIPError(self.path, f"not a SiLK prefix map ({exc})") from exc
+        self.bits = self._check(header)
+        order = ">" if header.big_endian else "<"
+        if len(data) < 4:
+            raise GeoIPError(self.path, f"offset {header.length}: no node count")
+        (count,) = np.frombuffer(data[:4], dtype=f"{order}u4")
+        nodes = np.frombuffer(data[4:], dtype=f"{order}u4", count=-1)
+        if count < 1 or len(nodes) < 2 * int(count):
+            raise GeoIPError(
+                self.path,
+                f"offset {header.length + 4}: {len(nodes) // 2} of {count} tree nodes",
+            )
+        tree = nodes[: 2 * int(count)].reshape(-1, 2).astype(np.uint32)
+        inner = tree[(tree & _LEAF_BIT) == 0]
+        if inner.size and int(inner.max()) >= count:
+            raise GeoIPError(self.path, "tree node points past the end of the tree")
+        self._tree = tree
+
+    def _check(self, header: SilkHeader) -> int:
+        if header.file_format != FT_PREFIXMAP:
+            raise GeoIPError(
+                self.path, f"SiLK file of format {header.format_name}, not a prefix map"
+            )
+        if header.rec_version not in _COUNTRY_MAP_BITS:
+            raise GeoIPError(
+                self.path,
+                f"prefix map version {header.rec_version} is not a country code map "
+                "(versions 1 and 5 are)",
+            )
+        if header.compression:
+            raise GeoIPError(self.path, f"compressed prefix map (method {header.compression})")
+        return _COUNTRY_MAP_BITS[header.rec_version]
+
+    def _lookup(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Leaf values for keys given as (high, low) ``uint64`` words, all walked at once."""
+        node = np.zeros(len(high), dtype=np.int64)
+        value = np.zeros(len(high), dtype=np.uint32)
+        walking = np.ones(len(high), dtype=bool)
+        for depth in range(self.bits):
+            if not walking.any():
+                break
+            position = self.bits - 1 - depth  # bit index within the key, MSB first
+            word, shift = (high, position - 64) if position >= 64 else (low, position)
+            bit = ((word[walking] >> np.uint64(shift)) & np.uint64(1)).astype(np.intp)
+            child = self._tree[node[walking], bit]
+            leaf = (child & _LEAF_BIT) != 0
+            index = np.flatnonzero(walking)
+            value[index[leaf]] = child[leaf] & ~np.uint32(_LEAF_BIT)
+            node[index[~leaf]] = child[~leaf]
+            walking[index[leaf]] = False
+        return value
+
+    def country_codes(self, addresses: np.ndarray, ipv6: np.ndarray) -> np.ndarray:
+        """The country code of every 16-byte address (``"--"`` when unknown)."""
+        if not len(addresses):
+            return np.zeros(0, dtype="<U2")
+        distinct, inverse = _distinct(addresses, ipv6)
+        high, low = ip_words(distinct["a"])
+        usable = np.ones(len(distinct), dtype=bool)
+        if self.bits == 32:
+            # an IPv4 map answers IPv4 (and IPv4-mapped) addresses only
+            usable = high == 0
+            usable &= (low >> np.uint64(32)) == np.uint64(0xFFFF)
+            high, low = np.zeros_like(high), low & np.uint64(0xFFFFFFFF)
+        values = self._lookup(high[usable], low[usable])
+        codes = np.full(len(distinct), UNKNOWN, dtype="<U2")
+        codes[usable] = [_country_text(int(v)) for v in values]
+        return codes[inverse]
+
+
+def _country_text(value: int) -> str:
+    """A leaf value as an upper-case code; ``--`` for SiLK's unknown and invalid codes.
+
+    Examples
+    --------
+    >>> _country_text((ord("u") << 8) | ord("s")), _country_text(0x2D2D), _country_text(32383)
+    ('US', '--', '--')
+    """
+    first, second = value >> 8, value & 0xFF
+    if not (0x20 <= first <= 0x7E and 0x20 <= second <= 0x7E):
+        return UNKNOWN
+    text = (chr(first) + chr(second)).upper()
+    return text if text.isalnum() else UNKNOWN
+
+
+def open_country_db(path: Path | str | None = None) -> CountryDB | SilkCountryMap:
+    """A SiLK ``country_codes.pmap`` or a MaxMind database, told apart by the magic number.
+
+    :param path: the file. Default - the GeoLite2 file of ``maxminddb-geolite2``.
+    """
+    if path is None:
+        return CountryDB()
+    try:
+        with Path(path).open("rb") as stream:
+            magic = stream.read(4)
+    except OSError as exc:
+        raise GeoIPError(path, f"cannot read ({exc.strerror})") from exc
+    return SilkCountryMap(path) if magic == _SILK_MAGIC else CountryDB(path)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from connectors.geoip import UNKNOWN, CountryDB, GeoIPError, default_database_path
+from connectors.geoip import (
+    FT_PREFIXMAP,
+    UNKNOWN,
+    CountryDB,
+    GeoIPError,
+    SilkCountryMap,
+    default_database_path,
+    open_country_db,
+)
+from connectors.silk.header import SilkHeader, encode_header
 from detectors.schema import make_batch, parse_ips
 
 
@@ -70,3 +79,68 @@ def test_unreadable_database_names_the_file(tmp_path):
     with pytest.raises(GeoIPError, match=r"geoip: .*not-a-database\.mmdb: not a readable") as info:
         CountryDB(bad)
     assert info.value.reason == "geoip_database"
+
+
+def pmap_bytes(version: int, nodes: list[tuple[int, int]], *, big_endian: bool = False) -> bytes:
+    """A country code prefix map as SiLK's skprefixmap.c lays it out (header, count, nodes)."""
+    header = SilkHeader(
+        file_format=FT_PREFIXMAP, rec_version=version, rec_size=1, big_endian=big_endian
+    )
+    order = ">" if big_endian else "<"
+    body = np.array(nodes, dtype=f"{order}u4").tobytes()
+    return encode_header(header) + np.array([len(nodes)], dtype=f"{order}u4").tobytes() + body
+
+
+def leaf(code: str) -> int:
+    return 0x80000000 | (ord(code[0]) << 8) | ord(code[1])
+
+
+#: IPv4 tree: 0/2 → us, 64/2 → gb, 128/1 → "--" (SiLK's unknown)
+V4_NODES = [(1, leaf("--")), (leaf("us"), leaf("gb"))]
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_silk_ipv4_country_map(tmp_path, big_endian):
+    path = tmp_path / "country_codes.pmap"
+    path.write_bytes(pmap_bytes(1, V4_NODES, big_endian=big_endian))
+    addresses, ipv6 = parse_ips(["8.8.8.8", "81.2.69.160", "200.1.1.1", "2001:db8::1", "8.8.8.8"])
+    with open_country_db(path) as db:
+        assert isinstance(db, SilkCountryMap) and db.bits == 32
+        # an IPv6 address has no country in an IPv4 map
+        assert db.country_codes(addresses, ipv6).tolist() == ["US", "GB", "--", "--", "US"]
+
+
+def test_silk_ipv6_country_map_looks_up_ipv4_as_mapped(tmp_path):
+    # 128 levels: node i (i < 127) sends bit 127-i = 0 to node i+1 and 1 to "de"; so
+    # every address except :: is DE; ::/128 itself reaches node 127 → left "jp", right "fr"
+    nodes = [(i + 1, leaf("de")) for i in range(127)] + [(leaf("jp"), leaf("fr"))]
+    path = tmp_path / "v6.pmap"
+    path.write_bytes(pmap_bytes(5, nodes))
+    addresses, ipv6 = parse_ips(["::", "::1", "10.0.0.1", "2001:db8::"])
+    assert SilkCountryMap(path).country_codes(addresses, ipv6).tolist() == ["JP", "FR", "DE", "DE"]
+
+
+@pytest.mark.parametrize(
+    ("version", "nodes", "message"),
+    [
+        (2, V4_NODES, "prefix map version 2 is not a country code map"),
+        (1, [(5, leaf("us"))], "tree node points past the end of the tree"),
+    ],
+)
+def test_bad_silk_map(tmp_path, version, nodes, message):
+    path = tmp_path / "bad.pmap"
+    path.write_bytes(pmap_bytes(version, nodes))
+    with pytest.raises(GeoIPError, match=message):
+        SilkCountryMap(path)
+
+
+def test_truncated_silk_map_names_the_offset(tmp_path):
+    path = tmp_path / "short.pmap"
+    path.write_bytes(pmap_bytes(1, V4_NODES)[:-4])
+    with pytest.raises(GeoIPError, match=r"short\.pmap: offset 28: 1 of 2 tree nodes"):
+        SilkCountryMap(path)
+
+
+def test_open_country_db_picks_maxmind_for_mmdb():
+    with open_country_db(default_database_path()) as db:
+        assert isinstance(db, CountryDB)
