@@ -29,17 +29,10 @@ examples:
   silkwatch alerts deliver --broker kafka://kafka:9092 --config /etc/silkwatch/sinks.toml \\
       --metrics-port 9465                  also serve its own /metrics
 
-sinks.toml (secrets come from the environment or a file, never the file itself):
-  [grouping]
-  group_by = ["kind"]
-  group_wait_s = 30
-  group_interval_s = 300
-  repeat_interval_s = 14400
-
-  [[sinks]]
-  name = "soc-slack"
-  type = "slack"          # slack | mattermost | teams | webhook | apprise | grafana
-  url_env = "SLACK_WEBHOOK_URL"
+sinks.toml: one [[sinks]] table per receiver (type slack | mattermost | teams |
+webhook | apprise | grafana), secrets by url_env/url_file or token_env/token_file,
+and optional [grouping] (group_wait_s, group_interval_s, repeat_interval_s); the
+full example is in docs/dashboards.md.
 
 each sink commits its progress in Kafka consumer group silkwatch-alerts-<name>:
 run one deliverer per configuration (two would both send).
