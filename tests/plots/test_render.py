@@ -13,7 +13,8 @@ import json
 import pytest
 
 from silkwatch.cli import main
-from tests.plots.conftest import ARTIFACTS, FCCX, V6MIX
+from silkwatch.plots.report import alerts_table
+from tests.plots.conftest import ARTIFACTS, FCCX, V6MIX, page_data
 
 pytestmark = pytest.mark.chromium
 
@@ -69,3 +70,27 @@ def test_chart_renders_offline(browser, tmp_path, name, arguments, source, marks
     assert (chart["marks"], chart["rows"]) == (marks, rows)
     assert label in chart["svg"]
     assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_report_page_holds_the_main_charts_and_the_detectors_alerts(browser, tmp_path, fccx):
+    from streams.embedded import detect
+
+    page = tmp_path / "report.html"
+    assert main(["plot", "report", str(FCCX), "-o", str(page)]) == 0
+    result = browser.render(page, READBACK, ARTIFACTS / "report-fccx.png")
+    assert (result.errors, result.requests) == ([], [])
+    readback = json.loads(result.readback)
+    assert readback["rendered"] == "7"
+    assert [(c["kind"], c["marks"]) for c in readback["charts"]] == [
+        ("line", [85, 85]),
+        ("topn", [10]),
+        ("topn", [10]),
+        ("topn", [12]),
+        ("topn", [4]),
+        ("geo", [5, 0]),
+        ("bubble", [16, 2, 16, 2]),
+    ]
+    title, table = alerts_table(detect(fccx))
+    [alerts] = page_data(page.read_text())["tables"]
+    assert (alerts["title"], alerts["rows"]) == (title, table.rows)
+    assert readback["tables"] == [len(table.rows)]
