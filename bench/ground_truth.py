@@ -169,8 +169,9 @@ CAPTURES: tuple[Capture, ...] = (
         "malicious",
         (
             _lab_tunnel(
-                "no",
-                "handshake only, one UDP 5-tuple in 0.09 s: one flow each way",
+                "weak",
+                "handshake only, one UDP 5-tuple in 0.09 s: one flow each way; nothing "
+                "repeats, only the DNS packet sizes (bytes/packet to :53) show",
             ),
         ),
     ),
@@ -179,8 +180,9 @@ CAPTURES: tuple[Capture, ...] = (
         "malicious",
         (
             _lab_tunnel(
-                "no",
-                "26 packets in 23 ms on one UDP 5-tuple: one flow each way",
+                "weak",
+                "26 packets in 23 ms on one UDP 5-tuple: one flow each way; only the DNS "
+                "packet sizes show",
             ),
         ),
     ),
