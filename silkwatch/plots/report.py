@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detectors.alerts import Alert
+from detectors.alerts import SEVERITIES, Alert
 from detectors.schema import FlowBatch
 from silkwatch.plots import bubble, geo, line, topn
 from silkwatch.plots.page import Chart, Table
@@ -81,10 +81,7 @@ def detect_alerts(batches: Sequence[FlowBatch]) -> list[Alert]:
 def alerts_table(alerts: Sequence[Alert]) -> tuple[str, Table]:
     """The alerts, most severe and highest score first, as a titled table."""
     rows = []
-    for alert in sorted(alerts, key=lambda a: (-SEVERITY_RANK[a.severity], -a.score)):
+    for alert in sorted(alerts, key=lambda a: (-SEVERITIES.index(a.severity), -a.score)):
         record = alert.to_dict()
         rows.append(["" if record[c] is None else record[c] for c in ALERT_COLUMNS])
     return f"{len(rows)} alerts from the detectors", Table(list(ALERT_COLUMNS), rows)
-
-
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
