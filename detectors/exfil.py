@@ -23,6 +23,7 @@ from sklearn.linear_model import HuberRegressor
 from detectors.alerts import Alert, severity_for
 from detectors.hosts import HOUR_MS, HostHour, HostKey
 from detectors.schema import _V4_MAPPED_PREFIX, ip_strings
+from detectors.volume import busy_half, robust_sd
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def fit_bubble(bytes_: np.ndarray, packets: np.ndarray, *, min_scale: float = 0.
             model = HuberRegressor(epsilon=1.35, alpha=0.0, max_iter=500).fit(x[:, None], y)
         slope, intercept = float(model.coef_[0]), float(model.intercept_)
     residuals = y - (intercept + slope * x)
-    scale = max(_robust_sd(residuals), min_scale)
+    scale = max(robust_sd(residuals), min_scale)
     return BubbleFit(slope, intercept, scale, residuals)
 
 
@@ -213,8 +214,8 @@ def score_exfil(
     >>> alert.kind, alert.sip, alert.severity, alert.evidence["baseline_ratio"]
     ('exfil', '10.0.0.5', 'medium', 10.0)
     >>> alert.reason
-    '10.0.0.5 sent 3,000,000 bytes in an hour, 10.0x its median, largest flow to
-     203.0.113.9; big packets, new destination.'
+    '10.0.0.5 sent 3,000,000 bytes in an hour, 10.0x its busy-hour median, largest
+     flow to 203.0.113.9; big packets, new destination.'
 
     """
     config = config or ExfilConfig()
@@ -233,7 +234,7 @@ def score_exfil(
         return []
     fit = fit_bubble(octets, np.array([value.client_packets for value in now], dtype=np.float64))
     ln_bytes = np.log(octets)
-    peer_z = (ln_bytes - np.median(ln_bytes)) / max(_robust_sd(ln_bytes), config.mad_floor_ln)
+    peer_z = (ln_bytes - np.median(ln_bytes)) / max(robust_sd(ln_bytes), config.mad_floor_ln)
     since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
     alerts = []
     for i in candidates:
@@ -269,11 +270,9 @@ def _host_evidence(
         return None
     now = sent_hours[hour_start_ms]
     past_ln = np.log([sent_hours[hour].client_bytes for hour in history])
-    past_ln = _busy_half(past_ln)
+    past_ln = busy_half(past_ln)
     median_ln = float(np.median(past_ln))
-    robust_z = (np.log(now.client_bytes) - median_ln) / max(
-        _robust_sd(past_ln), config.mad_floor_ln
-    )
+    robust_z = (np.log(now.client_bytes) - median_ln) / max(robust_sd(past_ln), config.mad_floor_ln)
     ratio = now.client_bytes / np.exp(median_ln)
     if ratio < config.min_baseline_ratio or robust_z < config.min_robust_z:
         return None
@@ -357,8 +356,8 @@ def _alert(
         evidence=evidence,
         reason=(
             f"{host_text} sent {now.client_bytes:,} bytes in an hour, "
-            f"{evidence['baseline_ratio']:.1f}x its median, largest flow to "
-            f"{evidence['top_destination']}; {', '.join(held)}."
+            f"{evidence['baseline_ratio']:.1f}x its busy-hour median, largest flow "
+            f"to {evidence['top_destination']}; {', '.join(held)}."
         ),
     )
 
@@ -382,28 +381,6 @@ def _share(weights: np.ndarray, mask: np.ndarray) -> float:
     """Share of ``weights`` where ``mask`` holds (0 when there is no weight)."""
     total = float(weights.sum())
     return float(weights[mask].sum()) / total if total else 0.0
-
-
-def _busy_half(values: np.ndarray) -> np.ndarray:
-    """The upper half of a host's hourly values: its working regime, not its nights.
-
-    A workstation's history mixes busy days with idle nights; median and MAD
-    over both make every morning a jump and stretch the MAD so much that a
-    real jump looks ordinary. Median and MAD of the busier half keep both
-    robust and diurnal-proof (for a host without a daily rhythm they change little).
-
-    Examples
-    --------
-    >>> _busy_half(np.array([5.0, 1.0, 4.0, 2.0, 3.0])).tolist()
-    [3.0, 4.0, 5.0]
-    """
-    ordered = np.sort(values)
-    return ordered[len(ordered) // 2 :]
-
-
-def _robust_sd(values: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation: a standard deviation that ignores outliers."""
-    return float(1.4826 * np.median(np.abs(values - np.median(values)))) if len(values) else 0.0
 
 
 def _address_text(raw: bytes) -> str:

@@ -1,9 +1,10 @@
 """Hourly volume anomalies: sudden peaks in a sensor's or the network's bytes.
 
 A peak is judged against the same group's previous hours (event time): an
-hour's bytes far above the median of the last day, in robust units (MAD of
-ln bytes), so a diurnal ramp is not a peak but a flood, a mirror gone wrong or
-a mass upload is.
+hour's bytes far above the busy hours of the last day, in robust units (median
+and MAD of ln bytes over the busier half), so a diurnal ramp is not a peak but
+a flood, a mirror gone wrong or a mass upload is. The robust statistics live
+here and the exfiltration scorer reuses them for each host's own history.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ class VolumeConfig:
     """Thresholds of the hourly volume-peak detector.
 
     :param baseline_hours: earlier hourly bins of the same group that form its
-        baseline; a day spans the diurnal cycle, so the morning ramp stays
-        inside the baseline's range. Default - 24
+        baseline: the busier half of them (its working hours), whose median and
+        MAD of ln bytes the hour is compared with, so the morning ramp is not a
+        peak and the night does not stretch the MAD. Default - 24
     :param min_history_hours: warm-up: a group needs at least this many
         earlier bins with traffic before it can be scored. Default - 6
     :param min_bytes: an hour below this many bytes is never a peak (a quiet
@@ -74,7 +76,7 @@ def score_volume(
     --------
     >>> h = 3_600_000
     >>> hours = np.arange(10)
-    >>> octets = np.array([20e6, 30e6, 25e6, 25e6, 22e6, 28e6, 24e6, 26e6, 400e6, 27e6])
+    >>> octets = np.array([20e6, 25e6, 20e6, 25e6, 20e6, 25e6, 20e6, 25e6, 400e6, 27e6])
     >>> bins = BinVolumes(np.zeros(10, np.int64), hours * h, np.ones(10), octets, octets / 1000)
     >>> [a.first_seen_ms // h for t in hours * h for a in score_volume(bins, hour_start_ms=t)]
     [8]
@@ -82,7 +84,8 @@ def score_volume(
     >>> alert.kind, alert.severity, alert.evidence["ratio"]
     ('volume', 'high', 16.0)
     >>> alert.reason
-    'the network carried 400,000,000 bytes in the hour, 16.0x its median of 25,000,000.'
+    'the network carried 400,000,000 bytes in the hour, 16.0x its busy-hour median of
+     25,000,000.'
     """
     config = config or VolumeConfig()
     since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
@@ -96,10 +99,9 @@ def score_volume(
         past = past[past > 0]
         if len(past) < config.min_history_hours or now < config.min_bytes:
             continue
-        past_ln = np.log(past)
+        past_ln = busy_half(np.log(past))
         median_ln = float(np.median(past_ln))
-        mad_ln = 1.4826 * float(np.median(np.abs(past_ln - median_ln)))
-        robust_z = (np.log(now) - median_ln) / max(mad_ln, config.mad_floor_ln)
+        robust_z = (np.log(now) - median_ln) / max(robust_sd(past_ln), config.mad_floor_ln)
         ratio = now / np.exp(median_ln)
         if ratio < config.min_ratio or robust_z < config.min_robust_z:
             continue
@@ -126,9 +128,37 @@ def score_volume(
                     "history_hours": len(past),
                 },
                 reason=(
-                    f"{name} carried {now:,.0f} bytes in the hour, {ratio:.1f}x its median "
-                    f"of {np.exp(median_ln):,.0f}."
+                    f"{name} carried {now:,.0f} bytes in the hour, {ratio:.1f}x its "
+                    f"busy-hour median of {np.exp(median_ln):,.0f}."
                 ),
             )
         )
     return alerts
+
+
+def busy_half(values: np.ndarray) -> np.ndarray:
+    """The upper half of a host's hourly values: its working regime, not its nights.
+
+    A workstation's history mixes busy days with idle nights; median and MAD
+    over both make every morning a jump and stretch the MAD so much that a
+    real jump looks ordinary. Median and MAD of the busier half keep both
+    robust and diurnal-proof (for a host without a daily rhythm they change little).
+
+    Examples
+    --------
+    >>> busy_half(np.array([5.0, 1.0, 4.0, 2.0, 3.0])).tolist()
+    [3.0, 4.0, 5.0]
+    """
+    ordered = np.sort(values)
+    return ordered[len(ordered) // 2 :]
+
+
+def robust_sd(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation: a standard deviation that ignores outliers.
+
+    Examples
+    --------
+    >>> robust_sd(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    1.4826
+    """
+    return float(1.4826 * np.median(np.abs(values - np.median(values)))) if len(values) else 0.0
