@@ -27,6 +27,10 @@ from detectors.schema import ip_words
 
 logger = logging.getLogger(__name__)
 
+#: addresses whose country ``CountryDB`` remembers across batches (a City record
+#: takes ~100 µs to decode; most destinations recur batch after batch)
+CACHE_ADDRESSES = 200_000
+
 #: the code of an address no database entry covers (SiLK's ``rwip2cc`` prints the same)
 UNKNOWN = "--"
 
@@ -77,6 +81,7 @@ class CountryDB(_Closing):
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_database_path()
+        self._cache: dict[tuple[bytes, bool], str] = {}
         try:
             self._reader = maxminddb.open_database(str(self.path))
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
@@ -110,24 +115,37 @@ class CountryDB(_Closing):
         if not len(addresses):
             return np.zeros(0, dtype="<U2")
         distinct, inverse = _distinct(addresses, ipv6)
-        codes = np.array(
-            [
-                self.country_code(_address(bytes(raw), bool(v6)))
-                for raw, v6 in zip(distinct["a"].tolist(), distinct["v6"].tolist(), strict=True)
-            ],
-            dtype="<U2",
-        )
-        return codes[inverse]
+        codes = []
+        for raw, v6 in zip(distinct["a"].tolist(), distinct["v6"].tolist(), strict=True):
+            key = (raw, v6)
+            code = self._cache.get(key)
+            if code is None:
+                code = self.country_code(_address(bytes(raw), bool(v6)))
+                if len(self._cache) >= CACHE_ADDRESSES:
+                    self._cache.clear()  # crude but bounded; a steady working set refills it
+                self._cache[key] = code
+            codes.append(code)
+        return np.array(codes, dtype="<U2")[inverse]
 
 
 def _distinct(addresses: np.ndarray, ipv6: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (address, is IPv6) pairs and each row's index into them.
 
     An IPv4 and an IPv6 row with the same 16 bytes stay apart: key on both.
+    Sorting two ``uint64`` words with ``lexsort`` is ~10x faster than
+    ``np.unique`` on a structured array.
     """
-    keys = np.empty(len(addresses), dtype=[("a", "V16"), ("v6", "?")])
-    keys["a"], keys["v6"] = addresses, ipv6
-    return np.unique(keys, return_inverse=True)
+    high, low = ip_words(addresses)
+    order = np.lexsort((ipv6, low, high))
+    high, low, flag = high[order], low[order], np.asarray(ipv6)[order]
+    change = np.ones(len(order), dtype=bool)
+    change[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1]) | (flag[1:] != flag[:-1])
+    inverse = np.empty(len(order), dtype=np.intp)
+    inverse[order] = np.cumsum(change) - 1
+    first = order[change]
+    distinct = np.empty(len(first), dtype=[("a", "V16"), ("v6", "?")])
+    distinct["a"], distinct["v6"] = np.asarray(addresses)[first], flag[change]
+    return distinct, inverse
 
 
 def _address(raw: bytes, ipv6: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
