@@ -221,3 +221,19 @@ def test_promtool_accepts_the_exposition(registry, metrics):
         ["promtool", "check", "metrics"], input=text, capture_output=True, check=False
     )
     assert (result.returncode, result.stdout + result.stderr) == (0, b"")
+
+
+def test_alert_with_fields_that_do_not_apply(registry, metrics):
+    # a host-level alert (no peer, port or protocol), as detectors.alerts.Alert allows
+    record_alerts(
+        metrics, [SimpleNamespace(**{**vars(alert(1)), "dip": None, "dport": None, "proto": None})]
+    )
+    (labels,) = samples(registry, "silkwatch_recent_alert_score")
+    assert dict(labels) == {
+        "kind": "exfil",
+        "severity": "high",
+        "sip": "10.0.0.1",
+        "dip": "",
+        "dport": "",
+        "protocol": "",
+    }
