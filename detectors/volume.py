@@ -29,7 +29,10 @@ class VolumeConfig:
         MAD of ln bytes the hour is compared with, so the morning ramp is not a
         peak and the night does not stretch the MAD. Default - 24
     :param min_history_hours: warm-up: a group needs at least this many
-        earlier bins with traffic before it can be scored. Default - 6
+        earlier bins with traffic (of ``baseline_hours``) before it can be
+        scored: most of a day, because a history of nights alone makes the
+        first morning after start-up look like a flood (seen on every 24 h
+        Stratosphere capture). Default - 20
     :param min_bytes: an hour below this many bytes is never a peak (a quiet
         sensor doubling from 10 kB is not news). Default - 10 MB
     :param min_ratio: the hour's bytes must be at least this multiple of the
@@ -43,7 +46,7 @@ class VolumeConfig:
     """
 
     baseline_hours: int = 24
-    min_history_hours: int = 6
+    min_history_hours: int = 20
     min_bytes: int = 10_000_000
     min_ratio: float = 3.0
     min_robust_z: float = 5.0
@@ -75,12 +78,13 @@ def score_volume(
     Examples
     --------
     >>> h = 3_600_000
-    >>> hours = np.arange(10)
-    >>> octets = np.array([20e6, 25e6, 20e6, 25e6, 20e6, 25e6, 20e6, 25e6, 400e6, 27e6])
-    >>> bins = BinVolumes(np.zeros(10, np.int64), hours * h, np.ones(10), octets, octets / 1000)
+    >>> hours = np.arange(30)
+    >>> octets = np.tile([20e6, 25e6], 15)
+    >>> octets[26] = 400e6
+    >>> bins = BinVolumes(np.zeros(30, np.int64), hours * h, np.ones(30), octets, octets / 1000)
     >>> [a.first_seen_ms // h for t in hours * h for a in score_volume(bins, hour_start_ms=t)]
-    [8]
-    >>> [alert] = score_volume(bins, hour_start_ms=8 * h, names={0: "the network"})
+    [26]
+    >>> [alert] = score_volume(bins, hour_start_ms=26 * h, names={0: "the network"})
     >>> alert.kind, alert.severity, alert.evidence["ratio"]
     ('volume', 'high', 16.0)
     >>> alert.reason

@@ -71,19 +71,28 @@ def test_alert_fields_and_evidence() -> None:
     )
 
 
-def test_warm_up_returns_nothing() -> None:
-    """A peak with five earlier bins (< ``min_history_hours`` = 6) is not judged."""
-    megabytes = np.array([50, 50, 50, 50, 50, 5000, 50, 50.0])
+@pytest.mark.parametrize(("peak_hour", "fires"), [(5, False), (19, False), (20, True)])
+def test_warm_up_returns_nothing(peak_hour: int, fires: bool) -> None:
+    """A peak with fewer than ``min_history_hours`` = 20 earlier bins is not judged."""
+    megabytes = np.full(30, 50.0)
+    megabytes[peak_hour] = 5_000
+    assert _alert_hours(_bins(megabytes)) == ([peak_hour] if fires else [])
+    assert _alert_hours(_bins(megabytes), VolumeConfig(min_history_hours=5)) == [peak_hour]
+
+
+def test_first_morning_after_start_up_is_not_a_peak() -> None:
+    """Nine quiet night hours, then the working day: the stratosphere-010 pattern."""
+    megabytes = np.r_[np.full(9, 0.02), [3, 113, 359, 341, 24, 212, 46, 54, 24], np.full(6, 0.02)]
     assert _alert_hours(_bins(megabytes)) == []
-    assert _alert_hours(_bins(megabytes), VolumeConfig(min_history_hours=5)) == [5]
+    assert _alert_hours(_bins(megabytes), VolumeConfig(min_history_hours=6)) == [10, 11]
 
 
 def test_groups_are_judged_apart() -> None:
     quiet = _bins(np.full(30, 100.0), group=0)
     loud = np.full(30, 100.0)
-    loud[20] = 1_000
+    loud[25] = 1_000
     alerts = score_volume(
-        _merged(quiet, _bins(loud, group=7)), hour_start_ms=20 * HOUR_MS, names={7: "sensor S7"}
+        _merged(quiet, _bins(loud, group=7)), hour_start_ms=25 * HOUR_MS, names={7: "sensor S7"}
     )
     assert [(a.evidence["group"], a.reason.split(" carried")[0]) for a in alerts] == [
         (7, "sensor S7")
@@ -110,7 +119,8 @@ def test_each_threshold_gates(config: VolumeConfig, fires: bool) -> None:
 def test_missing_bins_are_not_zero_hours() -> None:
     """A sensor silent at night: its active hours form the baseline, not zeros."""
     bins = _merged(_bins(np.full(8, 100.0), first_hour=0), _bins([100, 100, 900], first_hour=20))
-    assert _alert_hours(bins) == [22]
+    assert _alert_hours(bins, VolumeConfig(min_history_hours=10)) == [22]
+    assert _alert_hours(bins, VolumeConfig(min_history_hours=11)) == []
 
 
 def test_no_bin_in_the_hour() -> None:
@@ -119,15 +129,15 @@ def test_no_bin_in_the_hour() -> None:
 
 def test_from_flows_through_timebins() -> None:
     """Flows binned per sensor by :func:`bin_volumes` feed the scorer directly."""
-    hours = np.repeat(np.arange(12), 10)
+    hours = np.repeat(np.arange(30), 10)
     octets = np.full(len(hours), 3_000_000)
-    octets[hours == 9] = 40_000_000
+    octets[hours == 27] = 40_000_000
     batch = make_batch(stime_ms=hours * HOUR_MS + 1000, bytes=octets, packets=octets // 1000)
     batch["sensor"] = 3
     bins = bin_volumes(batch, bin_ms=HOUR_MS, scheme="start-spike", group=batch["sensor"])
-    [alert] = [a for h in range(12) for a in score_volume(bins, hour_start_ms=h * HOUR_MS)]
+    [alert] = [a for h in range(30) for a in score_volume(bins, hour_start_ms=h * HOUR_MS)]
     assert (alert.first_seen_ms, alert.evidence["group"], alert.evidence["ratio"]) == (
-        9 * HOUR_MS,
+        27 * HOUR_MS,
         3,
         13.333,
     )
