@@ -226,9 +226,16 @@ def decode(
     raw = np.frombuffer(records, dtype=layout.dtype(big_endian))
     start_ms = packed.start_ms if layout.hour_packed and packed is not None else 0
     out = np.empty(len(raw), dtype=FLOW_DTYPE)
-    out.view(_RECORD_BYTES)[...] = _template(layout, packed)
-    plan = layout.copy_plan(big_endian)
-    out.view(plan.target)[...] = raw.view(plan.source)
+    template, plan = _template(layout, packed), layout.copy_plan(big_endian)
+    records_out, fields_out, fields_in = (
+        out.view(_RECORD_BYTES),
+        out.view(plan.target),
+        raw.view(plan.source),
+    )
+    for start in range(0, len(raw), _CACHE_ROWS):  # each slice written twice while in cache
+        stop = start + _CACHE_ROWS
+        records_out[start:stop] = template
+        fields_out[start:stop] = fields_in[start:stop]
     for step in layout.steps:
         step(raw, out, start_ms)
     _finish(layout, plan, raw, out)
@@ -236,6 +243,8 @@ def decode(
 
 
 _RECORD_BYTES = np.dtype(f"V{FLOW_DTYPE.itemsize}")
+#: rows per slice in ``decode``: ~400 kB of batch plus ~350 kB of records stay in L2 cache
+_CACHE_ROWS = 4096
 
 
 def _template(layout: Layout, packed: PackedFile | None) -> np.void:
@@ -261,9 +270,11 @@ def _finish(layout: Layout, plan: CopyPlan, raw: np.ndarray, out: FlowBatch) -> 
     bits = int(np.bitwise_or.reduce(state)) if len(out) else 0
     v6_rows = None
     if layout.ipv6_capable and bits & _IPV6_BIT:
-        v6_rows = np.flatnonzero(state & _IPV6_BIT)
+        v6_rows = np.flatnonzero(state >= _IPV6_BIT)
         out["ipv6"][v6_rows] = True
-        out.view(plan.v6_target)[v6_rows] = raw.view(plan.v6_source)[v6_rows]
+        target, source = out.view(plan.v6_target), raw.view(plan.v6_source)
+        for name in plan.v6_source.names:  # per field: fancy indexing of whole records is slow
+            target[name][v6_rows] = source[name][v6_rows]
         for column in plan.v6_absent:
             out[column][v6_rows] = bytes(16)
     if layout.expanded_fix and bits & _EXPANDED:
