@@ -14,9 +14,9 @@ import numpy as np
 
 from connectors.silk.site import flowtype_names, sensor_name
 from detectors import groupby
-from detectors.alerts import iso_utc
 from detectors.groupby import GroupTable, TopBins
-from detectors.schema import FlowBatch, ip_strings
+from detectors.schema import FlowBatch
+from silkwatch.commands.uniq import column_cells
 from silkwatch.plots.exceptions import PlotArgumentError
 
 
@@ -40,17 +40,13 @@ def ranked(
 
 
 def field_labels(table: GroupTable, name: str) -> list[str]:
-    """One key field of every bin as text: addresses as rwcut prints them, times in UTC."""
+    """One key field of every bin as ``silkwatch uniq`` prints it; sensors and types by name."""
     column = table.keys[name]
-    if name in groupby.IP_FIELDS:
-        return ip_strings(column, groupby.is_ipv6(column))
     if name == "sensor":
         return [sensor_name(value) for value in column.tolist()]
     if name == "type":
         return [flowtype_names(value)[1] for value in column.tolist()]
-    if name in groupby.TIME_FIELDS:
-        return [iso_utc(int(seconds) * 1000)[:-5] + "Z" for seconds in column.tolist()]
-    return [str(value) for value in column.tolist()]
+    return column_cells(name, column)
 
 
 def key_labels(table: GroupTable) -> list[str]:
