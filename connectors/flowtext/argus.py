@@ -19,9 +19,8 @@ yielded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import compress
-from typing import TextIO
 
 import numpy as np
 
@@ -118,7 +117,7 @@ def convert(c: dict[str, list[str]]) -> Converted:
 
 
 def read_argus(
-    stream: TextIO, path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
+    stream: Iterable[str], path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
 ) -> Iterator[FlowBatch]:
     """Batches of the flows in an Argus binetflow CSV file (header line required)."""
     numbered = enumerate(stream, 1)

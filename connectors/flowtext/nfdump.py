@@ -16,9 +16,8 @@ import io
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
 
 from connectors.flowtext import columns as col
 from connectors.flowtext.exceptions import FlowTextError, ToolMissingError
@@ -94,7 +93,7 @@ def _data_lines(numbered: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]
 
 
 def read_nfdump_csv(
-    stream: TextIO, path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
+    stream: Iterable[str], path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
 ) -> Iterator[FlowBatch]:
     """Batches of the flows in ``nfdump -o csv`` (or :data:`NFDUMP_FMT`) output."""
     numbered = enumerate(stream, 1)

@@ -10,8 +10,7 @@ Columns the dump lacks stay zero (sensor and type unknown).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Iterable, Iterator
 
 from connectors.flowtext import columns as col
 from connectors.flowtext.exceptions import FlowTextError
@@ -133,7 +132,7 @@ def convert(c: dict[str, list[str]]) -> Converted:
 
 
 def read_rwcut(
-    stream: TextIO, path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
+    stream: Iterable[str], path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
 ) -> Iterator[FlowBatch]:
     """Batches of the flows in an rwcut dump (header line required, as rwcut prints it)."""
     numbered = ((i, line) for i, line in enumerate(stream, 1) if line.strip())

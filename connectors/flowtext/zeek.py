@@ -16,8 +16,7 @@ type * 256 + code as in SiLK. Zeek calls ICMPv6 ``icmp`` too; on IPv6 it is 58.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -96,7 +95,7 @@ def convert(c: dict[str, list[str]]) -> Converted:
 
 
 def read_zeek(
-    stream: TextIO, path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
+    stream: Iterable[str], path: str, *, rows: int, summary: ReadSummary, on_error: ErrorPolicy
 ) -> Iterator[FlowBatch]:
     """Batches of the flows in a Zeek conn.log (the ``#`` header lines are required)."""
     separator = "\t"
