@@ -132,7 +132,17 @@ def _transform(kind: str, **options: Any) -> model.DataTransformerConfig:
     return model.DataTransformerConfig(id_val=kind, options=options)
 
 
-def _matcher(field: str) -> xychart.XychartXYSeriesConfigX:
+#: the labels of the alert-table series, the columns of the alert table
+ALERT_LABELS = "kind, severity, sip, dip, dport, protocol"
+
+
+def _per_host(what: str, host: str = "") -> str:
+    """One series per host, without ``__name__``/``instance``: the table transformations
+    join the bytes and packets frames on the remaining ``host`` column."""
+    return f"sum by (host) (silkwatch_top_host_{what}{host})"
+
+
+def _matcher(field: str) -> xychart.MatcherConfig:
     return xychart.MatcherConfig().id("byName").options(field)
 
 
@@ -170,10 +180,10 @@ def host_bubbles(host: str = "") -> xychart.Panel:
             "packet. Exfiltration sits high and large; beacons low and small."
         )
         .datasource(DATASOURCE)
-        .with_target(_instant(f"silkwatch_top_host_bytes{host}", ref="A"))
-        .with_target(_instant(f"silkwatch_top_host_packets{host}", ref="B"))
+        .with_target(_instant(_per_host("bytes", host), ref="A"))
+        .with_target(_instant(_per_host("packets", host), ref="B"))
         .with_target(
-            _instant(f"silkwatch_top_host_bytes{host} / silkwatch_top_host_packets{host}", ref="C")
+            _instant(f"{_per_host('bytes', host)} / {_per_host('packets', host)}", ref="C")
         )
         .with_transformation(_transform("merge"))
         .with_transformation(
@@ -192,6 +202,11 @@ def host_bubbles(host: str = "") -> xychart.Panel:
             [
                 xychart.XYSeriesConfig()
                 .name(xychart.XychartXYSeriesConfigName().fixed("hosts"))
+                .frame(
+                    xychart.XychartXYSeriesConfigFrame().matcher(
+                        xychart.MatcherConfig().id("byIndex").options(0)
+                    )
+                )
                 .x(xychart.XychartXYSeriesConfigX().matcher(_matcher("packets")))
                 .y(xychart.XychartXYSeriesConfigY().matcher(_matcher("bytes")))
                 .size(xychart.XychartXYSeriesConfigSize().matcher(_matcher("bytes/packet")))
@@ -277,8 +292,8 @@ def top_talkers(host: str = "") -> table.Panel:
         .title("Top talkers")
         .description("Source hosts that sent the most bytes (the top-N exported by the worker).")
         .datasource(DATASOURCE)
-        .with_target(_instant(f"sort_desc(silkwatch_top_host_bytes{host})", ref="A"))
-        .with_target(_instant(f"silkwatch_top_host_packets{host}", ref="B"))
+        .with_target(_instant(f"sort_desc({_per_host('bytes', host)})", ref="A"))
+        .with_target(_instant(_per_host("packets", host), ref="B"))
         .with_transformation(_transform("merge"))
         .with_transformation(
             _transform(
@@ -303,8 +318,14 @@ def alert_table() -> table.Panel:
             "Each alert is also an annotation on the time series panels."
         )
         .datasource(DATASOURCE)
-        .with_target(_instant("silkwatch_recent_alert_score", ref="A"))
-        .with_target(_instant("silkwatch_recent_alert_last_seen_timestamp_seconds * 1000", ref="B"))
+        .with_target(_instant(f"max by ({ALERT_LABELS}) (silkwatch_recent_alert_score)", ref="A"))
+        .with_target(
+            _instant(
+                f"max by ({ALERT_LABELS}) "
+                "(silkwatch_recent_alert_last_seen_timestamp_seconds) * 1000",
+                ref="B",
+            )
+        )
         .with_transformation(_transform("merge"))
         .with_transformation(
             _transform(
