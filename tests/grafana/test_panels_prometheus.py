@@ -34,7 +34,7 @@ from connectors.prometheus import (
 from detectors import groupby
 from detectors.alerts import Alert
 from detectors.synthetic import synthetic_day
-from grafana.build import DASHBOARDS, build_json, expand, panel_queries
+from grafana.build import DASHBOARDS, build_json, expand, iter_panels, panel_queries
 
 pytestmark = pytest.mark.prometheus
 
@@ -155,3 +155,26 @@ def test_prometheus_holds_the_exact_sample(scraped, exported):
     _, expected = exported
     got = {expr: float(query_until_data(scraped, expr)[0]["value"][1]) for expr in expected}
     assert got == expected
+
+
+MERGED_PANELS = [
+    pytest.param(panel, id=f"{name}:{panel['title']}")
+    for name in DASHBOARDS
+    for panel in iter_panels(build_json(name))
+    if any(t["id"] == "merge" for t in panel.get("transformations", []))
+]
+
+
+@pytest.mark.parametrize("panel", MERGED_PANELS)
+def test_merged_frames_share_their_label_sets(scraped, panel):
+    # Grafana's "merge" joins the instant-query tables row by row on equal label
+    # columns: every query of the panel must return the same label sets, or the
+    # bubble chart and tables would show half-empty rows
+    label_sets = [
+        sorted(
+            tuple(sorted(r["metric"].items())) for r in query_until_data(scraped, expand(t["expr"]))
+        )
+        for t in panel["targets"]
+    ]
+    assert label_sets[0], panel["title"]
+    assert all(s == label_sets[0] for s in label_sets[1:]), panel["title"]
