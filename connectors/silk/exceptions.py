@@ -59,23 +59,25 @@ class SilkBlockError(SilkFormatError):
     reason = "bad_block"
 
 
-class SilkWriteError(SilkwatchError):
+class _PathError(SilkwatchError):
+    """An error about a whole file rather than a byte in it."""
+
+    prefix = "silk"
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{self.prefix}: {self.path}: {detail}")
+
+
+class SilkWriteError(_PathError):
     """Flows that the chosen output format cannot hold (e.g. IPv6 in FT_RWGENERIC)."""
 
     reason = "unencodable"
 
-    def __init__(self, path: str, detail: str) -> None:
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"silk: {self.path}: {detail}")
 
-
-class SilkCheckpointError(SilkwatchError):
+class SilkCheckpointError(_PathError):
     """The follow-mode checkpoint file cannot be read or written."""
 
     reason = "bad_checkpoint"
-
-    def __init__(self, path: str, detail: str) -> None:
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"silk checkpoint: {self.path}: {detail}")
+    prefix = "silk checkpoint"

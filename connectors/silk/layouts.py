@@ -555,7 +555,7 @@ _GENERIC34_HEAD = (
     ("rest_flags", 42, "u1"),
     ("tcp_state", 43, "u1"),
 )
-_GENERIC01 = (
+_OLDEST_HEAD = (  # FT_RWGENERIC v0-v1 and FT_RWFILTER v1-v2 (one-byte interfaces)
     *_PORTS_AT_8,
     ("proto", 12, "u1"),
     ("flags", 13, "u1"),
@@ -563,6 +563,9 @@ _GENERIC01 = (
     ("output", 15, "u1"),
     ("nhip", 16, "ip4"),
     ("stime_s", 20, "u4"),
+)
+_GENERIC01 = (
+    *_OLDEST_HEAD,
     ("packets", 24, "u4"),
     ("bytes", 28, "u4"),
     ("elapsed_s", 32, "u4"),
@@ -576,17 +579,7 @@ _FILTER_HEAD = (
     ("stime_s", 20, "u4"),
     ("elapsed_s", 24, "u4"),
 )
-_FILTER12 = (
-    *_PORTS_AT_8,
-    ("proto", 12, "u1"),
-    ("flags", 13, "u1"),
-    ("input", 14, "u1"),
-    ("output", 15, "u1"),
-    ("nhip", 16, "ip4"),
-    ("stime_s", 20, "u4"),
-    ("pef", 24, "u4"),
-    ("b", 28, "u4"),
-)
+_FILTER12 = (*_OLDEST_HEAD, ("pef", 24, "u4"), ("b", 28, "u4"))
 
 _tfv_plain = _P(_tfv, web=False, rest=False)
 _tfv_rest = _P(_tfv, web=False, rest=True)
