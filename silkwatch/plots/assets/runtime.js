@@ -8,6 +8,7 @@
   var data = JSON.parse(document.getElementById('silkwatch-data').textContent);
   var world = JSON.parse(document.getElementById('silkwatch-world').textContent);
   var UNITS = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
+  var OPEN_ROWS = 25;
 
   function human(value) {
     if (value === null || value === undefined || isNaN(value)) { return ''; }
@@ -42,6 +43,15 @@
       body.appendChild(tr);
     });
     return t;
+  }
+
+  /* The value table under a chart, folded away when it is long (the rows stay in the DOM). */
+  function folded(spec) {
+    var details = el('details', null, 'values');
+    details.open = spec.rows.length <= OPEN_ROWS;
+    details.appendChild(el('summary', 'values (' + spec.rows.length + ' rows)'));
+    details.appendChild(table(spec));
+    return details;
   }
 
   function valueAxes(axes) {
@@ -128,7 +138,7 @@
     node.id = 'chart-' + i;
     node.dataset.kind = chart.kind;
     node.style.height = chart.height_px + 'px';
-    if (chart.table) { section.appendChild(table(chart.table)); }
+    if (chart.table) { section.appendChild(folded(chart.table)); }
     var instance = echarts.init(node, null, {renderer: 'svg'});
     var finished = false;
     instance.on('finished', function () {
