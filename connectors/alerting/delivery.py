@@ -165,8 +165,9 @@ def _ranges(offsets: Sequence[int]) -> list[list[int]]:
 
 async def attempt(
     sink: AlertSink, notification: Notification, number: int, metrics: Metrics | None = None
-) -> bool:
-    """Try to deliver once; True if the receiver acknowledged.
+) -> float | None:
+    """Try to deliver once: None if the receiver acknowledged, else the least wait
+    before the next try it asked for (``Retry-After`` of a 429/503), 0.0 if none.
 
     Warnings are throttled: attempts 1, 2, 4, 8, … of a notification are logged.
     """
@@ -183,12 +184,12 @@ async def attempt(
                 number,
                 len(notification.tokens),
             )
-        return False
+        return exc.retry_after_s
     if metrics is not None:
         record_delivery(metrics, sink.name)
     if number > 1:
         logger.info("alert delivery recovered sink=%s attempts=%d", sink.name, number)
-    return True
+    return None
 
 
 class SinkRunner:
@@ -347,11 +348,12 @@ class SinkRunner:
                 tries += [(number, n) for t, number, n in retries if t <= now_s]
                 retries = [r for r in retries if r[0] > now_s]
                 for number, notification in tries:
-                    if await attempt(self.sink, notification, number, self.metrics):
+                    wait_s = await attempt(self.sink, notification, number, self.metrics)
+                    if wait_s is None:
                         for partition, offset in notification.tokens:
                             self.tracker.done(partition, offset)
                     else:
-                        retry_s = self.clock() + self.backoff.delay_s(number)
+                        retry_s = self.clock() + max(wait_s, self.backoff.delay_s(number))
                         retries.append((retry_s, number + 1, notification))
                 await self._commit(consumer)
         finally:

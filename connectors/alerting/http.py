@@ -20,15 +20,20 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 
+#: the longest ``Retry-After`` honoured, so a bogus header cannot stall a sink for a day
+MAX_RETRY_AFTER_S = 600.0
+
 
 class DeliveryError(SilkwatchError):
     """A receiver did not acknowledge a notification; the delivery loop retries it."""
 
     reason = "delivery_failed"
 
-    def __init__(self, sink: str, reason: str) -> None:
+    def __init__(self, sink: str, reason: str, *, retry_after_s: float = 0.0) -> None:
         self.sink = sink
         self.reason = reason
+        #: the receiver's ``Retry-After`` (Slack and Teams send it with 429), else 0
+        self.retry_after_s = retry_after_s
         super().__init__(f"alert delivery: sink {sink}: {reason}")
 
 
@@ -49,6 +54,7 @@ async def post_json(
         ):
             await response.read()
             status = response.status
+            retry_after = response.headers.get("Retry-After", "")
     except TimeoutError:
         raise DeliveryError(sink, "timeout") from None
     except aiohttp.ClientConnectionError:
@@ -56,7 +62,8 @@ async def post_json(
     except (aiohttp.ClientError, ValueError) as exc:
         raise DeliveryError(sink, type(exc).__name__.lower()) from None
     if not 200 <= status < 300:
-        raise DeliveryError(sink, f"http_{status}")
+        wait_s = float(retry_after) if retry_after.isdigit() else 0.0
+        raise DeliveryError(sink, f"http_{status}", retry_after_s=min(wait_s, MAX_RETRY_AFTER_S))
 
 
 class WebhookSink:

@@ -18,6 +18,8 @@ class Receiver:
         self.requests: list[tuple[str, dict[str, str], Any]] = []
         self.fail_next = 0
         self.status = 200
+        #: extra response headers (e.g. Retry-After)
+        self.reply_headers: dict[str, str] = {}
         #: answer 503 to any body for which this returns True
         self.refuse: Callable[[Any], bool] = lambda body: False
         self._server: ThreadingHTTPServer | None = None
@@ -44,6 +46,8 @@ class Receiver:
                     receiver.requests.append((self.path, dict(self.headers), body))
                     status = receiver.status
                 self.send_response(status)
+                for name, value in receiver.reply_headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

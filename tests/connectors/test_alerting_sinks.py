@@ -203,6 +203,14 @@ async def test_refused_delivery_names_sink_and_reason_not_url(receiver, status, 
     assert info.value.reason == reason
 
 
+@pytest.mark.parametrize(("header", "wait_s"), [("7", 7.0), ("86400", 600.0), ("soon", 0.0)])
+async def test_retry_after_of_a_rate_limited_receiver(receiver, header, wait_s):
+    receiver.status, receiver.reply_headers = 429, {"Retry-After": header}
+    with pytest.raises(DeliveryError) as info:
+        await SlackSink("slack", secret(receiver)).send(NOTE)
+    assert (info.value.reason, info.value.retry_after_s) == ("http_429", wait_s)
+
+
 async def test_unreachable_receiver():
     down = Receiver()  # never started
     with pytest.raises(DeliveryError, match=r"sink teams: connection$"):
