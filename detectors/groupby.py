@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detectors.exceptions import SilkwatchError
-from detectors.schema import FLOWTYPE_UNKNOWN, FlowBatch, empty_batch, ip_words
+from detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, FlowBatch, empty_batch, ip_words
 
 #: SiLK key field → (title, FLOW_DTYPE column); sTime/eTime/duration are whole
 #: seconds and class is derived from the flowtype, as rwuniq prints them.
@@ -402,6 +402,27 @@ def _words(column: np.ndarray) -> list[np.ndarray]:
     return [column.astype(np.uint64)]
 
 
+def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
+    """:func:`_words` of a key field, read straight from the batch where that is cheaper.
+
+    For an address column holding only IPv4-mapped values (the common case)
+    one strided 32-bit view of the last four bytes orders the rows just like
+    the full 128 bits, and avoids copying 16 bytes per flow.
+    """
+    if name not in IP_FIELDS:
+        return _words(_key_column(batch, name))
+    column = KEY_FIELDS[name][1]
+    offset = FLOW_DTYPE.fields[column][1]
+
+    def part(at: int, kind: str) -> np.ndarray:
+        layout = {"names": ["w"], "formats": [kind], "offsets": [offset + at]}
+        return batch.view(np.dtype({**layout, "itemsize": batch.dtype.itemsize}))["w"]
+
+    if (part(0, "<u8") == 0).all() and (part(8, ">u4") == 0xFFFF).all():
+        return [part(12, ">u4").astype(np.uint64)]
+    return _words(batch[column])
+
+
 #: below this many distinct packed values, group with a bincount instead of a sort
 _DENSE_SPAN = 1 << 22
 
@@ -410,23 +431,33 @@ def _group(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
     """Group rows by their word tuples → (group id per row, one row per group, group count).
 
     Group ids follow the ascending lexicographic order of the word tuples.
+    Three ways, cheapest first: a ``bincount`` when the packed key space is
+    small; one ``np.sort`` of key and row number packed together when they
+    fit 64 bits (numpy's radix/SIMD sort is several times faster than the
+    ``argsort`` inside ``np.unique``); ``np.lexsort`` for wider keys.
     """
     rows = len(words[0])
     if rows == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
     packed = _pack(words)
-    if len(packed) == 1:
-        key = packed[0]
-        span = int(key.max())
-        if span < max(_DENSE_SPAN, 4 * rows) and span < 1 << 28:
-            key = key.astype(np.intp)
-            present = np.bincount(key, minlength=span + 1) > 0
-            ids = np.cumsum(present) - 1
-            inverse = ids[key]
-            groups = int(ids[-1]) + 1
-        else:
-            _, inverse = np.unique(key, return_inverse=True)
-            groups = int(inverse.max()) + 1
+    row_bits = int(rows - 1).bit_length()
+    if len(packed) == 1 and int(packed[0].max()) < max(_DENSE_SPAN, 4 * rows):
+        key = packed[0].astype(np.intp)
+        present = np.bincount(key) > 0
+        ids = np.cumsum(present) - 1
+        inverse = ids[key]
+        groups = int(ids[-1]) + 1
+        first = np.empty(groups, np.int64)
+        first[inverse[::-1]] = np.arange(rows - 1, -1, -1)
+        return inverse, first, groups
+    if len(packed) == 1 and int(packed[0].max()).bit_length() + row_bits <= 64:
+        combined = (packed[0] << np.uint64(row_bits)) | np.arange(rows, dtype=np.uint64)
+        combined.sort()
+        order = (combined & np.uint64((1 << row_bits) - 1)).astype(np.intp)
+        sorted_key = combined >> np.uint64(row_bits)
+        change = np.empty(rows, bool)
+        change[0] = True
+        np.not_equal(sorted_key[1:], sorted_key[:-1], out=change[1:])
     else:
         order = np.lexsort(packed[::-1])
         change = np.zeros(rows, bool)
@@ -434,12 +465,9 @@ def _group(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
         for word in packed:
             sorted_word = word[order]
             change[1:] |= sorted_word[1:] != sorted_word[:-1]
-        inverse = np.empty(rows, np.int64)
-        inverse[order] = np.cumsum(change) - 1
-        groups = int(change.sum())
-    first = np.empty(groups, np.int64)
-    first[inverse[::-1]] = np.arange(rows - 1, -1, -1)
-    return inverse.astype(np.int64, copy=False), first, groups
+    inverse = np.empty(rows, np.int64)
+    inverse[order] = np.cumsum(change) - 1
+    return inverse, order[change].astype(np.int64), int(np.count_nonzero(change))
 
 
 def _pack(words: list[np.ndarray]) -> list[np.ndarray]:
@@ -462,9 +490,15 @@ def _pack(words: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _sum_exact(inverse: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
-    """Per-group sums of unsigned counters, exact even beyond float precision."""
-    if len(values) and int(values.max()) * len(values) < 1 << 53:
-        return np.bincount(inverse, weights=values, minlength=bins).astype(np.uint64)
+    """Per-group sums of non-negative counters, exact even beyond float precision.
+
+    ``bincount`` adds in float64, exact while every running sum stays below
+    2**53; the grand total bounds them all, so check it (with a margin for
+    its own rounding) instead of scanning the values first.
+    """
+    sums = np.bincount(inverse, weights=values, minlength=bins)
+    if sums.sum() < 2.0**52:
+        return sums.astype(np.uint64)
     out = np.zeros(bins, np.uint64)
     np.add.at(out, inverse, values.astype(np.uint64))
     return out
@@ -495,7 +529,7 @@ def _unique_pairs(owners: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np
 def _batch_state(fields: tuple[str, ...], values: tuple[str, ...], batch: FlowBatch) -> GroupState:
     """Group one batch into a partial state."""
     keys = {name: _key_column(batch, name) for name in fields}
-    inverse, first, bins = _group([w for name in fields for w in _words(keys[name])])
+    inverse, first, bins = _group([w for name in fields for w in _batch_words(batch, name)])
     aggregates = {}
     for value in values:
         name = _AGGREGATE_OF.get(value)

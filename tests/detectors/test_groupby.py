@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import pickle
 from pathlib import Path
 
@@ -117,6 +118,32 @@ def test_wide_keys_fall_back_to_several_words():
     assert table_rows(result(update(init("sIP,dIP,bytes"), batch))) == [
         ("2001:db8::1", "::1", 2**40, 2),
         ("2001:db9::1", "::2", 1, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        lambda rng, n: [f"10.0.{a}.{b}" for a, b in rng.integers(0, 256, (n, 2))],  # bincount
+        lambda rng, n: [f"{a}.{b}.0.1" for a, b in rng.integers(1, 224, (n, 2))],  # one sort
+        lambda rng, n: [f"{a:x}::{b:x}" for a, b in rng.integers(1, 65535, (n, 2))],  # lexsort
+    ],
+)
+def test_grouping_paths_agree_with_python(addresses):
+    rng = np.random.default_rng(11)
+    texts = addresses(rng, 3000)
+    batch = make_batch(sip=texts, dport=rng.integers(0, 3, 3000), bytes=rng.integers(0, 99, 3000))
+    expected: dict[tuple, list[int]] = {}
+    for text, port, size in zip(
+        texts, batch["dport"].tolist(), batch["bytes"].tolist(), strict=True
+    ):
+        total = expected.setdefault((ipaddress.ip_address(text), port), [0, 0])
+        total[0] += 1
+        total[1] += size
+    rows = table_rows(result(update(init("sIP,dPort", "records,bytes"), batch)))
+    assert [(ipaddress.ip_address(ip), port, r, b) for ip, port, r, b in rows] == [
+        (ip, port, r, b)
+        for (ip, port), (r, b) in sorted(expected.items(), key=lambda kv: (kv[0][0].version, kv[0]))
     ]
 
 
