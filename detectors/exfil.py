@@ -278,24 +278,10 @@ def _host_evidence(
         return None
     past_pcr = [_producer_ratio(sent_hours[hour], received_hours.get(hour)) for hour in history]
     pcr = _producer_ratio(now, received_hours.get(hour_start_ms))
-    known_peers = {
-        pair
-        for hour in history
-        for pair in zip(
-            sent_hours[hour].peer_hi.tolist(), sent_hours[hour].peer_lo.tolist(), strict=True
-        )
-    }
-    known_ports = {port for hour in history for port in sent_hours[hour].port_key.tolist()}
-    new_peer = np.array(
-        [
-            pair not in known_peers
-            for pair in zip(now.peer_hi.tolist(), now.peer_lo.tolist(), strict=True)
-        ],
-        dtype=bool,
-    )
-    new_port = np.array([port not in known_ports for port in now.port_key.tolist()], dtype=bool)
-    top = np.argmax(now.peer_max_bytes)
-    top_port = int(now.port_key[np.argmax(now.port_max_bytes)])
+    known_peers = {peer[:2] for hour in history for peer in sent_hours[hour].peers}
+    known_ports = {port[:1] for hour in history for port in sent_hours[hour].ports}
+    top_hi, top_lo, top_bytes = now.peers[0]  # the sketches are sorted, largest flow first
+    top_port = now.ports[0][0]
     received_now = received_hours.get(hour_start_ms)
     return {
         "client_bytes": now.client_bytes,
@@ -310,11 +296,11 @@ def _host_evidence(
         "history_hours": len(history),
         "producer_consumer_ratio": pcr,
         "ratio_shift": pcr - float(np.median(past_pcr)),
-        "new_destination_share": _share(now.peer_max_bytes, new_peer),
-        "new_port_share": _share(now.port_max_bytes, new_port),
+        "new_destination_share": _new_share(now.peers, known_peers),
+        "new_port_share": _new_share(now.ports, known_ports),
         "distinct_destinations": now.distinct_peers,
-        "top_destination": _address_text(now.peer_addresses()[top].tobytes()),
-        "top_flow_bytes": int(now.peer_max_bytes[top]),
+        "top_destination": _address_text(top_hi.to_bytes(8, "big") + top_lo.to_bytes(8, "big")),
+        "top_flow_bytes": top_bytes,
         "top_dport": top_port & 0xFFFF,
         "top_proto": top_port >> 16,
     }
@@ -377,10 +363,11 @@ def _producer_ratio(sent: HostHour, received: HostHour | None) -> float:
     return (sent.bytes - inbound) / total if total else 0.0
 
 
-def _share(weights: np.ndarray, mask: np.ndarray) -> float:
-    """Share of ``weights`` where ``mask`` holds (0 when there is no weight)."""
-    total = float(weights.sum())
-    return float(weights[mask].sum()) / total if total else 0.0
+def _new_share(sketch: tuple[tuple[int, ...], ...], known: set[tuple[int, ...]]) -> float:
+    """Share of a sketch's largest-flow bytes whose key is not in ``known`` (0 if empty)."""
+    total = sum(entry[-1] for entry in sketch)
+    fresh = sum(entry[-1] for entry in sketch if entry[:-1] not in known)
+    return fresh / total if total else 0.0
 
 
 def _address_text(raw: bytes) -> str:

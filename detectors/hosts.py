@@ -20,8 +20,8 @@ column, so the stream can keep them in a table partitioned by source address.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,9 +39,13 @@ HOUR_MS = 3_600_000
 MAX_DESTINATIONS = 32
 
 HostKey = tuple[bytes, int]
+#: (address high 64 bits, low 64 bits, bytes of the largest single flow)
+Peer = tuple[int, int, int]
+#: (proto << 16 | dport, bytes of the largest single flow)
+Port = tuple[int, int]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class HostHour:
     """One host's traffic in one direction during one hour.
 
@@ -55,13 +59,15 @@ class HostHour:
     :param served_bytes: bytes of those replies
     :param first_ms: earliest flow start (ms since the epoch)
     :param last_ms: latest flow end, start + elapsed (ms)
-    :param peer_hi: high 64 bits of the sketched peer addresses (destinations
-        for what was sent, sources for what was received)
-    :param peer_lo: low 64 bits of those addresses
-    :param peer_max_bytes: bytes of the largest single flow with each peer;
-        the sketch holds the ``k`` peers with the largest, ties by address
-    :param port_key: sketched ``proto << 16 | dport`` values
-    :param port_max_bytes: bytes of the largest single flow on each port
+    :param peers: the ``k`` peers (destinations for what was sent, sources for
+        what was received) with the largest single flow, as :data:`Peer`
+        tuples, largest first, ties by address
+    :param ports: the ``k`` destination ports likewise, as :data:`Port` tuples
+
+    The sketches are tuples of Python ints rather than numpy arrays: they hold
+    at most ``k`` entries, and tuples compare, hash and pickle natively and
+    merge without numpy's per-call overhead (this object is built per key per
+    batch, the stream's hot path).
     """
 
     flows: int
@@ -71,20 +77,8 @@ class HostHour:
     served_bytes: int
     first_ms: int
     last_ms: int
-    peer_hi: np.ndarray
-    peer_lo: np.ndarray
-    peer_max_bytes: np.ndarray
-    port_key: np.ndarray
-    port_max_bytes: np.ndarray
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, HostHour):
-            return NotImplemented
-        return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    peers: tuple[Peer, ...]
+    ports: tuple[Port, ...]
 
     @property
     def client_bytes(self) -> int:
@@ -99,17 +93,17 @@ class HostHour:
     @property
     def distinct_peers(self) -> int:
         """Distinct peers, exact up to the sketch size and saturating there."""
-        return len(self.peer_hi)
+        return len(self.peers)
 
     @property
     def distinct_ports(self) -> int:
         """Distinct (proto, dport), exact up to the sketch size and saturating there."""
-        return len(self.port_key)
+        return len(self.ports)
 
     def peer_addresses(self) -> np.ndarray:
         """The sketched peers as a ``V16`` address column (for :func:`ip_strings`)."""
-        words = np.stack([self.peer_hi, self.peer_lo], axis=1).astype(">u8")
-        return np.ascontiguousarray(words).view("V16").reshape(-1)
+        words = np.array([peer[:2] for peer in self.peers], dtype=">u8").reshape(-1, 2)
+        return words.view("V16").reshape(-1)
 
 
 def host_deltas(
@@ -131,8 +125,8 @@ def host_deltas(
     >>> h = sent[(parse_ip("10.0.0.1")[0], 0)]
     >>> h.flows, h.packets, h.bytes, h.served_bytes, h.distinct_peers
     (2, 11, 9060, 0, 2)
-    >>> h.port_key.tolist(), h.port_max_bytes.tolist()
-    ([393659, 1114165], [9000, 60])
+    >>> h.ports  # (6 << 16 | 443, largest flow), (17 << 16 | 53, largest flow)
+    ((393659, 9000), (1114165, 60))
     >>> sorted((hour, r.flows, r.bytes) for (_, hour), r in received.items())
     [(0, 1, 60), (0, 1, 9000), (3600000, 1, 130)]
     """
@@ -159,27 +153,12 @@ def combine_hosts(
     >>> parts = [host_deltas(b[i:i + 1])[0] for i in range(3)]
     >>> key = next(iter(whole))
     >>> merged = combine_hosts(combine_hosts(parts[0][key], parts[1][key]), parts[2][key])
-    >>> merged == whole[key], merged.bytes, merged.peer_max_bytes.tolist()
+    >>> merged == whole[key], merged.bytes, [peer[2] for peer in merged.peers]
     (True, 600, [300, 200])
     """
     if old is None:
         return new
     k = config.max_destinations if config is not None else MAX_DESTINATIONS
-    peers, peer_max = _merge_top(
-        zip(old.peer_hi.tolist(), old.peer_lo.tolist(), strict=True),
-        old.peer_max_bytes.tolist(),
-        zip(new.peer_hi.tolist(), new.peer_lo.tolist(), strict=True),
-        new.peer_max_bytes.tolist(),
-        k,
-    )
-    peer_words = np.array(peers, dtype=np.uint64).reshape(-1, 2)
-    ports, port_max = _merge_top(
-        old.port_key.tolist(),
-        old.port_max_bytes.tolist(),
-        new.port_key.tolist(),
-        new.port_max_bytes.tolist(),
-        k,
-    )
     return HostHour(
         flows=old.flows + new.flows,
         packets=old.packets + new.packets,
@@ -188,11 +167,8 @@ def combine_hosts(
         served_bytes=old.served_bytes + new.served_bytes,
         first_ms=min(old.first_ms, new.first_ms),
         last_ms=max(old.last_ms, new.last_ms),
-        peer_hi=peer_words[:, 0].copy(),
-        peer_lo=peer_words[:, 1].copy(),
-        peer_max_bytes=np.array(peer_max, dtype=np.uint64),
-        port_key=np.array(ports, dtype=np.uint32),
-        port_max_bytes=np.array(port_max, dtype=np.uint64),
+        peers=_merge_top(old.peers, new.peers, k),
+        ports=_merge_top(old.ports, new.ports, k),
     )
 
 
@@ -249,8 +225,9 @@ def _side(
     port_bounds = np.searchsorted(port_group, np.arange(len(starts) + 1))
 
     host_words = np.stack([host_hi, host_lo], axis=1).astype(">u8")[order[starts]]
-    port_key = port_key.astype(np.uint32)
     peer_at, port_at = peer_bounds.tolist(), port_bounds.tolist()
+    peers = list(zip(p_hi.tolist(), p_lo.tolist(), p_max.tolist(), strict=True))
+    ports = list(zip(port_key.tolist(), port_max.tolist(), strict=True))
     rows = zip(
         host_words,
         keys[starts, 2].tolist(),
@@ -265,34 +242,27 @@ def _side(
     )
     out: dict[HostKey, HostHour] = {}
     for i, (host, hour, n, pk, by, spk, sby, t0, t1) in enumerate(rows):
-        a, b, c, d = peer_at[i], peer_at[i + 1], port_at[i], port_at[i + 1]
-        # copies, not views: a view would keep the whole batch's sketch arrays alive
-        out[(host.tobytes(), hour)] = HostHour(
-            n, pk, by, spk, sby, t0, t1,
-            p_hi[a:b].copy(), p_lo[a:b].copy(), p_max[a:b].copy(),
-            port_key[c:d].copy(), port_max[c:d].copy(),
-        )  # fmt: skip
+        peer_slice = tuple(peers[peer_at[i] : peer_at[i + 1]])
+        port_slice = tuple(ports[port_at[i] : port_at[i + 1]])
+        out[(host.tobytes(), hour)] = HostHour(n, pk, by, spk, sby, t0, t1, peer_slice, port_slice)
     return out
 
 
-def _merge_top(
-    old_keys: Iterable[Hashable],
-    old_max: list[int],
-    new_keys: Iterable[Hashable],
-    new_max: list[int],
-    k: int,
-) -> tuple[list, list[int]]:
-    """Two top-``k`` sketches merged, in the order :func:`_top_per_group` gives.
+def _merge_top(old: tuple[tuple[int, ...], ...], new: tuple[tuple[int, ...], ...], k: int):
+    """Two top-``k`` sketches (key..., max) merged, in the order :func:`_top_per_group` gives.
 
     Sketches hold at most ``k`` entries each, so plain Python on a dict beats
     numpy's per-call overhead here by an order of magnitude.
     """
-    best = dict(zip(old_keys, old_max, strict=False))
-    for key, value in zip(new_keys, new_max, strict=False):
+    if not old or not new:
+        return (old or new)[:k]
+    best = {entry[:-1]: entry[-1] for entry in old}
+    for entry in new:
+        key, value = entry[:-1], entry[-1]
         if value > best.get(key, -1):
             best[key] = value
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return [key for key, _ in ranked], [value for _, value in ranked]
+    return tuple((*key, value) for key, value in ranked)
 
 
 def _top_per_group(

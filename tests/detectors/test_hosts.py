@@ -60,9 +60,8 @@ def test_host_deltas_exact(side: str, key: tuple, expected: tuple) -> None:
 def test_sketch_keeps_largest_flow_per_peer_and_port() -> None:
     h = host_deltas(_flows())[0][(A, 0)]
     assert ip_strings(h.peer_addresses(), np.array([False, False])) == ["192.0.2.9", "10.0.0.53"]
-    assert h.peer_max_bytes.tolist() == [30000, 70]
-    assert h.port_key.tolist() == [6 << 16 | 443, 17 << 16 | 53]
-    assert h.port_max_bytes.tolist() == [30000, 70]
+    assert [peer[2] for peer in h.peers] == [30000, 70]
+    assert h.ports == ((6 << 16 | 443, 30000), (17 << 16 | 53, 70))
     assert h.client_bytes == 31070 and h.client_packets == 31
 
 
@@ -104,7 +103,7 @@ def test_split_equals_whole_even_when_sketches_truncate(cuts: list[int]) -> None
             for key, value in host_deltas(part, max_destinations=8)[side].items():
                 merged[key] = combine_hosts(merged.get(key), value, config)
         assert merged == whole[side]
-    assert max(len(v.peer_hi) for v in whole[0].values()) == 8
+    assert max(len(v.peers) for v in whole[0].values()) == 8
 
 
 def test_row_order_and_input_unchanged() -> None:
