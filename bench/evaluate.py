@@ -374,26 +374,14 @@ def report_sweep(sweep: SweepResult, seeds: Sequence[int], hosts: int) -> list[s
 
 
 def commit_id() -> str:
-    """The commit the run was made on, marked ``+dirty`` when tracked files differ."""
-    head = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(REPO),
-            "diff",
-            "--quiet",
-            "HEAD",
-            "--",
-            "detectors",
-            "streams",
-            "connectors",
-        ],
-        check=False,
-    ).returncode
-    return head + ("+dirty" if dirty else "")
+    """The commit the run was made on, ``+dirty`` when the code it ran differs from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "detectors", "streams", "connectors")
+    return git("rev-parse", "HEAD") + ("+dirty" if changed else "")
 
 
 BEGIN = "<!-- BEGIN bench/evaluate.py output: everything up to END is regenerated -->"
