@@ -7,6 +7,7 @@ flow file are conserved when bidirectional records are split.
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -322,12 +323,20 @@ GOLDEN_SOURCES = [
 ]
 
 
+@functools.cache
+def silk_records(source: str) -> np.ndarray:
+    """A SiLK file read once per test session (the FCCX hour serves three dumps)."""
+    from connectors.silk import read_batches
+
+    return np.concatenate(list(read_batches(SILK / source)))
+
+
 @pytest.mark.parametrize(
     ("dump", "source", "rows", "fields"), GOLDEN_SOURCES, ids=[row[0] for row in GOLDEN_SOURCES]
 )
 def test_golden_dump_equals_silk_binary(dump, source, rows, fields):
-    silk = pytest.importorskip("connectors.silk", reason="the SiLK binary reader is not in yet")
-    binary = np.concatenate(list(silk.read_batches(SILK / source)))[rows]
+    pytest.importorskip("connectors.silk", reason="the SiLK binary reader is not in yet")
+    binary = silk_records(source)[rows]
     text, _ = read_all(GOLDEN / dump)
     assert len(text) == len(binary)
     for field in fields:
