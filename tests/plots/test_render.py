@@ -12,7 +12,9 @@ import json
 
 import pytest
 
-from silkwatch.cli import main
+from silkwatch.cli import build_parser, main
+from silkwatch.commands.plot import build
+from silkwatch.plots.page import Page, render
 from silkwatch.plots.report import alerts_table
 from tests.plots.conftest import ARTIFACTS, FCCX, V6MIX, page_data
 
@@ -94,3 +96,31 @@ def test_report_page_holds_the_main_charts_and_the_detectors_alerts(browser, tmp
     [alerts] = page_data(page.read_text())["tables"]
     assert (alerts["title"], alerts["rows"]) == (title, table.rows)
     assert readback["tables"] == [len(table.rows)]
+
+
+def test_no_flows_draw_every_chart_empty(browser, tmp_path):
+    """An empty ``rwfilter`` result still gives a page, with empty charts and no script error."""
+    charts = [
+        chart
+        for arguments in [case[1] for case in CASES if case[0].endswith("-v6mix")]
+        for chart in build(build_parser().parse_args(["plot", *arguments.split()]), [])
+    ]
+    page = tmp_path / "empty.html"
+    page.write_text(render(Page("no flows", "", charts)))
+    result = browser.render(page, READBACK)
+    assert (result.errors, result.requests) == ([], [])
+    readback = json.loads(result.readback)
+    assert readback["rendered"] == "10"
+    # the bubble chart's fitted line keeps its two ends; the asset tree its root and services
+    assert [c["marks"] for c in readback["charts"]] == [
+        [0, 0],
+        [0, 0, 0, 2],
+        [0, 0],
+        [1],
+        [0],
+        [0],
+        [0],
+        [0],
+        [0],
+        [9],
+    ]
