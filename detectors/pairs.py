@@ -51,11 +51,17 @@ class PairHistory:
     :param hour_totals: per hour ``[flows, bytes, packets, duration_ms]`` (int64, shape (h, 4))
     :param events: most recent flows, ``[stime_ms, elapsed_ms, bytes, packets]``
         sorted ascending (int64, shape (n, 4)), at most ``max_events`` rows
+    :param sport_lo: lowest source port seen (over all time)
+    :param sport_hi: highest source port seen; a pair whose only source port is
+        below its destination port is the reply side of a connection
+        (server:443 → client:51234), see :meth:`is_reply`
     """
 
     hour_ms: np.ndarray
     hour_totals: np.ndarray
     events: np.ndarray
+    sport_lo: int
+    sport_hi: int
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PairHistory):
@@ -64,9 +70,27 @@ class PairHistory:
             np.array_equal(self.hour_ms, other.hour_ms)
             and np.array_equal(self.hour_totals, other.hour_totals)
             and np.array_equal(self.events, other.events)
+            and (self.sport_lo, self.sport_hi) == (other.sport_lo, other.sport_hi)
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable-by-content arrays
+
+    def is_reply(self, dport: int) -> bool:
+        """True when this pair looks like the server's answers to a client.
+
+        Bidirectional sources (Zeek, Argus) and unidirectional NetFlow both
+        yield a server → client flow whose destination port is the client's
+        ephemeral port and whose source port is one fixed service port below
+        it; scoring those too would report every session twice.
+        """
+        return self.sport_lo == self.sport_hi < dport
+
+    def window(self, since_ms: int, now_ms: int) -> np.ndarray:
+        """The sampled events starting in ``(since_ms, now_ms]`` (no copy when all do)."""
+        events = self.events
+        if events[0, 0] > since_ms and events[-1, 0] <= now_ms:
+            return events
+        return events[(events[:, 0] > since_ms) & (events[:, 0] <= now_ms)]
 
     @property
     def last_ms(self) -> int:
@@ -132,14 +156,28 @@ def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[Pair
     hour_of_pair = np.searchsorted(hour_starts, starts)
     hour_of_pair = np.append(hour_of_pair, len(hour_starts))
 
-    sip_raw = batch["sip"][order]
-    dip_raw = batch["dip"][order]
+    sport = batch["sport"][order]
+    sport_lo = np.minimum.reduceat(sport, starts).tolist()
+    sport_hi = np.maximum.reduceat(sport, starts).tolist()
+    # only pairs longer than the window or the sample cap need trimming
+    too_long = (events[ends - 1, 0] - events[starts, 0] >= config.window_ms) | (
+        ends - starts > config.max_events
+    )
+    sip_raw = batch["sip"][order][starts].tolist()
+    dip_raw = batch["dip"][order][starts].tolist()
+    dport = keys[starts, 4].tolist()
+    proto = keys[starts, 5].tolist()
+    hour_of_pair = hour_of_pair.tolist()
+    hour_start_ms = hour[hour_starts]
     out: dict[PairKey, PairHistory] = {}
     for p, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         h0, h1 = hour_of_pair[p], hour_of_pair[p + 1]
-        key = (bytes(sip_raw[lo]), bytes(dip_raw[lo]), int(keys[lo, 4]), int(keys[lo, 5]))
-        history = PairHistory(hour[hour_starts[h0:h1]], sums[h0:h1], events[lo:hi])
-        out[key] = _trim(history, config)
+        history = PairHistory(
+            hour_start_ms[h0:h1], sums[h0:h1], events[lo:hi], sport_lo[p], sport_hi[p]
+        )
+        out[(sip_raw[p], dip_raw[p], dport[p], proto[p])] = (
+            _trim(history, config) if too_long[p] else history
+        )
     return out
 
 
@@ -160,6 +198,17 @@ def combine_pairs(
     config = config or PairConfig()
     if old is None:
         return _trim(new, config)
+    if old.events[-1, 0] < new.events[0, 0] and old.hour_ms[-1] < new.hour_ms[0]:
+        # the common case in a stream: the new batch is all later, a plain append
+        hours = np.concatenate([old.hour_ms, new.hour_ms])
+        sports = (min(old.sport_lo, new.sport_lo), max(old.sport_hi, new.sport_hi))
+        merged = PairHistory(
+            hours,
+            np.concatenate([old.hour_totals, new.hour_totals]),
+            np.concatenate([old.events, new.events]),
+            *sports,
+        )
+        return _trim(merged, config)
     hours = np.concatenate([old.hour_ms, new.hour_ms])
     totals = np.concatenate([old.hour_totals, new.hour_totals])
     unique_hours, index = np.unique(hours, return_inverse=True)
@@ -167,16 +216,29 @@ def combine_pairs(
     np.add.at(summed, index, totals)
     events = np.concatenate([old.events, new.events])
     events = events[np.lexsort(events.T[::-1])]
-    return _trim(PairHistory(unique_hours, summed, events), config)
+    sports = (min(old.sport_lo, new.sport_lo), max(old.sport_hi, new.sport_hi))
+    return _trim(PairHistory(unique_hours, summed, events, *sports), config)
 
 
 def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
     """Drop what lies outside the window from the pair's newest event; cap the sample."""
-    newest_ms = int(history.events[-1, 0])
-    horizon_ms = newest_ms - config.window_ms
+    events = history.events
+    horizon_ms = int(events[-1, 0]) - config.window_ms
+    if (
+        events[0, 0] > horizon_ms
+        and len(events) <= config.max_events
+        and history.hour_ms[0] > horizon_ms - HOUR_MS
+    ):
+        return history
     events = history.events[history.events[:, 0] > horizon_ms][-config.max_events :]
     keep_hours = history.hour_ms > horizon_ms - HOUR_MS
-    return PairHistory(history.hour_ms[keep_hours], history.hour_totals[keep_hours], events)
+    return PairHistory(
+        history.hour_ms[keep_hours],
+        history.hour_totals[keep_hours],
+        events,
+        history.sport_lo,
+        history.sport_hi,
+    )
 
 
 def shed_pairs(mapping: Mapping[PairKey, PairHistory], max_pairs: int) -> list[PairKey]:
