@@ -456,3 +456,31 @@ def test_read_flows_sniffs_silk_binary_and_delegates():
     text, _ = read_all(GOLDEN / "dof.rwcut.txt")
     assert len(binary) == 1434
     assert binary[BASIC].tolist() == text[BASIC].tolist()
+
+
+ARGUS_HEADER = (
+    "StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,TotPkts,TotBytes,SrcBytes\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("packets", "total", "source", "expected"),
+    [
+        # (forward packets, bytes), (reverse packets, bytes) or None
+        (10, 1000, 1000, [(10, 1000)]),  # nothing came back: no reverse flow
+        (10, 1000, 250, [(2, 250), (8, 750)]),  # packets follow the byte share, rounded
+        (10, 1000, 1, [(1, 1), (9, 999)]),  # a side that sent bytes keeps one packet
+        (2, 1000, 999, [(1, 999), (1, 1)]),
+        (1, 100, 60, [(1, 100)]),  # one packet cannot go both ways: bytes stay forward
+        (3, 0, 0, [(3, 0)]),
+    ],
+)
+def test_argus_split_conserves_packets_and_bytes(tmp_path, packets, total, source, expected):
+    path = tmp_path / "one.binetflow"
+    path.write_text(
+        ARGUS_HEADER
+        + f"2013/12/17 22:09:19.5,1.0,tcp,10.0.0.1,1234,   ->,10.0.0.2,80,S_SA,{packets},"
+        f"{total},{source}\n"
+    )
+    batch, _ = read_all(path)
+    assert list(zip(batch["packets"].tolist(), batch["bytes"].tolist(), strict=True)) == expected
