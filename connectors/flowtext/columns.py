@@ -2,7 +2,7 @@
 
 Every function takes a list of strings (one per line, padding allowed) and
 returns a numpy column, raising ``ValueError`` if any entry is bad; the chunk
-driver then retries line by line to name the bad line. Numbers are parsed by
+driver then bisects the chunk to name the bad lines. Numbers are parsed by
 numpy's C text parser over the joined column (``np.fromstring``, with a
 sentinel so a bad last entry cannot pass unseen), times by ``datetime64``,
 and columns with few distinct values (protocol names, flag letters) once per

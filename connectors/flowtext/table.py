@@ -5,8 +5,8 @@ field holds which column, how to convert the columns), then hands its data
 lines to :func:`iter_batches`. A chunk of ``rows`` lines is split in one
 ``str.split`` over the joined chunk, each column is a slice of that list, and
 the converters parse whole columns in C; only when a chunk fails is it
-converted again line by line, so each bad line can be named, counted and
-skipped. Errors are reported in line order, so the strict policy stops at the
+converted again in halves down to the bad lines, so each can be named,
+counted and skipped. Errors are reported in line order, so the strict policy stops at the
 first bad line.
 """
 
@@ -92,7 +92,7 @@ def _convert(
     summary: ReadSummary,
     on_error: ErrorPolicy,
 ) -> FlowBatch:
-    """Convert a chunk at once; on failure line by line. Bad lines are reported in order."""
+    """Convert a chunk at once (bisecting on failure); bad lines are reported in line order."""
     summary.lines += len(chunk)
     texts = [layout.trim(line) for line in chunk]
     separators = layout.width - 1
@@ -107,15 +107,7 @@ def _convert(
     if len(good) < len(texts):
         texts = [texts[i] for i in good]
     parts: list[Converted] = []
-    try:
-        if texts:
-            parts.append(layout.convert(_columns(texts, layout)))
-    except CONVERSION_ERRORS:
-        for index, text in zip(good, texts, strict=True):
-            try:
-                parts.append(layout.convert(_columns([text], layout)))
-            except CONVERSION_ERRORS as exc:
-                errors.append((numbers[index], str(exc) or type(exc).__name__))
+    _bisect(texts, [numbers[i] for i in good], layout, parts, errors)
     for number, detail in sorted(errors):
         handle_malformed(FlowTextError(path, number, detail), summary, on_error)
     non_ip = sum(count for _, count in parts)
@@ -124,6 +116,31 @@ def _convert(
     summary.records += len(chunk) - len(errors) - non_ip
     summary.flows += len(batch)
     return batch
+
+
+def _bisect(
+    texts: list[str],
+    numbers: list[int],
+    layout: Layout,
+    parts: list[Converted],
+    errors: list[tuple[int, str]],
+) -> None:
+    """Convert the lines; if that fails, each half again, down to the single bad lines.
+
+    One bad line in a chunk of 65,536 costs about 32 conversions of shrinking
+    halves instead of 65,536 one-line conversions; the good lines keep their order.
+    """
+    if not texts:
+        return
+    try:
+        parts.append(layout.convert(_columns(texts, layout)))
+    except CONVERSION_ERRORS as exc:
+        if len(texts) == 1:
+            errors.append((numbers[0], str(exc) or type(exc).__name__))
+            return
+        half = len(texts) // 2
+        _bisect(texts[:half], numbers[:half], layout, parts, errors)
+        _bisect(texts[half:], numbers[half:], layout, parts, errors)
 
 
 def _split_rows(batch: FlowBatch, rows: int) -> Iterator[FlowBatch]:

@@ -484,3 +484,17 @@ def test_argus_split_conserves_packets_and_bytes(tmp_path, packets, total, sourc
     )
     batch, _ = read_all(path)
     assert list(zip(batch["packets"].tolist(), batch["bytes"].tolist(), strict=True)) == expected
+
+
+def test_one_bad_line_in_a_big_chunk_costs_only_that_record(tmp_path):
+    lines = ZEEK.read_text().splitlines(keepends=True)
+    fields = lines[2999].split("\t")  # line 3000
+    reply_flows = int(fields[18]) > 0  # resp_pkts
+    fields[4] = "300.1.2.3"  # id.resp_h
+    lines[2999] = "\t".join(fields)
+    path = tmp_path / "one-bad.log"
+    path.write_text("".join(lines))
+    batch, summary = read_all(path)
+    assert [(e.line, e.detail) for e in summary.errors] == [(3000, "IPv4 octet out of range")]
+    assert (summary.records, summary.skipped) == (5662, 1)
+    assert len(batch) == 7154 - 1 - reply_flows
