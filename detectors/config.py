@@ -45,12 +45,21 @@ class DetectorsConfig:
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
 
+#: the documented defaults file shipped with the package (a template for sites)
+DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
+
+
 def load_config(path: Path | str | None = None) -> DetectorsConfig:
     """Defaults, overridden by the sections and keys of a TOML file when one is given.
+
+    :param path: a TOML file laid out like ``detectors/defaults.toml``.
+        Default - None (the built-in defaults, which that file documents)
 
     Examples
     --------
     >>> load_config().beacon == BeaconConfig()
+    True
+    >>> load_config(DEFAULTS_PATH) == DetectorsConfig()
     True
     """
     if path is None:
@@ -84,13 +93,49 @@ def from_mapping(document: dict[str, Any], *, source: str = "<mapping>") -> Dete
         bad = set(values) - known
         if bad:
             raise ConfigError(source, f"[{name}] has unknown key(s) {sorted(bad)}")
-        chosen[name] = dataclasses.replace(section, **_typed(section, values))
+        chosen[name] = dataclasses.replace(
+            section, **_typed(section, values, source=source, name=name)
+        )
     return DetectorsConfig(**chosen)
 
 
-def _typed(section: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """TOML arrays become tuples where the default is a tuple (configs stay hashable)."""
-    return {
-        key: tuple(value) if isinstance(getattr(section, key), tuple) else value
-        for key, value in values.items()
-    }
+def _typed(section: Any, values: dict[str, Any], *, source: str, name: str) -> dict[str, Any]:
+    """Check each value against its default's type; TOML arrays become (nested) tuples.
+
+    Tuples keep configs hashable; an int is accepted where a float is expected.
+    """
+    typed = {}
+    for key, value in values.items():
+        default = getattr(section, key)
+        converted = _like(default, value)
+        if converted is None:
+            raise ConfigError(
+                source,
+                f"[{name}] {key} = {value!r}: expected {type(default).__name__} "
+                f"like the default {default!r}",
+            )
+        typed[key] = converted
+    return typed
+
+
+def _like(default: Any, value: Any) -> Any:
+    """``value`` converted to the shape of ``default``, or None when it does not fit."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value if isinstance(default, bool) and isinstance(value, bool) else None
+    if isinstance(default, float):
+        return float(value) if isinstance(value, (int, float)) else None
+    if isinstance(default, int):
+        return value if isinstance(value, int) else None
+    if isinstance(default, str):
+        return value if isinstance(value, str) else None
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            return None
+        items = [_like(default[0], v) if default else _plain(v) for v in value]
+        return None if any(item is None for item in items) else tuple(items)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A TOML value with arrays as tuples (for tuples whose default is empty)."""
+    return tuple(_plain(v) for v in value) if isinstance(value, list) else value
