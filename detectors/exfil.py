@@ -22,7 +22,7 @@ from sklearn.linear_model import HuberRegressor
 
 from detectors.alerts import Alert, severity_for
 from detectors.hosts import HOUR_MS, HostHour, HostKey
-from detectors.schema import _V4_MAPPED_PREFIX, ip_strings
+from detectors.pairs import address_text
 from detectors.volume import busy_half, robust_sd
 
 
@@ -299,7 +299,7 @@ def _host_evidence(
         "new_destination_share": _new_share(now.peers, known_peers),
         "new_port_share": _new_share(now.ports, known_ports),
         "distinct_destinations": now.distinct_peers,
-        "top_destination": _address_text(top_hi.to_bytes(8, "big") + top_lo.to_bytes(8, "big")),
+        "top_destination": address_text(top_hi.to_bytes(8, "big") + top_lo.to_bytes(8, "big")),
         "top_flow_bytes": top_bytes,
         "top_dport": top_port & 0xFFFF,
         "top_proto": top_port >> 16,
@@ -328,7 +328,7 @@ def _alert(
     )
     score = config.weight_volume * (0.5 + 0.5 * float(np.clip(volume, 0.0, 1.0)))
     score += config.weight_evidence * len(held) / len(signs)
-    host_text = _address_text(host)
+    host_text = address_text(host)
     return Alert(
         kind="exfil",
         severity=severity_for(score),
@@ -368,9 +368,3 @@ def _new_share(sketch: tuple[tuple[int, ...], ...], known: set[tuple[int, ...]])
     total = sum(entry[-1] for entry in sketch)
     fresh = sum(entry[-1] for entry in sketch if entry[:-1] not in known)
     return fresh / total if total else 0.0
-
-
-def _address_text(raw: bytes) -> str:
-    """16 address bytes as rwcut prints them (dotted IPv4 when IPv4-mapped)."""
-    column = np.frombuffer(raw, dtype="V16")
-    return ip_strings(column, np.array([raw[:12] != _V4_MAPPED_PREFIX]))[0]
