@@ -25,7 +25,6 @@ import datetime as dt
 import ipaddress
 import logging
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +37,7 @@ from bench.ground_truth import CAPTURES, Capture
 from connectors.flows import read_flows
 from connectors.pcapflows import pcap_to_flows
 from detectors.schema import FlowBatch, empty_batch, ip_strings, ipv4_to_v16
+from silkwatch.commands.evaluate import add_arguments, run
 
 logger = logging.getLogger(__name__)
 
@@ -396,20 +396,18 @@ def write_report(path: Path, text: str) -> None:
     path.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Evaluate, then print the report or write it into a markdown file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="the data/real folder")
-    parser.add_argument("--write", type=Path, help="write the markdown report here")
-    parser.add_argument("--no-sweep", action="store_true", help="real files only")
-    parser.add_argument("--seeds", type=int, default=2, help="synthetic days per sweep cell")
-    parser.add_argument("--hosts", type=int, default=60, help="hosts per synthetic day")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+def evaluate(data: Path = DATA, *, sweep: bool = True, seeds: int = 2, hosts: int = 60) -> str:
+    """Run the whole evaluation; the markdown report.
+
+    :param data: the ``data/real`` folder. Default - ``../shared/data/real`` beside the checkout
+    :param sweep: also run the synthetic sweeps (minutes). Default - True
+    :param seeds: synthetic days per sweep cell. Default - 2
+    :param hosts: hosts per synthetic day. Default - 60
+    """
     from streams.embedded import detect
 
     started = time.perf_counter()
-    results = evaluate_real(args.data, detect)
+    results = evaluate_real(data, detect)
     lines = [
         f"Run on commit `{commit_id()}` at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC "
         f"with `python -m bench.evaluate`.",
@@ -420,19 +418,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if r.alerts:
             lines += ["", f"Alerts on `{r.capture.path}`:", ""]
             lines += [f"* {_alert_text(a)}" for a in r.alerts]
-    if not args.no_sweep:
-        seeds = list(range(1, args.seeds + 1))
-        sweep = SweepResult()
-        beacon_sweep(detect, seeds, args.hosts, sweep)
-        exfil_sweep(detect, seeds, args.hosts, sweep)
-        lines += ["", *report_sweep(sweep, seeds, args.hosts)]
+    if sweep:
+        seed_list = list(range(1, seeds + 1))
+        result = SweepResult()
+        beacon_sweep(detect, seed_list, hosts, result)
+        exfil_sweep(detect, seed_list, hosts, result)
+        lines += ["", *report_sweep(result, seed_list, hosts)]
     lines += ["", f"Harness wall time: {time.perf_counter() - started:.0f} s."]
-    text = "\n".join(lines) + "\n"
-    if args.write:
-        write_report(args.write, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.evaluate``: the same options as ``silkwatch eval``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "silkwatch.commands.stats",
     "silkwatch.commands.cut",
     "silkwatch.commands.plot",
+    "silkwatch.commands.evaluate",
 )
 
 EPILOG = """\
