@@ -448,7 +448,7 @@ def _long_session(key: PairKey, events: np.ndarray, config: BeaconConfig) -> Ale
     return Alert(
         kind="c2_long_session",
         severity=severity_for(score),
-        score=round(score, 4),
+        score=round(float(score), 4),
         sip=address_text(key[0]),
         dip=dip_text,
         dport=key[2],

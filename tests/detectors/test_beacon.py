@@ -1,0 +1,198 @@
+"""Beacon and long-lived session scoring, with exact pairs, periods and scores."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from detectors.beacon import BeaconConfig, interval_timing, merge_callbacks, score_beacons
+from detectors.pairs import combine_pairs, pair_deltas
+from detectors.schema import make_batch
+
+HOST, C2 = "10.0.0.5", "203.0.113.9"
+
+
+def _callbacks(sip, dip, stime_ms, *, dport=443, rng=None, bytes_=420, packets=5):
+    """One new TCP connection per start time (fresh source port), similar sizes."""
+    n = len(stime_ms)
+    rng = rng or np.random.default_rng(0)
+    return make_batch(
+        sip=[sip] * n,
+        dip=[dip] * n,
+        sport=(40_000 + np.arange(n)).tolist(),
+        dport=[dport] * n,
+        proto=[6] * n,
+        stime_ms=np.asarray(stime_ms, dtype=np.int64).tolist(),
+        elapsed_ms=rng.integers(150, 600, n).tolist(),
+        bytes=(bytes_ + rng.integers(-30, 30, n)).tolist(),
+        packets=[packets] * n,
+    )
+
+
+def _jittered(period_s, jitter, n, seed):
+    rng = np.random.default_rng(seed)
+    ticks = np.arange(n) * period_s * 1000.0
+    return (1_434_499_200_000 + ticks + rng.uniform(-jitter, jitter, n) * period_s * 1000).astype(
+        np.int64
+    )
+
+
+def _score(batch, config=None):
+    now_ms = int(batch["stime_ms"].max())
+    return score_beacons(pair_deltas(batch), now_ms=now_ms, config=config)
+
+
+def _summary(alerts):
+    return [
+        (a.kind, a.sip, a.dip, a.dport, a.proto, a.evidence.get("period_s"), a.score)
+        for a in alerts
+    ]
+
+
+def test_planted_beacon_with_20_percent_jitter_is_found_with_pair_and_period():
+    batch = _callbacks(HOST, C2, _jittered(300, 0.2, 48, seed=1))
+    [alert] = _score(batch)
+    assert _summary([alert]) == [("beacon", HOST, C2, 443, 6, 297.71, 0.8949)]
+    assert alert.severity == "high"
+    assert {k: alert.evidence[k] for k in ("flows", "callbacks", "jitter_rel_mad")} == {
+        "flows": 48,
+        "callbacks": 48,
+        "jitter_rel_mad": 0.126469,
+    }
+
+
+def test_random_poisson_pair_is_not_a_beacon():
+    rng = np.random.default_rng(7)
+    starts = 1_434_499_200_000 + np.cumsum(rng.exponential(300_000, 48)).astype(np.int64)
+    assert _score(_callbacks(HOST, C2, starts)) == []
+
+
+@pytest.mark.parametrize(
+    ("dip", "config"),
+    [
+        ("168.63.129.16", None),  # Azure WireServer, on the default allow-list
+        (C2, BeaconConfig(allow_networks=("203.0.113.0/24",))),
+        (C2, BeaconConfig(allow_ports=((6, 443),))),
+    ],
+)
+def test_allow_listed_destination_is_not_reported(dip, config):
+    assert _score(_callbacks(HOST, dip, _jittered(60, 0.1, 40, seed=2)), config) == []
+
+
+def test_prevalence_damping_lowers_a_destination_most_hosts_call():
+    one = _callbacks(HOST, C2, _jittered(300, 0.1, 48, seed=3))
+    many = np.concatenate(
+        [one]
+        + [
+            _callbacks(f"10.0.1.{i}", C2, _jittered(300, 0.1, 48, seed=10 + i))
+            for i in range(1, 10)
+        ]
+    )
+    config = dataclasses.replace(BeaconConfig(), alert_score=0.0)
+    alone = [a for a in _score(one, config) if a.sip == HOST]
+    shared = [a for a in _score(many, config) if a.sip == HOST]
+    assert [(a.score, a.evidence["prevalence_damping"]) for a in alone] == [(0.9288, 0.0)]
+    assert [(a.score, a.evidence["hosts_to_dip"], a.evidence["prevalence_damping"])
+            for a in shared] == [(0.1858, 10, 0.8)]  # fmt: skip
+    assert _score(many) == []
+
+
+def test_same_timer_to_several_destinations_is_damped():
+    batch = np.concatenate(
+        [_callbacks(HOST, f"203.0.113.{i}", _jittered(60, 0.0, 40, seed=i)) for i in (1, 2, 3)]
+    )
+    config = dataclasses.replace(BeaconConfig(), alert_score=0.0)
+    assert [(a.evidence["same_period_peers"], a.evidence["fanout_damping"])
+            for a in _score(batch, config)] == [(2, 0.5)] * 3  # fmt: skip
+    assert _score(batch) == []
+
+
+def _session(sip, dip, dport, *, minutes=30, packets=600, nbytes=60_000):
+    return make_batch(
+        sip=[sip], dip=[dip], sport=[51_000], dport=[dport], proto=[6],
+        stime_ms=[1_434_499_200_000], elapsed_ms=[minutes * 60_000],
+        packets=[packets], bytes=[nbytes],
+    )  # fmt: skip
+
+
+def test_long_low_rate_session_fires_c2_long_session():
+    [alert] = _score(_session(HOST, C2, 443))
+    assert (alert.kind, alert.sip, alert.dip, alert.dport, alert.score) == (
+        "c2_long_session",
+        HOST,
+        C2,
+        443,
+        0.8083,
+    )
+    assert {k: alert.evidence[k] for k in ("duration_s", "bytes_per_s", "bytes_per_packet")} == {
+        "duration_s": 1800.0,
+        "bytes_per_s": 33.33,
+        "bytes_per_packet": 100.0,
+    }
+    assert alert.reason == (
+        "10.0.0.5 held one session to 203.0.113.9:443/6 for 30.0 min carrying only "
+        "33 bytes/s in 100-byte packets."
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch", "why"),
+    [
+        (_session(HOST, C2, 443, minutes=5), "too short"),
+        (_session(HOST, C2, 443, nbytes=600_000), "1,000 B/packet: a transfer"),
+        (_session(HOST, C2, 443, packets=20, nbytes=2_000), "idle keepalive"),
+        (_session(HOST, C2, 22), "interactive SSH"),
+        (_session(HOST, "10.0.9.9", 443), "inside one /16"),
+        (_session("93.184.216.34", HOST, 443), "inbound from the Internet"),
+    ],
+)
+def test_quiet_sessions_that_are_not_c2(batch, why):
+    assert _score(batch) == [], why
+
+
+def test_keepalives_on_one_source_port_are_not_a_beacon():
+    batch = _callbacks(HOST, C2, _jittered(300, 0.0, 48, seed=4))
+    batch["sport"] = 40_000
+    assert _score(batch) == []
+
+
+def test_reply_direction_is_not_scored():
+    batch = _callbacks(HOST, C2, _jittered(60, 0.1, 40, seed=5))
+    batch["sip"], batch["dip"] = batch["dip"].copy(), batch["sip"].copy()
+    batch["sport"], batch["dport"] = 443, batch["sport"].copy()
+    assert _score(batch) == []
+
+
+def test_split_batches_give_the_same_alerts():
+    batch = _callbacks(HOST, C2, _jittered(60, 0.3, 200, seed=6))
+    pairs = {}
+    for part in np.array_split(batch, 7):
+        for key, value in pair_deltas(part).items():
+            pairs[key] = combine_pairs(pairs.get(key), value)
+    now_ms = int(batch["stime_ms"].max())
+    assert score_beacons(pairs, now_ms=now_ms) == _score(batch)
+
+
+@pytest.mark.parametrize(
+    ("starts", "expected"),
+    [
+        ([0, 10, 20, 30], (10.0, 0.0, 0.0)),
+        ([0, 10, 30, 40, 60], (15.0, 0.333333, 0.0)),
+        ([0, 100, 100, 100], (0.0, float("inf"), 0.0)),
+    ],
+)
+def test_interval_timing(starts, expected):
+    timing = interval_timing(np.array(starts))
+    assert (timing.period_ms, timing.rel_mad, timing.skew) == expected
+
+
+def test_merge_callbacks_joins_bursts_and_back_to_back_records():
+    events = np.array([[0, 50, 1, 1], [900, 10, 2, 1], [5_000, 1_000, 3, 2], [6_500, 0, 4, 1]])
+    merged = merge_callbacks(events, gap_ms=1_000)
+    assert (merged.start_ms.tolist(), merged.end_ms.tolist(), merged.bytes.tolist()) == (
+        [0, 5_000],
+        [910, 6_500],
+        [3, 7],
+    )
