@@ -113,9 +113,12 @@ def read_flows(
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
         head = list(itertools.islice(text, SNIFF_LINES))
+        if not head:  # an empty file or pipe holds no flows; that is not an error
+            summary.log()
+            return
         text_format = sniff_format(head) if binary in ("auto", None) else binary
         if text_format is None:
-            first = head[0][:60].rstrip() if head else ""
+            first = head[0][:60].rstrip()
             raise UnknownFormatError(name, 1, f"not a flow format we know: {first!r}")
         summary.format = text_format
         lines: Iterable[str] = itertools.chain(head, text)

@@ -498,3 +498,9 @@ def test_one_bad_line_in_a_big_chunk_costs_only_that_record(tmp_path):
     assert [(e.line, e.detail) for e in summary.errors] == [(3000, "IPv4 octet out of range")]
     assert (summary.records, summary.skipped) == (5662, 1)
     assert len(batch) == 7154 - 1 - reply_flows
+
+
+def test_empty_input_holds_no_flows(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("")
+    assert list(read_flows(path)) == []
