@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from detectors.dns import DnsConfig, score_dns_tunnels
 from detectors.pairs import pair_deltas
