@@ -18,15 +18,17 @@ from detectors.exceptions import SilkwatchError
 
 #: subcommand modules, in the order ``--help`` lists them
 COMMAND_MODULES: tuple[str, ...] = (
+    "silkwatch.commands.demo",
+    "silkwatch.commands.detect",
     "silkwatch.commands.publish",
     "silkwatch.commands.worker",
-    "silkwatch.commands.grafana",
     "silkwatch.commands.alerts",
+    "silkwatch.commands.cut",
     "silkwatch.commands.count",
     "silkwatch.commands.uniq",
     "silkwatch.commands.stats",
-    "silkwatch.commands.cut",
     "silkwatch.commands.plot",
+    "silkwatch.commands.grafana",
     "silkwatch.commands.evaluate",
 )
 

@@ -17,26 +17,37 @@ import logging
 import time
 
 import faust
+import numpy as np
 from prometheus_client import CollectorRegistry
 
+from connectors.geoip import CountryDB
 from connectors.kafka.frame import FrameError, decode_frame
 from connectors.prometheus import (
     create_metrics,
+    record_alerts,
     record_batch,
     record_batch_latency,
     record_decode_error,
+    record_hour,
+    record_shed,
+    record_top_hosts,
     render,
 )
-from streams.network import NetworkHours, closed_hour_message
+from detectors.config import load_config
+from streams.detection import DetectionProcessor, DetectionStores
+from streams.network import NetworkHours, closed_hour_message, network_totals
 from streams.processing import BinStores, PartitionProcessor, StreamConfig
 from streams.settings import WorkerSettings
+from streams.throttle import Every
 
 logger = logging.getLogger(__name__)
 
 settings = WorkerSettings.from_env()
 config = StreamConfig()
+detectors = load_config(settings.detectors_config)
 registry = CollectorRegistry()
 metrics = create_metrics(registry)
+countries = CountryDB()
 
 app = faust.App(
     settings.app_id,
@@ -55,15 +66,19 @@ app = faust.App(
     consumer_max_fetch_size=16 * 1024 * 1024,
 )
 
+# internal=True: the worker creates its topics when they do not exist yet, so it
+# can start before the first publisher (Faust skips a missing source topic).
 flows_topic = app.topic(
     settings.flows_topic,
     key_serializer="raw",
     value_serializer="raw",
     partitions=settings.partitions,
+    internal=True,
 )
-bins_topic = app.topic(settings.bins_topic, value_serializer="json", partitions=1)
-alerts_topic = app.topic(settings.alerts_topic, value_serializer="json", partitions=1)
-
+bins_topic = app.topic(settings.bins_topic, value_serializer="json", partitions=1, internal=True)
+alerts_topic = app.topic(
+    settings.alerts_topic, value_serializer="json", partitions=1, internal=True
+)
 
 
 def _table(name: str, partitions: int) -> faust.Table:
@@ -81,40 +96,96 @@ def _table(name: str, partitions: int) -> faust.Table:
 bins_table = _table("bins", settings.partitions)
 progress_table = _table("progress", settings.partitions)
 network_table = _table("network", 1)
+hosts_sent_table = _table("hosts-sent", settings.partitions)
+hosts_received_table = _table("hosts-received", settings.partitions)
+pairs_table = _table("pairs", settings.partitions)
+
+
+def decoded(event: faust.EventT) -> np.ndarray | None:
+    """The flow batch of a message, or None (logged and counted) when it is not a frame."""
+    try:
+        return decode_frame(event.value)
+    except FrameError as exc:
+        message = event.message
+        record_decode_error(metrics, exc.reason)
+        logger.error(
+            "skipping bad frame topic=%s partition=%d offset=%d error=%s",
+            message.topic,
+            message.partition,
+            message.offset,
+            exc,
+        )
+        return None
 
 
 @app.agent(flows_topic)
 async def count_bins(stream: faust.StreamT) -> None:
     """Hourly byte bins per partition; closed hours go to the bins topic."""
     stores = BinStores(bins_table, progress_table)
+    export_hours = Every(seconds=1.0)
     async for event in stream.events():
         started_s = time.perf_counter()
-        message = event.message
-        try:
-            batch = decode_frame(event.value)
-        except FrameError as exc:
-            record_decode_error(metrics, exc.reason)
-            logger.error(
-                "skipping bad frame topic=%s partition=%d offset=%d error=%s",
-                message.topic,
-                message.partition,
-                message.offset,
-                exc,
-            )
+        batch = decoded(event)
+        if batch is None:
             continue
-        processor = PartitionProcessor(stores, message.partition, config)
-        for hour in processor.process(batch, message.offset):
+        processor = PartitionProcessor(stores, event.message.partition, config)
+        for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
-        record_batch(metrics, batch)
+        record_batch(metrics, batch, countries=countries)
         record_batch_latency(metrics, time.perf_counter() - started_s)
+        if batch.size and export_hours.due():
+            hourly = network_totals(NetworkHours.summarise(bins_table))
+            record_hour(
+                metrics,
+                {hour: int(v[1]) for hour, v in hourly.items()},
+                now_ms=int(batch["stime_ms"].max()),
+                bin_ms=config.bin_ms,
+            )
+
+
+@app.agent(flows_topic)
+async def detect(stream: faust.StreamT) -> None:
+    """Per-host and per-pair state; alerts of each closed hour go to the alerts topic."""
+    stores = DetectionStores(hosts_sent_table, hosts_received_table, pairs_table, progress_table)
+    export_top = Every(seconds=5.0)
+    async for event in stream.events():
+        batch = decoded(event)
+        if batch is None:
+            continue
+        processor = DetectionProcessor(stores, event.message.partition, config, detectors)
+        alerts = processor.process(batch, event.message.offset)
+        for alert in alerts:
+            await alerts_topic.send(value=alert.to_dict())
+        record_alerts(metrics, alerts)
+        record_shed(metrics, processor.shed_count() > 0)
+        if export_top.due():
+            record_top_hosts(metrics, *top_host_columns(hosts_sent_table))
 
 
 @app.agent(bins_topic)
 async def close_network_hours(stream: faust.StreamT) -> None:
-    """Merge the partitions' closed hours into whole-network hours."""
-    network = NetworkHours(network_table)
+    """Merge the partitions' closed hours into network hours; score hourly volume."""
+    network = NetworkHours(network_table, retention_ms=config.retention_ms)
     async for event in stream.events():
-        network.add(event.value, offset=event.message.offset)
+        for hour in network.add(event.value, offset=event.message.offset):
+            alerts = network.volume_alerts(hour, detectors.volume, detectors.alerts)
+            for alert in alerts:
+                await alerts_topic.send(value=alert.to_dict())
+            record_alerts(metrics, alerts)
+
+
+def top_host_columns(
+    hosts_sent: faust.Table,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bytes and packets each source sent in its newest hour here (for the bubble view)."""
+    newest: dict[bytes, tuple[int, int, int]] = {}
+    for (_, host, hour), stamped in list(hosts_sent.items()):
+        if hour >= newest.get(host, (-1, 0, 0))[0]:
+            newest[host] = (hour, stamped.value.bytes, stamped.value.packets)
+    hosts = np.array(list(newest), dtype="V16") if newest else np.zeros(0, "V16")
+    ipv6 = np.array([not h.startswith(bytes(10) + b"\xff\xff") for h in newest], dtype=bool)
+    values = np.array([v[1:] for v in newest.values()], dtype=np.float64).reshape(-1, 2)
+    return hosts, ipv6, values[:, 0], values[:, 1]
 
 
 @app.page("/silkwatch/bins/")

@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+import numpy as np
+
+from detectors.alerts import Alert, AlertConfig, dedupe
+from detectors.timebins import BinVolumes
+from detectors.volume import VolumeConfig, score_volume
 from streams.processing import ClosedHour, Stamped, apply_deltas
+
+#: the breakdowns the volume detector watches, and how their groups are named
+_VOLUME_GROUPS = {"total": "network", "sensor": "sensor {}"}
 
 
 def closed_hour_message(hour: ClosedHour, closed_until_ms: int | None) -> dict[str, Any]:
@@ -41,8 +49,11 @@ class NetworkHours:
         a Faust table (one partition) or a dict.
     """
 
-    def __init__(self, store: MutableMapping[Hashable, Stamped]) -> None:
+    def __init__(
+        self, store: MutableMapping[Hashable, Stamped], *, retention_ms: int = 48 * 3_600_000
+    ) -> None:
         self.store = store
+        self.retention_ms = retention_ms
 
     def add(self, message: Mapping[str, Any], *, offset: int) -> list[int]:
         """Fold one partition report in; return network hours it completed."""
@@ -63,7 +74,12 @@ class NetworkHours:
         after = self.closed_until_ms()
         if after is None:
             return []
-        return sorted(h for h in self.hours() if (before is None or h >= before) and h < after)
+        hours = self.hours()
+        for key in [
+            k for k in self.store if k[1] == "volume" and k[2] < max(hours) - self.retention_ms
+        ]:
+            del self.store[key]
+        return sorted(h for h in hours if (before is None or h >= before) and h < after)
 
     def closed_until_ms(self) -> int | None:
         """Network hours starting before this instant are complete."""
@@ -81,6 +97,35 @@ class NetworkHours:
             for key, stamped in self.store.items()
             if key[1] == "volume" and key[2] == hour_start_ms
         }
+
+    def volume_alerts(
+        self, hour_start_ms: int, config: VolumeConfig, alert_config: AlertConfig
+    ) -> list[Alert]:
+        """Peaks of the whole network's and each sensor's bytes in a completed hour."""
+        found: list[Alert] = []
+        for dimension, name in _VOLUME_GROUPS.items():
+            history = self._history(dimension)
+            names = {int(g): name.format(g) for g in np.unique(history.group)}
+            found += score_volume(history, hour_start_ms=hour_start_ms, config=config, names=names)
+        marker = self.store.get((0, "dedupe"))
+        seen, fresh = dedupe(marker.value if marker else {}, found, alert_config)
+        self.store[(0, "dedupe")] = Stamped(marker.offset if marker else -1, seen)
+        return fresh
+
+    def _history(self, dimension: str) -> BinVolumes:
+        rows = sorted(
+            (key[4], key[2], *stamped.value)
+            for key, stamped in self.store.items()
+            if key[1] == "volume" and key[3] == dimension
+        )
+        columns = np.array(rows, dtype=np.float64).reshape(-1, 5).T
+        return BinVolumes(
+            group=columns[0].astype(np.int64),
+            bin_start_ms=columns[1].astype(np.int64),
+            records=columns[2],
+            bytes=columns[3],
+            packets=columns[4],
+        )
 
     @staticmethod
     def summarise(bins: Mapping[Hashable, Stamped]) -> list[dict[str, Any]]:

@@ -88,6 +88,25 @@ class Progress:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def observe(state: Progress, batch: FlowBatch, config: StreamConfig) -> int:
+    """Advance the watermark past a batch; return the instant hours may close before.
+
+    Flows starting before an hour that is already closed are counted as late
+    (they are still added to the state, so totals stay exact).
+    """
+    if batch.size:
+        if state.closed_until_ms is not None:
+            state.late_flows += int(np.count_nonzero(batch["stime_ms"] < state.closed_until_ms))
+        state.watermark_ms = max(state.watermark_ms, int(batch["stime_ms"].max()))
+    horizon_ms = state.watermark_ms - config.allowed_lateness_ms
+    return horizon_ms - horizon_ms % config.bin_ms
+
+
+def final_horizon(state: Progress, config: StreamConfig) -> int:
+    """The end of the watermark's hour: closing up to it closes everything seen."""
+    return state.watermark_ms - state.watermark_ms % config.bin_ms + config.bin_ms
+
+
 def apply_deltas(
     store: MutableMapping[Hashable, Stamped],
     partition: int,
@@ -187,12 +206,7 @@ class PartitionProcessor:
         apply_deltas(
             self.stores.bins, self.partition, bin_deltas(batch, self.config), add_volumes, offset
         )
-        if batch.size:
-            if state.closed_until_ms is not None:
-                state.late_flows += int(np.count_nonzero(batch["stime_ms"] < state.closed_until_ms))
-            state.watermark_ms = max(state.watermark_ms, int(batch["stime_ms"].max()))
-        horizon_ms = state.watermark_ms - self.config.allowed_lateness_ms
-        closed = self._close(state, until_ms=horizon_ms - horizon_ms % self.config.bin_ms)
+        closed = self._close(state, until_ms=observe(state, batch, self.config))
         self.stores.progress[(self.partition, "bins")] = Stamped(offset, state)
         return closed
 
@@ -202,8 +216,7 @@ class PartitionProcessor:
         if progress is None:
             return []
         state = progress.value
-        end_ms = state.watermark_ms - state.watermark_ms % self.config.bin_ms + self.config.bin_ms
-        closed = self._close(state, until_ms=end_ms)
+        closed = self._close(state, until_ms=final_horizon(state, self.config))
         self.stores.progress[(self.partition, "bins")] = Stamped(progress.offset, state)
         return closed
 

@@ -26,6 +26,7 @@ class WorkerSettings:
     :param data_dir: Faust's local state folder
     :param web_host: address the worker's web server (JSON views, /metrics) binds
     :param web_port: its port
+    :param detectors_config: detector thresholds (TOML); None = the shipped defaults
     """
 
     broker: str = DEFAULT_BROKER
@@ -37,6 +38,7 @@ class WorkerSettings:
     data_dir: Path = Path.home() / ".local" / "state" / "silkwatch"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    detectors_config: Path | None = None
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -53,6 +55,9 @@ class WorkerSettings:
             data_dir=Path(env.get("SILKWATCH_DATA_DIR", defaults.data_dir)),
             web_host=env.get("SILKWATCH_WEB_HOST", defaults.web_host),
             web_port=int(env.get("SILKWATCH_WEB_PORT", defaults.web_port)),
+            detectors_config=Path(env["SILKWATCH_DETECTORS_CONFIG"])
+            if env.get("SILKWATCH_DETECTORS_CONFIG")
+            else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -67,4 +72,5 @@ class WorkerSettings:
             "SILKWATCH_DATA_DIR": str(self.data_dir),
             "SILKWATCH_WEB_HOST": self.web_host,
             "SILKWATCH_WEB_PORT": str(self.web_port),
+            "SILKWATCH_DETECTORS_CONFIG": str(self.detectors_config or ""),
         }

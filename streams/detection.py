@@ -1,0 +1,164 @@
+"""The detection side of the stream: per-host and per-pair state, scored when an hour closes.
+
+Like :mod:`streams.processing`, this runs unchanged on Faust tables (the worker)
+and on dicts (the embedded runner). Per batch it folds the keyed aggregates of
+:mod:`detectors.hosts` and :mod:`detectors.pairs` into the stores; when the
+partition's event-time watermark closes an hour it calls the scorers on the
+partition's hosts and pairs, drops repeats with :func:`detectors.alerts.dedupe`
+and expires what fell out of the windows. Because flows are partitioned by
+source address, every host and pair a scorer needs lives in its partition.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Hashable, Mapping, MutableMapping
+from typing import Any, NamedTuple
+
+from detectors.alerts import Alert, dedupe
+from detectors.beacon import score_beacons
+from detectors.config import DetectorsConfig
+from detectors.dns import score_dns_tunnels
+from detectors.exfil import score_exfil
+from detectors.hosts import combine_hosts, expired_hosts, host_deltas
+from detectors.pairs import combine_pairs, pair_deltas, shed_pairs
+from detectors.schema import FlowBatch
+from streams.processing import (
+    Progress,
+    Stamped,
+    StreamConfig,
+    apply_deltas,
+    final_horizon,
+    observe,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class DetectionStores(NamedTuple):
+    """Where the detection side keeps its state (Faust tables or dicts)."""
+
+    hosts_sent: MutableMapping[Hashable, Stamped]  # (partition, host, hour_start_ms)
+    hosts_received: MutableMapping[Hashable, Stamped]  # (partition, host, hour_start_ms)
+    pairs: MutableMapping[Hashable, Stamped]  # (partition, sip, dip, dport, proto)
+    progress: MutableMapping[Hashable, Stamped]  # (partition, "detect") → Progress
+
+
+class DetectionProcessor:
+    """Applies one partition's flow batches to host and pair state; scores closed hours.
+
+    :param stores: the mappings to update
+    :param partition: the Kafka partition this processor owns (0 when embedded)
+    :param config: event-time settings shared with the bins side
+    :param detectors: every detector's thresholds
+    """
+
+    def __init__(
+        self,
+        stores: DetectionStores,
+        partition: int,
+        config: StreamConfig,
+        detectors: DetectorsConfig,
+    ) -> None:
+        self.stores = stores
+        self.partition = partition
+        self.config = config
+        self.detectors = detectors
+
+    def process(self, batch: FlowBatch, offset: int) -> list[Alert]:
+        """Apply the message at ``offset``; return the new alerts of the hours it closed."""
+        progress = self.stores.progress.get((self.partition, "detect"))
+        if progress is not None and progress.offset >= offset:
+            return []
+        state = progress.value if progress else Progress()
+        sent, received = host_deltas(
+            batch,
+            hour_ms=self.config.bin_ms,
+            max_destinations=self.detectors.exfil.max_destinations,
+        )
+        combine_h = functools.partial(combine_hosts, config=self.detectors.exfil)
+        apply_deltas(self.stores.hosts_sent, self.partition, sent, combine_h, offset)
+        apply_deltas(self.stores.hosts_received, self.partition, received, combine_h, offset)
+        pair_config = self.detectors.pairs
+        combine_p = functools.partial(combine_pairs, config=pair_config)
+        apply_deltas(
+            self.stores.pairs, self.partition, pair_deltas(batch, pair_config), combine_p, offset
+        )
+        alerts = self._close(state, until_ms=observe(state, batch, self.config))
+        self.stores.progress[(self.partition, "detect")] = Stamped(offset, state)
+        return alerts
+
+    def flush(self) -> list[Alert]:
+        """Score every hour up to the watermark (end of a finite input)."""
+        progress = self.stores.progress.get((self.partition, "detect"))
+        if progress is None:
+            return []
+        state = progress.value
+        alerts = self._close(state, until_ms=final_horizon(state, self.config))
+        self.stores.progress[(self.partition, "detect")] = Stamped(progress.offset, state)
+        return alerts
+
+    def shed_count(self) -> int:
+        """Pairs evicted so far because the pair table was full."""
+        progress = self.stores.progress.get((self.partition, "detect"))
+        return 0 if progress is None else progress.value.extra.get("shed_pairs", 0)
+
+    def _close(self, state: Progress, *, until_ms: int) -> list[Alert]:
+        start_ms = state.closed_until_ms if state.closed_until_ms is not None else -(2**62)
+        if until_ms <= start_ms:
+            return []
+        sent = self._mine(self.stores.hosts_sent)
+        hours = sorted({hour for (_, hour) in sent if start_ms <= hour < until_ms})
+        found: list[Alert] = []
+        if hours:
+            received = self._mine(self.stores.hosts_received)
+            pairs = self._mine(self.stores.pairs)
+            for hour in hours:
+                found += self._score(sent, received, pairs, hour)
+        state.closed_until_ms = until_ms
+        seen, fresh = dedupe(state.extra.get("dedupe", {}), found, self.detectors.alerts)
+        state.extra["dedupe"] = seen
+        self._expire(state)
+        return fresh
+
+    def _score(
+        self,
+        sent: Mapping[Any, Any],
+        received: Mapping[Any, Any],
+        pairs: Mapping[Any, Any],
+        hour_ms: int,
+    ) -> list[Alert]:
+        end_ms = hour_ms + self.config.bin_ms
+        d = self.detectors
+        return [
+            *score_exfil(sent, received, hour_start_ms=hour_ms, config=d.exfil),
+            *score_beacons(pairs, now_ms=end_ms, config=d.beacon),
+            *score_dns_tunnels(pairs, now_ms=end_ms, config=d.dns),
+        ]
+
+    def _mine(self, store: MutableMapping[Hashable, Stamped]) -> dict[Any, Any]:
+        """This partition's entries, keys without the partition, values unstamped."""
+        return {
+            key[1:]: stamped.value
+            for key, stamped in list(store.items())
+            if key[0] == self.partition
+        }
+
+    def _expire(self, state: Progress) -> None:
+        """Forget host hours past the baseline and pairs idle for a window; shed extra pairs."""
+        keep_hours = self.detectors.exfil.baseline_hours + 1
+        for store in (self.stores.hosts_sent, self.stores.hosts_received):
+            for key in expired_hosts(
+                self._mine(store), now_ms=state.watermark_ms, keep_hours=keep_hours
+            ):
+                del store[(self.partition, *key)]
+        pairs = self._mine(self.stores.pairs)
+        horizon_ms = state.watermark_ms - self.detectors.pairs.window_ms
+        idle = [key for key, history in pairs.items() if history.last_ms < horizon_ms]
+        for key in idle:
+            del pairs[key]
+        shed = shed_pairs(pairs, self.detectors.pairs.max_pairs)
+        state.extra["shed_pairs"] = state.extra.get("shed_pairs", 0) + len(shed)
+        for key in [*idle, *shed]:
+            del self.stores.pairs[(self.partition, *key)]
