@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,19 @@ class ServiceStartError(RuntimeError):
     """A test server exited or did not answer in time; the message ends with its log tail."""
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports nothing listens on now (bound together, then released),
+    so concurrent test runs don't clash."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on now, so concurrent test runs don't clash."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """One TCP port nothing listens on now."""
+    return free_ports(1)[0]
 
 
 def port_answers(port: int, host: str = "127.0.0.1") -> bool:
