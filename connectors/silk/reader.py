@@ -73,6 +73,19 @@ class Position:
     skip: int = 0
 
 
+@dataclass
+class _Chunk:
+    """Whole records read from ``start`` up to ``end`` (a block, or a run of raw records)."""
+
+    start: int
+    end: int
+    data: memoryview
+    delivered: int = 0  # records of it already in a batch
+
+    def records(self, rec_size: int) -> int:
+        return len(self.data) // rec_size
+
+
 class _Prefixed:
     """A stream with bytes already read put back in front (for sniffing pipes)."""
 
@@ -204,40 +217,39 @@ class SilkFile:
                 self._input.seek(resume.offset)
             skip = resume.skip
         rec_size = self.layout.rec_size
-        pending: deque[list] = deque()  # [start offset, end offset, records, delivered]
+        pending: deque[_Chunk] = deque()
         count, end_offset = 0, self._input.offset
         error: SilkFormatError | None = None
 
         def take(n: int) -> tuple[FlowBatch, Position]:
+            """The next ``n`` pending records as a batch, and the position after them."""
             nonlocal count, end_offset
             parts = []
             while n:
                 chunk = pending[0]
-                k = min(n, len(chunk[2]) // rec_size - chunk[3])
-                parts.append(chunk[2][chunk[3] * rec_size : (chunk[3] + k) * rec_size])
-                chunk[3] += k
+                k = min(n, chunk.records(rec_size) - chunk.delivered)
+                parts.append(
+                    chunk.data[chunk.delivered * rec_size : (chunk.delivered + k) * rec_size]
+                )
+                chunk.delivered += k
                 n -= k
                 count -= k
-                if chunk[3] * rec_size == len(chunk[2]):
-                    end_offset = chunk[1]
+                if chunk.delivered == chunk.records(rec_size):
+                    end_offset = chunk.end
                     pending.popleft()
             records = parts[0] if len(parts) == 1 else b"".join(parts)
             batch = decode(self.layout, records, self.header.big_endian, self.header.packedfile)
-            position = Position(pending[0][0], pending[0][3]) if pending else Position(end_offset)
-            return batch, position
+            head = pending[0] if pending else None
+            return batch, Position(head.start, head.delivered) if head else Position(end_offset)
 
         try:
-            for start, end, data in self._iter_chunks(rows, tail_ok):
-                records = len(data) // rec_size
-                if skip:
-                    delivered, skip = min(skip, records), 0
-                else:
-                    delivered = 0
-                if delivered == records:
-                    end_offset = end
+            for chunk in self._iter_chunks(rows, tail_ok):
+                chunk.delivered, skip = min(skip, chunk.records(rec_size)), 0
+                if chunk.delivered == chunk.records(rec_size):
+                    end_offset = chunk.end
                     continue
-                pending.append([start, end, data, delivered])
-                count += records - delivered
+                pending.append(chunk)
+                count += chunk.records(rec_size) - chunk.delivered
                 while count >= rows:
                     yield take(rows)
         except SilkFormatError as exc:
@@ -247,14 +259,14 @@ class SilkFile:
         if error is not None:
             raise error
 
-    def _iter_chunks(self, rows: int, tail_ok: bool) -> Iterator[tuple[int, int, memoryview]]:
-        """(start offset, end offset, whole records) pieces of the data section."""
+    def _iter_chunks(self, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
+        """The data section as pieces of whole records, with their byte offsets."""
         if self.header.compression == Compression.NONE:
             yield from self._iter_raw(rows, tail_ok)
         else:
             yield from self._iter_blocks(tail_ok)
 
-    def _iter_raw(self, rows: int, tail_ok: bool) -> Iterator[tuple[int, int, memoryview]]:
+    def _iter_raw(self, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
         rec_size = self.layout.rec_size
         want = rows * rec_size
         while True:
@@ -262,7 +274,7 @@ class SilkFile:
             data = self._input.read(want)
             whole = len(data) - len(data) % rec_size
             if whole:
-                yield start, start + whole, memoryview(data)[:whole]
+                yield _Chunk(start, start + whole, memoryview(data)[:whole])
             if len(data) < want:
                 if whole < len(data) and not tail_ok:
                     raise SilkTruncatedError(
@@ -272,7 +284,7 @@ class SilkFile:
                     )
                 return
 
-    def _iter_blocks(self, tail_ok: bool) -> Iterator[tuple[int, int, memoryview]]:
+    def _iter_blocks(self, tail_ok: bool) -> Iterator[_Chunk]:
         rec_size, method = self.layout.rec_size, self.header.compression
         while True:
             start = self._input.offset
@@ -314,7 +326,7 @@ class SilkFile:
                 data = decompress_block(method, payload, uncompressed_len)
             except CorruptBlock as exc:
                 raise SilkBlockError(self.path, start, f"block fails to decompress: {exc}") from exc
-            yield start, self._input.offset, memoryview(data)
+            yield _Chunk(start, self._input.offset, memoryview(data))
 
 
 def open_silk(source: Source) -> SilkFile:
