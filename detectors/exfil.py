@@ -79,9 +79,10 @@ class ExfilConfig:
         hold. Default - 0.5
     :param full_ratio: baseline multiple at which the volume term saturates.
         Default - 50.0
-    :param max_destinations: size of the per host-hour bottom-k sketches of
-        destinations and ports (exact below this many distinct values).
-        Default - 32
+    :param max_destinations: size of the per host-hour sketches of
+        destinations and of ports, each keeping the ``k`` with the largest
+        single flow (:mod:`detectors.hosts`); distinct counts are exact below
+        this and saturate at it. Default - 32
     """
 
     baseline_hours: int = 24
