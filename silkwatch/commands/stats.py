@@ -15,7 +15,7 @@ import logging
 import numpy as np
 
 from detectors import groupby
-from detectors.groupby import TopBins
+from detectors.groupby import GroupTable, TopBins
 from silkwatch.commands.count import add_io_arguments, write_output
 from silkwatch.commands.uniq import (
     add_group_arguments,
@@ -104,21 +104,17 @@ def _plural(number: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    empty = groupby.init(args.fields, args.values)
-    # check the ranking value before reading any input
-    groupby.top(
-        groupby.result(empty),
-        count=args.count,
-        percentage=args.percentage,
-        threshold=args.threshold,
-    )
-    ranked = groupby.top(
-        aggregate(args),
-        count=args.count,
-        percentage=args.percentage,
-        threshold=args.threshold,
-        bottom=args.bottom,
-    )
+    def rank(table: GroupTable) -> TopBins:
+        return groupby.top(
+            table,
+            count=args.count,
+            percentage=args.percentage,
+            threshold=args.threshold,
+            bottom=args.bottom,
+        )
+
+    rank(groupby.result(groupby.init(args.fields, args.values)))  # bad specs fail before input
+    ranked = rank(aggregate(args))
     titles, cells, rows = (
         table_titles(ranked.table),
         table_cells(ranked.table),
