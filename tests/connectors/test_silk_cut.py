@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import io
 import json
 import sys
@@ -195,3 +197,12 @@ def test_field_names_accept_case_and_unique_prefixes():
         "sTime+msec",
         "application",
     ]
+
+
+@pytest.mark.parametrize("module", ["connectors.silk.text", "connectors.silk.writer"])
+def test_docstring_examples_run(module):
+    # pytest collects doctests from tests/ and detectors/ only, so run these here
+    failed, attempted = doctest.testmod(
+        importlib.import_module(module), optionflags=doctest.ELLIPSIS
+    )
+    assert (failed, attempted > 0) == (0, True)
