@@ -38,6 +38,14 @@ fetch() {
     if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(pom_hash)" ]]; then
         return 0
     fi
+    # Two test sessions starting at once must not both rewrite lib/: the second waits here,
+    # then finds the stamp the first one wrote.
+    exec 9>"${TMPDIR:-/tmp}/silkwatch-kafka-fetch.lock"
+    flock 9
+    if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(pom_hash)" ]]; then
+        exec 9>&-
+        return 0
+    fi
     command -v mvn >/dev/null || die "mvn not found: apt-get install -y maven openjdk-17-jre-headless"
     rm -rf "$LIB"
     mkdir -p "$LIB"
@@ -48,6 +56,7 @@ fetch() {
         die "mvn could not fetch the Kafka jars listed in $HERE/pom.xml (log: $LIB/mvn.log)"
     fi
     pom_hash >"$STAMP"
+    exec 9>&- # unlock, and keep the broker that `start` runs next from inheriting the lock
 }
 
 JAVA=(java "${JVM_OPTS[@]}" -cp "$LIB/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties")
