@@ -81,6 +81,11 @@ class HostHour:
     ports: tuple[Port, ...]
 
     @property
+    def bytes_per_packet(self) -> float:
+        """Mean packet size of everything sent; 0 for an hour without packets."""
+        return self.bytes / self.packets if self.packets else 0.0
+
+    @property
     def client_bytes(self) -> int:
         """Bytes sent other than service replies (uploads, requests, peer-to-peer)."""
         return self.bytes - self.served_bytes
@@ -123,8 +128,8 @@ def host_deltas(
     ...                stime_ms=[0, 1000, 3_600_000])
     >>> sent, received = host_deltas(b)
     >>> h = sent[(parse_ip("10.0.0.1")[0], 0)]
-    >>> h.flows, h.packets, h.bytes, h.served_bytes, h.distinct_peers
-    (2, 11, 9060, 0, 2)
+    >>> h.flows, h.packets, h.bytes, h.bytes_per_packet, h.served_bytes, h.distinct_peers
+    (2, 11, 9060, 823.636..., 0, 2)
     >>> h.ports  # (6 << 16 | 443, largest flow), (17 << 16 | 53, largest flow)
     ((393659, 9000), (1114165, 60))
     >>> sorted((hour, r.flows, r.bytes) for (_, hour), r in received.items())
