@@ -140,3 +140,51 @@ async def test_restart_sends_nothing_twice_even_when_groups_finish_out_of_order(
         receiver.stop()
     assert sorted(delivered(receiver)) == sorted((a["kind"], a["dip"]) for a in alerts)
     assert len(delivered(receiver)) == 5
+
+
+async def test_a_noisy_hour_is_one_notification_per_group_interval(kafka_broker):
+    # 60 distinct exfil alerts; the loop's clock is ours, so the grouping timeline is exact
+    alerts = [alert("exfil", i) for i in range(60)]
+    topic = publish(kafka_broker, alerts[:40])
+    receiver = Receiver().start()
+    now = [0.0]
+    sink = AlertmanagerWebhookSink("noisy", Secret(receiver.url + "/hook", "test"))
+    r = SinkRunner(
+        kafka_broker.bootstrap,
+        sink,
+        grouping=GroupingConfig(group_wait_s=30, group_interval_s=300),
+        topic=topic,
+        backoff=QUICK,
+        clock=lambda: now[0],
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop))
+
+    async def settle(condition) -> None:
+        for _ in range(600):
+            if condition() or task.done():
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        await settle(lambda: r.tracker.outstanding() == 40)  # all read at t=0, none sent
+        assert receiver.requests == []
+        now[0] = 30.0  # group_wait over: one notification with all 40
+        await settle(lambda: len(receiver.requests) == 1)
+        producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+        for a in alerts[40:]:
+            producer.send(topic, json.dumps(a).encode())
+        producer.flush()
+        producer.close()
+        now[0] = 329.0  # 20 more arrive within the group interval: held back
+        await settle(lambda: r.tracker.outstanding() == 20)
+        await asyncio.sleep(0.5)
+        assert len(receiver.requests) == 1
+        now[0] = 330.0  # one group_interval after the first: the second notification
+        await settle(lambda: len(receiver.requests) == 2)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    assert [len(body["alerts"]) for body in receiver.bodies()] == [40, 20]
+    assert sorted(delivered(receiver)) == sorted((a["kind"], a["dip"]) for a in alerts)
