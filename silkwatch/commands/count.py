@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from connectors.flows import FORMATS, read_flows
+from connectors.silk.text import format_times
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
 from detectors.timebins import (
@@ -162,8 +163,8 @@ def write_output(
 
 def timestamps(ms: np.ndarray, *, with_ms: bool) -> list[str]:
     """Epoch milliseconds as SiLK's default ``YYYY/MM/DDThh:mm:ss[.sss]`` (UTC)."""
-    text = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms" if with_ms else "s")
-    return [str(t).replace("-", "/") for t in text]
+    text = format_times(ms)
+    return text if with_ms else [t[:-4] for t in text]
 
 
 def run(args: argparse.Namespace) -> int:

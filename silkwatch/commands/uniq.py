@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from connectors.silk.site import flowtype_names, sensor_name
+from connectors.silk.text import tcp_flags_text
 from detectors import groupby
 from detectors.groupby import GroupState, GroupTable
 from detectors.schema import ip_strings
@@ -23,8 +25,6 @@ logger = logging.getLogger(__name__)
 
 #: partial states held before they are merged into one
 MERGE_EVERY = 16
-
-TCP_FLAGS = np.array(list("FSRPAUEC"))
 
 FIELDS_HELP = (
     "key fields, comma-separated: sIP, dIP, sPort, dPort, protocol, packets, bytes, flags, "
@@ -81,22 +81,30 @@ def aggregate(args: argparse.Namespace) -> GroupTable:
 
 
 def column_cells(name: str, column: np.ndarray) -> list[str]:
-    """One key field or value column as the text SiLK prints for it."""
+    """One key field or value column as the text SiLK prints for it (rwcut's renderers)."""
     if name in groupby.IP_FIELDS:
         return ip_strings(column, groupby.is_ipv6(column))
     if name in groupby.TIME_FIELDS:
         return timestamps(column * 1000, with_ms=False)
     if name in ("stime-earliest", "etime-latest"):
         return timestamps(column // 1000 * 1000, with_ms=False)
-    if name == "flags":
-        bits = (column[:, None] >> np.arange(8)) & 1
-        return ["".join(row) for row in np.where(bits == 1, TCP_FLAGS, " ")]
+    render = _RENDER.get(name)
+    if render:
+        return [render(value) for value in column.tolist()]
     return [str(value) for value in column.tolist()]
+
+
+_RENDER = {
+    "flags": tcp_flags_text,
+    "sensor": sensor_name,
+    "class": lambda value: flowtype_names(value)[0],  # groupby keeps 0 for "all", 255 for "?"
+    "type": lambda value: flowtype_names(value)[1],
+}
 
 
 def json_column(name: str, column: np.ndarray) -> list[Any]:
     """One column for JSON: numbers stay numbers, addresses and key times become text."""
-    if name in groupby.IP_FIELDS or name in groupby.TIME_FIELDS or name == "flags":
+    if name in groupby.IP_FIELDS or name in groupby.TIME_FIELDS or name in _RENDER:
         return column_cells(name, column)
     return column.tolist()
 
