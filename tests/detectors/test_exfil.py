@@ -111,6 +111,20 @@ def test_volume_in_small_packets_is_not_exfiltration() -> None:
     assert _score(_network(10.0, leak_bytes_per_packet=200), LEAK_HOUR) == []
 
 
+def test_bulk_over_port_53_fires_through_the_bubble_fit() -> None:
+    """3 MB of 512-byte DNS packets: below ``min_bytes_per_packet`` but far above the
+    peers' bytes-per-packet line, and the host turns producer."""
+    dns = _flows(HOST, "10.0.0.53", 40000, 53, 1000, 512_000, LEAK_HOUR, 6)
+    dns["proto"] = 17
+    [alert] = _score(np.concatenate([_network(None), dns]), LEAK_HOUR)
+    assert (alert.sip, alert.evidence["top_dport"], alert.evidence["top_proto"]) == (HOST, 53, 17)
+    assert alert.evidence["bytes_per_packet"] == pytest.approx(3_347_000 / 7250)  # < 700
+    assert alert.evidence["bubble_sigmas"] >= 3.0
+    assert alert.reason.endswith(
+        "turned producer, new destination, above the bubble fit, far above peers."
+    )
+
+
 def test_server_replies_are_not_uploads() -> None:
     """A server answering 10x more downloads (source port 443) is not exfiltrating."""
     extra = _flows("192.0.2.1", HOST, 443, 50000, 450, 600_000, LEAK_HOUR, 50)
