@@ -6,7 +6,12 @@ often to a destination or port it never used, turning a consumer (workstations
 download more than they upload) into a producer. Any one of these alone is
 common in benign traffic (backups, uploads, BitTorrent), so an alert needs the
 volume jump *and* ``min_evidence`` supporting signs; hosts without enough
-history are never scored (warm-up), and every baseline is a median/MAD.
+history are never scored (warm-up), and every baseline is a median/MAD (over
+the busier half of a host's hours, so its nights do not make each morning a jump).
+
+Measured (scorer alone, ``exfil_sweep_case`` with 300 hosts, seeds 1-5): found
+at 10x in 5/5 days, 8x 4/5, 6x 4/5, 4x 2/5, 3x and 2x 0/5, with no other host
+alerting in those 30 days; no alert on the three 24 h Stratosphere benign days.
 """
 
 from __future__ import annotations
