@@ -213,3 +213,8 @@ def test_reads_stdin():
             check=True,
         )
     assert cells(done.stdout) == [["192.168.123.14", "31694474", "7.502293", "7.502293"]]
+
+
+def test_uniq_names_sensor_class_type_like_rwcut(capsys):
+    out = run(capsys, "uniq", "--fields", "sensor,class,type", "--values", "flows,bytes", FCCX)
+    assert cells(out) == [["S3", "all", "out", "245340", "422463836"]]
