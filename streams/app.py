@@ -81,24 +81,32 @@ alerts_topic = app.topic(
 )
 
 
-def _table(name: str, partitions: int) -> faust.Table:
-    """A table whose keys (tuples) and values (numpy arrays, dataclasses) travel pickled.
+def _table(name: str, source: faust.TopicT) -> faust.Table:
+    """A table fed from ``source``, with keys (tuples) and values (arrays, dataclasses) pickled.
 
     Faust derives a table's codecs from ``key_type``/``value_type`` and falls back
     to JSON, which cannot carry tuples or arrays; the changelog is written and read
     only by silkwatch workers, so pickle is safe here.
+
+    Faust also re-checks, on the first write, that the changelog has as many
+    partitions as the source topic, by asking the consumer's metadata cache; on a
+    busy broker that cache can still say "0 partitions" for a changelog created a
+    moment before, which crashes the agent. The worker declares the source topic
+    and every changelog itself with the same partition count, so the check is
+    marked done here.
     """
-    table = app.Table(name, partitions=partitions)
+    table = app.Table(name, partitions=source.partitions)
     table.key_serializer = table.value_serializer = "pickle"
+    table._verified_source_topics_for_partitions.update(source.topics)
     return table
 
 
-bins_table = _table("bins", settings.partitions)
-progress_table = _table("progress", settings.partitions)
-network_table = _table("network", 1)
-hosts_sent_table = _table("hosts-sent", settings.partitions)
-hosts_received_table = _table("hosts-received", settings.partitions)
-pairs_table = _table("pairs", settings.partitions)
+bins_table = _table("bins", flows_topic)
+progress_table = _table("progress", flows_topic)
+network_table = _table("network", bins_topic)
+hosts_sent_table = _table("hosts-sent", flows_topic)
+hosts_received_table = _table("hosts-received", flows_topic)
+pairs_table = _table("pairs", flows_topic)
 
 
 def decoded(event: faust.EventT) -> np.ndarray | None:
@@ -118,7 +126,6 @@ def decoded(event: faust.EventT) -> np.ndarray | None:
         return None
 
 
-@app.agent(flows_topic)
 async def count_bins(stream: faust.StreamT) -> None:
     """Hourly byte bins per partition; closed hours go to the bins topic."""
     stores = BinStores(bins_table, progress_table)
@@ -143,7 +150,6 @@ async def count_bins(stream: faust.StreamT) -> None:
             )
 
 
-@app.agent(flows_topic)
 async def detect(stream: faust.StreamT) -> None:
     """Per-host and per-pair state; alerts of each closed hour go to the alerts topic."""
     stores = DetectionStores(hosts_sent_table, hosts_received_table, pairs_table, progress_table)
@@ -162,16 +168,22 @@ async def detect(stream: faust.StreamT) -> None:
             record_top_hosts(metrics, *top_host_columns(hosts_sent_table))
 
 
-@app.agent(bins_topic)
 async def close_network_hours(stream: faust.StreamT) -> None:
     """Merge the partitions' closed hours into network hours; score hourly volume."""
     network = NetworkHours(network_table, retention_ms=config.retention_ms)
     async for event in stream.events():
         for hour in network.add(event.value, offset=event.message.offset):
-            alerts = network.volume_alerts(hour, detectors.volume, detectors.alerts)
+            alerts = network.volume_alerts(hour, detectors.volume)
             for alert in alerts:
                 await alerts_topic.send(value=alert.to_dict())
             record_alerts(metrics, alerts)
+
+
+if "bins" in settings.roles:
+    app.agent(flows_topic, name="count_bins")(count_bins)
+    app.agent(bins_topic, name="close_network_hours")(close_network_hours)
+if "detect" in settings.roles:
+    app.agent(flows_topic, name="detect")(detect)
 
 
 def top_host_columns(

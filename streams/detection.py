@@ -72,11 +72,8 @@ class DetectionProcessor:
         if progress is not None and progress.offset >= offset:
             return []
         state = progress.value if progress else Progress()
-        sent, received = host_deltas(
-            batch,
-            hour_ms=self.config.bin_ms,
-            max_destinations=self.detectors.exfil.max_destinations,
-        )
+        # host statistics are hourly whatever the bin size: exfil baselines count hours
+        sent, received = host_deltas(batch, max_destinations=self.detectors.exfil.max_destinations)
         combine_h = functools.partial(combine_hosts, config=self.detectors.exfil)
         apply_deltas(self.stores.hosts_sent, self.partition, sent, combine_h, offset)
         apply_deltas(self.stores.hosts_received, self.partition, received, combine_h, offset)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.alerts import Alert, AlertConfig, dedupe
+from detectors.alerts import Alert
 from detectors.timebins import BinVolumes
 from detectors.volume import VolumeConfig, score_volume
 from streams.processing import ClosedHour, Stamped, apply_deltas
@@ -98,19 +98,17 @@ class NetworkHours:
             if key[1] == "volume" and key[2] == hour_start_ms
         }
 
-    def volume_alerts(
-        self, hour_start_ms: int, config: VolumeConfig, alert_config: AlertConfig
-    ) -> list[Alert]:
-        """Peaks of the whole network's and each sensor's bytes in a completed hour."""
+    def volume_alerts(self, hour_start_ms: int, config: VolumeConfig) -> list[Alert]:
+        """Peaks of the whole network's and each sensor's bytes in a completed hour.
+
+        Not deduplicated: a network hour completes once, so each peak is reported once.
+        """
         found: list[Alert] = []
         for dimension, name in _VOLUME_GROUPS.items():
             history = self._history(dimension)
             names = {int(g): name.format(g) for g in np.unique(history.group)}
             found += score_volume(history, hour_start_ms=hour_start_ms, config=config, names=names)
-        marker = self.store.get((0, "dedupe"))
-        seen, fresh = dedupe(marker.value if marker else {}, found, alert_config)
-        self.store[(0, "dedupe")] = Stamped(marker.offset if marker else -1, seen)
-        return fresh
+        return found
 
     def _history(self, dimension: str) -> BinVolumes:
         rows = sorted(

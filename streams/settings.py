@@ -27,6 +27,9 @@ class WorkerSettings:
     :param web_host: address the worker's web server (JSON views, /metrics) binds
     :param web_port: its port
     :param detectors_config: detector thresholds (TOML); None = the shipped defaults
+    :param roles: which agents run: ``bins`` (hourly bins, network hours, volume)
+        and/or ``detect`` (hosts, pairs, detectors). Workers with different roles
+        scale separately and need different ``app_id`` values (consumer groups).
     """
 
     broker: str = DEFAULT_BROKER
@@ -39,6 +42,7 @@ class WorkerSettings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     detectors_config: Path | None = None
+    roles: tuple[str, ...] = ("bins", "detect")
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -58,6 +62,7 @@ class WorkerSettings:
             detectors_config=Path(env["SILKWATCH_DETECTORS_CONFIG"])
             if env.get("SILKWATCH_DETECTORS_CONFIG")
             else None,
+            roles=tuple(env.get("SILKWATCH_ROLES", ",".join(defaults.roles)).split(",")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -73,4 +78,5 @@ class WorkerSettings:
             "SILKWATCH_WEB_HOST": self.web_host,
             "SILKWATCH_WEB_PORT": str(self.web_port),
             "SILKWATCH_DETECTORS_CONFIG": str(self.detectors_config or ""),
+            "SILKWATCH_ROLES": ",".join(self.roles),
         }

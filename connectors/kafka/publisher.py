@@ -122,7 +122,7 @@ class FlowPublisher:
         self._in_flight: deque[tuple[FutureRecordMetadata, int]] = deque()
         self._in_flight_bytes = 0
         try:
-            self.partitions = _ensure_topic(self.bootstrap, topic, partitions)
+            self.partitions = ensure_topic(self.bootstrap, topic, partitions)
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap,
                 acks="all",
@@ -193,11 +193,17 @@ class FlowPublisher:
         self.close()
 
 
-def _ensure_topic(bootstrap: str, topic: str, partitions: int) -> int:
-    """Create the topic if it does not exist; return its partition count."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="silkwatch-publisher", bootstrap_timeout_ms=15_000
-    )
+def ensure_topic(bootstrap: str, topic: str, partitions: int) -> int:
+    """Create the topic if it does not exist; return its partition count.
+
+    :raises KafkaUnavailableError: no broker answered at ``bootstrap``
+    """
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="silkwatch", bootstrap_timeout_ms=15_000
+        )
+    except KafkaError as exc:
+        raise KafkaUnavailableError(bootstrap, f"no broker answered ({exc})") from exc
     try:
         try:
             admin.create_topics([NewTopic(topic, partitions, 1)])

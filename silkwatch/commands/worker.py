@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from connectors.kafka.publisher import bootstrap_servers, ensure_topic
 from streams.settings import WorkerSettings
 
 EPILOG = """\
@@ -45,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", type=Path, default=defaults.data_dir, help="local state (%(default)s)"
     )
     parser.add_argument(
+        "--roles",
+        default=",".join(defaults.roles),
+        help="agents to run: bins, detect or bins,detect (%(default)s); "
+        "give each role set its own --app-id",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=defaults.detectors_config, help="detector thresholds (TOML)"
+    )
+    parser.add_argument(
         "--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug")
     )
     parser.set_defaults(run=run)
@@ -61,7 +71,15 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         web_host=args.web_host,
         web_port=args.web_port,
+        roles=tuple(role.strip() for role in args.roles.split(",")),
+        detectors_config=args.config,
     )
+    # Create the topics first: Faust skips a source topic that does not exist when the
+    # group is assigned, and would not consume it until the next rebalance.
+    bootstrap = bootstrap_servers(settings.broker)
+    ensure_topic(bootstrap, settings.flows_topic, settings.partitions)
+    ensure_topic(bootstrap, settings.bins_topic, 1)
+    ensure_topic(bootstrap, settings.alerts_topic, 1)
     os.environ.update(settings.to_env())
     import faust  # imported here: the app reads its settings at import
 
