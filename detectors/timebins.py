@@ -31,6 +31,9 @@ LOAD_SCHEMES: dict[str, int] = {
     "maximum-volume": 5,
     "minimum-volume": 6,
 }
+#: most (flow, bin) pieces built at once (~40 bytes each); larger batches are split
+MAX_PIECES = 1 << 24
+
 BIN_UNIFORM, START_SPIKE, END_SPIKE, MIDDLE_SPIKE, TIME_PROPORTIONAL, MAXIMUM, MINIMUM = range(7)
 
 
@@ -156,6 +159,13 @@ def bin_volumes(
 
     first_bin = start_ms // bin_ms
     bins_touched = end_ms // bin_ms - first_bin + 1
+    if len(batch) > 1 and int(bins_touched.sum()) > MAX_PIECES:
+        # long flows in small bins: bound the memory by binning halves apart
+        half = len(batch) // 2
+        return merge_bins(
+            bin_volumes(batch[:half], bin_ms=bin_ms, scheme=scheme_id, group=groups[:half]),
+            bin_volumes(batch[half:], bin_ms=bin_ms, scheme=scheme_id, group=groups[half:]),
+        )
     flow, step = _runs(bins_touched)
     bins = first_bin[flow] + step
     span = bins_touched[flow]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors import timebins
 from detectors.schema import make_batch
 from detectors.timebins import (
     LOAD_SCHEMES,
@@ -142,6 +143,14 @@ def test_fill_span_trims_byteless_edges_and_fills_gaps():
         (400, 1, 7, 1),
     ]
     assert len(fill_span(volumes, bin_ms=100, skip_zeroes=True)) == 2
+
+
+def test_many_pieces_are_binned_in_parts(monkeypatch):
+    batch = make_batch(stime_ms=[0, 5, 10, 15], elapsed_ms=[999] * 4, bytes=[1000] * 4)
+    whole = bin_volumes(batch, bin_ms=10, scheme="bin-uniform")
+    monkeypatch.setattr(timebins, "MAX_PIECES", 150)  # 4 flows x ~100 pieces: split
+    assert bin_volumes(batch, bin_ms=10, scheme="bin-uniform") == whole
+    assert (whole.records.sum(), whole.bytes.sum()) == pytest.approx((4, 4000))
 
 
 def test_state_pickles():
