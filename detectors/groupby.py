@@ -9,10 +9,11 @@ is processed batch by batch and partial states from several workers add up
 to the very numbers of one pass over everything.
 
 Grouping never loops over records in Python: each key field becomes one or
-two ``uint64`` words (IPs through :func:`~detectors.schema.ip_words`), the
-words are shifted to their minimum and packed into as few 64-bit words as
-their value ranges allow, then grouped by a ``bincount`` over a compact key
-space, ``np.unique`` on one word, or ``np.lexsort`` on several. Groups come
+two ``uint64`` words (IPs through :func:`~detectors.schema.ip_words`, or one
+32-bit word when a batch holds only IPv4), the words are shifted to their
+minimum and packed into as few 64-bit words as their value ranges allow, then
+grouped by a ``bincount`` over a compact key space, one ``np.sort`` of key
+and row number packed together, or ``np.lexsort`` on several words. Groups come
 out sorted by key, which is rwuniq's ``--sort-output`` order (IPv4 before
 IPv6, as SiLK sorts IPv4-mapped addresses).
 
