@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +207,7 @@ def silkwatch_top(silk_path: Path) -> tuple[list[tuple[str, int]], int]:
     return [(row["sIP"], row["Bytes"]) for row in document["rows"]], document["input_records"]
 
 
+NFDUMP = "nfdump -s srcip/bytes -n 10"
 STATS_ARGV = ["stats", "--fields", "sIP", "--values", "bytes", "--count", "10"]
 
 
@@ -218,12 +219,19 @@ def run_in_process(silk_path: Path, fmt: str = "text") -> str:
     return buffer.getvalue()
 
 
-def timed(action, repeat: int) -> list[float]:
-    seconds = []
+def timed_rounds(actions: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+    """Wall seconds of each action, run in interleaved rounds.
+
+    On a shared machine the load drifts within a minute; running the tools
+    one after the other in every round exposes them to the same drift, so
+    their medians stay comparable.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        seconds.append(time.perf_counter() - started)
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            seconds[name].append(time.perf_counter() - started)
     return seconds
 
 
@@ -268,34 +276,34 @@ def main() -> int:
         nfdump_argv = ["nfdump", "-R", str(nf_dir), "-s", "srcip/bytes", "-n", "10"]
         cli_argv = [sys.executable, "-m", "silkwatch", *STATS_ARGV, str(silk_path)]
         help_argv = [sys.executable, "-m", "silkwatch", "--help"]
-        results = {
-            "nfdump -s srcip/bytes -n 10": timed(
-                lambda: subprocess.run(nfdump_argv, capture_output=True, check=True), options.repeat
-            ),
-            "silkwatch stats (command)": timed(
-                lambda: subprocess.run(cli_argv, capture_output=True, check=True), options.repeat
-            ),
-            "silkwatch stats (in process)": timed(
-                lambda: run_in_process(silk_path), options.repeat
-            ),
-            # the share of the SiLK reader alone: decoding into full flow batches
-            "  of which read_batches": timed(
-                lambda: sum(len(b) for b in read_batches(silk_path, rows=READ_ROWS)),
-                options.repeat,
-            ),
-            "  command start-up (--help)": timed(
-                lambda: subprocess.run(help_argv, capture_output=True, check=True), options.repeat
-            ),
-        }
-        baseline = statistics.median(results["nfdump -s srcip/bytes -n 10"])
+        results = timed_rounds(
+            {
+                NFDUMP: lambda: subprocess.run(nfdump_argv, capture_output=True, check=True),
+                "silkwatch stats (command)": lambda: subprocess.run(
+                    cli_argv, capture_output=True, check=True
+                ),
+                "silkwatch stats (in process)": lambda: run_in_process(silk_path),
+                # the SiLK reader's share: decoding the file into full flow batches
+                "  of which read_batches": lambda: sum(
+                    len(b) for b in read_batches(silk_path, rows=READ_ROWS)
+                ),
+                # what every silkwatch command pays before it reads a byte
+                "  command start-up (--help)": lambda: subprocess.run(
+                    help_argv, capture_output=True, check=True
+                ),
+            },
+            options.repeat,
+        )
+        baseline = statistics.median(results[NFDUMP])
         print(
-            f"\nmedian of {options.repeat} runs, {options.flows:,} flows, {options.hosts:,} hosts"
+            f"\nmedian of {options.repeat} interleaved rounds, {options.flows:,} flows, "
+            f"{options.hosts:,} hosts"
         )
         for name, seconds in results.items():
             median = statistics.median(seconds)
             print(
-                f"  {name:32s} {median:7.3f} s  {options.flows / median / 1e6:6.1f} M flows/s  "
-                f"x{median / baseline:.2f} of nfdump"
+                f"  {name:32s} {median:7.3f} s  x{median / baseline:.2f} of nfdump  "
+                f"(runs {' '.join(f'{s:.2f}' for s in seconds)})"
             )
     return 0
 
