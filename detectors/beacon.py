@@ -57,7 +57,7 @@ class BeaconConfig:
     min_period_ms: int = 1_000
     max_duty_cycle: float = 0.5
     max_interval_rel_mad: float = 0.6
-    max_size_rel_mad: float = 0.5
+    max_size_rel_mad: float = 0.25
     low_bytes_per_packet: float = 300.0
     high_bytes_per_packet: float = 1_000.0
     full_callbacks: int = 24
