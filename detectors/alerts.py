@@ -138,7 +138,13 @@ def severity_for(score: float, config: AlertConfig | None = None) -> str:
 
 
 def alert_key(alert: Alert) -> AlertKey:
-    """The identity dedupe uses: kind plus whichever of pair/port/proto apply."""
+    """The identity dedupe uses: kind plus whichever of pair/port/proto apply.
+
+    Examples
+    --------
+    >>> alert_key(Alert("dns_tunnel", "high", 0.8, "10.0.0.7", "10.0.0.53", 53, 17, 0, 1))
+    ('dns_tunnel', '10.0.0.7', '10.0.0.53', 53, 17)
+    """
     return (alert.kind, alert.sip, alert.dip, alert.dport, alert.proto)
 
 

@@ -263,11 +263,25 @@ def shed_pairs(mapping: Mapping[PairKey, PairHistory], max_pairs: int) -> list[P
 
 
 def address_text(raw: bytes) -> str:
-    """A 16-byte key address as text (IPv4-mapped addresses print as dotted quads)."""
+    """A 16-byte key address as text (IPv4-mapped addresses print as dotted quads).
+
+    Examples
+    --------
+    >>> from detectors.schema import parse_ip
+    >>> address_text(parse_ip("10.0.0.1")[0]), address_text(parse_ip("2001:db8::1")[0])
+    ('10.0.0.1', '2001:db8::1')
+    """
     column = np.frombuffer(raw, dtype="V16")
     return ip_strings(column, np.array([not raw.startswith(_V4_MAPPED_PREFIX)]))[0]
 
 
 def pair_label(key: PairKey) -> str:
-    """``sip -> dip:dport/proto`` for logs and doctests."""
+    """``sip -> dip:dport/proto`` for logs and doctests.
+
+    Examples
+    --------
+    >>> from detectors.schema import parse_ip
+    >>> pair_label((parse_ip("10.0.0.1")[0], parse_ip("192.0.2.1")[0], 443, 6))
+    '10.0.0.1 -> 192.0.2.1:443/6'
+    """
     return f"{address_text(key[0])} -> {address_text(key[1])}:{key[2]}/{key[3]}"
