@@ -5,12 +5,21 @@ short connections from one host to one destination port, starting at regular
 intervals, carrying similar small amounts of data. The timing test follows
 RITA: the median absolute deviation (MAD) of the intervals relative to their
 median, and Bowley's quartile skew, are unaffected by a few missed or delayed
-callbacks, and a uniform jitter of ±50 % keeps MAD/median near 0.25 while
+callbacks, and a uniform jitter of ±50 % keeps MAD/median near 0.25–0.3 while
 random (Poisson) traffic sits near 0.69. Timing alone cannot separate the two
 on a day of hourly callbacks, so sizes (consistency, bytes/packet) and the
-number of repeats add to the score; benign periodic traffic is handled by an
-allow-list (cloud guest agents, NTP) and by prevalence damping: a destination
-that many hosts contact periodically is an update or telemetry service.
+number of repeats add to the score.
+
+Benign periodic traffic is everywhere on real workstations (update and
+telemetry timers, push-channel keepalives, P2P retries), so the scorer keeps
+out what is not a callback from this site to a controller, each rule with its
+reason beside it: allow-listed destinations (cloud guest agents, metadata
+services, NTP); reply-side records; pairs inside one organisation's prefix or
+coming in from the Internet; callbacks that reuse one or two source ports (the
+keepalives of a persistent connection); check-ins of unlike sizes. What is left
+is damped by prevalence (a destination many hosts contact is an update or
+telemetry service) and by fan-out (a host calling several destinations on the
+same timer runs one service on several addresses, or a P2P retry loop).
 
 A **long-lived C2 session** is the other shape of the same thing (Sliver
 session mode, reverse shells): one connection open for a long time carrying a
@@ -42,7 +51,12 @@ _V4_MAPPED = bytes(10) + b"\xff\xff"
 
 @dataclass(frozen=True)
 class BeaconConfig:
-    """Thresholds and weights of the beacon and long-session scorers (see ``defaults.toml``)."""
+    """Thresholds and weights of the beacon and long-session scorers.
+
+    Every field is documented, with the reason for its default, in
+    ``detectors/defaults.toml`` (section ``[beacon]``), which a test keeps
+    equal to these defaults.
+    """
 
     window_ms: int = 24 * HOUR_MS
     protocols: tuple[int, ...] = (6, 17)

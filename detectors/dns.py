@@ -39,7 +39,11 @@ UDP = 17
 
 @dataclass(frozen=True)
 class DnsConfig:
-    """Thresholds of the DNS tunnel scorer (see ``defaults.toml``)."""
+    """Thresholds of the DNS tunnel scorer.
+
+    Every field is documented, with the reason for its default, in
+    ``detectors/defaults.toml`` (section ``[dns]``).
+    """
 
     window_ms: int = 24 * HOUR_MS
     long_query_bytes: int = 180
