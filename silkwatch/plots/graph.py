@@ -87,7 +87,12 @@ def forcegraph(
                     "label": {"show": len(nodes) <= 60, "position": "right", "fontSize": 11},
                     "edgeSymbol": ["none", "arrow"],
                     "edgeSymbolSize": 6,
-                    "force": {"repulsion": 180, "edgeLength": [40, 140], "gravity": 0.08},
+                    "force": {
+                        "repulsion": 180,
+                        "edgeLength": [40, 140],
+                        "gravity": 0.08,
+                        "layoutAnimation": True,  # a dragged node follows the pointer only live
+                    },
                     "lineStyle": {"color": "source", "opacity": 0.6, "curveness": 0.1},
                     "emphasis": {"focus": "adjacency"},
                     "data": node_data,

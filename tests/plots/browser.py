@@ -95,66 +95,32 @@ class Browser:
         await self._ws.send_str(json.dumps(message))
         return await asyncio.wait_for(future, 30)
 
-    async def _render(
-        self, path: Path, readback_js: str, screenshot: Path | None, width_px: int, height_px: int
-    ) -> Rendered:
-        target = (await self.send("Target.createTarget", url="about:blank"))["targetId"]
-        session = (await self.send("Target.attachToTarget", targetId=target, flatten=True))[
-            "sessionId"
-        ]
+    def run(self, coroutine: Any) -> Any:
+        """Run one protocol exchange to completion (the tests are synchronous)."""
+        return self.loop.run_until_complete(coroutine)
+
+    def open(self, path: Path, width_px: int = 1280, height_px: int = 900) -> Tab:
+        """``path`` in a new tab, once the page says it has drawn (``body[data-rendered]``)."""
+        target = self.run(self.send("Target.createTarget", url="about:blank"))["targetId"]
+        reply = self.run(self.send("Target.attachToTarget", targetId=target, flatten=True))
+        tab = Tab(self, target, reply["sessionId"], path.resolve().as_uri())
         for domain in ("Runtime", "Log", "Network", "Page"):
-            await self.send(f"{domain}.enable", session)
-        await self.send(
+            tab.send(f"{domain}.enable")
+        tab.send(
             "Emulation.setDeviceMetricsOverride",
-            session,
             width=width_px,
             height=height_px,
             deviceScaleFactor=1,
             mobile=False,
         )
-        url = path.resolve().as_uri()
-        await self.send("Page.navigate", session, url=url)
-        done_js = "document.body && document.body.dataset.rendered"
-        rendered = await self._evaluate(session, done_js)
+        tab.send("Page.navigate", url=tab.url)
         deadline = time.monotonic() + 30
-        while rendered is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            rendered = await self._evaluate(session, done_js)
-        result = Rendered(url=url, readback=await self._evaluate(session, readback_js))
-        if screenshot is not None:
-            metrics = await self.send("Page.getLayoutMetrics", session)
-            full_height = int(metrics["cssContentSize"]["height"])
-            shot = await self.send(
-                "Page.captureScreenshot",
-                session,
-                format="png",
-                captureBeyondViewport=True,
-                clip={"x": 0, "y": 0, "width": width_px, "height": full_height, "scale": 1},
-            )
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            screenshot.write_bytes(base64.b64decode(shot["data"]))
-        await self.send("Target.closeTarget", targetId=target)
-        for event in self._events.pop(session, []):
-            method, params = event["method"], event["params"]
-            if method == "Network.requestWillBeSent" and params["request"]["url"] != url:
-                result.requests.append(params["request"]["url"])
-            elif method == "Runtime.exceptionThrown":
-                result.errors.append(json.dumps(params["exceptionDetails"])[:500])
-            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-                result.errors.append(json.dumps(params["args"])[:500])
-            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-                result.errors.append(params["entry"]["text"])
-        if rendered is None:
-            result.errors.append("page never set body[data-rendered]")
-        return result
-
-    async def _evaluate(self, session: str, expression: str) -> Any:
-        reply = await self.send(
-            "Runtime.evaluate", session, expression=expression, returnByValue=True
-        )
-        if "exceptionDetails" in reply:
-            raise RuntimeError(json.dumps(reply["exceptionDetails"])[:500])
-        return reply["result"].get("value")
+        while tab.evaluate("document.body && document.body.dataset.rendered") is None:
+            if time.monotonic() > deadline:
+                tab.errors.append("page never set body[data-rendered]")
+                break
+            time.sleep(0.05)
+        return tab
 
     def render(
         self,
@@ -165,9 +131,11 @@ class Browser:
         height_px: int = 900,
     ) -> Rendered:
         """Open ``path`` in a new tab, wait until it has drawn, read the DOM back, screenshot."""
-        return self.loop.run_until_complete(
-            self._render(path, readback_js, screenshot, width_px, height_px)
-        )
+        tab = self.open(path, width_px, height_px)
+        readback = tab.evaluate(readback_js)
+        if screenshot is not None:
+            tab.screenshot(screenshot)
+        return tab.close(readback)
 
     def close(self) -> None:
         """End the browser and its profile folder."""
@@ -182,3 +150,51 @@ class Browser:
         self.process.terminate()
         self.process.wait(10)
         self._profile.cleanup()
+
+
+class Tab:
+    """One page in the browser: evaluate script, send input, screenshot, then close and report."""
+
+    def __init__(self, browser: Browser, target: str, session: str, url: str) -> None:
+        self.browser, self.target, self.session, self.url = browser, target, session, url
+        self.errors: list[str] = []
+
+    def send(self, method: str, **params: Any) -> dict:
+        """One protocol call in this tab (``Input.dispatchMouseEvent``...)."""
+        return self.browser.run(self.browser.send(method, self.session, **params))
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a script expression in the page (JSON-able)."""
+        reply = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in reply:
+            raise RuntimeError(json.dumps(reply["exceptionDetails"])[:500])
+        return reply["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        """The whole page (not only the viewport) as a PNG."""
+        metrics = self.send("Page.getLayoutMetrics")
+        size = metrics["cssContentSize"]
+        shot = self.send(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self, readback: Any = None) -> Rendered:
+        """Close the tab; what it logged as errors and every request it made besides the page."""
+        self.browser.run(self.browser.send("Target.closeTarget", targetId=self.target))
+        result = Rendered(url=self.url, readback=readback, errors=list(self.errors))
+        for event in self.browser._events.pop(self.session, []):
+            method, params = event["method"], event["params"]
+            if method == "Network.requestWillBeSent" and params["request"]["url"] != self.url:
+                result.requests.append(params["request"]["url"])
+            elif method == "Runtime.exceptionThrown":
+                result.errors.append(json.dumps(params["exceptionDetails"])[:500])
+            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+                result.errors.append(json.dumps(params["args"])[:500])
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                result.errors.append(params["entry"]["text"])
+        return result

@@ -9,6 +9,7 @@ person to look at. One browser serves all pages (a tab each).
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -124,3 +125,46 @@ def test_no_flows_draw_every_chart_empty(browser, tmp_path):
         [0],
         [9],
     ]
+
+
+#: node 0 of the first chart: page pixel position, layout position and the series zoom
+GRAPH_NODE = """(() => {
+  const el = document.getElementById('chart-0'), chart = echarts.getInstanceByDom(el);
+  const series = chart.getModel().getSeries()[0], layout = series.getData().getItemLayout(0);
+  const [x, y] = chart.convertToPixel({seriesIndex: 0}, layout), box = el.getBoundingClientRect();
+  return [box.left + x, box.top + y, series.get('zoom')];
+})()"""
+
+
+def cooled(tab, timeout_s: float = 8.0) -> list[float]:
+    """Node 0 once the force layout has nearly stopped (< 0.5 px in 0.2 s): a press hits it."""
+    deadline = time.monotonic() + timeout_s
+    now = tab.evaluate(GRAPH_NODE)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        before, now = now, tab.evaluate(GRAPH_NODE)
+        if abs(now[0] - before[0]) + abs(now[1] - before[1]) < 0.5:
+            break
+    return now
+
+
+def test_forcegraph_nodes_drag_and_the_graph_zooms(browser, tmp_path):
+    page = tmp_path / "graph.html"
+    assert main(["plot", "forcegraph", "sip", "dip", "bytes", str(V6MIX), "-o", str(page)]) == 0
+    tab = browser.open(page)
+    x, y, zoom = cooled(tab)
+    assert zoom == 1
+    mouse = {"button": "left", "clickCount": 1}
+    tab.send("Input.dispatchMouseEvent", type="mousePressed", x=x, y=y, buttons=1, **mouse)
+    positions = []
+    for step in range(1, 11):  # the first move starts the drag and pins the node
+        move = {"x": x + 12 * step, "y": y + 6 * step, "buttons": 1, "button": "left"}
+        tab.send("Input.dispatchMouseEvent", type="mouseMoved", **move)
+        positions.append(tab.evaluate(GRAPH_NODE)[:2])
+    tab.send("Input.dispatchMouseEvent", type="mouseReleased", x=x + 120, y=y + 60, **mouse)
+    (first_x, first_y), (last_x, last_y) = positions[0], positions[-1]
+    assert (last_x - first_x, last_y - first_y) == pytest.approx((108, 54), abs=1)
+    tab.send("Input.dispatchMouseEvent", type="mouseWheel", x=640, y=400, deltaX=0, deltaY=-400)
+    assert tab.evaluate(GRAPH_NODE)[2] == pytest.approx(1.1)
+    result = tab.close()
+    assert (result.errors, result.requests) == ([], [])
