@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from tqdm import tqdm
 
 from connectors.kafka.publisher import FlowPublisher
 from connectors.silk import read_batches
+from connectors.silk.follow import iter_follow
+from detectors.exceptions import SilkwatchError
+from detectors.schema import FlowBatch
 from streams.settings import WorkerSettings
 
 EPILOG = """\
@@ -17,6 +24,11 @@ examples:
   silkwatch publish day.rw --broker kafka://127.0.0.1:9092
   rwfilter --type=all --pass=stdout ... | silkwatch publish - --broker kafka://127.0.0.1:9092
   silkwatch publish /data/silk --broker kafka://127.0.0.1:9092     # a SiLK repository tree
+  silkwatch publish /data/silk --follow --checkpoint /var/lib/silkwatch/publish.json
+
+--follow keeps reading the repository as rwflowpack/rwflowappend add hour files and
+append to them; the checkpoint remembers how far each file was published (saved only
+after Kafka acknowledged), so a restart neither loses nor repeats flows.
 
 Flows are split by source address over the topic's partitions (a new topic gets
 --partitions), so each worker sees every flow of the hosts it owns.
@@ -40,18 +52,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--partitions", type=int, default=defaults.partitions, help="partitions of a new topic"
     )
+    parser.add_argument(
+        "--follow", action="store_true", help="keep publishing what a repository gains, forever"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=defaults.data_dir / "publish-checkpoint.json",
+        help="with --follow: where progress is remembered (%(default)s)",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=5.0, help="with --follow: seconds between scans"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Publish every batch, show flows/s on a terminal, print exact totals."""
     started_s = time.monotonic()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     with (
         FlowPublisher(args.broker, args.topic, partitions=args.partitions) as publisher,
         tqdm(unit=" flows", unit_scale=True, disable=not sys.stderr.isatty()) as progress,
     ):
-        for batch in read_batches(args.source):
+        for batch in _batches(args, stop):
             publisher.send(batch)
+            if args.follow:
+                publisher.flush()  # acknowledged before the follower checkpoints it
             progress.update(batch.size)
     counts = publisher.counts
     print(
@@ -60,3 +89,12 @@ def run(args: argparse.Namespace) -> int:
         f"in {time.monotonic() - started_s:.1f} s"
     )
     return 0
+
+
+def _batches(args: argparse.Namespace, stop: threading.Event) -> Iterator[FlowBatch]:
+    if not args.follow:
+        return read_batches(args.source)
+    if not Path(args.source).is_dir():
+        raise SilkwatchError(f"publish --follow needs a SiLK repository folder, not {args.source}")
+    args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    return iter_follow(args.source, args.checkpoint, poll_s=args.poll, stop=stop)
