@@ -9,6 +9,7 @@ became markup, would set ``window.__pwned`` or request ``x`` from the network.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -70,6 +71,14 @@ def hostile_page() -> Page:
     return Page(HOSTILE[0], HOSTILE[1], [bars, graph, timeline], [alerts_table([alert])])
 
 
+#: the middle of the first (largest) bar of the first chart, in page pixels
+FIRST_BAR = """(() => {
+  const el = document.getElementById('chart-0'), chart = echarts.getInstanceByDom(el);
+  const [x, y] = chart.convertToPixel({seriesIndex: 0}, [2.5, 0]), box = el.getBoundingClientRect();
+  return [box.left + x, box.top + y];
+})()"""
+
+
 def test_script_json_cannot_close_the_script_or_open_a_comment():
     text = script_json(HOSTILE)
     assert "<" not in text and ">" not in text and "&" not in text
@@ -95,10 +104,19 @@ def test_hostile_strings_appear_as_text(browser, tmp_path):
       h2: [...document.querySelectorAll('h2')].map(h => h.textContent),
       cells: [...document.querySelectorAll('td, th')].map(c => c.textContent),
       svg: [...document.querySelectorAll('svg text')].map(t => t.textContent).join('\\n'),
+      bar: [...document.querySelectorAll('#chart-0 svg text')].map(t => t.textContent),
       injected: document.querySelectorAll('img, main script, body > svg, h1 *, td *').length,
       scripts: document.scripts.length,
     })"""
-    result = browser.render(page, readback, ARTIFACTS / "hostile.png")
+    tab = browser.open(page)
+    divs = tab.evaluate("document.querySelectorAll('div').length")
+    x, y = tab.evaluate(FIRST_BAR)
+    tab.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)  # the tooltip opens
+    time.sleep(0.3)
+    tooltip_divs = tab.evaluate("document.querySelectorAll('div').length") - divs
+    readback = tab.evaluate(readback)
+    tab.screenshot(ARTIFACTS / "hostile.png")
+    result = tab.close(readback)
     assert result.errors == []
     assert result.requests == []
     seen = json.loads(result.readback)
@@ -111,3 +129,8 @@ def test_hostile_strings_appear_as_text(browser, tmp_path):
         assert payload in seen["cells"]
     for payload in HOSTILE[:4]:
         assert payload in seen["svg"]
+    # the tooltip is drawn by ECharts as SVG text (rich text), not as an HTML box: the
+    # hovered bar's key shows as axis label and in the tooltip; HOSTILE[1] as a key, the
+    # axis name and the tooltip's series name
+    assert tooltip_divs == 0
+    assert (seen["bar"].count(HOSTILE[0]), seen["bar"].count(HOSTILE[1])) == (2, 3)
