@@ -208,8 +208,13 @@ class Layout:
 
     @property
     def writable(self) -> bool:
-        """True when every field is stored plainly, so records can be encoded by copying."""
-        return not self.steps and not self.hour_packed
+        """True when every batch column is stored plainly: encoding is a lossless copy.
+
+        FT_RWIPV6 v1, for one, has no next hop or interfaces, so writing it
+        would drop data silently.
+        """
+        columns = _FLOW_NAMES - {"ipv6"}
+        return not self.steps and not self.hour_packed and columns <= self.stored
 
 
 # --------------------------------------------------------------------------- decode

@@ -1,9 +1,9 @@
 """Write flow batches as SiLK files that SiLK's own tools read.
 
 Used for fixtures, benchmarks and the demo, and to append to repository hour
-files the way rwflowappend does. Only the plainly stored complete-record
-layouts are written (FT_RWIPV6ROUTING v1/v3, FT_RWIPV6 v1, FT_RWGENERIC v5):
-they hold every field of a flow batch exactly, so a round trip is lossless.
+files the way rwflowappend does. Only the layouts that store every column of
+a flow batch plainly are written (FT_RWIPV6ROUTING v1/v3, FT_RWGENERIC v5 for
+IPv4), so a round trip is lossless; what does not fit is refused, not dropped.
 """
 
 from __future__ import annotations
@@ -34,11 +34,7 @@ logger = logging.getLogger(__name__)
 BLOCK_BYTES = 65_536
 #: the SiLK release whose reader accepted our headers (the header field is informational)
 SILK_VERSION = 3_019_001
-_DEFAULT_VERSION = {
-    FileFormat.FT_RWIPV6ROUTING: 1,
-    FileFormat.FT_RWGENERIC: 5,
-    FileFormat.FT_RWIPV6: 1,
-}
+_DEFAULT_VERSION = {FileFormat.FT_RWIPV6ROUTING: 1, FileFormat.FT_RWGENERIC: 5}
 
 
 def _writable_layout(file_format: int, rec_version: int, path: str) -> Layout:

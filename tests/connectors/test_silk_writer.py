@@ -194,6 +194,12 @@ def test_unencodable_flows_are_refused(file_format, batch, message):
     assert caught.value.reason == "unencodable"
 
 
-def test_only_plain_layouts_are_writable():
-    with pytest.raises(SilkWriteError, match="cannot write format 0x12 version 5"):
-        SilkWriter(io.BytesIO(), file_format=FileFormat.FT_RWSPLIT, rec_version=5)
+@pytest.mark.parametrize(
+    ("file_format", "version"),
+    [(FileFormat.FT_RWSPLIT, 5), (FileFormat.FT_RWIPV6, 1), (FileFormat.FT_RWIPV6ROUTING, 2)],
+)
+def test_only_lossless_layouts_are_writable(file_format, version):
+    with pytest.raises(
+        SilkWriteError, match=f"cannot write format 0x{file_format:02X} version {version}"
+    ):
+        SilkWriter(io.BytesIO(), file_format=file_format, rec_version=version)
