@@ -218,9 +218,13 @@ def is_outbound(sip: bytes, dip: bytes, config: BeaconConfig) -> bool:
     mask = (0xFF << (8 - bits)) & 0xFF
     if sip[:whole] == dip[:whole] and (bits == 0 or (sip[whole] ^ dip[whole]) & mask == 0):
         return False
-    source = ipaddress.ip_address(address_text(sip))
-    destination = ipaddress.ip_address(address_text(dip))
-    return not (source.is_global and destination.is_private)
+    return not (_address(sip).is_global and _address(dip).is_private)
+
+
+@lru_cache(maxsize=65_536)
+def _address(raw: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A key address as an ``ipaddress`` object (cached: a few hosts make most pairs)."""
+    return ipaddress.ip_address(address_text(raw))
 
 
 @dataclass(frozen=True)
@@ -276,8 +280,10 @@ def score_beacons(
         if key[3] not in config.protocols:
             continue
         maybe_beacon = len(events) >= config.min_callbacks
+        # a session is back-to-back records: their durations plus the gaps must reach the minimum
         maybe_session = (
-            events[-1, 0] + events[:, 1].max() - events[0, 0] >= config.session_min_duration_ms
+            int(events[:, 1].sum()) + (len(events) - 1) * config.session_gap_ms
+            >= config.session_min_duration_ms
         )
         if not (maybe_beacon or maybe_session) or not is_outbound(key[0], key[1], config):
             continue
