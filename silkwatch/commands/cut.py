@@ -78,9 +78,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--all-fields", action="store_true", help="every field, in rwcut's --all-fields order"
     )
-    parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
     parser.add_argument(
-        "--timestamp-format", choices=TIMESTAMP_FORMATS, default="default", help="(%(default)s)"
+        "--format",
+        choices=("text", "csv", "json"),
+        default="text",
+        help="rwcut's table, CSV with a title row, or one JSON object per line (%(default)s)",
+    )
+    parser.add_argument(
+        "--timestamp-format",
+        choices=TIMESTAMP_FORMATS,
+        default="default",
+        help="2015/06/17T15:00:00.013, 2015-06-17 15:00:00.013, or epoch seconds "
+        "(JSON: milliseconds) (%(default)s)",
     )
     parser.add_argument(
         "--integer-tcp-flags", action="store_true", help="flags as numbers, not FSRPAUEC letters"
