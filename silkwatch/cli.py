@@ -16,21 +16,21 @@ from collections.abc import Sequence
 
 from detectors.exceptions import SilkwatchError
 
-#: subcommand modules, in the order ``--help`` lists them
-COMMAND_MODULES: tuple[str, ...] = (
-    "silkwatch.commands.demo",
-    "silkwatch.commands.detect",
-    "silkwatch.commands.publish",
-    "silkwatch.commands.worker",
-    "silkwatch.commands.alerts",
-    "silkwatch.commands.cut",
-    "silkwatch.commands.count",
-    "silkwatch.commands.uniq",
-    "silkwatch.commands.stats",
-    "silkwatch.commands.plot",
-    "silkwatch.commands.grafana",
-    "silkwatch.commands.evaluate",
-)
+#: command name → the module that registers it, in the order ``--help`` lists them
+COMMANDS: dict[str, str] = {
+    "demo": "silkwatch.commands.demo",
+    "detect": "silkwatch.commands.detect",
+    "publish": "silkwatch.commands.publish",
+    "worker": "silkwatch.commands.worker",
+    "alerts": "silkwatch.commands.alerts",
+    "cut": "silkwatch.commands.cut",
+    "count": "silkwatch.commands.count",
+    "uniq": "silkwatch.commands.uniq",
+    "stats": "silkwatch.commands.stats",
+    "plot": "silkwatch.commands.plot",
+    "grafana": "silkwatch.commands.grafana",
+    "eval": "silkwatch.commands.evaluate",
+}
 
 EPILOG = """\
 examples:
@@ -40,8 +40,12 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser: every subcommand, or just ``only`` when it names one.
+
+    Registering a command imports its module, and some pull in heavy libraries
+    (scikit-learn, Faust, the Grafana SDK); ``silkwatch cut`` should not wait for them.
+    """
     parser = argparse.ArgumentParser(
         prog="silkwatch",
         description="Continuous anomaly detection (exfiltration, beacons, DNS tunnels) "
@@ -53,14 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    modules = [COMMANDS[only]] if only in COMMANDS else COMMANDS.values()
+    for module in modules:
+        importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],

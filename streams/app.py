@@ -27,6 +27,7 @@ from connectors.prometheus import (
     record_alerts,
     record_batch,
     record_batch_latency,
+    record_consumer_lag,
     record_decode_error,
     record_hour,
     record_shed,
@@ -47,7 +48,9 @@ config = StreamConfig()
 detectors = load_config(settings.detectors_config)
 registry = CollectorRegistry()
 metrics = create_metrics(registry)
+metrics.decode_errors.labels(FrameError.reason)  # exported as 0 before the first bad frame
 countries = CountryDB()
+processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
 
 app = faust.App(
     settings.app_id,
@@ -97,6 +100,8 @@ def _table(name: str, source: faust.TopicT) -> faust.Table:
     """
     table = app.Table(name, partitions=source.partitions)
     table.key_serializer = table.value_serializer = "pickle"
+    # registering the table built its changelog topic with the JSON codecs: rebuild it
+    table.changelog_topic = table._new_changelog_topic()
     table._verified_source_topics_for_partitions.update(source.topics)
     return table
 
@@ -135,6 +140,7 @@ async def count_bins(stream: faust.StreamT) -> None:
         batch = decoded(event)
         if batch is None:
             continue
+        processed_offsets[event.message.partition] = event.message.offset
         processor = PartitionProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
@@ -184,6 +190,17 @@ if "bins" in settings.roles:
     app.agent(bins_topic, name="close_network_hours")(close_network_hours)
 if "detect" in settings.roles:
     app.agent(flows_topic, name="detect")(detect)
+
+
+@app.timer(interval=5.0)
+async def export_consumer_lag() -> None:
+    """Flow messages not yet processed, per assigned partition of the flows topic."""
+    for tp in app.consumer.assignment():
+        if tp.topic == settings.flows_topic and tp.partition in processed_offsets:
+            highwater = app.consumer.highwater(tp)
+            if highwater is not None:
+                lag = max(0, highwater - processed_offsets[tp.partition] - 1)
+                record_consumer_lag(metrics, tp.topic, tp.partition, lag)
 
 
 def top_host_columns(
