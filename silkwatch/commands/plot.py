@@ -19,10 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from connectors.flows import FORMATS, read_flows
+from connectors.geoip import CountryDB
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
 from detectors.timebins import LOAD_SCHEMES
 from silkwatch.plots import assets_tree, bubble, geo, graph, line, report, timeline, topn
+from silkwatch.plots.country import COUNTRY_FIELDS, CountryLookup
 from silkwatch.plots.page import Chart, Page, render
 from silkwatch.plots.summary import describe
 
@@ -196,7 +198,7 @@ def _bubblechart(p: argparse.ArgumentParser) -> None:
 
 
 def _geomap(p: argparse.ArgumentParser) -> None:
-    p.add_argument("field", choices=tuple(geo.GEO_FIELDS), metavar="scc|dcc")
+    p.add_argument("field", choices=tuple(COUNTRY_FIELDS), metavar="scc|dcc")
     p.add_argument("value", metavar="VALUE", help="records, bytes, packets, dIP-Distinct...")
     p.add_argument(
         "--exclude",
@@ -258,9 +260,9 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 }
 
 
-def lookup(args: argparse.Namespace) -> geo.CountryLookup:
+def lookup(args: argparse.Namespace) -> CountryLookup:
     """The country function for ``--geoip`` (or the shipped database)."""
-    return geo.CountryDB(args.geoip).country_codes
+    return CountryDB(args.geoip).country_codes
 
 
 def build(args: argparse.Namespace, batches: list[FlowBatch]) -> list[Chart]:

@@ -11,56 +11,23 @@ wash out the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
 
-from connectors.geoip import CountryDB
-from detectors.groupby import parse_values, value_title
+from detectors.groupby import value_title
 from detectors.schema import FlowBatch
+from silkwatch.plots.country import COUNTRY_FIELDS, CountryLookup
 from silkwatch.plots.exceptions import PlotArgumentError
 from silkwatch.plots.page import Chart, Table, asset
-from silkwatch.plots.values import group
-
-#: address column → country codes; ``CountryDB().country_codes`` by default
-CountryLookup = Callable[[np.ndarray, np.ndarray], np.ndarray]
-GEO_FIELDS = {"scc": "sip", "dcc": "dip"}
-#: the batch column that carries the country while the group-by runs (see ``with_country``)
-CARRIER = "application"
+from silkwatch.plots.values import field_labels, group
 
 
 @cache
 def world() -> dict:
     """The vendored shapes, dots and English names (see ``assets/build.py``)."""
     return json.loads(asset("world.json"))
-
-
-def encode(codes: np.ndarray) -> np.ndarray:
-    """Two-letter codes → one ``uint16`` each (first letter × 256 + second)."""
-    raw = np.char.encode(np.asarray(codes, dtype="<U2"), "ascii")
-    pairs = np.frombuffer(raw.astype("S2").tobytes(), dtype=np.uint8).reshape(-1, 2)
-    return pairs[:, 0].astype(np.uint16) * 256 + pairs[:, 1]
-
-
-def decode(numbers: np.ndarray) -> list[str]:
-    """The inverse of :func:`encode`."""
-    return [chr(n >> 8) + chr(n & 0xFF) for n in np.asarray(numbers, dtype=np.int64).tolist()]
-
-
-def with_country(
-    batches: Iterable[FlowBatch], address: str, lookup: CountryLookup
-) -> Iterable[FlowBatch]:
-    """Copies of the batches whose ``application`` column holds the country code, encoded.
-
-    Why: the group-by keys on flow columns, and country is not one. Putting it
-    in a column of a copy lets ``silkwatch uniq``'s own code count records,
-    bytes and distinct addresses per country, so the map cannot disagree with it.
-    """
-    for batch in batches:
-        copy = batch.copy()
-        copy[CARRIER] = encode(lookup(batch[address], batch["ipv6"]))
-        yield copy
 
 
 def geomap(
@@ -78,14 +45,12 @@ def geomap(
     :param exclude: country codes to leave out (FlowPlotter hid ``us``, ``--``...). Default - none
     :param lookup: address → country function. Default - the shipped GeoLite2 database
     """
-    address = GEO_FIELDS.get(field.lower())
-    if address is None:
+    field = field.lower()
+    if field not in COUNTRY_FIELDS:
         raise PlotArgumentError(f"plot geomap: field must be scc or dcc, not {field!r}")
-    if lookup is None:
-        lookup = CountryDB().country_codes
-    table = group(with_country(batches, address, lookup), CARRIER, value)
-    name = parse_values(value)[0]
-    codes = decode(table.keys[CARRIER])
+    table = group(batches, field, value, lookup=lookup)
+    name = table.values[0]
+    codes = field_labels(table, field)
     numbers = [int(v) for v in table.columns[name].tolist()]
     skip = {code.upper() for code in exclude}
     shown = sorted(
@@ -101,10 +66,10 @@ def geomap(
     off_map = len(shown) - len(on_map) - len(dots)
     return Chart(
         kind="geo",
-        title=f"{title} by {field.lower()} ({len(shown)} countries, {off_map} not placeable)",
+        title=f"{title} by {field} ({len(shown)} countries, {off_map} not placeable)",
         option=map_option(on_map, dots, places["points"], title),
         table=Table(
-            columns=[field.lower(), "country", title, "%"],
+            columns=[field, "country", title, "%"],
             rows=[
                 [
                     c,

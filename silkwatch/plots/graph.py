@@ -40,10 +40,10 @@ def forcegraph(
     count: int = DEFAULT_COUNT,
 ) -> Chart:
     """The top ``count`` (source, target) pairs by ``value`` as nodes and weighted edges."""
-    names = groupby.parse_fields([source, target])
-    if len(names) != 2:
-        raise PlotArgumentError(f"plot forcegraph: needs two fields, not {source!r} {target!r}")
-    top = ranked(batches, ",".join(names), value, count=count)
+    if "," in source + target:
+        raise PlotArgumentError(f"plot forcegraph: one field each side, not {source!r} {target!r}")
+    top = ranked(batches, f"{source},{target}", value, count=count)
+    names = top.table.fields
     sources, targets = (field_labels(top.table, name) for name in names)
     weights = top.table.columns[top.value].astype(np.float64)
     nodes: dict[str, dict] = {}

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from detectors.alerts import SEVERITIES, Alert
 from detectors.schema import FlowBatch
 from silkwatch.plots import bubble, geo, line, topn
+from silkwatch.plots.country import CountryLookup
 from silkwatch.plots.page import Chart, Table
 
 #: bin widths the report chooses from, seconds
@@ -57,7 +58,7 @@ def report_charts(
     batches: Sequence[FlowBatch],
     *,
     bin_s: int | None = None,
-    lookup: geo.CountryLookup | None = None,
+    lookup: CountryLookup | None = None,
 ) -> list[Chart]:
     """The report's charts, in reading order."""
     return [

@@ -203,3 +203,20 @@ def test_assetdiscovery_finds_each_service_in_both_families():
         ("SSH servers", "10.1.1.22"),
         ("Telnet servers", "2001:db8::23"),
     ]
+
+
+def test_country_fields_work_in_every_keyed_chart(fccx):
+    """FlowPlotter's ``bubblechart dcc``: scc/dcc are key fields like any other."""
+    tree = topn.topn_chart(fccx, "treemap", fields="dcc", value="bytes")
+    world = geo.geomap(fccx, field="dcc", value="bytes")
+    assert [row[:2] for row in tree.table.rows] == [[row[0], row[2]] for row in world.table.rows]
+    bubbles = bubble.bubblechart(fccx, field="dcc")
+    assert bubbles.table.rows[0][:4] == ["CA", 310644309, 1731329, 33261]
+    edges = graph.forcegraph(fccx, source="sip", target="dcc", value="bytes", count=3)
+    assert edges.table.rows == [
+        ["192.168.123.14", "CA", 31385908],
+        ["192.168.40.20", "--", 28455003],
+        ["192.168.60.254", "--", 19654200],
+    ]
+    with pytest.raises(PlotArgumentError, match="one of scc, dcc per chart"):
+        topn.topn_chart(fccx, "piechart", fields="scc,dcc", value="bytes")
