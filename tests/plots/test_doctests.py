@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["page", "line", "timeline", "report", "summary"]
+MODULES = ["page", "line", "timeline", "report", "summary", "country"]
 
 
 @pytest.mark.parametrize("name", MODULES)
