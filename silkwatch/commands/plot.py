@@ -115,7 +115,7 @@ Every chart: silkwatch plot CHART --help (shows the FlowPlotter command it repla
 
 
 class PlotInputError(SilkwatchError):
-    """No flows to plot: no file named and standard input is a terminal, or empty input."""
+    """No input to plot: no file named and standard input is a terminal."""
 
     reason = "no_input"
 
