@@ -39,7 +39,7 @@ def bubblechart(
 ) -> Chart:
     """Top ``count`` bins of ``field`` by bytes, plus every outlier of the fitted line.
 
-    :param field: rwstats key field(s), e.g. ``sip`` or ``dcc``-like keys
+    :param field: rwstats key field(s), e.g. ``sip``, ``dcc`` or ``sip,dport``
     :param count: bins drawn besides the outliers. Default - 20 (FlowPlotter's)
     :param sigmas: distance from the line, in robust sigmas, that makes an
         outlier. Default - ``ExfilConfig().min_bubble_residual``
@@ -51,8 +51,8 @@ def bubblechart(
     side[fit.above(sigmas)] = 1
     side[fit.below(sigmas)] = 2
     ranked = groupby.top(table, "bytes", count=count).table
-    outliers = table.take(np.flatnonzero(side))
-    rows = np.unique(np.concatenate([rank_rows(table, ranked), np.flatnonzero(side)]))
+    outliers = np.flatnonzero(side)
+    rows = np.unique(np.concatenate([rank_rows(table, ranked), outliers]))
     shown = table.take(rows)
     labels = key_labels(shown)
     records = shown.columns["records"].astype(np.float64)
