@@ -14,7 +14,7 @@ import time
 import pytest
 
 from detectors.alerts import Alert
-from silkwatch.plots.page import Chart, Page, Table, render, script_json
+from silkwatch.plots.page import Chart, Page, Table, asset, render, script_json
 from silkwatch.plots.report import alerts_table
 from silkwatch.plots.topn import SHAPES
 from tests.plots.conftest import ARTIFACTS
@@ -134,3 +134,9 @@ def test_hostile_strings_appear_as_text(browser, tmp_path):
     # axis name and the tooltip's series name
     assert tooltip_divs == 0
     assert (seen["bar"].count(HOSTILE[0]), seen["bar"].count(HOSTILE[1])) == (2, 3)
+
+
+@pytest.mark.parametrize("name", ["echarts.min.js", "runtime.js", "page.css", "world.json"])
+def test_inlined_assets_cannot_end_their_element(name):
+    text = asset(name).lower()
+    assert "</script" not in text and "</style" not in text and "<!--" not in text
