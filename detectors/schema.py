@@ -13,31 +13,33 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-FLOW_DTYPE = np.dtype(
-    [
-        ("stime_ms", "<i8"),  # flow start, ms since the UNIX epoch (UTC)
-        ("packets", "<u8"),
-        ("bytes", "<u8"),
-        ("sip", "V16"),
-        ("dip", "V16"),
-        ("nhip", "V16"),
-        ("elapsed_ms", "<u4"),  # duration; eTime = stime_ms + elapsed_ms
-        ("input", "<u4"),  # SNMP ifIndex in
-        ("output", "<u4"),  # SNMP ifIndex out
-        ("sport", "<u2"),
-        ("dport", "<u2"),  # for ICMP: type * 256 + code
-        ("sensor", "<u2"),  # 65535 = unknown
-        ("application", "<u2"),
-        ("memo", "<u2"),
-        ("proto", "u1"),
-        ("flowtype", "u1"),  # class/type id; 255 = unknown
-        ("flags", "u1"),  # OR of all TCP flags
-        ("init_flags", "u1"),
-        ("rest_flags", "u1"),
-        ("tcp_state", "u1"),  # SiLK attribute bits, the on-disk IPv6 bit stripped
-        ("ipv6", "?"),
-    ]
-)
+_FIELDS = [
+    ("stime_ms", "<i8"),  # flow start, ms since the UNIX epoch (UTC)
+    ("packets", "<u8"),
+    ("bytes", "<u8"),
+    ("sip", "V16"),
+    ("dip", "V16"),
+    ("nhip", "V16"),
+    ("elapsed_ms", "<u4"),  # duration; eTime = stime_ms + elapsed_ms
+    ("input", "<u4"),  # SNMP ifIndex in
+    ("output", "<u4"),  # SNMP ifIndex out
+    ("sport", "<u2"),
+    ("dport", "<u2"),  # for ICMP: type * 256 + code
+    ("sensor", "<u2"),  # 65535 = unknown
+    ("application", "<u2"),
+    ("memo", "<u2"),
+    ("proto", "u1"),
+    ("flowtype", "u1"),  # class/type id; 255 = unknown
+    ("flags", "u1"),  # OR of all TCP flags
+    ("init_flags", "u1"),
+    ("rest_flags", "u1"),
+    ("tcp_state", "u1"),  # SiLK attribute bits, the on-disk IPv6 bit stripped
+    ("ipv6", "?"),
+]
+#: an aligned struct: every field at its natural alignment, rows padded to 104 bytes,
+#: so column copies stay aligned (about twice as fast as a packed 101-byte row), and
+#: numpy keeps the layout through concatenation (it drops the padding of unaligned ones)
+FLOW_DTYPE = np.dtype(_FIELDS, align=True)
 
 #: an alias that documents intent in signatures
 FlowBatch = np.ndarray

@@ -12,7 +12,7 @@ Layout (all integers little-endian)::
     5      1     layout  1 = full (IPv4 and IPv6), 2 = compact IPv4
     6      2     reserved (0)
     8      4     record count N
-    12     4     record size R in bytes (101 for layout 1, 64 for layout 2)
+    12     4     record size R in bytes (104 for layout 1, 64 for layout 2)
     16     N*R   records, packed, in the layout's field order
 
 The compact layout is chosen automatically when every flow in the batch is
@@ -73,7 +73,9 @@ def encode_frame(batch: FlowBatch) -> bytes:
             packed[name] = v16_to_ipv4(batch[name]) if name in _ADDRESSES else batch[name]
         layout = LAYOUT_COMPACT_V4
     else:
-        packed = np.ascontiguousarray(batch, dtype=FLOW_DTYPE)
+        packed = np.array(batch, dtype=FLOW_DTYPE)
+        used = FLOW_DTYPE.fields["ipv6"][1] + 1
+        packed.view(np.uint8).reshape(-1, FLOW_DTYPE.itemsize)[:, used:] = 0  # padding
         layout = LAYOUT_FULL
     header = _HEADER.pack(MAGIC, VERSION, layout, 0, packed.size, packed.dtype.itemsize)
     return header + packed.tobytes()
