@@ -30,6 +30,12 @@ ISO_CODES = "i18n-iso-countries@7.14.0"
 #: shapes world-atlas draws without an ISO number, folded into the country that claims them
 UNNUMBERED = {"Kosovo": "XK", "N. Cyprus": "CY", "Somaliland": "SO"}
 HERE = Path(__file__).resolve().parent
+#: carried inside world.json, as the ISC and MIT licences of its sources ask
+NOTICE = (
+    "Country shapes: world-atlas 2.0.2, Copyright 2013-2019 Michael Bostock, ISC licence; "
+    "data from Natural Earth (public domain). Country codes and names: i18n-iso-countries "
+    "7.14.0, Copyright (c) 2016 widdix GmbH, MIT licence."
+)
 
 
 def npm_unpack(spec: str, into: Path) -> Path:
@@ -135,7 +141,7 @@ def build_world(atlas: Path, iso: Path) -> dict:
     names = {code: (n[0] if isinstance(n, list) else n) for code, n in sorted(english.items())}
     names["XK"] = "Kosovo"
     geojson = {"type": "FeatureCollection", "features": features}
-    return {"geojson": geojson, "points": points, "names": names}
+    return {"notice": NOTICE, "geojson": geojson, "points": points, "names": names}
 
 
 def main() -> None:
