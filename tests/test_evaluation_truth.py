@@ -54,3 +54,33 @@ def test_roles_and_visibility_as_the_readme_says():
         ("192.168.1.17", "192.168.1.210", 53),
         ("192.168.1.17", "192.168.1.210", 53),
     ]
+
+
+def test_scoring_rules_pair_host_and_false():
+    from bench.evaluate import score_file
+    from detectors.alerts import Alert
+    from detectors.schema import make_batch
+
+    capture = by_path()["pcap/beacon/slips-test-cc-capture-2.pcap"]
+    flows = make_batch(
+        sip=["147.32.80.37", "141.193.213.20", "147.32.82.19"],
+        dip=["141.193.213.20", "147.32.80.37", "147.32.80.9"],
+        stime_ms=[0, 0, 3_600_000],
+        elapsed_ms=[10, 10, 0],
+    )
+
+    def alert(sip, dip):
+        return Alert("beacon", "high", 0.8, sip, dip, 443, 6, 0, 0)
+
+    alerts = [
+        alert("147.32.80.37", "141.193.213.20"),  # the beacon: right pair
+        alert("141.193.213.20", "147.32.80.37"),  # its replies: right pair, other direction
+        alert("147.32.80.37", "147.32.80.9"),  # the host's DNS: right host, wrong pair
+        alert("147.32.82.19", "147.32.80.9"),  # the stray host: false
+    ]
+    result = score_file(capture, [flows], alerts, 0.0)
+    assert (result.flows, result.source_hosts, result.span_ms) == (3, 3, 3_600_000)
+    assert (result.true_pair_alerts, result.true_host_alerts) == (2, 3)
+    assert result.pair_hits == {("147.32.80.37", "141.193.213.20")}
+    assert result.hosts_hit == {"147.32.80.37"}
+    assert [(a.sip, a.dip) for a in result.false_alerts] == [("147.32.82.19", "147.32.80.9")]
