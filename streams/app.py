@@ -147,7 +147,7 @@ async def count_bins(stream: faust.StreamT) -> None:
         record_batch(metrics, batch, countries=countries)
         record_batch_latency(metrics, time.perf_counter() - started_s)
         if batch.size and export_hours.due():
-            hourly = network_totals(NetworkHours.summarise(bins_table))
+            hourly = network_totals(NetworkHours.summarise(bins_table, active_partitions()))
             record_hour(
                 metrics,
                 {hour: int(v[1]) for hour, v in hourly.items()},
@@ -203,13 +203,21 @@ async def export_consumer_lag() -> None:
                 record_consumer_lag(metrics, tp.topic, tp.partition, lag)
 
 
+def active_partitions() -> set[int]:
+    """Flows partitions this worker processes (its tables also hold standby copies)."""
+    return {
+        tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.flows_topic
+    }
+
+
 def top_host_columns(
     hosts_sent: faust.Table,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bytes and packets each source sent in its newest hour here (for the bubble view)."""
     newest: dict[bytes, tuple[int, int, int]] = {}
-    for (_, host, hour), stamped in list(hosts_sent.items()):
-        if hour >= newest.get(host, (-1, 0, 0))[0]:
+    mine = active_partitions()
+    for (partition, host, hour), stamped in list(hosts_sent.items()):
+        if partition in mine and hour >= newest.get(host, (-1, 0, 0))[0]:
             newest[host] = (hour, stamped.value.bytes, stamped.value.packets)
     hosts = np.array(list(newest), dtype="V16") if newest else np.zeros(0, "V16")
     ipv6 = np.array([not h.startswith(bytes(10) + b"\xff\xff") for h in newest], dtype=bool)
@@ -219,8 +227,8 @@ def top_host_columns(
 
 @app.page("/silkwatch/bins/")
 async def bins_view(web, request):
-    """This worker's hourly bins summed over its partitions, as JSON."""
-    return web.json(NetworkHours.summarise(bins_table))
+    """The hourly bins of this worker's active partitions, as JSON."""
+    return web.json(NetworkHours.summarise(bins_table, active_partitions()))
 
 
 @app.page("/metrics")

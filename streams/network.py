@@ -9,7 +9,7 @@ flow does not hold the network back.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, MutableMapping
+from collections.abc import Container, Hashable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -126,10 +126,18 @@ class NetworkHours:
         )
 
     @staticmethod
-    def summarise(bins: Mapping[Hashable, Stamped]) -> list[dict[str, Any]]:
-        """Partition bins summed per (hour, dimension, value), for the JSON view."""
+    def summarise(
+        bins: Mapping[Hashable, Stamped], partitions: Container[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Partition bins summed per (hour, dimension, value), for the JSON view.
+
+        :param partitions: only these partitions (a worker's active ones: its table
+            also holds standby copies of other workers' partitions). Default - all
+        """
         totals: dict[tuple[int, str, int], list[float]] = {}
-        for (_, dimension, value, start_ms), stamped in list(bins.items()):
+        for (partition, dimension, value, start_ms), stamped in list(bins.items()):
+            if partitions is not None and partition not in partitions:
+                continue
             key = (start_ms, dimension, value)
             totals[key] = _sum(totals.get(key), [float(x) for x in stamped.value])
         return [

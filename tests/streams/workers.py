@@ -36,7 +36,9 @@ class Worker:
         self.service.popen.wait()
 
 
-def start_worker(broker_url: str, workdir: Path, *, app_id: str, topic: str) -> Worker:
+def start_worker(
+    broker_url: str, workdir: Path, *, app_id: str, topic: str, roles: str = "bins,detect"
+) -> Worker:
     """Start ``silkwatch worker`` and return once its web server answers."""
     web_port = free_port()
     settings = WorkerSettings(
@@ -52,6 +54,7 @@ def start_worker(broker_url: str, workdir: Path, *, app_id: str, topic: str) -> 
         sys.executable, "-m", "silkwatch", "worker",
         "--broker", settings.broker, "--app-id", app_id, "--topic", topic,
         "--web-port", str(web_port), "--data-dir", str(settings.data_dir), "--loglevel", "info",
+        "--roles", roles,
     ]  # fmt: skip
     env_before = dict(os.environ)
     os.environ.update(settings.to_env())  # bins/alerts topic names reach the child
