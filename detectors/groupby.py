@@ -24,6 +24,7 @@ unique (bin, value) pairs rather than a count.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -251,7 +252,7 @@ def merge(a: GroupState, b: GroupState, *more: GroupState) -> GroupState:
     if any((s.fields, s.values) != (a.fields, a.values) for s in states):
         raise GroupByError("group-by: cannot merge states with different fields or values")
     keys = {name: np.concatenate([s.keys[name] for s in states]) for name in a.fields}
-    inverse, first, bins = _group([w for name in a.fields for w in _words(keys[name])])
+    inverse, first, bins, _ = _group([w for name in a.fields for w in _words(keys[name])])
     aggregates = {}
     for name in a.aggregates:
         joined = np.concatenate([s.aggregates[name] for s in states])
@@ -283,7 +284,7 @@ def result(state: GroupState) -> GroupTable:
         elif value.startswith("distinct:"):
             owners, words = state.distinct[value]
             columns[value] = np.bincount(owners, minlength=len(state)).astype(np.int64)
-            totals[value] = _group(list(words.T))[2] if len(words) else 0
+            totals[value] = _group(list(words.T)).count if len(words) else 0
         else:
             columns[value] = state.aggregates[_AGGREGATE_OF[value]]
             if value in SUMMABLE_VALUES:
@@ -428,10 +429,16 @@ def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
 _DENSE_SPAN = 1 << 22
 
 
-def _group(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Group rows by their word tuples → (group id per row, one row per group, group count).
+class _Groups(NamedTuple):
+    inverse: np.ndarray  # group id of each row (int64)
+    first: np.ndarray  # one row of each group, by group id
+    count: int
+    sizes: np.ndarray  # rows per group
 
-    Group ids follow the ascending lexicographic order of the word tuples.
+
+def _group(words: list[np.ndarray]) -> _Groups:
+    """Group rows by their word tuples; group ids follow the tuples' ascending order.
+
     Three ways, cheapest first: a ``bincount`` when the packed key space is
     small; one ``np.sort`` of key and row number packed together when they
     fit 64 bits (numpy's radix/SIMD sort is several times faster than the
@@ -439,22 +446,24 @@ def _group(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
     """
     rows = len(words[0])
     if rows == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-    packed = _pack(words)
+        nothing = np.zeros(0, np.int64)
+        return _Groups(nothing, nothing, 0, nothing)
+    packed, bits = _pack(words)
     row_bits = int(rows - 1).bit_length()
-    if len(packed) == 1 and int(packed[0].max()) < max(_DENSE_SPAN, 4 * rows):
+    if len(packed) == 1 and 1 << bits[0] <= max(_DENSE_SPAN, 4 * rows):
         key = packed[0].astype(np.intp)
-        present = np.bincount(key) > 0
+        sizes = np.bincount(key)
+        present = sizes > 0
         ids = np.cumsum(present) - 1
         inverse = ids[key]
-        groups = int(ids[-1]) + 1
-        first = np.empty(groups, np.int64)
+        count = int(ids[-1]) + 1
+        first = np.empty(count, np.int64)
         first[inverse[::-1]] = np.arange(rows - 1, -1, -1)
-        return inverse, first, groups
-    if len(packed) == 1 and int(packed[0].max()).bit_length() + row_bits <= 64:
+        return _Groups(inverse, first, count, sizes[present])
+    if len(packed) == 1 and bits[0] + row_bits <= 64:
         combined = (packed[0] << np.uint64(row_bits)) | np.arange(rows, dtype=np.uint64)
         combined.sort()
-        order = (combined & np.uint64((1 << row_bits) - 1)).astype(np.intp)
+        order = (combined & np.uint64((1 << row_bits) - 1)).view(np.int64)
         sorted_key = combined >> np.uint64(row_bits)
         change = np.empty(rows, bool)
         change[0] = True
@@ -466,28 +475,32 @@ def _group(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
         for word in packed:
             sorted_word = word[order]
             change[1:] |= sorted_word[1:] != sorted_word[:-1]
+    starts = np.flatnonzero(change)
     inverse = np.empty(rows, np.int64)
     inverse[order] = np.cumsum(change) - 1
-    return inverse, order[change].astype(np.int64), int(np.count_nonzero(change))
+    return _Groups(inverse, order[starts], len(starts), np.diff(starts, append=rows))
 
 
-def _pack(words: list[np.ndarray]) -> list[np.ndarray]:
-    """Shift each word to start at 0 and pack them, most significant first, into few words."""
+def _pack(words: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+    """Shift each word to start at 0 and pack them, most significant first, into few words.
+
+    Returns the packed words and how many bits each uses.
+    """
     packed: list[np.ndarray] = []
-    used_bits = 64
+    bits_used: list[int] = []
     for word in words:
         low = word.min()
         bits = int(word.max() - low).bit_length()
         if bits == 0:
             continue  # constant in this batch: cannot separate groups
         shifted = word - low if low else word
-        if used_bits + bits <= 64:
+        if bits_used and bits_used[-1] + bits <= 64:
             packed[-1] = (packed[-1] << np.uint64(bits)) | shifted
-            used_bits += bits
+            bits_used[-1] += bits
         else:
-            packed.append(shifted.astype(np.uint64, copy=True))
-            used_bits = bits
-    return packed or [np.zeros(len(words[0]), np.uint64)]
+            packed.append(shifted)
+            bits_used.append(bits)
+    return (packed, bits_used) if packed else ([np.zeros(len(words[0]), np.uint64)], [0])
 
 
 def _sum_exact(inverse: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
@@ -523,14 +536,14 @@ def _unique_pairs(owners: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np
     if not len(owners):
         return owners.astype(np.int64), words
     # group ids follow the tuples' sorted order, so one row per group is already sorted
-    _, first, _ = _group([owners.astype(np.uint64), *words.T])
+    first = _group([owners.astype(np.uint64), *words.T]).first
     return owners[first].astype(np.int64), words[first]
 
 
 def _batch_state(fields: tuple[str, ...], values: tuple[str, ...], batch: FlowBatch) -> GroupState:
     """Group one batch into a partial state."""
     keys = {name: _key_column(batch, name) for name in fields}
-    inverse, first, bins = _group([w for name in fields for w in _batch_words(batch, name)])
+    inverse, first, bins, sizes = _group([w for name in fields for w in _batch_words(batch, name)])
     aggregates = {}
     for value in values:
         name = _AGGREGATE_OF.get(value)
@@ -552,7 +565,7 @@ def _batch_state(fields: tuple[str, ...], values: tuple[str, ...], batch: FlowBa
         fields,
         values,
         {name: column[first] for name, column in keys.items()},
-        np.bincount(inverse, minlength=bins).astype(np.int64),
+        sizes.astype(np.int64),
         aggregates,
         distinct,
     )
