@@ -156,7 +156,7 @@ def test_empty_batch_and_empty_state():
 def test_batch_is_not_modified_and_state_pickles():
     before = SMALL.copy()
     state = update(init("sIP,dPort", ALL_VALUES), SMALL)
-    assert (SMALL == before).all()  # field by field: padding bytes are not data
+    assert (before == SMALL).all()  # field by field: padding bytes are not data
     assert table_rows(result(pickle.loads(pickle.dumps(state)))) == table_rows(result(state))
 
 
