@@ -35,6 +35,7 @@ from connectors.prometheus import (
     render,
 )
 from detectors.config import load_config
+from detectors.pairs import address_text
 from streams.detection import DetectionProcessor, DetectionStores
 from streams.network import NetworkHours, closed_hour_message, network_totals
 from streams.processing import BinStores, PartitionProcessor, StreamConfig
@@ -231,7 +232,30 @@ async def bins_view(web, request):
     return web.json(NetworkHours.summarise(bins_table, active_partitions()))
 
 
+@app.page("/silkwatch/hosts/")
+async def hosts_view(web, request):
+    """Per-host hourly statistics of this worker's active partitions, as JSON."""
+    mine = active_partitions()
+    rows = [
+        {
+            "host": address_text(host),
+            "hour_start_ms": hour,
+            "direction": direction,
+            "flows": stats.flows,
+            "bytes": stats.bytes,
+            "packets": stats.packets,
+            "bytes_per_packet": stats.bytes / stats.packets if stats.packets else 0.0,
+        }
+        for direction, table in (("sent", hosts_sent_table), ("received", hosts_received_table))
+        for (partition, host, hour), stamped in list(table.items())
+        if partition in mine
+        for stats in (stamped.value,)
+    ]
+    return web.json(sorted(rows, key=lambda r: (r["hour_start_ms"], -r["bytes"])))
+
+
 @app.page("/metrics")
 async def metrics_view(web, request):
     """Prometheus text exposition of this worker's metrics."""
-    return web.bytes(render(registry), content_type="text/plain; version=0.0.4; charset=utf-8")
+    # aiohttp refuses a charset inside content_type; Prometheus reads UTF-8 by default
+    return web.bytes(render(registry), content_type="text/plain; version=0.0.4")

@@ -19,7 +19,8 @@ examples:
 Start more workers with the same --app-id to share the partitions; each keeps the
 hosts of the partitions it owns. Tables are rebuilt from their changelog topics on
 start, so a restarted worker continues where it stopped.
-web views: /metrics (Prometheus), /silkwatch/bins/ (hourly bins as JSON)
+web views: /metrics (Prometheus), /silkwatch/bins/ (hourly bins as JSON),
+           /silkwatch/hosts/ (per-host hourly sent/received statistics as JSON)
 """
 
 

@@ -45,6 +45,12 @@ def rounded(hours: dict[int, tuple[float, float, float]]) -> dict[int, tuple[flo
     return {hour: tuple(round(v, 2) for v in values) for hour, values in hours.items()}
 
 
+def sent_totals(worker) -> tuple[int, int]:
+    """(flows, bytes) summed over every host's sent statistics."""
+    rows = [r for r in worker.hosts() if r["direction"] == "sent"]
+    return sum(r["flows"] for r in rows), sum(r["bytes"] for r in rows)
+
+
 def unique_names() -> tuple[str, str]:
     tag = uuid.uuid4().hex[:8]
     return f"silkwatch-test-{tag}", f"flows-{tag}"
@@ -103,6 +109,13 @@ def test_published_fccx_hour_equals_rwcount(kafka_broker, shared_dir, tmp_path):
             timeout_s=180,
             what=f"bins equal to rwcount {expected}",
         )
+        wait_for(
+            lambda: sent_totals(worker) == (245_340, 422_463_836),
+            timeout_s=300,
+            what="per-host statistics holding every flow",
+        )
+        top = max((r for r in worker.hosts() if r["direction"] == "sent"), key=lambda r: r["bytes"])
+        assert (top["host"], top["bytes"]) == ("192.168.123.14", 31_694_474)  # rwstats' top sIP
     finally:
         worker.service.stop()
 

@@ -43,9 +43,12 @@ def worker_scraped(kafka_broker, prometheus_server, tmp_path_factory):
             publisher.send(batch)
     prometheus_server.scrape([f"127.0.0.1:{worker.web_port}"])
     wait_for(
-        lambda: bool(prometheus_server.query("sum(silkwatch_alerts_total) >= 5")),
+        lambda: (
+            bool(prometheus_server.query("sum(silkwatch_flows_total) == 175772"))
+            and bool(prometheus_server.query("sum(silkwatch_alerts_total) >= 5"))
+        ),
         timeout_s=600,
-        what="the worker's alerts of the synthetic day in Prometheus",
+        what="every flow and the alerts of the synthetic day in Prometheus",
     )
     yield prometheus_server
     worker.service.stop()

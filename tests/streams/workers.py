@@ -26,9 +26,15 @@ class Worker:
 
     def bins(self) -> list[dict]:
         """This worker's hourly bins (``/silkwatch/bins/``)."""
-        url = f"http://127.0.0.1:{self.web_port}/silkwatch/bins/"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.loads(response.read())
+        return self._get("/silkwatch/bins/")
+
+    def hosts(self) -> list[dict]:
+        """This worker's per-host hourly statistics (``/silkwatch/hosts/``)."""
+        return self._get("/silkwatch/hosts/")
+
+    def _get(self, path: str) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=10) as r:
+            return json.loads(r.read())
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no final commit."""
