@@ -33,11 +33,14 @@ from pathlib import Path
 import numpy as np
 from kafka import KafkaProducer
 
-from connectors.kafka.publisher import FlowPublisher
-from detectors.schema import FlowBatch, empty_batch, ipv4_to_v16
-from streams.network import network_totals
-from tests.services.kafka import start_kafka
-from tests.services.process import free_port, start_service, url_answers
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repo's test services are imported below
+
+from connectors.kafka.publisher import FlowPublisher  # noqa: E402
+from detectors.schema import FlowBatch, empty_batch, ipv4_to_v16, v16_to_ipv4  # noqa: E402
+from streams.network import network_totals  # noqa: E402
+from tests.services.kafka import start_kafka  # noqa: E402
+from tests.services.process import free_port, start_service, url_answers  # noqa: E402
 
 HOUR_MS = 3_600_000
 START_MS = 1_434_553_200_000
@@ -117,14 +120,14 @@ def run_per_record(broker, workdir: Path, batches: list[FlowBatch], count: int) 
     tag = uuid.uuid4().hex[:8]
     topic, port = f"bench-records-{tag}", free_port()
     broker.create_topic(topic, 8)
-    env = {"SILKWATCH_BROKER": broker.url, "BENCH_TOPIC": topic,
+    env = {"SILKWATCH_BROKER": broker.url, "BENCH_TOPIC": topic, "PYTHONPATH": str(ROOT),
            "SILKWATCH_APP_ID": f"bench-rec-{tag}", "SILKWATCH_WEB_PORT": str(port)}  # fmt: skip
     argv = [sys.executable, "-m", "faust", "-A", "bench.per_record_app", "worker", "-l", "warn",
             "--web-port", str(port)]  # fmt: skip
     url = f"http://127.0.0.1:{port}/records/"
     worker = start_worker(argv, env, url, workdir / f"per-record-{tag}.log")
     flows = np.concatenate(batches)[:count]
-    last_octet = flows["sip"].view(np.uint8).reshape(-1, 16)[:, 15].tolist()
+    last_octet = (v16_to_ipv4(flows["sip"]) & 0xFF).tolist()
     columns = zip(
         last_octet, flows["stime_ms"].tolist(), flows["bytes"].tolist(),
         flows["packets"].tolist(), strict=True,
