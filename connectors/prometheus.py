@@ -189,11 +189,18 @@ def record_batch(
         metrics.flow_bytes.labels(*labels).inc(b)
         metrics.flow_packets.labels(*labels).inc(p)
     if countries is not None:
-        codes = countries.country_codes(batch["dip"], batch["ipv6"])
-        names, inverse = np.unique(codes, return_inverse=True)
-        octets = np.bincount(inverse, weights=batch["bytes"].astype(np.float64))
-        for name, b in zip(names.tolist(), octets.tolist(), strict=True):
-            metrics.country_bytes.labels(name).inc(b)
+        record_countries(metrics, batch, countries)
+
+
+def record_countries(metrics: Metrics, batch: FlowBatch, countries: CountryLookup) -> None:
+    """Add a batch's bytes by destination country (each distinct destination looked up once)."""
+    if not len(batch):
+        return
+    codes = countries.country_codes(batch["dip"], batch["ipv6"])
+    names, inverse = np.unique(codes, return_inverse=True)
+    octets = np.bincount(inverse, weights=batch["bytes"].astype(np.float64))
+    for name, b in zip(names.tolist(), octets.tolist(), strict=True):
+        metrics.country_bytes.labels(name).inc(b)
 
 
 def record_hour(

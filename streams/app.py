@@ -28,6 +28,7 @@ from connectors.prometheus import (
     record_batch,
     record_batch_latency,
     record_consumer_lag,
+    record_countries,
     record_decode_error,
     record_hour,
     record_shed,
@@ -145,7 +146,7 @@ async def count_bins(stream: faust.StreamT) -> None:
         processor = PartitionProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
-        record_batch(metrics, batch, countries=countries)
+        record_batch(metrics, batch)
         record_batch_latency(metrics, time.perf_counter() - started_s)
         if batch.size and export_hours.due():
             hourly = network_totals(NetworkHours.summarise(bins_table, active_partitions()))
@@ -167,6 +168,8 @@ async def detect(stream: faust.StreamT) -> None:
             continue
         processor = DetectionProcessor(stores, event.message.partition, config, detectors)
         alerts = processor.process(batch, event.message.offset)
+        # Geo-IP enrichment rides with the per-host work, off the bins agent's hot path
+        record_countries(metrics, batch, countries)
         for alert in alerts:
             await alerts_topic.send(value=alert.to_dict())
         record_alerts(metrics, alerts)

@@ -27,9 +27,10 @@ class WorkerSettings:
     :param web_host: address the worker's web server (JSON views, /metrics) binds
     :param web_port: its port
     :param detectors_config: detector thresholds (TOML); None = the shipped defaults
-    :param roles: which agents run: ``bins`` (hourly bins, network hours, volume)
-        and/or ``detect`` (hosts, pairs, detectors). Workers with different roles
-        scale separately and need different ``app_id`` values (consumer groups).
+    :param roles: which agents run: ``bins`` (hourly bins, network hours, volume,
+        flow counters) and/or ``detect`` (hosts, pairs, detectors, bytes by country).
+        Workers with different roles scale separately and need different ``app_id``
+        values (consumer groups).
     """
 
     broker: str = DEFAULT_BROKER
