@@ -66,7 +66,6 @@ app = faust.App(
     processing_guarantee="at_least_once",
     broker_session_timeout=10.0,
     broker_heartbeat_interval=1.0,
-    broker_commit_every=1,
     producer_max_request_size=4 * 1024 * 1024,
     consumer_max_fetch_size=16 * 1024 * 1024,
 )
