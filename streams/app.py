@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import faust
 import numpy as np
@@ -83,6 +84,10 @@ bins_topic = app.topic(settings.bins_topic, value_serializer="json", partitions=
 alerts_topic = app.topic(
     settings.alerts_topic, value_serializer="json", partitions=1, internal=True
 )
+
+
+# Table changelogs are pickled (below): written and read only by silkwatch workers.
+warnings.filterwarnings("ignore", message="The pickle codec", module="faust")
 
 
 def _table(name: str, source: faust.TopicT) -> faust.Table:

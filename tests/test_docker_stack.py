@@ -49,8 +49,8 @@ def _option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-def test_compose_has_the_five_services(services: dict[str, Any]) -> None:
-    assert sorted(services) == ["grafana", "kafka", "prometheus", "publisher", "worker"]
+def test_compose_has_the_six_services(services: dict[str, Any]) -> None:
+    assert sorted(services) == ["alerts", "grafana", "kafka", "prometheus", "publisher", "worker"]
     assert services["grafana"]["image"] == "grafana/grafana:11.6.0"
 
 
@@ -65,6 +65,7 @@ def test_every_bind_mount_exists_in_the_repo(services: dict[str, Any]) -> None:
         ("grafana", "/var/lib/grafana/dashboards"): "grafana/dashboards",
         ("prometheus", "/etc/prometheus/prometheus.yml"): "docker/prometheus/prometheus.yml",
         ("publisher", "/data"): "docker/data",
+        ("alerts", "/etc/silkwatch/sinks.toml"): "docker/alerts/sinks.toml",
     }
     assert [key for key, source in mounts.items() if not source.exists()] == []
 
@@ -80,17 +81,27 @@ def test_named_volumes_are_declared(services: dict[str, Any]) -> None:
     assert used == declared == {"kafka-data", "worker-data", "prometheus-data", "grafana-data"}
 
 
-def test_prometheus_scrapes_the_worker_web_port(services: dict[str, Any]) -> None:
-    (job,) = _load(DOCKER / "prometheus" / "prometheus.yml")["scrape_configs"]
-    (static,) = job["static_configs"]
-    (target,) = static["targets"]
-    host, port = target.split(":")
-
-    assert (host, port, job["metrics_path"]) == ("worker", "6066", "/metrics")
-    worker_command = services[host]["command"]
-    assert _option(worker_command, "--web-port") == port
+@pytest.mark.parametrize(
+    ("service", "port_option", "host_option"),
+    [("worker", "--web-port", "--web-host"), ("alerts", "--metrics-port", "--metrics-host")],
+)
+def test_prometheus_scrapes_each_metrics_port(
+    services: dict[str, Any], service: str, port_option: str, host_option: str
+) -> None:
+    jobs = _load(DOCKER / "prometheus" / "prometheus.yml")["scrape_configs"]
+    targets = {
+        target.split(":")[0]: (target.split(":")[1], job["metrics_path"])
+        for job in jobs
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert sorted(targets) == ["alerts", "worker"]
+    port, path = targets[service]
+    assert path == "/metrics"
+    command = services[service]["command"]
+    assert _option(command, port_option) == port
     # Bound to 127.0.0.1 (the default) the port would be unreachable from Prometheus.
-    assert _option(worker_command, "--web-host") == "0.0.0.0"
+    assert _option(command, host_option) == "0.0.0.0"
 
 
 def test_grafana_reads_the_prometheus_service(services: dict[str, Any]) -> None:
@@ -118,11 +129,14 @@ def test_kafka_image_is_the_broker_version_the_tests_run(services: dict[str, Any
     assert services["kafka"]["image"] == f"apache/kafka:{version}"
     environment = services["kafka"]["environment"]
     assert "PLAINTEXT://kafka:9092" in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    for name in ("worker", "publisher"):
+    for name in ("worker", "publisher", "alerts"):
         assert _option(services[name]["command"], "--broker") == "kafka://kafka:9092"
 
 
-@pytest.mark.parametrize(("service", "command"), [("worker", "worker"), ("publisher", "publish")])
+@pytest.mark.parametrize(
+    ("service", "command"),
+    [("worker", "worker"), ("publisher", "publish"), ("alerts", "alerts")],
+)
 def test_service_commands_parse_with_the_real_cli(
     services: dict[str, Any], service: str, command: str
 ) -> None:

@@ -5,7 +5,7 @@ Secrets are never written in the file: each sink names an environment variable
 
 .. code-block:: toml
 
-    topic = "alerts"                 # optional, the default
+    topic = "silkwatch-alerts"       # optional, the default (the worker's alerts topic)
 
     [grouping]                       # optional; Alertmanager's defaults but quicker
     group_by = ["kind"]

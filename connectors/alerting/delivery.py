@@ -38,7 +38,7 @@ from detectors.exceptions import SilkwatchError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = "alerts"
+DEFAULT_TOPIC = "silkwatch-alerts"  # where `silkwatch worker` sends alerts (streams/settings.py)
 
 #: longest wait for new alerts between checks for due notifications
 POLL_S = 0.5

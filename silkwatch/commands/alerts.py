@@ -57,8 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     deliver.add_argument("--broker", required=True, help="Kafka URL, e.g. kafka://127.0.0.1:9092")
     deliver.add_argument("--config", required=True, type=Path, help="sinks.toml")
+    deliver.add_argument("--metrics-port", type=int, help="serve delivery metrics on this port")
     deliver.add_argument(
-        "--metrics-port", type=int, help="serve delivery metrics on this port (127.0.0.1)"
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics server binds (%(default)s; 0.0.0.0 in a container)",
     )
     deliver.set_defaults(run=run_deliver)
 
@@ -68,7 +71,7 @@ async def _deliver(args: argparse.Namespace) -> None:
     registry = CollectorRegistry()
     metrics = create_metrics(registry)
     if args.metrics_port:
-        start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
