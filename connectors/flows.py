@@ -86,9 +86,11 @@ def read_flows(
         Default - skip it; it is counted and the count logged at the end
     :param summary: filled with the text reader's counts (lines, flows, skipped)
 
-    >>> from connectors.flows import read_flows            # doctest: +SKIP
-    >>> sum(len(b) for b in read_flows("conn.log"))         # doctest: +SKIP
-    1984
+    Example::
+
+        flows = sum(len(batch) for batch in read_flows("conn.log"))  # Zeek, sniffed
+        for batch in read_flows("-", format="rwcut"):                # rwcut text on stdin
+            ...
     """
     if format not in FORMATS:
         raise FlowTextError(str(path_or_dash), 0, f"unknown format {format!r}; one of {FORMATS}")
