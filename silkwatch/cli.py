@@ -73,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if not args.verbose and command != "worker":  # the worker has its own --loglevel
+        # Kafka clients log every failed connection attempt; the command's own one-line
+        # error says what failed (-v shows the clients' story)
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
