@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from detectors.alerts import Alert, iso_utc
+from detectors.exceptions import SilkwatchError
 
 EPILOG = """\
 examples:
@@ -58,17 +59,24 @@ def run(args: argparse.Namespace) -> int:
     """Read, detect, print."""
     from connectors.flows import read_flows
     from detectors.config import load_config
-    from streams.embedded import run as run_stream
+    from streams.embedded import EmbeddedStream
 
-    detectors = load_config(args.config)
-    batches = _with_progress(read_flows(args.source, format=args.input_format))
-    result = run_stream(batches, detectors=detectors)
+    stream = EmbeddedStream(detectors=load_config(args.config))
+    damaged: SilkwatchError | None = None
+    try:
+        for batch in _with_progress(read_flows(args.source, format=args.input_format)):
+            stream.send(batch)
+    except SilkwatchError as exc:  # bad input: report what the good flows showed, then fail
+        damaged = exc
+    result = stream.finish()
     print_alerts(result.alerts, args.format)
     print(
         f"{result.flows:,} flows, {result.bytes:,} bytes, {len(result.alerts)} alerts"
         + (f", {result.late_flows:,} late flows" if result.late_flows else ""),
         file=sys.stderr,
     )
+    if damaged is not None:
+        raise damaged
     return 0
 
 
