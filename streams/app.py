@@ -40,7 +40,7 @@ from detectors.config import load_config
 from detectors.pairs import address_text
 from streams.detection import DetectionProcessor, DetectionStores
 from streams.network import NetworkHours, closed_hour_message, network_totals
-from streams.processing import BinStores, PartitionProcessor, StreamConfig
+from streams.processing import BinProcessor, BinStores, StreamConfig
 from streams.settings import WorkerSettings
 from streams.throttle import Every
 
@@ -147,7 +147,7 @@ async def count_bins(stream: faust.StreamT) -> None:
         if batch is None:
             continue
         processed_offsets[event.message.partition] = event.message.offset
-        processor = PartitionProcessor(stores, event.message.partition, config)
+        processor = BinProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
         record_batch(metrics, batch)

@@ -24,14 +24,7 @@ from detectors.exfil import score_exfil
 from detectors.hosts import combine_hosts, expired_hosts, host_deltas
 from detectors.pairs import combine_pairs, pair_deltas, shed_pairs
 from detectors.schema import FlowBatch
-from streams.processing import (
-    Progress,
-    Stamped,
-    StreamConfig,
-    apply_deltas,
-    final_horizon,
-    observe,
-)
+from streams.processing import HourlyProcessor, Progress, Stamped, StreamConfig, apply_deltas
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +38,7 @@ class DetectionStores(NamedTuple):
     progress: MutableMapping[Hashable, Stamped]  # (partition, "detect") → Progress
 
 
-class DetectionProcessor:
+class DetectionProcessor(HourlyProcessor):
     """Applies one partition's flow batches to host and pair state; scores closed hours.
 
     :param stores: the mappings to update
@@ -54,6 +47,8 @@ class DetectionProcessor:
     :param detectors: every detector's thresholds
     """
 
+    progress_key = "detect"
+
     def __init__(
         self,
         stores: DetectionStores,
@@ -61,17 +56,16 @@ class DetectionProcessor:
         config: StreamConfig,
         detectors: DetectorsConfig,
     ) -> None:
+        super().__init__(stores.progress, partition, config)
         self.stores = stores
-        self.partition = partition
-        self.config = config
         self.detectors = detectors
 
-    def process(self, batch: FlowBatch, offset: int) -> list[Alert]:
-        """Apply the message at ``offset``; return the new alerts of the hours it closed."""
-        progress = self.stores.progress.get((self.partition, "detect"))
-        if progress is not None and progress.offset >= offset:
-            return []
-        state = progress.value if progress else Progress()
+    def shed_count(self) -> int:
+        """Pairs evicted so far because the pair table was full."""
+        stamped = self._progress()
+        return 0 if stamped is None else stamped.value.extra.get("shed_pairs", 0)
+
+    def _apply(self, batch: FlowBatch, offset: int) -> None:
         # host statistics are hourly whatever the bin size: exfil baselines count hours
         sent, received = host_deltas(batch, max_destinations=self.detectors.exfil.max_destinations)
         combine_h = functools.partial(combine_hosts, config=self.detectors.exfil)
@@ -82,29 +76,9 @@ class DetectionProcessor:
         apply_deltas(
             self.stores.pairs, self.partition, pair_deltas(batch, pair_config), combine_p, offset
         )
-        alerts = self._close(state, until_ms=observe(state, batch, self.config))
-        self.stores.progress[(self.partition, "detect")] = Stamped(offset, state)
-        return alerts
 
-    def flush(self) -> list[Alert]:
-        """Score every hour up to the watermark (end of a finite input)."""
-        progress = self.stores.progress.get((self.partition, "detect"))
-        if progress is None:
-            return []
-        state = progress.value
-        alerts = self._close(state, until_ms=final_horizon(state, self.config))
-        self.stores.progress[(self.partition, "detect")] = Stamped(progress.offset, state)
-        return alerts
-
-    def shed_count(self) -> int:
-        """Pairs evicted so far because the pair table was full."""
-        progress = self.stores.progress.get((self.partition, "detect"))
-        return 0 if progress is None else progress.value.extra.get("shed_pairs", 0)
-
-    def _close(self, state: Progress, *, until_ms: int) -> list[Alert]:
-        start_ms = state.closed_until_ms if state.closed_until_ms is not None else -(2**62)
-        if until_ms <= start_ms:
-            return []
+    def _close_hours(self, state: Progress, start_ms: int, until_ms: int) -> list[Alert]:
+        """New alerts of the hours in [start, until); then expiry and shedding."""
         sent = self._mine(self.stores.hosts_sent)
         hours = sorted({hour for (_, hour) in sent if start_ms <= hour < until_ms})
         found: list[Alert] = []
@@ -113,7 +87,6 @@ class DetectionProcessor:
             pairs = self._mine(self.stores.pairs)
             for hour in hours:
                 found += self._score(sent, received, pairs, hour)
-        state.closed_until_ms = until_ms
         seen, fresh = dedupe(state.extra.get("dedupe", {}), found, self.detectors.alerts)
         state.extra["dedupe"] = seen
         self._expire(state)
@@ -133,14 +106,6 @@ class DetectionProcessor:
             *score_beacons(pairs, now_ms=end_ms, config=d.beacon),
             *score_dns_tunnels(pairs, now_ms=end_ms, config=d.dns),
         ]
-
-    def _mine(self, store: MutableMapping[Hashable, Stamped]) -> dict[Any, Any]:
-        """This partition's entries, keys without the partition, values unstamped."""
-        return {
-            key[1:]: stamped.value
-            for key, stamped in list(store.items())
-            if key[0] == self.partition
-        }
 
     def _expire(self, state: Progress) -> None:
         """Forget host hours past the baseline and pairs idle for a window; shed extra pairs."""

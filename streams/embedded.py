@@ -17,7 +17,7 @@ from detectors.config import DetectorsConfig
 from detectors.schema import FlowBatch
 from streams.detection import DetectionProcessor, DetectionStores
 from streams.network import NetworkHours, closed_hour_message
-from streams.processing import BinStores, ClosedHour, PartitionProcessor, StreamConfig
+from streams.processing import BinProcessor, BinStores, ClosedHour, StreamConfig
 
 
 @dataclass
@@ -51,7 +51,7 @@ class EmbeddedStream:
         self.config = config or StreamConfig()
         self.detectors = detectors or DetectorsConfig()
         self.bin_stores = BinStores({}, {})
-        self.bins = PartitionProcessor(self.bin_stores, 0, self.config)
+        self.bins = BinProcessor(self.bin_stores, 0, self.config)
         self.detection = DetectionProcessor(
             DetectionStores({}, {}, {}, {}), 0, self.config, self.detectors
         )

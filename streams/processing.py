@@ -18,9 +18,9 @@ changelog writes are atomic, so no count is lost or doubled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -184,77 +184,108 @@ class BinStores(NamedTuple):
     progress: MutableMapping[Hashable, Stamped]  # (partition, "bins") → Progress
 
 
-class PartitionProcessor:
-    """Applies one partition's flow batches to the bin stores and closes hours.
+class HourlyProcessor:
+    """The event-time lifecycle one partition's processors share.
 
-    :param stores: the mappings to update (Faust tables or dicts)
+    Per message: skip it when the progress record already holds its offset (a
+    replay after a restart), apply it, advance the watermark, close the hours it
+    passed, and stamp the progress with the offset. Subclasses say what applying a
+    batch means (:meth:`_apply`) and what closing hours does (:meth:`_close_hours`).
+
+    :param progress: ``(partition, progress_key)`` → :class:`Progress`
     :param partition: the Kafka partition this processor owns (0 when embedded)
     :param config: binning, lateness and retention
     """
 
-    def __init__(self, stores: BinStores, partition: int, config: StreamConfig) -> None:
-        self.stores = stores
+    progress_key: ClassVar[str]
+
+    def __init__(
+        self, progress: MutableMapping[Hashable, Stamped], partition: int, config: StreamConfig
+    ) -> None:
+        self.progress = progress
         self.partition = partition
         self.config = config
 
-    def process(self, batch: FlowBatch, offset: int) -> list[ClosedHour]:
-        """Apply one batch (the message at ``offset``); return hours it closed."""
-        progress = self._progress()
-        if progress is not None and progress.offset >= offset:
+    def process(self, batch: FlowBatch, offset: int) -> list[Any]:
+        """Apply one batch (the message at ``offset``); return what the hours it closed gave."""
+        stamped = self._progress()
+        if stamped is not None and stamped.offset >= offset:
             return []  # the whole message was applied before a restart
-        state = progress.value if progress else Progress()
-        apply_deltas(
-            self.stores.bins, self.partition, bin_deltas(batch, self.config), add_volumes, offset
-        )
+        state = stamped.value if stamped else Progress()
+        self._apply(batch, offset)
         closed = self._close(state, until_ms=observe(state, batch, self.config))
-        self.stores.progress[(self.partition, "bins")] = Stamped(offset, state)
+        self.progress[(self.partition, self.progress_key)] = Stamped(offset, state)
         return closed
 
-    def flush(self) -> list[ClosedHour]:
+    def flush(self) -> list[Any]:
         """Close every hour up to the watermark (end of a finite input)."""
-        progress = self._progress()
-        if progress is None:
+        stamped = self._progress()
+        if stamped is None:
             return []
-        state = progress.value
-        closed = self._close(state, until_ms=final_horizon(state, self.config))
-        self.stores.progress[(self.partition, "bins")] = Stamped(progress.offset, state)
+        closed = self._close(stamped.value, until_ms=final_horizon(stamped.value, self.config))
+        self.progress[(self.partition, self.progress_key)] = Stamped(stamped.offset, stamped.value)
         return closed
 
     @property
     def closed_until_ms(self) -> int | None:
         """Every hour of this partition starting before this instant is closed."""
-        progress = self._progress()
-        return None if progress is None else progress.value.closed_until_ms
+        stamped = self._progress()
+        return None if stamped is None else stamped.value.closed_until_ms
 
     def _progress(self) -> Stamped | None:
-        return self.stores.progress.get((self.partition, "bins"))
+        return self.progress.get((self.partition, self.progress_key))
 
-    def _close(self, state: Progress, *, until_ms: int) -> list[ClosedHour]:
-        """Close the hours in [closed_until, until) that hold flows; expire old bins."""
+    def _close(self, state: Progress, *, until_ms: int) -> list[Any]:
         start_ms = state.closed_until_ms if state.closed_until_ms is not None else -(2**62)
         if until_ms <= start_ms:
             return []
-        mine = self._bins_by_hour()
-        hours = sorted(h for h in mine if start_ms <= h < until_ms)
-        closed = [ClosedHour(self.partition, h, mine[h]) for h in hours]
+        closed = self._close_hours(state, start_ms, until_ms)
         state.closed_until_ms = until_ms
-        self._expire(state.watermark_ms - self.config.retention_ms)
         return closed
 
-    def _bins_by_hour(self) -> dict[int, dict[tuple[str, int], tuple[float, float, float]]]:
-        by_hour: dict[int, dict[tuple[str, int], tuple[float, float, float]]] = {}
-        for key, stamped in list(self.stores.bins.items()):
-            partition, dimension, value, start_ms = key
-            if partition == self.partition:
-                r, b, p = (float(x) for x in stamped.value)
-                by_hour.setdefault(start_ms, {})[(dimension, value)] = (r, b, p)
-        return by_hour
+    def _mine(self, store: Mapping[Hashable, Stamped]) -> dict[Any, Any]:
+        """This partition's entries, keys without the partition, values unstamped."""
+        return {
+            key[1:]: stamped.value
+            for key, stamped in list(store.items())
+            if key[0] == self.partition
+        }
 
-    def _expire(self, before_ms: int) -> None:
-        stale = [
-            key
-            for key in list(self.stores.bins.keys())
-            if key[0] == self.partition and key[3] < before_ms
+    def _apply(self, batch: FlowBatch, offset: int) -> None:
+        raise NotImplementedError
+
+    def _close_hours(self, state: Progress, start_ms: int, until_ms: int) -> list[Any]:
+        raise NotImplementedError
+
+
+class BinProcessor(HourlyProcessor):
+    """Hourly byte bins of one partition; closing an hour hands its bins on.
+
+    :param stores: the bins and progress mappings (Faust tables or dicts)
+    """
+
+    progress_key = "bins"
+
+    def __init__(self, stores: BinStores, partition: int, config: StreamConfig) -> None:
+        super().__init__(stores.progress, partition, config)
+        self.bins = stores.bins
+
+    def _apply(self, batch: FlowBatch, offset: int) -> None:
+        apply_deltas(self.bins, self.partition, bin_deltas(batch, self.config), add_volumes, offset)
+
+    def _close_hours(self, state: Progress, start_ms: int, until_ms: int) -> list[ClosedHour]:
+        """The hours in [start, until) that hold flows; bins past retention are dropped."""
+        by_hour: dict[int, dict[tuple[str, int], tuple[float, float, float]]] = {}
+        for (dimension, value, hour_ms), volumes in self._mine(self.bins).items():
+            r, b, p = (float(x) for x in volumes)
+            by_hour.setdefault(hour_ms, {})[(dimension, value)] = (r, b, p)
+        closed = [
+            ClosedHour(self.partition, hour, by_hour[hour])
+            for hour in sorted(h for h in by_hour if start_ms <= h < until_ms)
         ]
-        for key in stale:
-            del self.stores.bins[key]
+        before_ms = state.watermark_ms - self.config.retention_ms
+        for hour in by_hour:
+            if hour < before_ms:
+                for dimension, value in by_hour[hour]:
+                    del self.bins[(self.partition, dimension, value, hour)]
+        return closed

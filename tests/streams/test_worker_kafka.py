@@ -45,6 +45,15 @@ def rounded(hours: dict[int, tuple[float, float, float]]) -> dict[int, tuple[flo
     return {hour: tuple(round(v, 2) for v in values) for hour, values in hours.items()}
 
 
+def wait_for_rwcount(expected, *workers, what: str, timeout_s: float = 240) -> None:
+    """Wait until the workers' bins, summed, print like ``rwcount`` (two decimals)."""
+    wait_for(
+        lambda: rounded(hourly_totals(*workers)) == expected,
+        timeout_s=timeout_s,
+        what=f"{what} equal to rwcount {expected}",
+    )
+
+
 def sent_totals(worker) -> tuple[int, int]:
     """(flows, bytes) summed over every host's sent statistics."""
     rows = [r for r in worker.hosts() if r["direction"] == "sent"]
@@ -104,11 +113,7 @@ def test_published_fccx_hour_equals_rwcount(kafka_broker, shared_dir, tmp_path):
 
     worker = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic)
     try:
-        wait_for(
-            lambda: rounded(hourly_totals(worker)) == expected,
-            timeout_s=180,
-            what=f"bins equal to rwcount {expected}",
-        )
+        wait_for_rwcount(expected, worker, what="the bins", timeout_s=180)
         wait_for(
             lambda: sent_totals(worker) == (245_340, 422_463_836),
             timeout_s=300,
@@ -137,11 +142,7 @@ def test_worker_killed_mid_stream_ends_exact(kafka_broker, shared_dir, tmp_path)
         worker.kill()
     restarted = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic, roles="bins")
     try:
-        wait_for(
-            lambda: rounded(hourly_totals(restarted)) == expected,
-            timeout_s=240,
-            what=f"bins equal to rwcount after the restart (killed near {kill_at:.0f})",
-        )
+        wait_for_rwcount(expected, restarted, what=f"restarted bins (killed at {kill_at:.0f})")
     finally:
         restarted.service.stop()
 
@@ -154,16 +155,8 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_broker, shared_di
     second = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic, roles="bins")
     try:
         publish(kafka_broker.url, topic, shared_dir / FCCX)
-        wait_for(
-            lambda: rounded(hourly_totals(first, second)) == expected,
-            timeout_s=240,
-            what="two workers' bins summing to rwcount",
-        )
+        wait_for_rwcount(expected, first, second, what="two workers' bins")
         second.kill()
-        wait_for(
-            lambda: rounded(hourly_totals(first)) == expected,
-            timeout_s=240,
-            what="the surviving worker holding every partition's bins",
-        )
+        wait_for_rwcount(expected, first, what="the survivor's bins")
     finally:
         first.service.stop()
