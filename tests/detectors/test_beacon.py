@@ -10,7 +10,6 @@ import pytest
 from detectors.beacon import BeaconConfig, interval_timing, merge_callbacks, score_beacons
 from detectors.pairs import combine_pairs, pair_deltas
 from detectors.schema import make_batch
-from detectors.synthetic import synthetic_day
 
 HOST, C2 = "10.0.0.5", "203.0.113.9"
 
@@ -199,13 +198,8 @@ def test_merge_callbacks_joins_bursts_and_back_to_back_records():
     )
 
 
-def test_realistic_day_alerts_exactly_the_planted_beacons():
-    day = synthetic_day(4, hosts=150)
-    pairs: dict = {}
-    for batch in day.batches:
-        for key, value in pair_deltas(batch).items():
-            pairs[key] = combine_pairs(pairs.get(key), value)
-    now_ms = max(int(batch["stime_ms"].max()) for batch in day.batches)
+def test_realistic_day_alerts_exactly_the_planted_beacons(realistic_day_pairs):
+    day, pairs, now_ms = realistic_day_pairs
     alerts = score_beacons(pairs, now_ms=now_ms)
     planted = sorted((p.sip, p.dip, p.dport, p.detail["period_s"]) for p in day.truth("beacon"))
     found = sorted((a.sip, a.dip, a.dport, round(a.evidence["period_s"], -1)) for a in alerts)

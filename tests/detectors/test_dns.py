@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.dns import DnsConfig, score_dns_tunnels
-from detectors.pairs import combine_pairs, pair_deltas
+from detectors.pairs import pair_deltas
 from detectors.schema import make_batch
-from detectors.synthetic import synthetic_day
 
 T0 = 1_434_499_200_000
 RESOLVER = "10.0.0.53"
@@ -104,13 +103,8 @@ def test_resolver_recursion_is_not_a_tunnel():
     assert [a.sip for a in _score(recursion)] == [RESOLVER]
 
 
-def test_realistic_day_alerts_exactly_the_planted_tunnel():
-    day = synthetic_day(4, hosts=150)
-    pairs: dict = {}
-    for batch in day.batches:
-        for key, value in pair_deltas(batch).items():
-            pairs[key] = combine_pairs(pairs.get(key), value)
-    now_ms = max(int(batch["stime_ms"].max()) for batch in day.batches)
+def test_realistic_day_alerts_exactly_the_planted_tunnel(realistic_day_pairs):
+    day, pairs, now_ms = realistic_day_pairs
     [truth] = day.truth("dns_tunnel")
     assert [(a.sip, a.dip, a.dport) for a in score_dns_tunnels(pairs, now_ms=now_ms)] == [
         (truth.sip, truth.dip, truth.dport)
