@@ -1,9 +1,10 @@
 """What the stream does with each flow batch — written once, for Faust and the embedded runner.
 
-A :class:`PartitionProcessor` applies flow batches of one Kafka partition to a
-set of key → value stores and closes event-time hours. The stores are plain
-``MutableMapping`` objects: Faust tables in the worker, dicts in the embedded
-runner, so both run exactly this code.
+A :class:`HourlyProcessor` applies flow batches of one Kafka partition to a
+set of key → value stores and closes event-time hours; :class:`BinProcessor` here
+and :class:`streams.detection.DetectionProcessor` say what applying and closing
+mean. The stores are plain ``MutableMapping`` objects: Faust tables in the
+worker, dicts in the embedded runner, so both run exactly this code.
 
 Exactly once, without Kafka transactions: every stored value is
 :class:`Stamped` with the source offset of the last message applied to it, and
