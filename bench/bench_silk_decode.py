@@ -22,6 +22,7 @@ printed beside it), so other load on a shared machine does not count.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import struct
 import time
@@ -29,6 +30,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the silkwatch command runs
 import numpy as np
 
 from connectors.silk import Compression, FileFormat, SilkWriter, read_batches, read_header

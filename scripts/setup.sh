@@ -4,7 +4,8 @@
 # Maven for the Kafka broker), the .venv with silkwatch editable, the Kafka broker jars.
 #
 # Idempotent and quick to re-run: apt runs only when a package is missing, pip only when
-# pyproject.toml changed since the last install, the jars only when docker/kafka/pom.xml did.
+# pyproject.toml or a C source changed since the last install, the jars only when
+# docker/kafka/pom.xml did.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,7 +57,9 @@ install_venv() {
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
         { say "$PYTHON is $("$PYTHON" --version 2>&1); silkwatch needs Python 3.11+"; exit 1; }
     local stamp="$VENV/.silkwatch-setup" want
-    want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1) $("$PYTHON" --version 2>&1)"
+    # the C sources count too: an editable install compiles them only when it runs
+    want="$(cat "$ROOT/pyproject.toml" "$ROOT"/connectors/*.c | sha256sum | cut -d' ' -f1)"
+    want="$want $("$PYTHON" --version 2>&1)"
     if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         say ".venv up to date"
         return

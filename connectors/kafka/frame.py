@@ -26,8 +26,9 @@ import struct
 
 import numpy as np
 
+from connectors.fieldmoves import FieldMoves, field
 from detectors.exceptions import SilkwatchError
-from detectors.schema import FLOW_DTYPE, FlowBatch, ipv4_to_v16, v16_to_ipv4
+from detectors.schema import FLOW_DTYPE, FlowBatch, make_batch
 
 MAGIC = b"SWFB"
 VERSION = 1
@@ -46,6 +47,26 @@ COMPACT_V4_DTYPE = np.dtype(
 )
 _ADDRESSES = ("sip", "dip", "nhip")
 _LAYOUTS = {LAYOUT_FULL: FLOW_DTYPE, LAYOUT_COMPACT_V4: COMPACT_V4_DTYPE}
+
+
+def _compact_moves(to_compact: bool) -> FieldMoves:
+    """Moves between a full and a compact record: addresses are the v4-mapped tails."""
+    moves = []
+    for name in COMPACT_V4_DTYPE.names:
+        compact_type, compact_at = COMPACT_V4_DTYPE.fields[name][:2]
+        full_type, full_at = FLOW_DTYPE.fields[name][:2]
+        if name in _ADDRESSES:
+            full_type, full_at = np.dtype(">u4"), full_at + 12
+        ends = [(full_at, full_type), (compact_at, compact_type)]
+        (source_at, source_type), (target_at, target_type) = ends if to_compact else ends[::-1]
+        moves.append(field(source_at, source_type, target_at, target_type))
+    sizes = [FLOW_DTYPE.itemsize, COMPACT_V4_DTYPE.itemsize]
+    return FieldMoves(*(sizes if to_compact else sizes[::-1]), moves)
+
+
+_TO_COMPACT, _FROM_COMPACT = _compact_moves(True), _compact_moves(False)
+#: a decoded compact record before its fields arrive: IPv4-mapped addresses, zero padding
+_COMPACT_TEMPLATE = make_batch(sip=["0.0.0.0"], dip=["0.0.0.0"], nhip=["0.0.0.0"]).tobytes()
 
 
 class FrameError(SilkwatchError):
@@ -69,8 +90,7 @@ def encode_frame(batch: FlowBatch) -> bytes:
     """
     if batch.size and not batch["ipv6"].any():
         packed = np.empty(batch.size, dtype=COMPACT_V4_DTYPE)
-        for name in COMPACT_V4_DTYPE.names:
-            packed[name] = v16_to_ipv4(batch[name]) if name in _ADDRESSES else batch[name]
+        _TO_COMPACT.apply(np.ascontiguousarray(batch, dtype=FLOW_DTYPE), packed)
         layout = LAYOUT_COMPACT_V4
     else:
         packed = np.array(batch, dtype=FLOW_DTYPE)
@@ -102,7 +122,5 @@ def decode_frame(frame: bytes | memoryview) -> FlowBatch:
     if layout == LAYOUT_FULL:
         return records.copy()
     batch = np.empty(count, dtype=FLOW_DTYPE)
-    for name in COMPACT_V4_DTYPE.names:
-        batch[name] = ipv4_to_v16(records[name]) if name in _ADDRESSES else records[name]
-    batch["ipv6"] = False
+    _FROM_COMPACT.apply(records, batch, _COMPACT_TEMPLATE)
     return batch
