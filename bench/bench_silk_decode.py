@@ -22,7 +22,6 @@ printed beside it), so other load on a shared machine does not count.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import struct
 import time
@@ -30,11 +29,13 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the silkwatch command runs
-import numpy as np
+from silkwatch.runtime import tune_process
 
-from connectors.silk import Compression, FileFormat, SilkWriter, read_batches, read_header
-from detectors.schema import FLOW_DTYPE, empty_batch
+tune_process()  # as the silkwatch command runs: before numpy is imported
+import numpy as np  # noqa: E402
+
+from connectors.silk import Compression, FileFormat, SilkWriter, read_batches, read_header  # noqa: E402
+from detectors.schema import FLOW_DTYPE, empty_batch  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 CHUNK = 1_000_000

@@ -76,6 +76,7 @@ def read_flows(
     rows: int = 65_536,
     on_error: ErrorPolicy = skip_malformed,
     summary: ReadSummary | None = None,
+    columns: frozenset[str] | None = None,
 ) -> Iterator[FlowBatch]:
     """Batches of ``FLOW_DTYPE`` flows from any supported file, or stdin for ``-``.
 
@@ -85,6 +86,9 @@ def read_flows(
     :param on_error: what to do with a malformed text line (``(error) -> skip?``).
         Default - skip it; it is counted and the count logged at the end
     :param summary: filled with the text reader's counts (lines, flows, skipped)
+    :param columns: the batch columns the caller reads; a SiLK file decodes only
+        those (the others keep their defaults), text formats fill every column.
+        Default - all
 
     Example::
 
@@ -101,7 +105,7 @@ def read_flows(
         if binary == "silk":
             from connectors.silk import read_batches  # the SiLK reader is optional at import
 
-            yield from read_batches(raw if name == "-" else Path(name), rows=rows)
+            yield from read_batches(raw if name == "-" else Path(name), rows=rows, columns=columns)
             return
         summary = summary or ReadSummary(name, format)
         if binary == "nfcapd":

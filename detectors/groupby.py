@@ -12,8 +12,8 @@ Grouping never loops over records in Python: each key field becomes one or
 two ``uint64`` words (IPs through :func:`~detectors.schema.ip_words`, or one
 32-bit word when a batch holds only IPv4), the words are shifted to their
 minimum and packed into as few 64-bit words as their value ranges allow, then
-grouped by a ``bincount`` over a compact key space, one ``np.sort`` of key
-and row number packed together, or ``np.lexsort`` on several words. Groups come
+grouped by a ``bincount`` over a compact key space, a hash table over one
+word, or ``np.lexsort`` on several words. Groups come
 out sorted by key, which is rwuniq's ``--sort-output`` order (IPv4 before
 IPv6, as SiLK sorts IPv4-mapped addresses).
 
@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from detectors._hashgroup import hash_group
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, FlowBatch, empty_batch, ip_words
 
@@ -216,6 +217,22 @@ def init(fields: str | tuple[str, ...], values: str | tuple[str, ...] = "records
     return _batch_state(key_fields, value_names, empty_batch(0))
 
 
+def columns_read(state: GroupState) -> frozenset[str]:
+    """The batch columns grouping by ``state``'s fields and values reads.
+
+    Examples
+    --------
+    >>> sorted(columns_read(init("sip", "bytes,etime-latest")))
+    ['bytes', 'elapsed_ms', 'sip', 'stime_ms']
+    """
+    fields = [*state.fields, *(v.split(":", 1)[1] for v in state.values if ":" in v)]
+    columns = {KEY_FIELDS[name][1] for name in fields}
+    columns |= {"elapsed_ms"} if "etime" in fields else set()
+    for value in state.values:
+        columns |= _AGGREGATE_INPUTS.get(_AGGREGATE_OF.get(value, ""), set())
+    return frozenset(columns)
+
+
 def update(state: GroupState, batch: FlowBatch) -> GroupState:
     """``state`` with the flows of ``batch`` added; neither argument is modified.
 
@@ -378,6 +395,13 @@ _AGGREGATE_OF = {
     "stime-earliest": "stime_min_ms",
     "etime-latest": "etime_max_ms",
 }
+#: aggregate → the batch columns it is computed from (see ``_batch_state``)
+_AGGREGATE_INPUTS = {
+    "bytes": {"bytes"},
+    "packets": {"packets"},
+    "stime_min_ms": {"stime_ms"},
+    "etime_max_ms": {"stime_ms", "elapsed_ms"},
+}
 
 
 def _key_column(batch: FlowBatch, name: str) -> np.ndarray:
@@ -425,8 +449,8 @@ def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
     return _words(batch[column])
 
 
-#: below this many distinct packed values, group with a bincount instead of a sort
-_DENSE_SPAN = 1 << 22
+#: below this many distinct packed values (or rows), group with a bincount instead of hashing
+_DENSE_SPAN = 1 << 16
 
 
 class _Groups(NamedTuple):
@@ -440,17 +464,16 @@ def _group(words: list[np.ndarray]) -> _Groups:
     """Group rows by their word tuples; group ids follow the tuples' ascending order.
 
     Three ways, cheapest first: a ``bincount`` when the packed key space is
-    small; one ``np.sort`` of key and row number packed together when they
-    fit 64 bits (numpy's radix/SIMD sort is several times faster than the
-    ``argsort`` inside ``np.unique``); ``np.lexsort`` for wider keys.
+    small; a hash table (``_hashgroup.c``) when the key packs into one 64-bit
+    word, its groups then renumbered in key order; ``np.lexsort`` for wider
+    keys.
     """
     rows = len(words[0])
     if rows == 0:
         nothing = np.zeros(0, np.int64)
         return _Groups(nothing, nothing, 0, nothing)
     packed, bits = _pack(words)
-    row_bits = int(rows - 1).bit_length()
-    if len(packed) == 1 and 1 << bits[0] <= max(_DENSE_SPAN, 4 * rows):
+    if len(packed) == 1 and 1 << bits[0] <= max(_DENSE_SPAN, rows):
         key = packed[0].astype(np.intp)
         sizes = np.bincount(key)
         present = sizes > 0
@@ -460,21 +483,22 @@ def _group(words: list[np.ndarray]) -> _Groups:
         first = np.empty(count, np.int64)
         first[inverse[::-1]] = np.arange(rows - 1, -1, -1)
         return _Groups(inverse, first, count, sizes[present])
-    if len(packed) == 1 and bits[0] + row_bits <= 64:
-        combined = (packed[0] << np.uint64(row_bits)) | np.arange(rows, dtype=np.uint64)
-        combined.sort()
-        order = (combined & np.uint64((1 << row_bits) - 1)).view(np.int64)
-        sorted_key = combined >> np.uint64(row_bits)
-        change = np.empty(rows, bool)
-        change[0] = True
-        np.not_equal(sorted_key[1:], sorted_key[:-1], out=change[1:])
-    else:
-        order = np.lexsort(packed[::-1])
-        change = np.zeros(rows, bool)
-        change[0] = True
-        for word in packed:
-            sorted_word = word[order]
-            change[1:] |= sorted_word[1:] != sorted_word[:-1]
+    if len(packed) == 1:
+        key = np.ascontiguousarray(packed[0], dtype=np.uint64)
+        group_of, first_row = np.empty(rows, np.int64), np.empty(rows, np.int64)
+        count = hash_group(key, group_of, first_row)
+        first = first_row[:count]
+        order = np.argsort(key[first])  # keys are distinct: no ties
+        rank = np.empty(count, np.int64)
+        rank[order] = np.arange(count)
+        inverse = rank[group_of]
+        return _Groups(inverse, first[order], count, np.bincount(inverse, minlength=count))
+    order = np.lexsort(packed[::-1])
+    change = np.zeros(rows, bool)
+    change[0] = True
+    for word in packed:
+        sorted_word = word[order]
+        change[1:] |= sorted_word[1:] != sorted_word[:-1]
     starts = np.flatnonzero(change)
     inverse = np.empty(rows, np.int64)
     inverse[order] = np.cumsum(change) - 1

@@ -48,6 +48,10 @@ class LoadSchemeError(SilkwatchError, ValueError):
         self.text = text
 
 
+#: the batch columns ``bin_volumes`` reads (readers may decode just these)
+VOLUME_COLUMNS = frozenset({"stime_ms", "elapsed_ms", "bytes", "packets"})
+
+
 def parse_load_scheme(text: str | int) -> int:
     """A load scheme given by name (or unique prefix, as SiLK allows) or number → its id.
 

@@ -58,7 +58,7 @@ install_venv() {
         { say "$PYTHON is $("$PYTHON" --version 2>&1); silkwatch needs Python 3.11+"; exit 1; }
     local stamp="$VENV/.silkwatch-setup" want
     # the C sources count too: an editable install compiles them only when it runs
-    want="$(cat "$ROOT/pyproject.toml" "$ROOT"/connectors/*.c | sha256sum | cut -d' ' -f1)"
+    want="$(cat "$ROOT/pyproject.toml" "$ROOT"/*/*.c | sha256sum | cut -d' ' -f1)"
     want="$want $("$PYTHON" --version 2>&1)"
     if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         say ".venv up to date"
@@ -72,6 +72,10 @@ install_venv() {
 
 install_debian_packages
 install_venv
+# bytecode for our own modules too (pip compiles only what it installs): every command
+# starts ~30 ms sooner, PYTHONDONTWRITEBYTECODE or not
+say "compile bytecode"
+"$VENV/bin/python" -m compileall -q "$ROOT"/{connectors,detectors,streams,silkwatch,grafana} >/dev/null
 say "Kafka broker jars"
 "$ROOT/docker/kafka/kafka.sh" fetch
 say "done"

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from detectors.exceptions import SilkwatchError
+from silkwatch.runtime import tune_process
 
 #: command name → the module that registers it, in the order ``--help`` lists them
 COMMANDS: dict[str, str] = {
@@ -65,6 +66,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
+    tune_process()  # before the command's modules import numpy
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in argv if not word.startswith("-")), None)
     parser = build_parser(command)

@@ -147,17 +147,20 @@ class Layout:
         )
 
     @functools.cache  # noqa: B019 - as above
-    def copy_plan(self, big_endian: bool) -> CopyPlan:
-        """The moves that copy every plainly stored field.
+    def copy_plan(self, big_endian: bool, columns: frozenset[str] | None = None) -> CopyPlan:
+        """The moves that copy every plainly stored field (of ``columns``, when given).
 
         Fields stored as ``FLOW_DTYPE`` holds them (same width and order) and
         adjacent both on disk and in the batch merge into one byte run.
         """
         raw = self.dtype(big_endian)
+        wanted = _FLOW_NAMES if columns is None else _with_fixup_inputs(columns)
         pairs: list[list] = []  # [source offset, source type, target offset, target type]
         flags: list[Move] = []
         v6_runs: list[list[int]] = []
         for name, offset, code in sorted(self.fields, key=lambda f: f[1]):
+            if name in _FLOW_NAMES and name not in wanted:
+                continue
             if code in ("ip4", "ip16"):
                 tail = offset + (12 if code == "ip16" else 0)
                 source_type = _BIG_U4 if code == "ip16" else raw.fields[name][0]
@@ -212,17 +215,25 @@ class Layout:
 
 
 def decode(
-    layout: Layout, records: bytes, big_endian: bool, packed: PackedFile | None
+    layout: Layout,
+    records: bytes,
+    big_endian: bool,
+    packed: PackedFile | None,
+    columns: frozenset[str] | None = None,
 ) -> FlowBatch:
     """Whole records of one layout → a flow batch (``len(records) % rec_size == 0``).
 
     ``packed`` is the file's packedfile entry: hour-packed layouts take their
     hour, sensor and flowtype from it (start 0 and unknowns when it is absent).
+    ``columns``, when given, are the batch columns the caller reads: the
+    plainly stored others are skipped and keep their defaults (zero, unknown
+    sensor and flowtype, ``0.0.0.0``), which is cheaper when a command needs
+    two of twenty columns.
     """
     raw = np.frombuffer(records, dtype=layout.dtype(big_endian))
     start_ms = packed.start_ms if layout.hour_packed and packed is not None else 0
     out = np.empty(len(raw), dtype=FLOW_DTYPE)
-    plan = layout.copy_plan(big_endian)
+    plan = layout.copy_plan(big_endian, columns)
     template = _template(layout, *((packed.sensor, packed.flowtype) if packed else (None, None)))
     for start in range(0, len(raw), _CACHE_ROWS):  # every pass over a slice hits L2 cache
         raw_part, out_part = raw[start : start + _CACHE_ROWS], out[start : start + _CACHE_ROWS]
@@ -235,6 +246,19 @@ def decode(
 
 #: rows per slice in ``decode``: ~850 kB of batch plus ~720 kB of records fit L2 cache
 _CACHE_ROWS = 8192
+
+
+def _with_fixup_inputs(columns: frozenset[str]) -> frozenset[str]:
+    """``columns`` plus what SiLK's fix-ups read to get them right (see ``_finish``).
+
+    The tcp_state byte always comes: it says which records are IPv6. Its
+    expanded-flag fix reads the protocol and both flag bytes; the ICMP port
+    fix reads the protocol and both ports.
+    """
+    wanted = set(columns) | {"tcp_state", "ipv6", "proto", "init_flags", "rest_flags"}
+    if wanted & {"sport", "dport"}:
+        wanted |= {"sport", "dport"}
+    return frozenset(wanted)
 
 
 @functools.cache

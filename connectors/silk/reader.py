@@ -186,18 +186,28 @@ class SilkFile:
         if self._owned is not None:
             self._owned.close()
 
-    def iter_batches(self, rows: int = DEFAULT_ROWS) -> Iterator[FlowBatch]:
-        """Batches of at most ``rows`` flows, in file order."""
-        for batch, _ in self.iter_positioned(rows):
+    def iter_batches(
+        self, rows: int = DEFAULT_ROWS, *, columns: frozenset[str] | None = None
+    ) -> Iterator[FlowBatch]:
+        """Batches of at most ``rows`` flows, in file order (see ``iter_positioned``)."""
+        for batch, _ in self.iter_positioned(rows, columns=columns):
             yield batch
 
     def iter_positioned(
-        self, rows: int = DEFAULT_ROWS, *, resume: Position | None = None, tail_ok: bool = False
+        self,
+        rows: int = DEFAULT_ROWS,
+        *,
+        resume: Position | None = None,
+        tail_ok: bool = False,
+        columns: frozenset[str] | None = None,
     ) -> Iterator[tuple[FlowBatch, Position]]:
         """Batches with the position just after each, for checkpoints.
 
         Parameters
         ----------
+        columns
+            Decode only these batch columns; the others keep their defaults.
+            Default - all of them.
         resume
             Continue from a position an earlier read returned (needs a seekable,
             uncompressed-on-disk stream). Default - the first record.
@@ -238,7 +248,9 @@ class SilkFile:
                     end_offset = chunk.end
                     pending.popleft()
             records = parts[0] if len(parts) == 1 else b"".join(parts)
-            batch = decode(self.layout, records, self.header.big_endian, self.header.packedfile)
+            batch = decode(
+                self.layout, records, self.header.big_endian, self.header.packedfile, columns
+            )
             head = pending[0] if pending else None
             return batch, Position(head.start, head.delivered) if head else Position(end_offset)
 
@@ -362,6 +374,7 @@ def read_batches(
     types: Collection[str] | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    columns: frozenset[str] | None = None,
 ) -> Iterator[FlowBatch]:
     """Flow batches from a file, ``-`` (stdin), a binary stream or a repository.
 
@@ -376,13 +389,16 @@ def read_batches(
     sensors, types, start_ms, end_ms
         Repository only: keep hour files of these sensor ids, type names and
         hours (see ``iter_repository``). Default - everything.
+    columns
+        Decode only these batch columns, the others keep their defaults
+        (``layouts.decode``). Default - all of them.
     """
     if isinstance(source, str | os.PathLike) and str(source) != "-" and Path(source).is_dir():
         for hour_file in iter_repository(
             Path(source), sensors=sensors, types=types, start_ms=start_ms, end_ms=end_ms
         ):
             with open_silk(hour_file.path) as silk:
-                yield from silk.iter_batches(rows)
+                yield from silk.iter_batches(rows, columns=columns)
         return
     with open_silk(source) as silk:
-        yield from silk.iter_batches(rows)
+        yield from silk.iter_batches(rows, columns=columns)

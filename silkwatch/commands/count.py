@@ -20,11 +20,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from connectors.flows import FORMATS, read_flows
+from connectors.readahead import read_ahead
 from connectors.silk.text import format_times
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
 from detectors.timebins import (
     LOAD_SCHEMES,
+    VOLUME_COLUMNS,
     bin_volumes,
     empty_bins,
     fill_span,
@@ -34,9 +36,10 @@ from detectors.timebins import (
 
 logger = logging.getLogger(__name__)
 
-#: flows per batch read: 256 Ki flows (26 MB) measured 1.7x faster than 1 Mi on
-#: 10 M flows (bench/bench_stats_vs_nfdump.py) — the column passes stay in cache
-READ_ROWS = 1 << 18
+#: flows per batch read: 128 Ki flows (13 MB) was the fastest of 16 Ki–256 Ki for
+#: ``stats`` on 10 M flows (bench/bench_stats_vs_nfdump.py): fewer batches cost less
+#: Python, smaller ones stay in cache, and a handful of them are in flight (read-ahead)
+READ_ROWS = 1 << 17
 
 EPILOG = """\
 examples:
@@ -118,10 +121,19 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def iter_input(args: argparse.Namespace) -> Iterator[FlowBatch]:
-    """Every batch of every input, in order."""
-    for source in args.inputs:
-        yield from read_flows(source, format=args.input_format, rows=READ_ROWS)
+def iter_input(
+    args: argparse.Namespace, columns: frozenset[str] | None = None
+) -> Iterator[FlowBatch]:
+    """Every batch of every input, in order; SiLK files decode only ``columns``.
+
+    The batches are read on a thread one or two ahead of the caller's work.
+    """
+
+    def batches() -> Iterator[FlowBatch]:
+        for source in args.inputs:
+            yield from read_flows(source, format=args.input_format, rows=READ_ROWS, columns=columns)
+
+    return read_ahead(batches())
 
 
 def write_output(
@@ -174,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         raise CountArgumentError(f"count: --bin-size {args.bin_size} is below 0.001 seconds")
     scheme = parse_load_scheme(args.load_scheme)  # fail before reading any input
     merged = empty_bins()
-    for batch in iter_input(args):
+    for batch in iter_input(args, VOLUME_COLUMNS):
         merged = merge_bins(merged, bin_volumes(batch, bin_ms=bin_ms, scheme=scheme))
     rows = fill_span(merged, bin_ms=bin_ms, skip_zeroes=args.skip_zeroes)
     dates = timestamps(rows.bin_start_ms, with_ms=bin_ms % 1000 != 0)

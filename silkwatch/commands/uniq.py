@@ -1,8 +1,8 @@
 """``silkwatch uniq``: rwuniq — one row per distinct key with aggregate values.
 
 Batches go through :mod:`detectors.groupby` (``init/update/merge/result``):
-each batch is grouped on its own and the partial states are merged a few at a
-time, so memory follows the number of bins, not of flows. The cell rendering
+each batch is grouped on its own and the partial states are merged once they
+hold a million bins, so memory follows the number of bins, not of flows. The cell rendering
 here (addresses, times, TCP flags) is shared with ``silkwatch stats``.
 """
 
@@ -23,8 +23,10 @@ from silkwatch.commands.count import add_io_arguments, iter_input, timestamps, w
 
 logger = logging.getLogger(__name__)
 
-#: partial states held before they are merged into one
-MERGE_EVERY = 16
+#: new bins held in partial states before they are merged into one (or as many as the
+#: merged state holds, if more): merging re-groups them all, so few keys per batch (top
+#: talkers) merge rarely and many keys (5-tuples) often
+MERGE_BINS = 1 << 20
 
 FIELDS_HELP = (
     "key fields, comma-separated: sIP, dIP, sPort, dPort, protocol, packets, bytes, flags, "
@@ -73,10 +75,14 @@ def aggregate(args: argparse.Namespace) -> GroupTable:
     """Group every input flow by ``--fields`` and compute ``--values``."""
     empty = groupby.init(args.fields, args.values)  # bad names fail before any input is read
     partials: list[GroupState] = []
-    for batch in iter_input(args):
+    merged = fresh = 0  # bins in the merged state, and in the partials since
+    for batch in iter_input(args, groupby.columns_read(empty)):
         partials.append(groupby.update(empty, batch))
-        if len(partials) >= MERGE_EVERY:
+        fresh += len(partials[-1].records)
+        # amortised: each bin is re-grouped O(1) times
+        if fresh >= max(MERGE_BINS, merged) and len(partials) > 1:
             partials = [groupby.merge(*partials)]
+            merged, fresh = len(partials[0].records), 0
     return groupby.result(groupby.merge(empty, *partials))
 
 

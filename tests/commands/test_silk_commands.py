@@ -218,3 +218,14 @@ def test_reads_stdin():
 def test_uniq_names_sensor_class_type_like_rwcut(capsys):
     out = run(capsys, "uniq", "--fields", "sensor,class,type", "--values", "flows,bytes", FCCX)
     assert cells(out) == [["S3", "all", "out", "245340", "422463836"]]
+
+
+def test_uniq_over_many_small_batches_and_merges_equals_rwuniq(capsys, monkeypatch):
+    from silkwatch.commands import count, uniq
+
+    monkeypatch.setattr(count, "READ_ROWS", 1_000)  # 246 batches
+    monkeypatch.setattr(uniq, "MERGE_BINS", 1)  # merges as often as amortisation allows
+    out = run(
+        capsys, "uniq", "--fields", "sIP", "--values", "records,bytes,packets,dIP-Distinct", FCCX
+    )
+    assert cells(out) == cells((GOLDEN / "fccx-rwuniq-sip.txt").read_text())

@@ -189,6 +189,24 @@ def test_the_golden_cases_cover_every_sample_file():
     )
 
 
+@pytest.mark.parametrize("source", sorted({s for _, s, _ in GOLDEN_CASES}), ids=lambda p: p.name)
+@pytest.mark.parametrize("columns", [("sip", "bytes"), ("stime_ms", "dport"), ("nhip", "flags")])
+def test_decoding_some_columns_gives_exactly_those_of_a_full_decode(source, columns):
+    full = read_all(source)
+    some = np.concatenate(list(read_batches(source, columns=frozenset(columns))))
+    for name in columns:
+        assert some[name].tobytes() == full[name].tobytes(), name
+    assert some["ipv6"].tolist() == full["ipv6"].tolist()
+
+
+def test_columns_not_asked_for_keep_their_defaults():
+    path = SILK / "fccx" / "FT_RWIPV6ROUTING-v1-c1-L.dat"
+    some = np.concatenate(list(read_batches(path, columns=frozenset({"sip", "bytes"}))))
+    assert int(some["bytes"].sum()) == 422_463_836  # the README's byte total
+    assert not some["packets"].any() and not some["elapsed_ms"].any()
+    assert set(ip_strings(some["dip"], some["ipv6"])) == {"0.0.0.0"}
+
+
 # --------------------------------------------------------------------------- README invariants
 
 RECORD_0 = ("192.168.40.20", "10.0.40.54", 88, 60339, 6, 4, 373, 30, 1434553200013, 6)
