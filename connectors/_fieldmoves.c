@@ -173,19 +173,26 @@ static int check_moves(const Move *moves, Py_ssize_t count, Py_ssize_t src_size,
 }
 
 PyDoc_STRVAR(move_fields_doc,
-             "move_fields(source, source_size, target, target_size, template, moves) -> int\n\n"
+             "move_fields(source, source_size, target, target_size, template, moves, rows=None)\n"
+             "-> int\n\n"
              "Fill each target record with ``template`` (empty: leave it), then apply\n"
-             "``moves`` from the matching source record. The target must hold exactly\n"
-             "as many records as the source. Returns the OR of every byte a masked\n"
+             "``moves`` from the matching source record: the i-th, or the ``rows[i]``-th\n"
+             "when ``rows`` (int64 indices) is given. The target must hold exactly one\n"
+             "record per source record (per row). Returns the OR of every byte a masked\n"
              "move read.");
 
 static PyObject *move_fields(PyObject *self, PyObject *args) {
-    Py_buffer src, dst, tmpl, mv;
+    Py_buffer src, dst, tmpl, mv, rows_buf = {0};
     Py_ssize_t src_size, dst_size;
-    if (!PyArg_ParseTuple(args, "y*nw*ny*y*", &src, &src_size, &dst, &dst_size, &tmpl, &mv))
+    PyObject *rows_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nw*ny*y*|O", &src, &src_size, &dst, &dst_size, &tmpl, &mv,
+                          &rows_obj))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t count = src_size > 0 ? src.len / src_size : 0;
+    uint8_t *gathered = NULL;
+    const int64_t *rows = NULL;
+    Py_ssize_t records = src_size > 0 ? src.len / src_size : 0;
+    Py_ssize_t count = records;
     Py_ssize_t n_moves = mv.len / (Py_ssize_t)sizeof(Move);
     const Move *moves = (const Move *)mv.buf;
     uint8_t seen = 0;
@@ -193,6 +200,27 @@ static PyObject *move_fields(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "source of %zd bytes is not whole %zd-byte records",
                      src.len, src_size);
         goto done;
+    }
+    if (rows_obj != Py_None) {
+        if (PyObject_GetBuffer(rows_obj, &rows_buf, PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (rows_buf.itemsize != 8 || rows_buf.len % 8) {
+            PyErr_SetString(PyExc_ValueError, "rows must be contiguous int64 indices");
+            goto done;
+        }
+        rows = rows_buf.buf;
+        count = rows_buf.len / 8;
+        for (Py_ssize_t i = 0; i < count; i++)
+            if (rows[i] < 0 || rows[i] >= records) {
+                PyErr_Format(PyExc_IndexError, "row %lld is outside %zd source records",
+                             (long long)rows[i], records);
+                goto done;
+            }
+        gathered = PyMem_Malloc((size_t)(BLOCK * src_size));
+        if (!gathered) {
+            PyErr_NoMemory();
+            goto done;
+        }
     }
     if (dst.len != count * dst_size) {
         PyErr_Format(PyExc_ValueError, "target of %zd bytes is not %zd records of %zd",
@@ -216,6 +244,11 @@ static PyObject *move_fields(PyObject *self, PyObject *args) {
         Py_ssize_t n = count - first < BLOCK ? count - first : BLOCK;
         const uint8_t *sb = s + first * src_size;
         uint8_t *db = d + first * dst_size;
+        if (rows) { /* gather the block's records first: the moves then run in L1 */
+            for (Py_ssize_t r = 0; r < n; r++)
+                memcpy(gathered + r * src_size, s + rows[first + r] * src_size, (size_t)src_size);
+            sb = gathered;
+        }
         if (tmpl.len)
             for (Py_ssize_t r = 0; r < n; r++)
                 memcpy(db + r * dst_size, tmpl.buf, (size_t)dst_size);
@@ -225,6 +258,9 @@ static PyObject *move_fields(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     result = PyLong_FromLong(seen);
 done:
+    PyMem_Free(gathered);
+    if (rows_buf.obj)
+        PyBuffer_Release(&rows_buf);
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
     PyBuffer_Release(&tmpl);

@@ -141,14 +141,24 @@ class FieldMoves:
         )
 
     def apply(
-        self, records: bytes | memoryview | np.ndarray, out: np.ndarray, template: bytes = b""
+        self,
+        records: bytes | memoryview | np.ndarray,
+        out: np.ndarray,
+        template: bytes = b"",
+        rows: np.ndarray | None = None,
     ) -> int:
-        """Fill ``out`` (exactly one row per source record) from ``records``.
+        """Fill ``out`` (exactly one row per source record, or per ``rows``) from ``records``.
 
         ``template`` (``target_size`` bytes), when given, is what every output
         record holds before its fields arrive: padding, constants, defaults.
+        ``rows``, when given, picks the source records by index (a gather fused
+        with the moves: no intermediate copy of the picked records).
         Returns the OR of every byte the masked-byte moves read.
         """
         if out.dtype.itemsize != self.target_size or not out.flags.c_contiguous:
             raise ValueError(f"output must be contiguous {self.target_size}-byte records")
-        return move_fields(records, self.source_size, out, self.target_size, template, self._moves)
+        if rows is not None:
+            rows = np.ascontiguousarray(rows, dtype=np.int64)
+        return move_fields(
+            records, self.source_size, out, self.target_size, template, self._moves, rows
+        )

@@ -269,7 +269,7 @@ def merge(a: GroupState, b: GroupState, *more: GroupState) -> GroupState:
     if any((s.fields, s.values) != (a.fields, a.values) for s in states):
         raise GroupByError("group-by: cannot merge states with different fields or values")
     keys = {name: np.concatenate([s.keys[name] for s in states]) for name in a.fields}
-    inverse, first, bins, _ = _group([w for name in a.fields for w in _words(keys[name])])
+    inverse, first, bins, _ = group_rows([w for name in a.fields for w in key_words(keys[name])])
     aggregates = {}
     for name in a.aggregates:
         joined = np.concatenate([s.aggregates[name] for s in states])
@@ -301,7 +301,7 @@ def result(state: GroupState) -> GroupTable:
         elif value.startswith("distinct:"):
             owners, words = state.distinct[value]
             columns[value] = np.bincount(owners, minlength=len(state)).astype(np.int64)
-            totals[value] = _group(list(words.T)).count if len(words) else 0
+            totals[value] = group_rows(list(words.T)).count if len(words) else 0
         else:
             columns[value] = state.aggregates[_AGGREGATE_OF[value]]
             if value in SUMMABLE_VALUES:
@@ -419,8 +419,12 @@ def _key_column(batch: FlowBatch, name: str) -> np.ndarray:
     return column
 
 
-def _words(column: np.ndarray) -> list[np.ndarray]:
-    """One column as ``uint64`` words whose lexicographic order is the column's order."""
+def key_words(column: np.ndarray) -> list[np.ndarray]:
+    """One column as ``uint64`` words whose lexicographic order is the column's order.
+
+    What :func:`group_rows` takes: IPs give two words, integers one (signed ones
+    offset so that negatives sort first).
+    """
     if column.dtype.kind == "V":
         return list(ip_words(column))
     if column.dtype.kind == "i":
@@ -436,7 +440,7 @@ def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
     the full 128 bits, and avoids copying 16 bytes per flow.
     """
     if name not in IP_FIELDS:
-        return _words(_key_column(batch, name))
+        return key_words(_key_column(batch, name))
     column = KEY_FIELDS[name][1]
     offset = FLOW_DTYPE.fields[column][1]
 
@@ -446,21 +450,23 @@ def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
 
     if (part(0, "<u8") == 0).all() and (part(8, ">u4") == 0xFFFF).all():
         return [part(12, ">u4").astype(np.uint64)]
-    return _words(batch[column])
+    return key_words(batch[column])
 
 
 #: below this many distinct packed values (or rows), group with a bincount instead of hashing
 _DENSE_SPAN = 1 << 16
 
 
-class _Groups(NamedTuple):
+class Groups(NamedTuple):
+    """Rows grouped by key: see :func:`group_rows`."""
+
     inverse: np.ndarray  # group id of each row (int64)
     first: np.ndarray  # one row of each group, by group id
     count: int
     sizes: np.ndarray  # rows per group
 
 
-def _group(words: list[np.ndarray]) -> _Groups:
+def group_rows(words: list[np.ndarray]) -> Groups:
     """Group rows by their word tuples; group ids follow the tuples' ascending order.
 
     Three ways, cheapest first: a ``bincount`` when the packed key space is
@@ -471,7 +477,7 @@ def _group(words: list[np.ndarray]) -> _Groups:
     rows = len(words[0])
     if rows == 0:
         nothing = np.zeros(0, np.int64)
-        return _Groups(nothing, nothing, 0, nothing)
+        return Groups(nothing, nothing, 0, nothing)
     packed, bits = _pack(words)
     if len(packed) == 1 and 1 << bits[0] <= max(_DENSE_SPAN, rows):
         key = packed[0].astype(np.intp)
@@ -482,7 +488,7 @@ def _group(words: list[np.ndarray]) -> _Groups:
         count = int(ids[-1]) + 1
         first = np.empty(count, np.int64)
         first[inverse[::-1]] = np.arange(rows - 1, -1, -1)
-        return _Groups(inverse, first, count, sizes[present])
+        return Groups(inverse, first, count, sizes[present])
     if len(packed) == 1:
         key = np.ascontiguousarray(packed[0], dtype=np.uint64)
         group_of, first_row = np.empty(rows, np.int64), np.empty(rows, np.int64)
@@ -492,7 +498,7 @@ def _group(words: list[np.ndarray]) -> _Groups:
         rank = np.empty(count, np.int64)
         rank[order] = np.arange(count)
         inverse = rank[group_of]
-        return _Groups(inverse, first[order], count, np.bincount(inverse, minlength=count))
+        return Groups(inverse, first[order], count, np.bincount(inverse, minlength=count))
     order = np.lexsort(packed[::-1])
     change = np.zeros(rows, bool)
     change[0] = True
@@ -502,7 +508,7 @@ def _group(words: list[np.ndarray]) -> _Groups:
     starts = np.flatnonzero(change)
     inverse = np.empty(rows, np.int64)
     inverse[order] = np.cumsum(change) - 1
-    return _Groups(inverse, order[starts], len(starts), np.diff(starts, append=rows))
+    return Groups(inverse, order[starts], len(starts), np.diff(starts, append=rows))
 
 
 def _pack(words: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
@@ -560,14 +566,16 @@ def _unique_pairs(owners: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np
     if not len(owners):
         return owners.astype(np.int64), words
     # group ids follow the tuples' sorted order, so one row per group is already sorted
-    first = _group([owners.astype(np.uint64), *words.T]).first
+    first = group_rows([owners.astype(np.uint64), *words.T]).first
     return owners[first].astype(np.int64), words[first]
 
 
 def _batch_state(fields: tuple[str, ...], values: tuple[str, ...], batch: FlowBatch) -> GroupState:
     """Group one batch into a partial state."""
     keys = {name: _key_column(batch, name) for name in fields}
-    inverse, first, bins, sizes = _group([w for name in fields for w in _batch_words(batch, name)])
+    inverse, first, bins, sizes = group_rows(
+        [w for name in fields for w in _batch_words(batch, name)]
+    )
     aggregates = {}
     for value in values:
         name = _AGGREGATE_OF.get(value)
@@ -583,7 +591,7 @@ def _batch_state(fields: tuple[str, ...], values: tuple[str, ...], batch: FlowBa
     distinct = {}
     for value in values:
         if value.startswith("distinct:"):
-            words = np.stack(_words(_key_column(batch, value.split(":", 1)[1])), axis=1)
+            words = np.stack(key_words(_key_column(batch, value.split(":", 1)[1])), axis=1)
             distinct[value] = _unique_pairs(inverse, words)
     return GroupState(
         fields,

@@ -14,11 +14,13 @@ result equals binning everything at once (up to float rounding of the shares).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from detectors.exceptions import SilkwatchError
+from detectors.groupby import group_rows, key_words
 from detectors.schema import FlowBatch
 
 #: rwcount's load-scheme names and the numbers ``--load-scheme`` also accepts
@@ -141,15 +143,41 @@ def bin_volumes(
     >>> bin_volumes(b, bin_ms=100, scheme="start-spike").bytes.tolist()
     [1100.0]
     """
+    (volumes,) = bin_volumes_by(batch, bin_ms=bin_ms, scheme=scheme, groups=[group])
+    return volumes
+
+
+def bin_volumes_by(
+    batch: FlowBatch,
+    *,
+    bin_ms: int,
+    scheme: int | str = "time-proportional",
+    groups: Sequence[np.ndarray | None],
+) -> list[BinVolumes]:
+    """:func:`bin_volumes` for several groupings of the same flows (total, by sensor...).
+
+    The flows are split among bins once; only the summing is done per grouping.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(stime_ms=[5, 150], bytes=[10, 20], proto=[6, 17])
+    >>> total, by_proto = bin_volumes_by(b, bin_ms=100, groups=[None, b["proto"]])
+    >>> total.bytes.tolist(), by_proto.group.tolist(), by_proto.bytes.tolist()
+    ([10.0, 20.0], [6, 17], [10.0, 20.0])
+    """
     scheme_id = parse_load_scheme(scheme)
     if bin_ms <= 0:
         raise ValueError(f"bin_ms must be positive, not {bin_ms}")
     start_ms = batch["stime_ms"].astype(np.int64)
     elapsed_ms = batch["elapsed_ms"].astype(np.int64)
     end_ms = start_ms + elapsed_ms  # rwcount's eTime: the last millisecond of the flow
+    columns = [
+        np.zeros(len(batch), np.int64) if group is None else np.asarray(group, np.int64)
+        for group in groups
+    ]
     byte_counts = batch["bytes"].astype(np.float64)
     packet_counts = batch["packets"].astype(np.float64)
-    groups = np.zeros(len(batch), np.int64) if group is None else np.asarray(group, np.int64)
 
     if scheme_id in (START_SPIKE, END_SPIKE, MIDDLE_SPIKE):
         if scheme_id == START_SPIKE:
@@ -158,18 +186,20 @@ def bin_volumes(
             spike_ms = end_ms
         else:  # C integer division, as rwcount's middleAdd
             spike_ms = start_ms + elapsed_ms // 2
+        ones = np.ones(len(batch))
         bins = spike_ms // bin_ms
-        return _sum_pieces(groups, bins, bin_ms, np.ones(len(batch)), byte_counts, packet_counts)
+        return [_sum_pieces(g, bins, bin_ms, ones, byte_counts, packet_counts) for g in columns]
 
     first_bin = start_ms // bin_ms
     bins_touched = end_ms // bin_ms - first_bin + 1
     if len(batch) > 1 and int(bins_touched.sum()) > MAX_PIECES:
         # long flows in small bins: bound the memory by binning halves apart
         half = len(batch) // 2
-        return merge_bins(
-            bin_volumes(batch[:half], bin_ms=bin_ms, scheme=scheme_id, group=groups[:half]),
-            bin_volumes(batch[half:], bin_ms=bin_ms, scheme=scheme_id, group=groups[half:]),
-        )
+        halves = [
+            bin_volumes_by(part, bin_ms=bin_ms, scheme=scheme_id, groups=[g[rows] for g in columns])
+            for part, rows in ((batch[:half], slice(None, half)), (batch[half:], slice(half, None)))
+        ]
+        return [merge_bins(a, b) for a, b in zip(*halves, strict=True)]
     flow, step = _runs(bins_touched)
     bins = first_bin[flow] + step
     span = bins_touched[flow]
@@ -186,14 +216,12 @@ def bin_volumes(
     else:  # MINIMUM: volume only where the whole flow fits in one bin
         record_share = np.ones(len(flow))
         volume_share = (span == 1).astype(np.float64)
-    return _sum_pieces(
-        groups[flow],
-        bins,
-        bin_ms,
-        record_share,
-        byte_counts[flow] * volume_share,
-        packet_counts[flow] * volume_share,
-    )
+    piece_bytes = byte_counts[flow] * volume_share
+    piece_packets = packet_counts[flow] * volume_share
+    return [
+        _sum_pieces(g[flow], bins, bin_ms, record_share, piece_bytes, piece_packets)
+        for g in columns
+    ]
 
 
 def merge_bins(a: BinVolumes, b: BinVolumes) -> BinVolumes:
@@ -285,17 +313,22 @@ def _sum_pieces(
     byte_counts: np.ndarray,
     packet_counts: np.ndarray,
 ) -> BinVolumes:
-    """Sum pieces sharing a (group, bin index); ``bins * bin_ms`` is the bin start."""
+    """Sum pieces sharing a (group, bin index); ``bins * bin_ms`` is the bin start.
+
+    The pieces are put in key order by a stable sort of their (few, small)
+    group ids, then each run is summed with ``add.reduceat``: numpy's pairwise,
+    vectorised sum, where ``bincount`` would add one piece at a time into the
+    same few cells.
+    """
     if not len(bins):
         return empty_bins()
-    order = np.lexsort((bins, groups))
-    groups, bins = groups[order], bins[order]
-    new_key = np.ones(len(bins), bool)
-    new_key[1:] = (groups[1:] != groups[:-1]) | (bins[1:] != bins[:-1])
-    starts = np.flatnonzero(new_key)
+    found = group_rows([*key_words(groups), *key_words(bins)])
+    small = np.uint16 if found.count <= np.iinfo(np.uint16).max else np.int64
+    order = np.argsort(found.inverse.astype(small), kind="stable")  # a radix sort when small
+    starts = np.cumsum(found.sizes) - found.sizes
     return BinVolumes(
-        group=groups[starts],
-        bin_start_ms=bins[starts] * bin_ms,
+        group=groups[found.first],
+        bin_start_ms=bins[found.first] * bin_ms,
         records=np.add.reduceat(records[order], starts),
         bytes=np.add.reduceat(byte_counts[order], starts),
         packets=np.add.reduceat(packet_counts[order], starts),

