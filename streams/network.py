@@ -135,11 +135,12 @@ class NetworkHours:
             also holds standby copies of other workers' partitions). Default - all
         """
         totals: dict[tuple[int, str, int], list[float]] = {}
-        for (partition, dimension, value, start_ms), stamped in list(bins.items()):
+        for (partition, start_ms), stamped in list(bins.items()):
             if partitions is not None and partition not in partitions:
                 continue
-            key = (start_ms, dimension, value)
-            totals[key] = _sum(totals.get(key), [float(x) for x in stamped.value])
+            for (dimension, value), row in stamped.value.items():
+                key = (start_ms, dimension, value)
+                totals[key] = _sum(totals.get(key), [float(x) for x in row])
         return [
             {"bin_start_ms": h, "dimension": d, "value": v, "records": r, "bytes": b, "packets": p}
             for (h, d, v), (r, b, p) in sorted(totals.items())

@@ -19,14 +19,14 @@ changelog writes are atomic, so no count is lost or doubled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Hashable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from detectors.schema import FlowBatch
-from detectors.timebins import BinVolumes, bin_volumes_by
+from detectors.timebins import bin_volumes_by
 
 logger = logging.getLogger(__name__)
 
@@ -140,44 +140,49 @@ def apply_deltas(
     return written
 
 
-def bin_deltas(batch: FlowBatch, config: StreamConfig) -> dict[tuple[str, int, int], np.ndarray]:
-    """Hourly ``[records, bytes, packets]`` of a batch per (dimension, value, bin start).
+def bin_deltas(
+    batch: FlowBatch, config: StreamConfig
+) -> dict[int, dict[tuple[str, int], np.ndarray]]:
+    """Hourly ``[records, bytes, packets]`` of a batch: bin start → (dimension, value) → row.
+
+    One entry per hour, not per (dimension, value): each is one table write, and
+    in the worker one changelog message.
 
     Examples
     --------
     >>> from detectors.schema import make_batch
     >>> b = make_batch(stime_ms=[0, 10], bytes=[100, 50], packets=[1, 1], proto=[6, 17])
-    >>> {k: v.tolist() for k, v in bin_deltas(b, StreamConfig()).items()}
-    {('total', 0, 0): [2.0, 150.0, 2.0], ('sensor', 65535, 0): [2.0, 150.0, 2.0],
-     ('flowtype', 255, 0): [2.0, 150.0, 2.0], ('proto', 6, 0): [1.0, 100.0, 1.0],
-     ('proto', 17, 0): [1.0, 50.0, 1.0]}
+    >>> {k: v.tolist() for k, v in bin_deltas(b, StreamConfig())[0].items()}
+    {('total', 0): [2.0, 150.0, 2.0], ('sensor', 65535): [2.0, 150.0, 2.0],
+     ('flowtype', 255): [2.0, 150.0, 2.0], ('proto', 6): [1.0, 100.0, 1.0],
+     ('proto', 17): [1.0, 50.0, 1.0]}
     """
-    out: dict[tuple[str, int, int], np.ndarray] = {}
+    out: dict[int, dict[tuple[str, int], np.ndarray]] = {}
     groupings = [None if column is None else batch[column] for column in BIN_DIMENSIONS.values()]
     every = bin_volumes_by(batch, bin_ms=config.bin_ms, scheme=config.load_scheme, groups=groupings)
     for dimension, volumes in zip(BIN_DIMENSIONS, every, strict=True):
-        for key, row in _rows(volumes):
-            out[(dimension, *key)] = row
+        table = np.column_stack([volumes.records, volumes.bytes, volumes.packets])
+        for value, start, row in zip(
+            volumes.group.tolist(), volumes.bin_start_ms.tolist(), table, strict=True
+        ):
+            out.setdefault(start, {})[(dimension, value)] = row
     return out
 
 
-def add_volumes(old: np.ndarray | None, new: np.ndarray) -> np.ndarray:
-    """Sum two ``[records, bytes, packets]`` vectors (``old`` may be absent)."""
-    return new.copy() if old is None else old + new
-
-
-def _rows(volumes: BinVolumes) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
-    table = np.column_stack([volumes.records, volumes.bytes, volumes.packets])
-    for group, start, row in zip(
-        volumes.group.tolist(), volumes.bin_start_ms.tolist(), table, strict=True
-    ):
-        yield (group, start), row
+def add_hour(
+    old: dict[tuple[str, int], np.ndarray] | None, new: dict[tuple[str, int], np.ndarray]
+) -> dict[tuple[str, int], np.ndarray]:
+    """One hour's volumes plus a delta, per (dimension, value) (``old`` may be absent)."""
+    merged = dict(old or {})
+    for key, row in new.items():
+        merged[key] = row.copy() if key not in merged else merged[key] + row
+    return merged
 
 
 class BinStores(NamedTuple):
     """Where the bins side of the stream keeps its state (tables or dicts)."""
 
-    bins: MutableMapping[Hashable, Stamped]  # (partition, dimension, value, bin_start_ms)
+    bins: MutableMapping[Hashable, Stamped]  # (partition, bin_start_ms) → (dim, value) → row
     progress: MutableMapping[Hashable, Stamped]  # (partition, "bins") → Progress
 
 
@@ -268,21 +273,21 @@ class BinProcessor(HourlyProcessor):
         self.bins = stores.bins
 
     def _apply(self, batch: FlowBatch, offset: int) -> None:
-        apply_deltas(self.bins, self.partition, bin_deltas(batch, self.config), add_volumes, offset)
+        apply_deltas(self.bins, self.partition, bin_deltas(batch, self.config), add_hour, offset)
 
     def _close_hours(self, state: Progress, start_ms: int, until_ms: int) -> list[ClosedHour]:
         """The hours in [start, until) that hold flows; bins past retention are dropped."""
-        by_hour: dict[int, dict[tuple[str, int], tuple[float, float, float]]] = {}
-        for (dimension, value, hour_ms), volumes in self._mine(self.bins).items():
-            r, b, p = (float(x) for x in volumes)
-            by_hour.setdefault(hour_ms, {})[(dimension, value)] = (r, b, p)
+        by_hour = {hour: volumes for (hour,), volumes in self._mine(self.bins).items()}
         closed = [
-            ClosedHour(self.partition, hour, by_hour[hour])
+            ClosedHour(
+                self.partition,
+                hour,
+                {key: tuple(float(x) for x in row) for key, row in by_hour[hour].items()},
+            )
             for hour in sorted(h for h in by_hour if start_ms <= h < until_ms)
         ]
         before_ms = state.watermark_ms - self.config.retention_ms
         for hour in by_hour:
             if hour < before_ms:
-                for dimension, value in by_hour[hour]:
-                    del self.bins[(self.partition, dimension, value, hour)]
+                del self.bins[(self.partition, hour)]
         return closed
