@@ -23,27 +23,50 @@ typedef struct {
 static _Thread_local Slot *table;
 static _Thread_local size_t capacity; /* a power of two */
 static _Thread_local uint32_t generation;
+static _Thread_local size_t last_groups; /* the previous call's: how big to start */
 
-static int reserve(size_t rows) {
-    size_t want = 1024;
-    while (want < 2 * rows) /* at most half full: short probes */
-        want *= 2;
-    if (want <= capacity && generation < UINT32_MAX) {
+static inline size_t slot_of(uint64_t key, int shift) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> shift); /* Fibonacci hashing */
+}
+
+static size_t power_of_two_above(size_t n) {
+    size_t size = 1024;
+    while (size < n)
+        size *= 2;
+    return size;
+}
+
+/* A clean table of `want` slots: a fresh generation of the current one when it is big
+ * enough but not wastefully so (a sparse table misses the cache on every probe). */
+static int reserve(size_t want) {
+    if (want <= capacity && capacity <= 4 * want && generation < UINT32_MAX) {
         generation++;
         return 0;
     }
-    Slot *grown = calloc(want, sizeof(Slot));
-    if (!grown)
+    Slot *fresh = calloc(want, sizeof(Slot));
+    if (!fresh)
         return -1;
     free(table);
-    table = grown;
+    table = fresh;
     capacity = want;
     generation = 1;
     return 0;
 }
 
-static inline size_t slot_of(uint64_t key, int shift) {
-    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> shift); /* Fibonacci hashing */
+/* Grow to four times the size and re-insert the groups found so far. */
+static int grow(const uint64_t *keys, const int64_t *first_row, uint32_t groups) {
+    size_t want = capacity * 4;
+    if (reserve(want))
+        return -1;
+    int shift = 64 - __builtin_ctzll(capacity);
+    for (uint32_t g = 0; g < groups; g++) {
+        uint64_t key = keys[first_row[g]];
+        size_t at = slot_of(key, shift);
+        while (table[at].generation == generation)
+            at = (at + 1) & (capacity - 1);
+        table[at] = (Slot){key, g, generation};
+    }
+    return 0;
 }
 
 PyDoc_STRVAR(hash_group_doc,
@@ -64,16 +87,20 @@ static PyObject *hash_group(PyObject *self, PyObject *args) {
                                           "n 8-byte items each (n < 2**32)");
         goto done;
     }
-    if (reserve((size_t)rows)) {
+    /* start at twice the previous call's groups, at most twice the rows: at most half full */
+    size_t want = power_of_two_above(2 * (last_groups < (size_t)rows ? last_groups : rows));
+    if (reserve(want)) {
         PyErr_NoMemory();
         goto done;
     }
     const uint64_t *keys = keys_buf.buf;
     int64_t *group_of = group_buf.buf, *first_row = first_buf.buf;
+    uint32_t groups = 0;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
     int shift = 64 - __builtin_ctzll(capacity);
     size_t mask = capacity - 1;
-    uint32_t groups = 0, gen = generation;
-    Py_BEGIN_ALLOW_THREADS
+    uint32_t gen = generation;
     for (Py_ssize_t r = 0; r < rows; r++) {
         uint64_t key = keys[r];
         size_t at = slot_of(key, shift);
@@ -82,6 +109,17 @@ static PyObject *hash_group(PyObject *self, PyObject *args) {
         for (;;) {
             Slot *slot = &table[at];
             if (slot->generation != gen) {
+                if (2 * (size_t)(groups + 1) > capacity) { /* over half full: grow, retry */
+                    if (grow(keys, first_row, groups)) {
+                        failed = 1;
+                        break;
+                    }
+                    shift = 64 - __builtin_ctzll(capacity);
+                    mask = capacity - 1;
+                    gen = generation;
+                    at = slot_of(key, shift);
+                    continue;
+                }
                 slot->key = key;
                 slot->id = groups;
                 slot->generation = gen;
@@ -95,8 +133,15 @@ static PyObject *hash_group(PyObject *self, PyObject *args) {
             }
             at = (at + 1) & mask;
         }
+        if (failed)
+            break;
     }
     Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    last_groups = groups;
     result = PyLong_FromUnsignedLong(groups);
 done:
     PyBuffer_Release(&keys_buf);

@@ -33,3 +33,12 @@ def test_calls_after_a_bigger_one_start_from_an_empty_table():
 def test_buffers_of_the_wrong_size_are_refused():
     with pytest.raises(ValueError, match="n 8-byte items"):
         hash_group(np.zeros(3, np.uint64), np.empty(2, np.int64), np.empty(3, np.int64))
+
+
+def test_the_table_grows_mid_call_without_losing_a_group():
+    hash_group(np.zeros(1, np.uint64), np.empty(1, np.int64), np.empty(1, np.int64))  # small hint
+    keys = np.random.default_rng(9).permutation(300_000).astype(np.uint64) * np.uint64(7919)
+    group_of, first_row = np.empty(300_000, np.int64), np.empty(300_000, np.int64)
+    assert hash_group(keys, group_of, first_row) == 300_000  # grew 1,024 → 1,048,576 slots
+    assert group_of.tolist() == list(range(300_000))
+    assert first_row.tolist() == list(range(300_000))
