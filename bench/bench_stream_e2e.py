@@ -123,7 +123,8 @@ def run_per_record(broker, workdir: Path, batches: list[FlowBatch], count: int) 
     topic, port = f"bench-records-{tag}", free_port()
     broker.create_topic(topic, 8)
     env = {"SILKWATCH_BROKER": broker.url, "BENCH_TOPIC": topic, "PYTHONPATH": str(ROOT),
-           "SILKWATCH_APP_ID": f"bench-rec-{tag}", "SILKWATCH_WEB_PORT": str(port)}  # fmt: skip
+           "SILKWATCH_APP_ID": f"bench-rec-{tag}", "SILKWATCH_WEB_PORT": str(port),
+           "BENCH_DATA_DIR": str(workdir / f"per-record-{tag}")}  # fmt: skip
     argv = [sys.executable, "-m", "faust", "-A", "bench.per_record_app", "worker", "-l", "warn",
             "--web-port", str(port)]  # fmt: skip
     url = f"http://127.0.0.1:{port}/records/"

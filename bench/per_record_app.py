@@ -23,6 +23,9 @@ app = faust.App(
     web_port=int(os.environ.get("SILKWATCH_WEB_PORT", "6067")),
     web_host="127.0.0.1",
     consumer_auto_offset_reset="earliest",
+    datadir=os.environ.get(
+        "BENCH_DATA_DIR", f"{os.environ.get('TMPDIR', '/tmp')}/bench-per-record"
+    ),
 )
 
 
