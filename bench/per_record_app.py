@@ -8,6 +8,7 @@ would do. Run by the benchmark as ``faust -A bench.per_record_app worker``.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import faust
 
@@ -23,9 +24,7 @@ app = faust.App(
     web_port=int(os.environ.get("SILKWATCH_WEB_PORT", "6067")),
     web_host="127.0.0.1",
     consumer_auto_offset_reset="earliest",
-    datadir=os.environ.get(
-        "BENCH_DATA_DIR", f"{os.environ.get('TMPDIR', '/tmp')}/bench-per-record"
-    ),
+    datadir=os.environ.get("BENCH_DATA_DIR", os.path.join(tempfile.gettempdir(), "per-record")),
 )
 
 
