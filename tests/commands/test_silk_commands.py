@@ -229,3 +229,13 @@ def test_uniq_over_many_small_batches_and_merges_equals_rwuniq(capsys, monkeypat
         capsys, "uniq", "--fields", "sIP", "--values", "records,bytes,packets,dIP-Distinct", FCCX
     )
     assert cells(out) == cells((GOLDEN / "fccx-rwuniq-sip.txt").read_text())
+
+
+def test_a_truncated_file_read_ahead_is_one_line_naming_the_offset(capsys, tmp_path):
+    truncated = tmp_path / "cut.rw"
+    truncated.write_bytes(Path(FCCX).read_bytes()[:100_000])
+    assert main(["stats", "--fields", "sIP", "--count", "3", str(truncated)]) == 1
+    assert capsys.readouterr().err == (
+        f"silkwatch: error: silk: {truncated} offset 98214: "
+        "truncated compressed block (1778 of 4505 bytes)\n"
+    )
