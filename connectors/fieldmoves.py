@@ -5,13 +5,14 @@ packed layout into ``FLOW_DTYPE``: widening counters, swapping byte order,
 copying runs of bytes. numpy does that one field at a time over the whole
 batch (a strided pass per field, ~30 ns a record); ``_fieldmoves.c`` takes the
 records in blocks that stay in L1 cache, fills each output record from a
-template and runs every move over the block (~15 ns a record). The plan
+template and runs every move over the block (~15 ns a record); it can also
+pick the source records by index (a gather fused with the moves). The plan
 (which bytes go where) is built here, so the C side stays a small, checked
-executor with four kinds of move:
+executor with three kinds of move:
 
-* ``field``: a value copied verbatim, or as an unsigned integer widened and
-  byte-swapped; optionally only for records whose ``when`` byte has a bit
-  of ``mask`` set (IPv6 addresses in SiLK records, say);
+* ``field``: a value copied verbatim, or as an integer byte-swapped and/or
+  (unsigned) widened; optionally only for records whose ``when`` byte has a
+  bit of ``mask`` set (IPv6 addresses in SiLK records, say);
 * ``masked_byte``: one byte ANDed with a mask (``apply`` returns the OR of
   every unmasked byte, so the caller learns which bits occurred at all);
 * ``byte_test``: 1 where a byte has a bit of the mask set, else 0.
