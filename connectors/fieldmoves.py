@@ -125,7 +125,7 @@ class FieldMoves:
 
     def __init__(self, source_size: int, target_size: int, moves: Iterable[Move]) -> None:
         self.source_size, self.target_size = source_size, target_size
-        self._moves = np.array([(*m[:7], 0) for m in moves], dtype=_MOVE).tobytes()
+        self._moves = np.array([(*m, 0) for m in moves], dtype=_MOVE).tobytes()
 
     @classmethod
     def between(cls, source: np.dtype, target: np.dtype) -> FieldMoves:

@@ -511,6 +511,19 @@ def group_rows(words: list[np.ndarray]) -> Groups:
     return Groups(inverse, order[starts], len(starts), np.diff(starts, append=rows))
 
 
+def stable_order(ids: np.ndarray, bound: int) -> np.ndarray:
+    """``np.argsort(ids, kind="stable")`` for integers in ``[0, bound)``, much faster.
+
+    numpy sorts 16-bit integers stably with a radix sort: 2.7 ns an element
+    against 39 ns for int64 (65,536 partition numbers).
+
+    >>> stable_order(np.array([2, 0, 2, 1]), 3).tolist()
+    [1, 3, 0, 2]
+    """
+    small = np.uint16 if bound <= np.iinfo(np.uint16).max + 1 else np.int64
+    return np.argsort(ids.astype(small), kind="stable")
+
+
 def _pack(words: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
     """Shift each word to start at 0 and pack them, most significant first, into few words.
 

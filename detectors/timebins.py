@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.exceptions import SilkwatchError
-from detectors.groupby import group_rows, key_words
+from detectors.groupby import group_rows, key_words, stable_order
 from detectors.schema import FlowBatch
 
 #: rwcount's load-scheme names and the numbers ``--load-scheme`` also accepts
@@ -323,8 +323,7 @@ def _sum_pieces(
     if not len(bins):
         return empty_bins()
     found = group_rows([*key_words(groups), *key_words(bins)])
-    small = np.uint16 if found.count <= np.iinfo(np.uint16).max else np.int64
-    order = np.argsort(found.inverse.astype(small), kind="stable")  # a radix sort when small
+    order = stable_order(found.inverse, found.count)
     starts = np.cumsum(found.sizes) - found.sizes
     return BinVolumes(
         group=groups[found.first],

@@ -25,6 +25,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from connectors.kafka.frame import encode_frame
 from detectors.exceptions import SilkwatchError
+from detectors.groupby import stable_order
 from detectors.schema import FLOW_DTYPE, FlowBatch, ip_words
 
 logger = logging.getLogger(__name__)
@@ -142,9 +143,7 @@ class FlowPublisher:
         if not batch.size:
             return
         partition = partition_of(batch, self.partitions)
-        # a stable sort of small integers is a radix sort: ~15x faster than of int64
-        small = np.uint16 if self.partitions <= np.iinfo(np.uint16).max else np.int64
-        order = np.argsort(partition.astype(small), kind="stable")
+        order = stable_order(partition, self.partitions)
         bounds = np.searchsorted(partition[order], np.arange(self.partitions + 1))
         for p in range(self.partitions):
             rows = order[bounds[p] : bounds[p + 1]]

@@ -158,6 +158,7 @@ class Layout:
         pairs: list[list] = []  # [source offset, source type, target offset, target type]
         flags: list[Move] = []
         v6_runs: list[list[int]] = []
+        state_at = 0  # tcp_state's offset: its 0x80 bit marks the IPv6 records
         for name, offset, code in sorted(self.fields, key=lambda f: f[1]):
             if name in _FLOW_NAMES and name not in wanted:
                 continue
@@ -168,6 +169,7 @@ class Layout:
                 if code == "ip16":
                     _extend_runs(v6_runs, offset, FLOW_DTYPE.fields[name][1], 16)
             elif name == "tcp_state":
+                state_at = offset
                 flags.append(masked_byte(offset, _STATE_AT, _KNOWN_STATE_BITS))
                 if self.ipv6_capable:
                     flags.append(byte_test(offset, _IPV6_AT, _IPV6_BIT))
@@ -187,7 +189,7 @@ class Layout:
                     pairs.append([offset, raw.fields[name][0], flow_offset, flow_type])
         moves = [field(*pair) for pair in pairs] + flags
         if self.ipv6_capable and v6_runs:  # after the IPv4 tails, which they overwrite
-            when = (dict((n, o) for n, o, _ in self.fields)["tcp_state"], _IPV6_BIT)
+            when = (state_at, _IPV6_BIT)
             moves += [field(o, f"V{n}", t, f"V{n}", when=when) for o, t, n in v6_runs]
         v6_absent = tuple(c for c in _IP_COLUMNS if c not in self.stored)
         return CopyPlan(
@@ -234,7 +236,8 @@ def decode(
     start_ms = packed.start_ms if layout.hour_packed and packed is not None else 0
     out = np.empty(len(raw), dtype=FLOW_DTYPE)
     plan = layout.copy_plan(big_endian, columns)
-    template = _template(layout, *((packed.sensor, packed.flowtype) if packed else (None, None)))
+    sensor, flowtype = (packed.sensor, packed.flowtype) if packed else (None, None)
+    template = _template(layout, sensor, flowtype)
     for start in range(0, len(raw), _CACHE_ROWS):  # every pass over a slice hits L2 cache
         raw_part, out_part = raw[start : start + _CACHE_ROWS], out[start : start + _CACHE_ROWS]
         state_bits = plan.moves.apply(raw_part, out_part, template)
@@ -255,7 +258,7 @@ def _with_fixup_inputs(columns: frozenset[str]) -> frozenset[str]:
     expanded-flag fix reads the protocol and both flag bytes; the ICMP port
     fix reads the protocol and both ports.
     """
-    wanted = set(columns) | {"tcp_state", "ipv6", "proto", "init_flags", "rest_flags"}
+    wanted = set(columns) | {"tcp_state", "proto", "init_flags", "rest_flags"}
     if wanted & {"sport", "dport"}:
         wanted |= {"sport", "dport"}
     return frozenset(wanted)
