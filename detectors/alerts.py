@@ -14,6 +14,7 @@ which the embedded runner keeps in a dict and the stream keeps in a Faust table.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
@@ -135,6 +136,21 @@ def severity_for(score: float, config: AlertConfig | None = None) -> str:
     config = config or AlertConfig()
     cuts = (config.medium_at, config.high_at, config.critical_at)
     return SEVERITIES[sum(score >= cut for cut in cuts)]
+
+
+def rate(alerts: Iterable[Alert], config: AlertConfig) -> list[Alert]:
+    """The alerts with severities re-rated from their scores by the site's ``[alerts]`` cuts.
+
+    Scorers rate with the defaults; the engine applies this to every alert, so
+    ``medium_at``, ``high_at`` and ``critical_at`` in a site's config take effect.
+
+    Examples
+    --------
+    >>> a = Alert("beacon", "medium", 0.6, "10.0.0.1", "1.2.3.4", 443, 6, 0, 1)
+    >>> [x.severity for x in rate([a], AlertConfig(high_at=0.55, critical_at=0.95))]
+    ['high']
+    """
+    return [dataclasses.replace(a, severity=severity_for(a.score, config)) for a in alerts]
 
 
 def alert_key(alert: Alert) -> AlertKey:
