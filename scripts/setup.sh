@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything silkwatch's tests and demo need, from nothing, on Debian 12 as root:
-# Debian packages (Prometheus, nfdump, softflowd, Chromium, tshark, LZO headers, Java and
+# Debian packages (Prometheus, nfdump, softflowd, Chromium, tshark, Java and
 # Maven for the Kafka broker), the .venv with silkwatch editable, the Kafka broker jars.
 #
 # Idempotent and quick to re-run: apt runs only when a package is missing, pip only when
@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
-APT_PACKAGES=(prometheus nfdump softflowd liblzo2-dev chromium tshark)
+APT_PACKAGES=(prometheus nfdump softflowd chromium tshark)
 
 say() { echo "setup: $*" >&2; }
 
@@ -34,7 +34,7 @@ tool_packages() {
         return
     fi
     "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv
-    # python-lzo compiles against Python.h
+    # the C kernels (connectors/_fieldmoves.c, detectors/_hashgroup.c) compile against Python.h
     "$PYTHON" -c 'import os, sysconfig; os.stat(sysconfig.get_paths()["include"] + "/Python.h")' \
         2>/dev/null || echo python3-dev
 }
@@ -65,8 +65,8 @@ install_venv() {
         return
     fi
     [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-    say "pip install -e '.[dev,lzo]'"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev,lzo]"
+    say "pip install -e '.[dev]'"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
     echo "$want" >"$stamp"
 }
 

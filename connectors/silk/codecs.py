@@ -1,4 +1,4 @@
-"""Block codecs: zlib (stdlib), LZO1X (python-lzo) and Snappy (cramjam).
+"""Block codecs: zlib (stdlib), LZO1X (lzokay) and Snappy (cramjam).
 
 LZO and Snappy are optional imports: a reader without them still handles
 uncompressed and zlib files and names the missing package when it meets a
@@ -12,10 +12,10 @@ import zlib
 
 from connectors.silk.header import Compression
 
-try:
-    import lzo
+try:  # a manylinux wheel: no compiler, no liblzo2 (python-lzo needed both)
+    import lzokay
 except ImportError:  # pragma: no cover - depends on the installation
-    lzo = None
+    lzokay = None
 
 try:
     import cramjam
@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 #: SiLK rejects blocks larger than this (compressed or not)
 MAX_BLOCK_BYTES = 1 << 20
 
-_PACKAGE = {Compression.LZO1X: "python-lzo", Compression.SNAPPY: "cramjam"}
+_PACKAGE = {Compression.LZO1X: "lzokay", Compression.SNAPPY: "cramjam"}
 
 
 class UnsupportedCodec(Exception):
@@ -38,7 +38,7 @@ class CorruptBlock(Exception):
 
 def check_codec(method: int) -> None:
     """Raise ``UnsupportedCodec`` unless blocks of ``method`` can be (de)compressed."""
-    missing = (method == Compression.LZO1X and lzo is None) or (
+    missing = (method == Compression.LZO1X and lzokay is None) or (
         method == Compression.SNAPPY and cramjam is None
     )
     if missing:
@@ -80,7 +80,7 @@ def decompress_block(method: int, payload: bytes, uncompressed_len: int) -> byte
         if method == Compression.ZLIB:
             data = _inflate(payload, uncompressed_len)
         elif method == Compression.LZO1X:
-            data = lzo.decompress(payload, False, uncompressed_len)
+            data = lzokay.decompress(payload, uncompressed_len)
         else:
             declared = _snappy_length(payload)
             if declared != uncompressed_len:
@@ -103,5 +103,5 @@ def compress_block(method: int, data: bytes) -> bytes:
     if method == Compression.ZLIB:
         return zlib.compress(data)
     if method == Compression.LZO1X:
-        return lzo.compress(data, 1, False)
+        return lzokay.compress(data)
     return bytes(cramjam.snappy.compress_raw(data))

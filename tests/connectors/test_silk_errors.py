@@ -216,9 +216,9 @@ def test_cli_prints_the_good_records_then_one_error_line(tmp_path, capsys):
 def test_missing_codec_names_the_package(monkeypatch):
     from connectors.silk import codecs
 
-    monkeypatch.setattr(codecs, "lzo", None)
+    monkeypatch.setattr(codecs, "lzokay", None)
     with pytest.raises(
-        SilkUnsupportedError, match=r"unsupported compression method 2 \(install python-lzo\)"
+        SilkUnsupportedError, match=r"unsupported compression method 2 \(install lzokay\)"
     ):
         list(read_batches(DOF[0]))
 
