@@ -1,0 +1,364 @@
+"""Every tracked pair of one partition, in columns: the beacon and DNS scorers' state.
+
+A pair is (sip, dip, dport, proto). Its row (slot, from :class:`KeyIndex`) holds
+first and last flow start and the source-port range; its flows live in one
+pooled event store, 16 bytes a flow (start relative to :attr:`PairState.base_ms`,
+duration, bytes, packets), grouped by slot and sorted by time, so a batch is a
+few vectorised passes whatever the number of pairs, and a pair's history is a
+slice. New flows are appended to a pending list and merged into the store when
+someone reads it (:meth:`PairState.merge`): one linear pass over the store,
+amortised over every batch since the last read.
+
+Per pair at most ``max_events`` flows are kept, and none older than
+``window_ms`` before the pair's newest; flows dropped by the cap still count in
+the pair's hourly totals (:attr:`PairState.overflow`). At most ``max_pairs``
+pairs are kept: :meth:`PairState.shed` evicts the stalest on every batch.
+
+:meth:`PairState.history` gives one pair as the :class:`detectors.pairs.PairHistory`
+the scorers read; the scorers never see the columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.keyindex import KeyIndex
+from detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey
+from detectors.schema import FlowBatch, ip_words
+
+#: one retained flow: start (ms after the state's base), duration, bytes, packets
+EVENT_DTYPE = np.dtype([("t", "<u4"), ("elapsed", "<u4"), ("bytes", "<u4"), ("packets", "<u4")])
+
+_U32_MAX = 2**32 - 1
+#: the base moves forward once the newest start is this far past it (fits 32 bits)
+_REBASE_AFTER_MS = 2**32 - 8 * 86_400_000
+
+
+@dataclass
+class PairCounters:
+    """What the pair state dropped, for the metrics (never silently)."""
+
+    shed_pairs: int = 0  # evicted because the table was full
+    idle_pairs: int = 0  # forgotten after a window without flows
+    stale_flows: int = 0  # older than any window could hold
+
+
+def pair_key_words(batch: FlowBatch) -> np.ndarray:
+    """The (n, 5) uint64 key rows of a batch: sip, dip (two words each), dport << 8 | proto."""
+    sip_hi, sip_lo = ip_words(batch["sip"])
+    dip_hi, dip_lo = ip_words(batch["dip"])
+    last = (batch["dport"].astype(np.uint64) << np.uint64(8)) | batch["proto"].astype(np.uint64)
+    return np.stack([sip_hi, sip_lo, dip_hi, dip_lo, last], axis=1)
+
+
+def key_of(words: np.ndarray) -> PairKey:
+    """A key row back as the scorers' :data:`PairKey` (addresses as 16 raw bytes)."""
+    raw = words[:4].astype(">u8").tobytes()
+    return raw[:16], raw[16:], int(words[4] >> 8), int(words[4] & 0xFF)
+
+
+class PairState:
+    """The pairs of one partition.
+
+    :param config: window, per-pair event cap and pair cap
+    :param seed: the key index's hash seed. Default - random
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> state = PairState(PairConfig(max_events=2))
+    >>> slots = state.update(make_batch(sip=["10.0.0.1"] * 3, dip=["1.2.3.4"] * 3, dport=[443] * 3,
+    ...                         proto=[6] * 3, stime_ms=[0, 60_000, 3_600_000],
+    ...                         bytes=[300, 200, 100], packets=[3, 2, 1]))
+    >>> len(state), state.merge()
+    (1, 1)
+    >>> h = state.history(0)
+    >>> h.events[:, :3].tolist(), h.hour_totals.tolist()  # the oldest flow is over the cap
+    ([[60000, 0, 200], [3600000, 0, 100]], [[2, 500, 5, 0], [1, 100, 1, 0]])
+    """
+
+    def __init__(self, config: PairConfig | None = None, *, seed: int | None = None) -> None:
+        self.config = config or PairConfig()
+        self.index = KeyIndex(5, seed=seed)
+        self.base_ms: int | None = None
+        self.first_ms = np.zeros(0, dtype=np.int64)
+        self.last_ms = np.zeros(0, dtype=np.int64)
+        self.sport_lo = np.zeros(0, dtype=np.uint16)
+        self.sport_hi = np.zeros(0, dtype=np.uint16)
+        self.changed = np.zeros(0, dtype=bool)  # touched since the scorers last looked
+        self.events = np.zeros(0, dtype=EVENT_DTYPE)  # grouped by slot, by time within
+        self.counts = np.zeros(0, dtype=np.int64)  # events per slot in self.events
+        #: (slot, hour_ms) → [flows, bytes, packets, duration_ms] of flows over the cap
+        self.overflow: dict[tuple[int, int], np.ndarray] = {}
+        self.counters = PairCounters()
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def pending_rows(self) -> int:
+        """Flows applied but not merged into the event store yet."""
+        return self._pending_rows
+
+    def update(self, batch: FlowBatch) -> np.ndarray:
+        """Apply one batch; returns each flow's slot (-1 for flows too old to keep)."""
+        if len(batch) == 0:
+            return np.zeros(0, dtype=np.int32)
+        stime = batch["stime_ms"].astype(np.int64)
+        self._rebase(int(stime.min()), int(stime.max()))
+        keep = stime >= self.base_ms
+        if not keep.all():
+            self.counters.stale_flows += int(np.count_nonzero(~keep))
+            slots = np.full(len(batch), -1, dtype=np.int32)
+            slots[keep] = self.update(batch[keep])
+            return slots
+        slots = self.index.slots(pair_key_words(batch))
+        self._grow(len(self.index))
+        np.minimum.at(self.first_ms, slots, stime)
+        np.maximum.at(self.last_ms, slots, stime)
+        sport = batch["sport"]
+        np.minimum.at(self.sport_lo, slots, sport)
+        np.maximum.at(self.sport_hi, slots, sport)
+        self.changed[slots] = True
+        events = np.empty(len(batch), dtype=EVENT_DTYPE)
+        events["t"] = stime - self.base_ms
+        events["elapsed"] = np.minimum(batch["elapsed_ms"], _U32_MAX)
+        events["bytes"] = np.minimum(batch["bytes"], _U32_MAX)
+        events["packets"] = np.minimum(batch["packets"], _U32_MAX)
+        self._pending.append((slots, events))
+        self._pending_rows += len(batch)
+        return slots
+
+    def merge(self) -> int:
+        """Fold pending flows into the event store, trim windows and caps; returns slots."""
+        if not self._pending:
+            return len(self)
+        slots = np.concatenate([s for s, _ in self._pending])
+        new = np.concatenate([e for _, e in self._pending])
+        self._pending, self._pending_rows = [], 0
+        order = np.lexsort((new["packets"], new["bytes"], new["elapsed"], new["t"], slots))
+        slots, new = slots[order], new[order]
+        n = len(self)
+        new_counts = np.bincount(slots, minlength=n).astype(np.int64)
+        total = self.counts + new_counts
+        start = np.cumsum(total) - total
+        merged = np.empty(int(total.sum()), dtype=EVENT_DTYPE)
+        old_start = np.cumsum(self.counts) - self.counts
+        merged[np.arange(len(self.events)) + np.repeat(start - old_start, self.counts)] = (
+            self.events
+        )
+        new_start = np.cumsum(new_counts) - new_counts
+        rank = np.arange(len(new)) - new_start[slots]
+        merged[start[slots] + self.counts[slots] + rank] = new
+        # a slot whose new flows do not all follow its old ones is re-sorted
+        has_old = self.counts[slots] > 0
+        last_old = merged["t"][np.maximum(start[slots] + self.counts[slots] - 1, 0)]
+        unsorted = np.unique(slots[has_old & (new["t"] <= last_old)])
+        if len(unsorted):
+            merged = _sort_segments(merged, start, total, unsorted)
+        self.events, self.counts = self._trim(merged, total)
+        return n
+
+    def history(self, slot: int) -> PairHistory:
+        """One pair's merged history as the scorers read it (times absolute again)."""
+        return self._history(slot, self._events_of(slot, int(self.counts[:slot].sum())))
+
+    def histories(self, slots: np.ndarray) -> dict[PairKey, PairHistory]:
+        """Several pairs' histories by key (merged first), for the scorers."""
+        self.merge()
+        starts = self.segment_starts()
+        keys = self.index.keys
+        return {
+            key_of(keys[slot]): self._history(slot, self._events_of(slot, int(starts[slot])))
+            for slot in np.asarray(slots).tolist()
+        }
+
+    def _events_of(self, slot: int, start: int) -> np.ndarray:
+        """A slot's events as ``[stime_ms, elapsed_ms, bytes, packets]`` int64 rows."""
+        segment = self.events[start : start + int(self.counts[slot])]
+        events = np.empty((len(segment), 4), dtype=np.int64)
+        events[:, 0] = segment["t"].astype(np.int64) + self.base_ms
+        events[:, 1] = segment["elapsed"]
+        events[:, 2] = segment["bytes"]
+        events[:, 3] = segment["packets"]
+        return events
+
+    def segment_starts(self) -> np.ndarray:
+        """Where each slot's events start in :attr:`events` (after :meth:`merge`)."""
+        return np.cumsum(self.counts) - self.counts
+
+    def expire(self, watermark_ms: int) -> int:
+        """Forget pairs without a flow in the window before ``watermark_ms``; returns how many."""
+        idle = self.last_ms < watermark_ms - self.config.window_ms
+        count = int(np.count_nonzero(idle))
+        if count:
+            self._keep(~idle)
+            self.counters.idle_pairs += count
+        return count
+
+    def shed(self, *, slack: float = 0.05) -> int:
+        """Evict the stalest pairs when more than ``max_pairs`` are held; returns how many.
+
+        Evicts down to ``(1 - slack) * max_pairs`` so a full table is compacted
+        once per many batches, not on every one. Stalest first: oldest newest
+        flow, then fewest retained flows, then slot (arrival order).
+        """
+        limit = self.config.max_pairs
+        if len(self) <= limit:
+            return 0
+        self.merge()
+        target = int(limit * (1.0 - slack))
+        order = np.lexsort((np.arange(len(self)), self.counts, self.last_ms))
+        evict = len(self) - target
+        keep = np.ones(len(self), dtype=bool)
+        keep[order[:evict]] = False
+        self._keep(keep)
+        self.counters.shed_pairs += evict
+        return evict
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: index, columns, event store (pending flows included)."""
+        columns = (self.first_ms, self.last_ms, self.sport_lo, self.sport_hi, self.changed)
+        pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
+        return (
+            self.index.nbytes
+            + sum(c.nbytes for c in columns)
+            + self.events.nbytes
+            + self.counts.nbytes
+            + pending
+        )
+
+    def _history(self, slot: int, events: np.ndarray) -> PairHistory:
+        hours = events[:, 0] - events[:, 0] % HOUR_MS
+        hour_ms, inverse = np.unique(hours, return_inverse=True)
+        totals = np.zeros((len(hour_ms), 4), dtype=np.int64)
+        np.add.at(
+            totals,
+            inverse,
+            np.stack(
+                [np.ones(len(events), np.int64), events[:, 2], events[:, 3], events[:, 1]], axis=1
+            ),
+        )
+        extra = {hour: row for (s, hour), row in self.overflow.items() if s == slot}
+        if extra:
+            merged = dict(zip(hour_ms.tolist(), totals, strict=True))
+            for hour, row in extra.items():
+                merged[hour] = merged.get(hour, 0) + row
+            hour_ms = np.array(sorted(merged), dtype=np.int64)
+            totals = np.array([merged[h] for h in hour_ms.tolist()], dtype=np.int64)
+        return PairHistory(
+            hour_ms, totals, events, int(self.sport_lo[slot]), int(self.sport_hi[slot])
+        )
+
+    def _trim(self, merged: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drop flows older than the window before each pair's newest; cap each pair."""
+        if len(merged) == 0:
+            return merged, total
+        segment = np.repeat(np.arange(len(total)), total)
+        ends = np.cumsum(total)
+        newest = np.zeros(len(total), dtype=np.int64)
+        filled = total > 0
+        newest[filled] = merged["t"][ends[filled] - 1]
+        in_window = merged["t"].astype(np.int64) > (newest - self.config.window_ms)[segment]
+        window_count = np.bincount(segment, weights=in_window, minlength=len(total)).astype(
+            np.int64
+        )
+        kept = np.minimum(window_count, self.config.max_events)
+        position = np.arange(len(merged)) - (ends - total)[segment]
+        keep = position >= (total - kept)[segment]
+        capped = in_window & ~keep
+        if capped.any():
+            self._add_overflow(segment[capped], merged[capped])
+        if self.overflow:
+            horizon = {
+                s: int(newest[s]) + self.base_ms - self.config.window_ms for s, _ in self.overflow
+            }
+            self.overflow = {
+                (s, hour): row
+                for (s, hour), row in self.overflow.items()
+                if hour > horizon[s] - HOUR_MS
+            }
+        return merged[keep], kept
+
+    def _add_overflow(self, slots: np.ndarray, events: np.ndarray) -> None:
+        """Count flows over the per-pair cap in their pair's hourly totals."""
+        start = events["t"].astype(np.int64) + self.base_ms
+        groups, inverse = np.unique(
+            np.stack([slots.astype(np.int64), start - start % HOUR_MS], axis=1),
+            axis=0,
+            return_inverse=True,
+        )
+        rows = np.zeros((len(groups), 4), dtype=np.int64)
+        columns = [
+            np.ones(len(events), np.int64),
+            events["bytes"],
+            events["packets"],
+            events["elapsed"],
+        ]
+        for i, column in enumerate(columns):
+            np.add.at(rows[:, i], inverse.ravel(), column.astype(np.int64))
+        for (slot, hour), row in zip(groups.tolist(), rows, strict=True):
+            self.overflow[(slot, hour)] = self.overflow.get((slot, hour), 0) + row
+
+    def _keep(self, keep: np.ndarray) -> None:
+        """Keep only the slots where ``keep`` holds, in every column and the event store."""
+        self.merge()
+        remap = self.index.keep(keep)
+        segment = np.repeat(np.arange(len(keep)), self.counts)
+        self.events = self.events[keep[segment]]
+        self.counts = self.counts[keep]
+        for name in ("first_ms", "last_ms", "sport_lo", "sport_hi", "changed"):
+            setattr(self, name, getattr(self, name)[: len(keep)][keep])
+        self.overflow = {
+            (int(remap[s]), hour): row for (s, hour), row in self.overflow.items() if keep[s]
+        }
+
+    def _grow(self, n: int) -> None:
+        """Columns for slots up to ``n`` (new slots start empty)."""
+        have = len(self.first_ms)
+        if n <= have:
+            return
+        more = n - have
+        self.first_ms = np.concatenate([self.first_ms, np.full(more, 2**62, np.int64)])
+        self.last_ms = np.concatenate([self.last_ms, np.full(more, -(2**62), np.int64)])
+        self.sport_lo = np.concatenate([self.sport_lo, np.full(more, 65535, np.uint16)])
+        self.sport_hi = np.concatenate([self.sport_hi, np.zeros(more, np.uint16)])
+        self.changed = np.concatenate([self.changed, np.zeros(more, bool)])
+        self.counts = np.concatenate([self.counts, np.zeros(more, np.int64)])
+
+    def _rebase(self, oldest_ms: int, newest_ms: int) -> None:
+        """Choose the base on the first flows; move it forward before starts overflow 32 bits."""
+        if self.base_ms is None:
+            self.base_ms = oldest_ms - self.config.window_ms - HOUR_MS
+            return
+        if newest_ms - self.base_ms < _REBASE_AFTER_MS:
+            return
+        self.merge()
+        new_base = newest_ms - self.config.window_ms - 2 * HOUR_MS
+        shift = new_base - self.base_ms
+        segment = np.repeat(np.arange(len(self.counts)), self.counts)
+        keep = self.events["t"].astype(np.int64) >= shift
+        self.events = self.events[keep]
+        self.events["t"] -= np.uint32(shift)
+        self.counts = np.bincount(segment[keep], minlength=len(self.counts)).astype(np.int64)
+        self.base_ms = new_base
+
+
+def _sort_segments(
+    merged: np.ndarray, start: np.ndarray, total: np.ndarray, slots: np.ndarray
+) -> np.ndarray:
+    """Re-sort the events of ``slots`` by (t, elapsed, bytes, packets) in place of their run."""
+    lengths = total[slots]
+    rows = np.repeat(start[slots], lengths) + (
+        np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    owner = np.repeat(np.arange(len(slots)), lengths)
+    part = merged[rows]
+    order = np.lexsort((part["packets"], part["bytes"], part["elapsed"], part["t"], owner))
+    merged[rows] = part[order]
+    return merged

@@ -1,0 +1,87 @@
+"""The columnar pair state equals the per-key reference (pair_deltas over the whole input)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors.pairs import PairConfig, pair_deltas
+from detectors.pairstate import PairState
+from detectors.schema import make_batch
+
+
+def random_flows(seed: int, n: int, *, span_ms: int, pairs: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, pairs, n)
+    return make_batch(
+        sip=[f"10.0.{p % 7}.{p % 250}" for p in which.tolist()],
+        dip=[f"192.0.2.{p % 13}" for p in which.tolist()],
+        dport=(which % 3 + 440).tolist(),
+        proto=[6] * n,
+        sport=rng.integers(1024, 1100, n).tolist(),
+        stime_ms=np.sort(rng.integers(0, span_ms, n)).tolist(),
+        elapsed_ms=rng.integers(0, 5_000, n).tolist(),
+        bytes=rng.integers(40, 5_000, n).tolist(),
+        packets=rng.integers(1, 9, n).tolist(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "batch_rows", "shuffle"),
+    [
+        (PairConfig(), 1_000, False),
+        (PairConfig(max_events=16), 333, False),
+        (PairConfig(window_ms=5 * 3_600_000, max_events=40), 2_500, True),
+    ],
+)
+def test_histories_equal_the_reference_whatever_the_batches(
+    config: PairConfig, batch_rows: int, shuffle: bool
+) -> None:
+    flows = random_flows(3, 20_000, span_ms=30 * 3_600_000, pairs=400)
+    if shuffle:  # late and out-of-order flows inside and across batches
+        flows = flows[np.random.default_rng(5).permutation(len(flows))]
+    state = PairState(config, seed=11)
+    for start in range(0, len(flows), batch_rows):
+        state.update(flows[start : start + batch_rows])
+        if start % (3 * batch_rows) == 0:
+            state.merge()  # reads in between batches must not change the result
+    expected = pair_deltas(flows, config)
+    got = state.histories(np.arange(len(state)))
+    assert len(got) == len(expected) == 400
+    for key, history in expected.items():
+        ours = got[key]
+        assert np.array_equal(ours.events, history.events), key
+        assert (ours.sport_lo, ours.sport_hi) == (history.sport_lo, history.sport_hi)
+        # hours wholly inside the window hold the same totals, flows over the cap included
+        # (the reference also keeps the hour the window starts in, whole)
+        inside = history.hour_ms > history.events[-1, 0] - config.window_ms
+        mine = ours.hour_ms > history.events[-1, 0] - config.window_ms
+        assert np.array_equal(ours.hour_ms[mine], history.hour_ms[inside])
+        assert np.array_equal(ours.hour_totals[mine], history.hour_totals[inside])
+    assert sum(len(h.events) for h in got.values()) == len(state.events)
+
+
+def test_caps_pairs_on_every_batch_stalest_first_and_counts_them() -> None:
+    state = PairState(PairConfig(max_pairs=100), seed=1)
+    held, created = [], 0
+    for hour in range(3):
+        flows = random_flows(hour, 3_000, span_ms=3_600_000, pairs=1_000)
+        flows["stime_ms"] += hour * 3_600_000
+        before = len(state)
+        state.update(flows)
+        created += len(state) - before
+        state.shed()
+        held.append(len(state))
+    assert held == [95, 95, 95]  # evicted down to 95 % of the cap, every batch
+    assert created == 2_673
+    assert state.counters.shed_pairs == created - 95 == 2_578
+    newest = state.last_ms
+    assert newest.min() >= 2 * 3_600_000  # only the last hour's pairs survive
+
+
+def test_too_old_flows_are_counted_not_kept() -> None:
+    state = PairState(PairConfig(window_ms=3_600_000), seed=1)
+    state.update(make_batch(sip=["10.0.0.1"], dip=["1.1.1.1"], stime_ms=[10 * 3_600_000]))
+    slots = state.update(make_batch(sip=["10.0.0.1"], dip=["1.1.1.1"], stime_ms=[0]))
+    assert slots.tolist() == [-1]
+    assert state.counters.stale_flows == 1
