@@ -14,12 +14,17 @@ Benign periodic traffic is everywhere on real workstations (update and
 telemetry timers, push-channel keepalives, P2P retries), so the scorer keeps
 out what is not a callback from this site to a controller, each rule with its
 reason beside it: allow-listed destinations (cloud guest agents, metadata
-services, NTP); reply-side records; pairs inside one organisation's prefix or
-coming in from the Internet; callbacks that reuse one or two source ports (the
-keepalives of a persistent connection); check-ins of unlike sizes. What is left
-is damped by prevalence (a destination many hosts contact is an update or
-telemetry service) and by fan-out (a host calling several destinations on the
-same timer runs one service on several addresses, or a P2P retry loop).
+services, NTP); response records (the server is never named as the source,
+:func:`is_response`); pairs that stay inside the site, go to broadcast or
+multicast, or come in from the Internet (:func:`detectors.site.is_outbound`);
+callbacks that reuse one or two source ports (the keepalives of a persistent
+connection); check-ins of unlike sizes. What is left is damped by prevalence
+(a destination many hosts contact *with different timing*, or a large
+population on one timer: an update or telemetry service) and by fan-out (a
+host calling several destinations on the same timer runs one service on
+several addresses, or a P2P retry loop). A few hosts calling one destination
+on one timer are a campaign (an outbreak), not a popular service: they are
+not damped, and each is alerted.
 
 A **long-lived C2 session** is the other shape of the same thing (Sliver
 session mode, reverse shells): one connection open for a long time carrying a
@@ -44,9 +49,9 @@ import numpy as np
 
 from detectors.alerts import Alert, severity_for
 from detectors.pairs import HOUR_MS, PairHistory, PairKey, address_text
+from detectors.site import SiteConfig, is_outbound, is_response
 
 _NETWORK = ipaddress.IPv4Network | ipaddress.IPv6Network
-_V4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,9 @@ class BeaconConfig:
     fanout_period_tolerance: float = 0.2
     fanout_full_peers: int = 2
     fanout_weight: float = 0.5
+    campaign_max_hosts: int = 10
+    campaign_max_period_ms: int = 1_800_000
     skip_dports: tuple[int, ...] = (53,)
-    local_prefix_v4: int = 16
-    local_prefix_v6: int = 48
     session_gap_ms: int = 5_000
     session_min_duration_ms: int = 600_000
     session_full_duration_ms: int = 3_600_000
@@ -194,39 +199,6 @@ def is_allowed(dip_text: str, dport: int, proto: int, config: BeaconConfig) -> b
     return any(address in network for network in _networks(config.allow_networks))
 
 
-def is_outbound(sip: bytes, dip: bytes, config: BeaconConfig) -> bool:
-    """True unless the pair stays inside one site or comes in from the Internet.
-
-    Callbacks go from a compromised host out to its controller. Two addresses
-    in the same ``/local_prefix_v4`` (``/local_prefix_v6``) belong to one
-    organisation (campus, data centre), and a public source talking to a private
-    address is an inbound or reply flow (a NAT lets nothing else in). Skipping
-    both keeps domain controllers, monitoring agents and peer replies out; the
-    cost is that lateral C2 between internal hosts is not scored here.
-
-    Examples
-    --------
-    >>> from detectors.schema import parse_ip
-    >>> ip = lambda text: parse_ip(text)[0]
-    >>> c = BeaconConfig()
-    >>> [is_outbound(ip(a), ip(b), c) for a, b in [("10.0.0.1", "203.0.113.9"),
-    ...     ("147.32.83.53", "147.32.80.88"), ("93.184.216.34", "10.0.0.1")]]
-    [True, False, False]
-    """
-    prefix = config.local_prefix_v4 + 96 if sip[:12] == _V4_MAPPED else config.local_prefix_v6
-    whole, bits = divmod(prefix, 8)
-    mask = (0xFF << (8 - bits)) & 0xFF
-    if sip[:whole] == dip[:whole] and (bits == 0 or (sip[whole] ^ dip[whole]) & mask == 0):
-        return False
-    return not (_address(sip).is_global and _address(dip).is_private)
-
-
-@lru_cache(maxsize=65_536)
-def _address(raw: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """A key address as an ``ipaddress`` object (cached: a few hosts make most pairs)."""
-    return ipaddress.ip_address(address_text(raw))
-
-
 @dataclass(frozen=True)
 class _Candidate:
     """A periodic pair and its undamped score parts."""
@@ -244,13 +216,18 @@ class _Candidate:
 
 
 def score_beacons(
-    pairs: Mapping[PairKey, PairHistory], *, now_ms: int, config: BeaconConfig | None = None
+    pairs: Mapping[PairKey, PairHistory],
+    *,
+    now_ms: int,
+    config: BeaconConfig | None = None,
+    site: SiteConfig | None = None,
 ) -> list[Alert]:
     """Beacon and long-session alerts for every pair active in the window ending at ``now_ms``.
 
     :param pairs: the pair histories (a dict or a Faust table's items)
     :param now_ms: end of the scored window, event time (the newest flow seen)
     :param config: thresholds and weights. Default - ``BeaconConfig()``
+    :param site: the site's internal networks. Default - ``SiteConfig()``
     :returns: alerts sorted by descending score, then pair
 
     Examples
@@ -266,6 +243,7 @@ def score_beacons(
     [('beacon', '10.0.0.1', '203.0.113.9', 443, 64.0, 0.833)]
     """
     config = config or BeaconConfig()
+    site = site or SiteConfig()
     since_ms = now_ms - config.window_ms
     candidates: list[_Candidate] = []
     sessions: list[Alert] = []
@@ -274,7 +252,7 @@ def score_beacons(
         events = history.window(since_ms, now_ms)
         if len(events) == 0:
             continue
-        if history.is_reply(key[2]):
+        if is_response(key, history, pairs):
             continue
         contacted[key[1]].add(key[0])
         if key[3] not in config.protocols:
@@ -285,7 +263,7 @@ def score_beacons(
             int(events[:, 1].sum()) + (len(events) - 1) * config.session_gap_ms
             >= config.session_min_duration_ms
         )
-        if not (maybe_beacon or maybe_session) or not is_outbound(key[0], key[1], config):
+        if not (maybe_beacon or maybe_session) or not is_outbound(key[0], key[1], site):
             continue
         session = _long_session(key, events, config) if maybe_session else None
         if session is not None:
@@ -300,18 +278,36 @@ def score_beacons(
     for candidate in candidates:
         if candidate.raw >= config.alert_score:
             periods[candidate.key[0]].append(candidate.timing.period_ms)
-    for candidate in candidates:
+    timers = _same_timer_hosts(candidates, config)
+    for candidate, same_timer in zip(candidates, timers, strict=True):
         period = candidate.timing.period_ms
         peers = sum(
             abs(other - period) <= config.fanout_period_tolerance * period
             for other in periods[candidate.key[0]]
         ) - (candidate.raw >= config.alert_score)
         alert = _beacon_alert(
-            candidate, len(contacted[candidate.key[1]]), total_hosts, peers, config
+            candidate, len(contacted[candidate.key[1]]), total_hosts, peers, config, same_timer
         )
         if alert is not None:
             alerts.append(alert)
     return sorted(alerts, key=lambda a: (-a.score, a.kind, a.sip, a.dip, a.dport or 0))
+
+
+def _same_timer_hosts(candidates: list[_Candidate], config: BeaconConfig) -> list[int]:
+    """Per candidate: how many sources call its destination on its timer (itself included).
+
+    Periods within ``fanout_period_tolerance`` of each other are one timer.
+    """
+    periods: dict[tuple[bytes, int, int], list[float]] = defaultdict(list)
+    for candidate in candidates:
+        periods[(candidate.key[1], *candidate.key[2:])].append(candidate.timing.period_ms)
+    return [
+        sum(
+            abs(other - c.timing.period_ms) <= config.fanout_period_tolerance * c.timing.period_ms
+            for other in periods[(c.key[1], *c.key[2:])]
+        )
+        for c in candidates
+    ]
 
 
 def _periodic_candidate(
@@ -373,12 +369,22 @@ def _beacon_alert(
     total_hosts: int,
     same_period_peers: int,
     config: BeaconConfig,
+    same_timer_hosts: int = 1,
 ) -> Alert | None:
     """Score one periodic pair; None below the alert score or when allow-listed.
+
+    Prevalence damping counts the hosts that contact the destination with
+    other timing; a campaign (2 to ``campaign_max_hosts`` sources on this one
+    timer, of at most ``campaign_max_period_ms``) counts as one host, so an
+    outbreak is scored like one infected host each, while a large population
+    on one timer, or software polling hourly or slower (update checks,
+    telemetry), is damped as before.
 
     :param sharing_hosts: hosts that contacted this destination in the window
     :param total_hosts: hosts seen in the window
     :param same_period_peers: other destinations this source calls with the same period
+    :param same_timer_hosts: sources calling this destination and port on this
+        timer, itself included
     """
     sip, dip, dport, proto = candidate.key
     callbacks, timing, parts, raw = (
@@ -390,6 +396,12 @@ def _beacon_alert(
     size_median, size_rel_mad = candidate.size_median, candidate.size_rel_mad
     bytes_per_packet = candidate.bytes / max(candidate.packets, 1)
     count = len(callbacks.start_ms)
+    campaign = (
+        2 <= same_timer_hosts <= config.campaign_max_hosts
+        and timing.period_ms <= config.campaign_max_period_ms
+    )
+    if campaign:
+        sharing_hosts = max(sharing_hosts - same_timer_hosts + 1, 1)
     share = sharing_hosts / max(total_hosts, 1)
     prevalence = 0.0
     if sharing_hosts >= config.prevalence_min_hosts:
@@ -421,7 +433,8 @@ def _beacon_alert(
             "period_s": period_s,
             "jitter_rel_mad": timing.rel_mad,
             "bowley_skew": timing.skew,
-            "hosts_to_dip": sharing_hosts,
+            "hosts_to_dip": sharing_hosts + (same_timer_hosts - 1 if campaign else 0),
+            "same_timer_hosts": same_timer_hosts,
             "hosts_total": total_hosts,
             "prevalence_damping": round(prevalence, 4),
             "same_period_peers": same_period_peers,
@@ -431,7 +444,12 @@ def _beacon_alert(
         reason=(
             f"{sip_text} called {dip_text}:{dport}/{proto} {count} times every {period_s:g} s "
             f"(jitter {timing.rel_mad:.0%} MAD) with {size_median:.0f} bytes per callback "
-            f"and {bytes_per_packet:.0f} bytes/packet."
+            f"and {bytes_per_packet:.0f} bytes/packet"
+            + (
+                f"; one of {same_timer_hosts} hosts calling it on this timer (a campaign)."
+                if campaign
+                else "."
+            )
         ),
     )
 

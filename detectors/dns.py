@@ -32,6 +32,7 @@ import numpy as np
 from detectors.alerts import Alert, severity_for
 from detectors.beacon import interval_timing
 from detectors.pairs import HOUR_MS, PairHistory, PairKey, address_text
+from detectors.site import SiteConfig, is_broadcast
 
 DNS_PORT = 53
 UDP = 17
@@ -83,13 +84,21 @@ class _HostDns:
 
 
 def score_dns_tunnels(
-    pairs: Mapping[PairKey, PairHistory], *, now_ms: int, config: DnsConfig | None = None
+    pairs: Mapping[PairKey, PairHistory],
+    *,
+    now_ms: int,
+    config: DnsConfig | None = None,
+    site: SiteConfig | None = None,
 ) -> list[Alert]:
     """One ``dns_tunnel`` alert per source host whose port-53 traffic is not normal DNS.
 
     :param pairs: the pair histories (a dict or a Faust table's items)
     :param now_ms: end of the scored window, event time
     :param config: thresholds. Default - ``DnsConfig()``
+    :param site: accepted like every pair scorer's; internal networks do not
+        matter here (tunnels go through the site's own resolvers), and
+        queries to broadcast or multicast addresses are never a tunnel.
+        Default - ``SiteConfig()``
 
     Examples
     --------
@@ -109,7 +118,7 @@ def score_dns_tunnels(
     clients_of: dict[bytes, set[bytes]] = defaultdict(set)
     for key, history in pairs.items():
         sip, dip, dport, _ = key
-        if dport != DNS_PORT or history.is_reply(dport):
+        if dport != DNS_PORT or history.is_reply(dport) or is_broadcast(dip):
             continue
         events = history.window(since_ms, now_ms)
         if len(events) == 0:

@@ -9,6 +9,13 @@ volume jump *and* ``min_evidence`` supporting signs; hosts without enough
 history are never scored (warm-up), and every baseline is a median/MAD (over
 the busier half of a host's hours, so its nights do not make each morning a jump).
 
+Exfiltration is asymmetric, so outbound dominance is required, not just
+evidence: the producer/consumer ratio PCR = (sent - received) / (sent +
+received) (Bullard & Gerth, FloCon 2014) of the host over the hour, or of the
+pair with its top destination, must reach ``min_producer_ratio``. A video
+call or a screen share sends about as much as it receives (PCR near 0) however
+big it is.
+
 Measured (scorer alone, ``exfil_sweep_case`` with 300 hosts, seeds 1-5): found
 at 10x in 5/5 days, 8x 4/5, 6x 4/5, 4x 2/5, 3x and 2x 0/5, with no other host
 alerting in those 30 days; no alert on the three 24 h Stratosphere benign days.
@@ -78,6 +85,11 @@ class ExfilConfig:
         standard deviations above the median host of the hour. Default - 3.0
     :param min_evidence: how many of the five supporting signs must hold.
         Default - 2
+    :param min_producer_ratio: required: the hour's PCR of the host, or of the
+        host with its top destination, is at least this. The pair's PCR
+        compares the largest single flow each way (what the bounded sketches
+        of :mod:`detectors.hosts` keep), so a split call still reads ~0 and
+        an upload with ACKs back ~1. Default - 0.4
     :param weight_volume: score weight of the volume term, which grows from 0.5
         at ``min_baseline_ratio`` to 1 at ``full_ratio`` (log scale). Default - 0.5
     :param weight_evidence: score weight of the share of supporting signs that
@@ -102,6 +114,7 @@ class ExfilConfig:
     min_bubble_residual: float = 3.0
     min_peer_z: float = 3.0
     min_evidence: int = 2
+    min_producer_ratio: float = 0.4
     weight_volume: float = 0.5
     weight_evidence: float = 0.5
     full_ratio: float = 50.0
@@ -289,6 +302,14 @@ def _host_evidence(
     top_hi, top_lo, top_bytes = now.peers[0]  # the sketches are sorted, largest flow first
     top_port = now.ports[0][0]
     received_now = received_hours.get(hour_start_ms)
+    back = max(
+        (
+            peer[2]
+            for peer in (received_now.peers if received_now else ())
+            if peer[:2] == (top_hi, top_lo)
+        ),
+        default=0,
+    )
     return {
         "client_bytes": now.client_bytes,
         "client_packets": now.client_packets,
@@ -301,6 +322,8 @@ def _host_evidence(
         "robust_z": float(robust_z),
         "history_hours": len(history),
         "producer_consumer_ratio": pcr,
+        "pair_producer_ratio": (top_bytes - back) / (top_bytes + back) if top_bytes + back else 0.0,
+        "top_flow_bytes_back": back,
         "ratio_shift": pcr - float(np.median(past_pcr)),
         "new_destination_share": _new_share(now.peers, known_peers),
         "new_port_share": _new_share(now.ports, known_ports),
@@ -327,6 +350,9 @@ def _alert(
     held = [name for name, holds in signs.items() if holds]
     evidence["signs"] = len(held)
     defining = signs["big packets"] or signs["above the bubble fit"]
+    outbound = max(evidence["producer_consumer_ratio"], evidence["pair_producer_ratio"])
+    if outbound < config.min_producer_ratio:
+        return None  # as much came back as went out: a call or a sync, not a leak
     if not defining or len(held) < config.min_evidence:
         return None
     volume = np.log(evidence["baseline_ratio"] / config.min_baseline_ratio) / np.log(

@@ -1,7 +1,8 @@
 """The registry of pair scorers the detection engine runs.
 
 Each entry is ``(config attribute, scorer)``: the engine calls
-``scorer(pairs, now_ms=..., config=getattr(detectors_config, attribute))`` with a
+``scorer(pairs, now_ms=..., config=getattr(detectors_config, attribute),
+site=detectors_config.site)`` with a
 mapping of :class:`detectors.pairs.PairHistory` for the pairs worth scoring, and
 treats every scorer alike. A new kind of pair detector is one module with one
 ``score_*`` function plus one line here.
@@ -16,6 +17,8 @@ from detectors.alerts import Alert
 from detectors.beacon import score_beacons
 from detectors.dns import score_dns_tunnels
 from detectors.pairs import PairHistory, PairKey
+from detectors.strobe import score_strobes
+from detectors.upload import score_uploads
 
 PairScorer = Callable[..., list[Alert]]
 
@@ -23,6 +26,8 @@ PairScorer = Callable[..., list[Alert]]
 PAIR_SCORERS: tuple[tuple[str, PairScorer], ...] = (
     ("beacon", score_beacons),
     ("dns", score_dns_tunnels),
+    ("strobe", score_strobes),
+    ("upload", score_uploads),
 )
 
 
@@ -32,5 +37,7 @@ def score_pairs(
     """Every registered pair scorer's alerts for ``pairs`` at event time ``now_ms``."""
     found: list[Alert] = []
     for attribute, scorer in PAIR_SCORERS:
-        found += scorer(pairs, now_ms=now_ms, config=getattr(detectors, attribute))
+        found += scorer(
+            pairs, now_ms=now_ms, config=getattr(detectors, attribute), site=detectors.site
+        )
     return found

@@ -10,6 +10,7 @@ import pytest
 from detectors.beacon import BeaconConfig, interval_timing, merge_callbacks, score_beacons
 from detectors.pairs import combine_pairs, pair_deltas
 from detectors.schema import make_batch
+from detectors.site import SiteConfig
 
 HOST, C2 = "10.0.0.5", "203.0.113.9"
 
@@ -81,22 +82,62 @@ def test_allow_listed_destination_is_not_reported(dip, config):
     assert _score(_callbacks(HOST, dip, _jittered(60, 0.1, 40, seed=2)), config) == []
 
 
-def test_prevalence_damping_lowers_a_destination_most_hosts_call():
+def _browsing(sip, dip, n, seed):
+    """Irregular visits (exponential gaps, mean 5 min): a person, not a timer."""
+    rng = np.random.default_rng(seed)
+    return _callbacks(sip, dip, 1_434_499_200_000 + np.cumsum(rng.exponential(300_000, n)))
+
+
+def test_prevalence_damping_lowers_a_destination_many_hosts_use_with_other_timing():
     one = _callbacks(HOST, C2, _jittered(300, 0.1, 48, seed=3))
-    many = np.concatenate(
-        [one]
-        + [
-            _callbacks(f"10.0.1.{i}", C2, _jittered(300, 0.1, 48, seed=10 + i))
-            for i in range(1, 10)
-        ]
-    )
+    many = np.concatenate([one] + [_browsing(f"10.0.1.{i}", C2, 48, 10 + i) for i in range(1, 10)])
     config = dataclasses.replace(BeaconConfig(), alert_score=0.0)
     alone = [a for a in _score(one, config) if a.sip == HOST]
     shared = [a for a in _score(many, config) if a.sip == HOST]
     assert [(a.score, a.evidence["prevalence_damping"]) for a in alone] == [(0.918, 0.0)]
-    assert [(a.score, a.evidence["hosts_to_dip"], a.evidence["prevalence_damping"])
-            for a in shared] == [(0.1836, 10, 0.8)]  # fmt: skip
+    assert [(a.score, a.evidence["hosts_to_dip"], a.evidence["same_timer_hosts"],
+             a.evidence["prevalence_damping"]) for a in shared] == [(0.1836, 10, 1, 0.8)]  # fmt: skip
     assert _score(many) == []
+
+
+def test_five_of_twenty_hosts_on_one_10s_timer_are_each_alerted_as_a_campaign():
+    infected = [f"10.0.0.{i}" for i in range(1, 6)]
+    bots = [_callbacks(h, C2, _jittered(10, 0.1, 300, seed=i)) for i, h in enumerate(infected)]
+    others = [_browsing(f"10.0.2.{i}", f"198.51.100.{i}", 20, 40 + i) for i in range(15)]
+    alerts = _score(np.concatenate(bots + others))
+    assert sorted((a.sip, a.dip, a.evidence["same_timer_hosts"], a.severity) for a in alerts) == [
+        (h, C2, 5, "critical") for h in infected
+    ]
+    # each scores as it would alone: the campaign is no reason to damp
+    alone = {h: _score(b)[0].score for h, b in zip(infected, bots, strict=True)}
+    assert {a.sip: a.score for a in alerts} == alone
+    assert alerts[0].reason.endswith("one of 5 hosts calling it on this timer (a campaign).")
+
+
+def test_150_of_300_hosts_polling_an_update_server_hourly_raise_nothing():
+    server = "13.107.4.50"
+    pollers = [
+        _callbacks(f"10.3.{i // 250}.{i % 250}", server, _jittered(3600, 300 / 3600, 24, seed=i))
+        for i in range(150)
+    ]
+    others = [
+        _browsing(f"10.4.{i // 250}.{i % 250}", f"198.51.100.{i % 200}", 3, i) for i in range(150)
+    ]
+    config = dataclasses.replace(BeaconConfig(), alert_score=0.0)
+    scored = _score(np.concatenate(pollers + others), config)
+    assert len(scored) == 150
+    assert {(a.evidence["same_timer_hosts"], a.evidence["prevalence_damping"]) for a in scored} == {
+        (150, 0.8)
+    }
+    assert max(a.score for a in scored) < BeaconConfig().alert_score
+    assert _score(np.concatenate(pollers + others)) == []
+
+
+def test_a_few_hosts_polling_hourly_are_not_a_campaign():
+    """Slow shared timers (update checks, telemetry) stay damped: campaign_max_period_ms."""
+    pollers = [_callbacks(f"10.3.0.{i}", C2, _jittered(3600, 0.05, 24, seed=i)) for i in range(6)]
+    others = [_browsing(f"10.4.0.{i}", f"198.51.100.{i}", 3, i) for i in range(18)]
+    assert _score(np.concatenate(pollers + others)) == []
 
 
 def test_same_timer_to_several_destinations_is_damped():
@@ -144,7 +185,9 @@ def test_long_low_rate_session_fires_c2_long_session():
         (_session(HOST, C2, 443, nbytes=600_000), "1,000 B/packet: a transfer"),
         (_session(HOST, C2, 443, packets=20, nbytes=2_000), "idle keepalive"),
         (_session(HOST, C2, 22), "interactive SSH"),
-        (_session(HOST, "10.0.9.9", 443), "inside one /16"),
+        (_session(HOST, "10.0.9.9", 443), "inside the site"),
+        (_session("192.168.40.92", "10.0.40.23", 8443), "internal to internal"),
+        (_session("147.32.83.53", "147.32.80.88", 443), "public, inside one /16"),
         (_session("93.184.216.34", HOST, 443), "inbound from the Internet"),
     ],
 )
@@ -163,6 +206,54 @@ def test_reply_direction_is_not_scored():
     batch["sip"], batch["dip"] = batch["dip"].copy(), batch["sip"].copy()
     batch["sport"], batch["dport"] = 443, batch["sport"].copy()
     assert _score(batch) == []
+
+
+@pytest.mark.parametrize("dip", ["255.255.255.255", "239.255.255.250", "ff02::1:3"])
+def test_broadcast_and_multicast_are_never_beacons(dip):
+    batch = _callbacks("192.168.40.25", dip, _jittered(6, 0.0, 52, seed=8), dport=137)
+    batch["proto"] = 17
+    site = SiteConfig(score_internal=True)
+    assert score_beacons(pair_deltas(batch), now_ms=int(batch["stime_ms"].max()), site=site) == []
+
+
+def test_internal_to_internal_beacons_only_with_the_switch():
+    batch = _callbacks("192.168.40.20", "10.0.40.54", _jittered(62, 0.0, 58, seed=9), dport=5723)
+    now_ms = int(batch["stime_ms"].max())
+    assert score_beacons(pair_deltas(batch), now_ms=now_ms) == []
+    on = score_beacons(pair_deltas(batch), now_ms=now_ms, site=SiteConfig(score_internal=True))
+    assert [(a.kind, a.sip, a.dip, a.dport) for a in on] == [
+        ("beacon", "192.168.40.20", "10.0.40.54", 5723)
+    ]
+
+
+def _both_directions(client, server, *, client_port, server_port, server_first_ms):
+    """One 30-min quiet session as two unidirectional records (NetFlow, softflowd)."""
+    start = 1_434_499_200_000
+    return make_batch(
+        sip=[client, server], dip=[server, client], sport=[client_port, server_port],
+        dport=[server_port, client_port], proto=[6, 6], stime_ms=[start, start + server_first_ms],
+        elapsed_ms=[1_800_000] * 2, packets=[600, 500], bytes=[60_000, 50_000],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("client_port", "server_port", "server_first_ms"),
+    [
+        (51_000, 443, 0),  # usual ports, both records stamped with the connection start
+        (40_000, 50_000, 15),  # C2 on a high port above the client's: first seen decides
+    ],
+)
+def test_sessions_name_the_client_as_source_never_the_server(
+    client_port, server_port, server_first_ms
+):
+    batch = _both_directions(
+        "147.32.1.1", "198.51.100.7", client_port=client_port, server_port=server_port,
+        server_first_ms=server_first_ms,
+    )  # fmt: skip
+    alerts = _score(batch)
+    assert [(a.kind, a.sip, a.dip, a.dport) for a in alerts] == [
+        ("c2_long_session", "147.32.1.1", "198.51.100.7", server_port)
+    ]
 
 
 def test_split_batches_give_the_same_alerts():

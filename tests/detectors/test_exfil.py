@@ -198,3 +198,35 @@ def test_fit_bubble_degenerate_inputs(octets, packets, slope, intercept) -> None
     assert fit.slope == slope
     assert fit.intercept == pytest.approx(intercept)
     assert len(fit.residuals) == len(octets)
+
+
+def _two_way(up_bytes: int, down_bytes: int) -> np.ndarray:
+    """``HOST``'s usual day plus, at the leak hour, ``up_bytes`` sent to a new server and
+    ``down_bytes`` received from it (ten flows each way, full packets)."""
+    server = "203.0.113.77"
+    up = _flows(HOST, server, 50200, 443, up_bytes // 10 // 1400, up_bytes // 10, LEAK_HOUR, 10)
+    down = _flows(
+        server, HOST, 443, 50200, max(down_bytes // 10 // 1400, 1), down_bytes // 10, LEAK_HOUR, 10
+    )
+    return np.concatenate([_network(None), up, down])
+
+
+@pytest.mark.parametrize(
+    ("up_bytes", "down_bytes", "expected"),
+    [
+        (1_000_000_000, 1_000_000_000, []),  # a video call: as much back as out, PCR ~0
+        (1_000_000_000, 10_000_000, [("exfil", HOST, "critical", 0.98, 0.97)]),  # 10 MB back
+    ],
+)
+def test_exfiltration_needs_outbound_dominance(up_bytes, down_bytes, expected) -> None:
+    alerts = _score(_two_way(up_bytes, down_bytes), LEAK_HOUR)
+    assert [
+        (a.kind, a.sip, a.severity, round(a.evidence["pair_producer_ratio"], 2),
+         round(a.evidence["producer_consumer_ratio"], 2))
+        for a in alerts
+    ] == expected  # fmt: skip
+
+
+def test_the_producer_ratio_gate_is_a_setting() -> None:
+    batch = _two_way(1_000_000_000, 1_000_000_000)
+    assert _score(batch, LEAK_HOUR, ExfilConfig(min_producer_ratio=0.0)) != []
