@@ -3,6 +3,9 @@
 - ``kafka_broker``: a real Apache Kafka broker (see ``tests/services/kafka.py``).
 - ``prometheus_server``: a real Prometheus (see ``tests/services/prometheus.py``).
 - ``shared_dir``: the sample data folder ``shared/`` beside the checkout.
+
+The summary ends with the SiLK-suite pass count when its cases ran
+(``tests/commands/test_silk_suite.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,18 @@ from tests.services.kafka import KafkaBroker, start_kafka
 from tests.services.prometheus import PrometheusServer, start_prometheus
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+#: SiLK-suite case name → passed byte for byte (filled by tests/commands/test_silk_suite.py)
+SILK_SUITE_RESULTS = pytest.StashKey[dict]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config):
+    """One line: how many of SiLK's own test cases silkwatch passed byte for byte."""
+    results = config.stash.get(SILK_SUITE_RESULTS, None)
+    if results:
+        passed = sum(results.values())
+        terminalreporter.write_sep(
+            "-", f"SiLK 3.19.1 suite: {passed} of {len(results)} cases byte for byte"
+        )
 
 
 @pytest.fixture(scope="session")

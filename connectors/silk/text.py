@@ -280,3 +280,342 @@ def table_lines(
 def table_title(fields: Sequence[Field]) -> str:
     """rwcut's title row (names cut to the column width)."""
     return "".join(f"{f.name[: f.width]:>{f.width}}|" for f in fields)
+
+
+# --- vectorised cells -------------------------------------------------------
+# Every function below turns a whole column into a numpy ``S`` (bytes) array at
+# once; ``render_rows`` then lays many such columns out as SiLK's table in one
+# pass over a byte matrix. Row-by-row Python formatting costs ~1 µs a cell: 30 s
+# for 500,000 records of rwcut's 12 default fields.
+
+#: SiLK's ``--ipv6-policy`` values
+IPV6_POLICIES = ("ignore", "asv4", "mix", "force", "only")
+#: SiLK's ``--ip-format`` values
+IP_FORMATS = ("canonical", "zero-padded", "decimal", "hexadecimal", "force-ipv6")
+
+_HEX_GROUPS = np.array([b"%x" % i for i in range(1 << 16)], dtype="S4")
+_HEX_GROUPS_PADDED = np.array([b"%04x" % i for i in range(1 << 16)], dtype="S4")
+_OCTETS = np.array([b"%d" % i for i in range(256)], dtype="S3")
+_OCTETS_PADDED = np.array([b"%03d" % i for i in range(256)], dtype="S3")
+_FLAG_CELLS = np.array([t.encode() for t in _PADDED_FLAGS], dtype="S8")
+_FLAG_CELLS_TIGHT = np.array([t.replace(" ", "").encode() for t in _PADDED_FLAGS], dtype="S8")
+_ATTR_CELLS = np.array([t.encode() for t in _PADDED_ATTRS], dtype="S8")
+_ATTR_CELLS_TIGHT = np.array([t.replace(" ", "").encode() for t in _PADDED_ATTRS], dtype="S8")
+
+
+def compact(matrix: np.ndarray) -> np.ndarray:
+    """Rows of a ``uint8`` matrix with their NUL bytes squeezed out → an ``S`` array.
+
+    The cells below are built as matrices of fixed-width pieces with NUL where a
+    piece is shorter or absent; a stable sort of each row on "is NUL" moves the
+    real bytes to the front in order.
+
+    >>> m = np.frombuffer(b"1\\x00.2\\x00\\x00", np.uint8).reshape(1, 6)
+    >>> compact(m).tolist()
+    [b'1.2']
+    """
+    rows, width = matrix.shape
+    if not rows or not width:
+        return np.zeros(rows, dtype="S1")
+    order = np.argsort(matrix == 0, axis=1, kind="stable")
+    packed = np.ascontiguousarray(np.take_along_axis(matrix, order, axis=1))
+    return packed.view(f"S{width}").reshape(rows)
+
+
+def _bytes_matrix(cells: np.ndarray) -> np.ndarray:
+    cells = np.ascontiguousarray(cells)
+    return cells.view(np.uint8).reshape(len(cells), cells.dtype.itemsize)
+
+
+def _join(*pieces: np.ndarray | bytes, rows: int) -> np.ndarray:
+    """Concatenate ``S`` columns and constant byte strings cell by cell (NULs squeezed)."""
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            parts.append(np.broadcast_to(np.frombuffer(piece, np.uint8), (rows, len(piece))))
+        else:
+            parts.append(_bytes_matrix(piece))
+    return compact(np.hstack(parts)) if rows else np.zeros(0, dtype="S1")
+
+
+def int_cells(column: np.ndarray) -> np.ndarray:
+    """Integers as decimal text.
+
+    >>> int_cells(np.array([0, 7, 65535], np.uint16)).tolist()
+    [b'0', b'7', b'65535']
+    """
+    return np.asarray(column).astype(np.bytes_)
+
+
+def milli_cells(values_ms: np.ndarray) -> np.ndarray:
+    """Thousandths as ``whole.ddd`` (rwcut's durations, epoch times).
+
+    >>> milli_cells(np.array([49, 1799810])).tolist()
+    [b'0.049', b'1799.810']
+    """
+    values_ms = np.asarray(values_ms, dtype=np.int64)
+    whole = int_cells(values_ms // 1000)
+    part = np.strings.zfill(int_cells(values_ms % 1000), 3)
+    return _join(whole, b".", part, rows=len(values_ms))
+
+
+def float_cells(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Floats as C's ``%.Nf`` (exact decimal rounding, as printf)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.char.mod(f"%.{decimals}f", values).astype(np.bytes_)
+
+
+def ipv4_cells(addresses: np.ndarray, *, zero_padded: bool = False) -> np.ndarray:
+    """Host-order ``uint32`` addresses as dotted quads.
+
+    >>> ipv4_cells(np.array([3232264137], np.uint32)).tolist()
+    [b'192.168.111.201']
+    >>> ipv4_cells(np.array([2887254651], np.uint32), zero_padded=True).tolist()
+    [b'172.024.002.123']
+    """
+    addresses = np.asarray(addresses, dtype=np.uint32)
+    table = _OCTETS_PADDED if zero_padded else _OCTETS
+    octets = [table[(addresses >> shift) & 0xFF] for shift in (24, 16, 8, 0)]
+    return _join(octets[0], b".", octets[1], b".", octets[2], b".", octets[3], rows=len(addresses))
+
+
+def ipv6_cells(column: np.ndarray, *, zero_padded: bool = False) -> np.ndarray:
+    """16-byte addresses as IPv6 text, compressed as glibc's ``inet_ntop`` (SiLK's form).
+
+    The longest run (the first of equals) of two or more zero groups becomes
+    ``::``; IPv4-mapped and IPv4-compatible addresses end in a dotted quad.
+
+    >>> from detectors.schema import parse_ips
+    >>> col, _ = parse_ips(["2001:db8:c0:a8::6f:c9", "10.200.209.131", "::", "1::"])
+    >>> ipv6_cells(col).tolist()
+    [b'2001:db8:c0:a8::6f:c9', b'::ffff:10.200.209.131', b'::', b'1::']
+    """
+    rows = len(column)
+    groups = np.ascontiguousarray(column).view(">u2").reshape(rows, 8).astype(np.int64)
+    if zero_padded:
+        texts = _HEX_GROUPS_PADDED[groups]
+        pieces: list[np.ndarray | bytes] = []
+        for j in range(8):
+            pieces += [texts[:, j]] + ([b":"] if j < 7 else [])
+        return _join(*pieces, rows=rows)
+    zero = groups == 0
+    run = np.zeros((rows, 8), np.int64)
+    run[:, 0] = zero[:, 0]
+    for j in range(1, 8):
+        run[:, j] = (run[:, j - 1] + 1) * zero[:, j]
+    best_len = run.max(axis=1)
+    best_end = run.argmax(axis=1)  # first run of the longest length
+    best_len = np.where(best_len >= 2, best_len, 0)
+    base = np.where(best_len > 0, best_end - best_len + 1, -1)
+    dotted = (base == 0) & ((best_len == 6) | ((best_len == 5) & (groups[:, 5] == 0xFFFF)))
+    texts = _HEX_GROUPS[groups]
+    colon = np.array([b":"], dtype="S1")
+    nothing = np.array([b""], dtype="S1")
+    pieces = []
+    for j in range(8):
+        inside = (j >= base) & (j < base + best_len)
+        hidden = inside | (dotted & (j >= 6))
+        pieces.append(
+            np.where((j == base) | (~inside & (j > 0) & ~(dotted & (j == 7))), colon, nothing)
+        )
+        pieces.append(np.where(hidden, nothing, texts[:, j]))
+    tail = np.where((base >= 0) & (base + best_len == 8), colon, nothing)
+    quad = np.where(dotted, ipv4_cells(groups[:, 6] << 16 | groups[:, 7]), nothing)
+    return _join(*pieces, tail, quad, rows=rows)
+
+
+def ip_cells(
+    column: np.ndarray, ipv6: np.ndarray, *, policy: str = "mix", ip_format: str = "canonical"
+) -> np.ndarray:
+    """Addresses as SiLK prints them under an ``--ipv6-policy`` and ``--ip-format``.
+
+    IPv4 records print dotted (``force`` prints every address as IPv6,
+    ``::ffff:a.b.c.d``); ``decimal`` prints the integer value.
+
+    >>> from detectors.schema import parse_ips
+    >>> col, v6 = parse_ips(["10.0.0.1", "2001:db8::1"])
+    >>> ip_cells(col, v6).tolist(), ip_cells(col, v6, policy="force").tolist()
+    ([b'10.0.0.1', b'2001:db8::1'], [b'::ffff:10.0.0.1', b'2001:db8::1'])
+    >>> ip_cells(col, v6, ip_format="decimal").tolist()
+    [b'167772161', b'42540766411282592856903984951653826561']
+    """
+    ipv6 = np.asarray(ipv6, dtype=bool)
+    if policy == "force" or ip_format == "force-ipv6":
+        ipv6 = np.ones(len(column), bool)
+    v4 = np.ascontiguousarray(column).view(">u4").reshape(-1, 4)[:, 3].astype(np.uint32)
+    zero_padded = ip_format == "zero-padded"
+    if ip_format == "decimal":
+        out = int_cells(v4)
+        if ipv6.any():
+            wide = out.astype("S39")
+            high, low = np.ascontiguousarray(column).view(">u8").reshape(-1, 2).astype(np.uint64).T
+            rows = np.flatnonzero(ipv6)
+            wide[rows] = [
+                str(int(h) << 64 | int(lo)).encode()
+                for h, lo in zip(high[rows].tolist(), low[rows].tolist(), strict=True)
+            ]
+            out = wide
+        return out
+    if ip_format == "hexadecimal":
+        return np.char.mod("%x", v4.astype(np.int64)).astype(np.bytes_)
+    if not ipv6.any():
+        return ipv4_cells(v4, zero_padded=zero_padded)
+    if ipv6.all():
+        return ipv6_cells(column, zero_padded=zero_padded)
+    out = ipv4_cells(v4, zero_padded=zero_padded).astype("S39")
+    out[ipv6] = ipv6_cells(column[ipv6], zero_padded=zero_padded)
+    return out
+
+
+#: SiLK's ``--timestamp-format`` main forms and their widths with milliseconds
+TIME_STYLES = {"default": 23, "iso": 23, "m/d/y": 23, "epoch": 14}
+
+
+def parse_timestamp_format(text: str) -> tuple[str, bool]:
+    """``--timestamp-format=m/d/y,no-msec`` → (style, with milliseconds).
+
+    ``utc`` and ``local`` are accepted (times are printed in UTC).
+
+    >>> parse_timestamp_format("m/d/y,no-msec"), parse_timestamp_format("epoch")
+    (('m/d/y', False), ('epoch', True))
+    """
+    style, msec = "default", True
+    for word in (w.strip().lower() for w in text.split(",") if w.strip()):
+        if word in TIME_STYLES:
+            style = word
+        elif word == "no-msec":
+            msec = False
+        elif word not in ("utc", "local"):
+            raise ValueError(f"unknown timestamp format {word!r}")
+    return style, msec
+
+
+def time_cells(ms: np.ndarray, style: str = "default", *, msec: bool = True) -> np.ndarray:
+    """Epoch milliseconds as SiLK's timestamps (UTC), vectorised.
+
+    >>> t = np.array([1234396802696])
+    >>> time_cells(t).tolist(), time_cells(t, "m/d/y", msec=False).tolist()
+    ([b'2009/02/12T00:00:02.696'], [b'02/12/2009 00:00:02'])
+    >>> time_cells(t, "epoch").tolist(), time_cells(t, "iso", msec=False).tolist()
+    ([b'1234396802.696'], [b'2009-02-12 00:00:02'])
+    """
+    ms = np.asarray(ms, dtype=np.int64)
+    if style == "epoch":
+        return milli_cells(ms) if msec else int_cells(ms // 1000)
+    text = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").astype("S23")
+    m = _bytes_matrix(text).copy()
+    if len(text) and m.shape[1] != 23:  # years beyond 9999: fall back to plain text
+        return text
+    if style == "default":
+        m[:, [4, 7]] = ord("/")
+    elif style == "iso":
+        m[:, 10] = ord(" ")
+    else:  # m/d/y: MM/DD/YYYY hh:mm:ss
+        m = np.hstack([m[:, 5:7], m[:, 4:5], m[:, 8:10], m[:, 4:5], m[:, 0:4], m[:, 10:]])
+        m[:, [2, 5]] = ord("/")
+        m[:, 10] = ord(" ")
+    if not msec:
+        m = m[:, :19]
+    m = np.ascontiguousarray(m)
+    return m.view(f"S{m.shape[1]}").reshape(len(text))
+
+
+def flag_cells(column: np.ndarray, *, padded: bool = True, integer: bool = False) -> np.ndarray:
+    """TCP flags as rwcut's positional ``FSRPAUEC`` letters (or integers)."""
+    if integer:
+        return int_cells(column)
+    return (_FLAG_CELLS if padded else _FLAG_CELLS_TIGHT)[np.asarray(column, dtype=np.uint8)]
+
+
+def attribute_cells(column: np.ndarray, *, padded: bool = True) -> np.ndarray:
+    """tcp_state attribute letters ``TCFS``."""
+    return (_ATTR_CELLS if padded else _ATTR_CELLS_TIGHT)[np.asarray(column, dtype=np.uint8)]
+
+
+def title_cells(titles: Sequence[str]) -> list[np.ndarray]:
+    """Titles as one-row ``S`` columns for :func:`render_rows`."""
+    return [np.array([title.encode()], dtype=np.bytes_) for title in titles]
+
+
+def render_rows(
+    columns: Sequence[np.ndarray],
+    widths: Sequence[int] | None,
+    *,
+    separator: bytes = b"|",
+    final_separator: bool = True,
+    truncate: bool = False,
+) -> bytes:
+    """SiLK's table: each cell right-aligned to its width (none: as is), a separator after each.
+
+    ``widths=None`` is SiLK's ``--no-columns``; the last separator goes with
+    ``--no-final-delimiter``. ``truncate`` cuts cells to their width (titles).
+
+    >>> cells = [np.array([b"10.0.0.1", b"2001:db8::1"]), np.array([b"53", b"80"])]
+    >>> render_rows(cells, [15, 5]).decode().splitlines()
+    ['       10.0.0.1|   53|', '    2001:db8::1|   80|']
+    >>> render_rows(cells, None, separator=b",", final_separator=False).decode().splitlines()
+    ['10.0.0.1,53', '2001:db8::1,80']
+    """
+    if not columns:
+        return b""
+    rows = len(columns[0])
+    if not rows:
+        return b""
+    sep = np.broadcast_to(np.frombuffer(separator, np.uint8), (rows, len(separator)))
+    parts = []
+    for i, column in enumerate(columns):
+        column = np.asarray(column)
+        if widths is not None:
+            width = widths[i]
+            if truncate and column.dtype.itemsize > width:
+                column = column.astype(f"S{max(width, 1)}") if width else column[:0]
+            column = np.strings.rjust(column, width) if width else column
+        if column.dtype.itemsize:
+            parts.append(_bytes_matrix(column))
+        if i < len(columns) - 1 or final_separator:
+            parts.append(sep)
+    parts.append(np.full((rows, 1), ord("\n"), np.uint8))
+    flat = np.hstack(parts).ravel()
+    return flat[flat != 0].tobytes()
+
+
+@dataclass(frozen=True)
+class TableStyle:
+    """SiLK's text switches: ``--no-columns``, ``--column-separator``,
+    ``--no-final-delimiter``, ``--no-titles`` (``--delimited=C`` is the first
+    three at once)."""
+
+    columns: bool = True
+    separator: bytes = b"|"
+    final_separator: bool = True
+    titles: bool = True
+
+
+def render_table(
+    titles: Sequence[str],
+    columns: Sequence[np.ndarray],
+    widths: Sequence[int],
+    style: TableStyle = TableStyle(),
+    *,
+    preamble: Sequence[str] = (),
+) -> bytes:
+    """``preamble`` lines, the title row (titles cut to their width) and the rows.
+
+    >>> print(render_table(["sPort", "Records"], [int_cells(np.array([80])),
+    ...       int_cells(np.array([7]))], [5, 10]).decode(), end="")
+    sPort|   Records|
+       80|         7|
+    """
+    widths_used = list(widths) if style.columns else None
+    head = b"".join(line.encode() + b"\n" for line in preamble)
+    if style.titles:
+        head += render_rows(
+            title_cells(titles),
+            widths_used,
+            separator=style.separator,
+            final_separator=style.final_separator,
+            truncate=True,
+        )
+    return head + render_rows(
+        columns, widths_used, separator=style.separator, final_separator=style.final_separator
+    )

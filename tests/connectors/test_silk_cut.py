@@ -131,7 +131,12 @@ def test_num_recs_zero_prints_everything_like_rwcut(capsys):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--fields=sIP,nope"], ["--fields=s"], ["--num-recs=-1"], ["--num-recs=2", "--tail-recs=2"]],
+    [
+        ["--fields=sIP,nope"],
+        ["--fields=s"],
+        ["--num-recs=-1"],
+        ["--start-rec-num=2", "--tail-recs=2"],
+    ],
 )
 def test_bad_options_are_usage_errors(capsys, argv):
     with pytest.raises(SystemExit) as exit_:
