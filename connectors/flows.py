@@ -12,6 +12,8 @@ import io
 import itertools
 import logging
 import sys
+import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,22 +25,32 @@ from connectors.flowtext import (
     FlowTextError,
     ReadSummary,
     UnknownFormatError,
-    skip_malformed,
     sniff_format,
+    stop_on_malformed,
 )
 from connectors.flowtext.nfdump import NFCAPD_MAGIC, read_nfcapd
+from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
 
 logger = logging.getLogger(__name__)
 
 SILK_MAGIC = b"\xde\xad\xbe\xef"
 GZIP_MAGIC = b"\x1f\x8b"
+#: pcap (both byte orders, micro- and nanosecond) and pcapng section headers
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
-#: every value ``format=`` takes; ``auto`` sniffs
-FORMATS = ("auto", "silk", "nfcapd", *READERS)
+#: every value ``format=`` takes; ``auto`` sniffs; ``pcap`` runs the exporter chain
+FORMATS = ("auto", "silk", "nfcapd", *READERS, "pcap")
 
 #: lines handed to the text sniffer
 SNIFF_LINES = 5
+
+
+class InputOpenError(SilkwatchError):
+    """An input that cannot be opened (missing, a folder, no permission)."""
+
+    reason = "io_error"
 
 
 def _open(path_or_dash: str | Path, stack: ExitStack) -> BinaryIO:
@@ -48,11 +60,11 @@ def _open(path_or_dash: str | Path, stack: ExitStack) -> BinaryIO:
     try:
         return stack.enter_context(open(path_or_dash, "rb", buffering=1 << 16))
     except OSError as exc:
-        raise FlowTextError(str(path_or_dash), 0, f"cannot open: {exc.strerror}") from exc
+        raise InputOpenError(f"{path_or_dash}: cannot open: {exc.strerror or exc}") from exc
 
 
 def sniff_binary(head: bytes, path_or_dash: str | Path) -> str | None:
-    """``silk``, ``nfcapd`` or None (text) from a file's first bytes.
+    """``silk``, ``nfcapd``, ``pcap`` or None (text) from a file's first bytes.
 
     A gzip stream is SiLK when it is stdin or its first four inflated bytes are
     the SiLK magic, and gzipped text (``conn.log.gz``) otherwise.
@@ -61,6 +73,8 @@ def sniff_binary(head: bytes, path_or_dash: str | Path) -> str | None:
         return "silk"
     if head.startswith(NFCAPD_MAGIC):
         return "nfcapd"
+    if head[:4] in PCAP_MAGICS or head.startswith(PCAPNG_MAGIC):
+        return "pcap"
     if head.startswith(GZIP_MAGIC):
         if str(path_or_dash) == "-":
             return "silk"
@@ -74,7 +88,7 @@ def read_flows(
     *,
     format: str = "auto",
     rows: int = 65_536,
-    on_error: ErrorPolicy = skip_malformed,
+    on_error: ErrorPolicy = stop_on_malformed,
     summary: ReadSummary | None = None,
     columns: frozenset[str] | None = None,
 ) -> Iterator[FlowBatch]:
@@ -84,7 +98,8 @@ def read_flows(
     :param format: one of :data:`FORMATS`. Default - ``auto`` (sniffed)
     :param rows: most flows per batch. Default - 65,536
     :param on_error: what to do with a malformed text line (``(error) -> skip?``).
-        Default - skip it; it is counted and the count logged at the end
+        Default - stop: the first bad line is an error naming file and line
+        (``connectors.flowtext.policy.allow_bad_lines`` skips up to N, counted)
     :param summary: filled with the text reader's counts (lines, flows, skipped)
     :param columns: the batch columns the caller reads; a SiLK file decodes only
         those (the others keep their defaults), text formats fill every column.
@@ -102,6 +117,9 @@ def read_flows(
     with ExitStack() as stack:
         raw = _open(path_or_dash, stack)
         binary = sniff_binary(raw.peek(4)[:4], path_or_dash) if format == "auto" else format
+        if binary == "pcap":
+            yield from _read_pcap(name, explicit=format == "pcap", rows=rows)
+            return
         if binary == "silk":
             from connectors.silk import read_batches  # the SiLK reader is optional at import
 
@@ -117,7 +135,7 @@ def read_flows(
             return
         if raw.peek(2)[:2] == GZIP_MAGIC:
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+        text = io.TextIOWrapper(_Damage(raw, name), encoding="utf-8", errors="replace")
         head = list(itertools.islice(text, SNIFF_LINES))
         if not head:  # an empty file or pipe holds no flows; that is not an error
             summary.log()
@@ -130,3 +148,39 @@ def read_flows(
         lines: Iterable[str] = itertools.chain(head, text)
         yield from READERS[text_format](lines, name, rows=rows, summary=summary, on_error=on_error)
         summary.log()
+
+
+class _Damage(io.RawIOBase):
+    """A (gzip) byte stream whose read errors become one ``FlowTextError`` line.
+
+    A damaged ``conn.log.gz`` raises ``zlib.error``/``EOFError``/``BadGzipFile``
+    mid-read; the batches before the damage have been delivered by then.
+    """
+
+    def __init__(self, raw: BinaryIO, name: str) -> None:
+        self._raw, self._name, self._offset = raw, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._raw.read(len(buffer))
+        except (OSError, EOFError, zlib.error) as exc:
+            detail = f"damaged after {self._offset:,} bytes ({exc or type(exc).__name__})"
+            raise FlowTextError(self._name, 0, detail) from exc
+        buffer[: len(data)] = data
+        self._offset += len(data)
+        return len(data)
+
+
+def _read_pcap(name: str, *, explicit: bool, rows: int) -> Iterator[FlowBatch]:
+    """A capture through softflowd → nfcapd → nfdump, when asked for by ``--input-format``."""
+    if not explicit:
+        raise UnknownFormatError(name, 0, "this is a pcap; use --input-format pcap")
+    if name == "-":
+        raise FlowTextError(name, 0, "a pcap must be named, not piped")
+    from connectors.pcapflows import pcap_to_flows
+
+    with tempfile.TemporaryDirectory(prefix="silkwatch-pcap-") as workdir:
+        yield from pcap_to_flows(Path(name), Path(workdir), rows=rows)

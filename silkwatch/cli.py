@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "count": "silkwatch.commands.count",
     "uniq": "silkwatch.commands.uniq",
     "stats": "silkwatch.commands.stats",
+    "filter": "silkwatch.commands.filter",
+    "sort": "silkwatch.commands.sort",
     "plot": "silkwatch.commands.plot",
     "grafana": "silkwatch.commands.grafana",
     "eval": "silkwatch.commands.evaluate",
@@ -39,6 +41,17 @@ examples:
   rwfilter ... --pass=stdout | silkwatch detect -
   silkwatch <command> --help                  every command teaches its options
 """
+
+
+def version() -> str:
+    """The installed package's version (``pyproject.toml``), without importing any command."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("silkwatch")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout never installed
+        return "unknown"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -57,6 +70,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
+    parser.add_argument("--version", action="version", version=f"silkwatch {version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     modules = [COMMANDS[only]] if only in COMMANDS else COMMANDS.values()
     for module in modules:
@@ -71,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((word for word in argv if not word.startswith("-")), None)
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    args.command_line = ["silkwatch", *argv]  # for the invocation header of files we write
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -84,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        # inputs that failed part-way were reported as they happened; the run went on
+        inputs = sys.modules.get("connectors.inputs")
+        return max(status, 1) if inputs is not None and inputs.FAULTS.messages else status
     except SilkwatchError as exc:
         print(f"silkwatch: error: {exc}", file=sys.stderr)
         return 1

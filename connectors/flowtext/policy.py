@@ -9,6 +9,7 @@ one summary line per file says how many were skipped.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,10 +42,16 @@ class ReadSummary:
     errors: list[FlowTextError] = field(default_factory=list)
 
     def log(self) -> None:
-        """One ``key=value`` line; a warning when anything was skipped."""
-        level = logging.WARNING if self.skipped else logging.INFO
+        """One ``key=value`` line; the count of skipped lines also goes to stderr, always."""
+        if self.skipped:
+            print(
+                f"silkwatch: {self.path}: skipped {self.skipped} malformed "
+                f"line{'s' if self.skipped != 1 else ''} ({self.format})",
+                file=sys.stderr,
+                flush=True,
+            )
         logger.log(
-            level,
+            logging.INFO,
             "flowtext summary path=%s format=%s lines=%d records=%d flows=%d skipped=%d non_ip=%d",
             self.path,
             self.format,
@@ -64,6 +71,27 @@ def skip_malformed(error: FlowTextError) -> bool:
 def stop_on_malformed(error: FlowTextError) -> bool:
     """Strict policy: the first malformed line ends the read with its error."""
     return False
+
+
+def allow_bad_lines(limit: int) -> ErrorPolicy:
+    """Skip up to ``limit`` malformed lines per file, then stop at the next (``--skip-bad-lines``).
+
+    >>> policy = allow_bad_lines(1)
+    >>> error = FlowTextError("conn.log", 3, "bad field")
+    >>> policy(error), policy(FlowTextError("conn.log", 9, "bad field"))
+    (True, False)
+    >>> allow_bad_lines(5)(FlowTextError("other.log", 1, "x"))  # each file counts anew
+    True
+    """
+    if limit <= 0:
+        return stop_on_malformed
+    skipped: dict[str, int] = {}
+
+    def policy(error: FlowTextError) -> bool:
+        skipped[error.path] = skipped.get(error.path, 0) + 1
+        return skipped[error.path] <= limit
+
+    return policy
 
 
 def handle_malformed(error: FlowTextError, summary: ReadSummary, on_error: ErrorPolicy) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from connectors.flows import read_flows
 from connectors.flowtext import FlowTextError, ReadSummary, sniff_format, stop_on_malformed
+from connectors.flowtext.policy import allow_bad_lines
 from detectors.schema import ip_strings
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -405,20 +406,29 @@ def corrupted_zeek(tmp_path: Path) -> Path:
     return path
 
 
-def test_malformed_lines_are_counted_with_their_line_numbers(tmp_path):
-    batch, summary = read_all(corrupted_zeek(tmp_path))
+def test_malformed_lines_are_counted_with_their_line_numbers(tmp_path, capsys):
+    batch, summary = read_all(corrupted_zeek(tmp_path), on_error=allow_bad_lines(2))
     assert (summary.lines, summary.records, summary.skipped) == (4, 2, 2)
     assert [(e.line, e.reason) for e in summary.errors] == [(10, "malformed_line")] * 1 + [
         (11, "malformed_line")
     ]
     assert "line 11: 5 fields, expected 23" in str(summary.errors[1])
     assert first(batch)[:2] == ("147.32.81.167", "40.74.108.123")
+    # the count is printed whatever the log level
+    assert capsys.readouterr().err.endswith("bad-conn.log: skipped 2 malformed lines (zeek)\n")
 
 
 def test_strict_policy_stops_at_the_first_bad_line(tmp_path):
     path = corrupted_zeek(tmp_path)
-    with pytest.raises(FlowTextError, match=r"bad-conn.log line 10: "):
-        read_all(path, on_error=stop_on_malformed)
+    for policy in ({}, {"on_error": stop_on_malformed}):  # strict is the default
+        with pytest.raises(FlowTextError, match=r"bad-conn.log line 10: "):
+            read_all(path, **policy)
+
+
+def test_skip_bad_lines_allows_that_many_then_stops(tmp_path):
+    path = corrupted_zeek(tmp_path)
+    with pytest.raises(FlowTextError, match=r"bad-conn.log line 11: 5 fields, expected 23"):
+        read_all(path, on_error=allow_bad_lines(1))
 
 
 def test_unknown_text_is_an_error_naming_the_file(tmp_path):
@@ -494,7 +504,7 @@ def test_one_bad_line_in_a_big_chunk_costs_only_that_record(tmp_path):
     lines[2999] = "\t".join(fields)
     path = tmp_path / "one-bad.log"
     path.write_text("".join(lines))
-    batch, summary = read_all(path)
+    batch, summary = read_all(path, on_error=allow_bad_lines(1))
     assert [(e.line, e.detail) for e in summary.errors] == [(3000, "IPv4 octet out of range")]
     assert (summary.records, summary.skipped) == (5662, 1)
     assert len(batch) == 7154 - 1 - reply_flows

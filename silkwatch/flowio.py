@@ -1,0 +1,93 @@
+"""The flow input and output options commands share, over :mod:`connectors.inputs`.
+
+``INPUT...`` (files, folders, repository trees, globs, ``-``; none: standard
+input), ``--input-format`` and ``--skip-bad-lines``: one definition, so that
+``detect``, ``cut``, ``count``, ``uniq``, ``stats``, ``plot``, ``filter`` and ``sort``
+read the same inputs the same way; ``--compression-method`` for the commands
+that write SiLK files (``filter``, ``sort``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator, Sequence
+
+#: what ``--input-format`` takes (``connectors.flows.FORMATS``, spelt out here so that
+#: ``--help`` does not import the readers; tests/commands/test_inputs.py checks they agree)
+INPUT_FORMATS = ("auto", "silk", "nfcapd", "rwcut", "nfdump", "zeek", "argus", "pcap")
+
+INPUTS_HELP = (
+    "flow files (SiLK, nfcapd, rwcut/nfdump text, Zeek, Argus), folders, repository "
+    "trees or globs; - or none reads standard input"
+)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of lines, not {text!r}")
+    return int(text)
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    """``INPUT...``, ``--input-format`` and ``--skip-bad-lines`` on ``parser``."""
+    if positional:
+        parser.add_argument("inputs", nargs="*", metavar="INPUT", help=INPUTS_HELP)
+    parser.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="auto",
+        help="input format (default: sniffed from each file's first bytes)",
+    )
+    parser.add_argument(
+        "--skip-bad-lines",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="text inputs: skip up to N malformed lines per file (default 0: the first "
+        "is an error naming file and line); the count skipped is printed on stderr",
+    )
+
+
+def read_inputs(
+    args: argparse.Namespace,
+    files: Sequence[str] | None = None,
+    *,
+    rows: int = 1 << 17,
+    columns: frozenset[str] | None = None,
+    run=None,
+) -> Iterator:
+    """Batches of every input the command line names (``args.inputs``, or ``files``)."""
+    from connectors.flowtext.policy import allow_bad_lines
+    from connectors.inputs import iter_inputs, resolve_inputs
+
+    files = resolve_inputs(args.inputs) if files is None else files
+    return iter_inputs(
+        files,
+        format=args.input_format,
+        rows=rows,
+        columns=columns,
+        on_error=allow_bad_lines(args.skip_bad_lines),
+        run=run,
+    )
+
+
+#: SiLK's names for the block compressions of the files we write
+COMPRESSIONS = ("none", "zlib", "lzo1x", "snappy")
+
+
+def add_compression_argument(parser: argparse.ArgumentParser) -> None:
+    """``--compression-method``, defaulting like SiLK to ``$SILK_COMPRESSION_METHOD`` or none."""
+    default = os.environ.get("SILK_COMPRESSION_METHOD", "none").lower()
+    parser.add_argument(
+        "--compression-method",
+        choices=COMPRESSIONS,
+        default=default if default in COMPRESSIONS else "none",
+        help="block compression of the SiLK files written (default: none, or "
+        "$SILK_COMPRESSION_METHOD)",
+    )
+
+
+def compression_id(name: str) -> int:
+    """The header's compression number for a ``--compression-method`` name."""
+    return COMPRESSIONS.index(name)
