@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "demo": "silkwatch.commands.demo",
     "detect": "silkwatch.commands.detect",
     "publish": "silkwatch.commands.publish",
+    "collect": "silkwatch.commands.collect",
     "worker": "silkwatch.commands.worker",
     "alerts": "silkwatch.commands.alerts",
     "cut": "silkwatch.commands.cut",
