@@ -90,6 +90,7 @@ class BeaconConfig:
     prevalence_full_share: float = 0.2
     prevalence_weight: float = 0.8
     fanout_period_tolerance: float = 0.2
+    fanout_min_raw: float = 0.65
     fanout_full_peers: int = 2
     fanout_weight: float = 0.5
     campaign_max_hosts: int = 10
@@ -276,7 +277,7 @@ def score_beacons(
     # peers: other beacon-like destinations of the same source with about the same period
     periods: dict[bytes, list[float]] = defaultdict(list)
     for candidate in candidates:
-        if candidate.raw >= config.alert_score:
+        if candidate.raw >= config.fanout_min_raw:
             periods[candidate.key[0]].append(candidate.timing.period_ms)
     timers = _same_timer_hosts(candidates, config)
     for candidate, same_timer in zip(candidates, timers, strict=True):
@@ -284,7 +285,7 @@ def score_beacons(
         peers = sum(
             abs(other - period) <= config.fanout_period_tolerance * period
             for other in periods[candidate.key[0]]
-        ) - (candidate.raw >= config.alert_score)
+        ) - (candidate.raw >= config.fanout_min_raw)
         alert = _beacon_alert(
             candidate, len(contacted[candidate.key[1]]), total_hosts, peers, config, same_timer
         )
@@ -476,12 +477,16 @@ def _long_session(key: PairKey, events: np.ndarray, config: BeaconConfig) -> Ale
     dip_text = address_text(key[1])
     if is_allowed(dip_text, key[2], key[3], config):
         return None
-    length = min(duration_ms[i] / config.session_full_duration_ms, 1.0)
+    parts = {
+        "length": min(duration_ms[i] / config.session_full_duration_ms, 1.0),
+        "bytes_per_packet": _ramp_down(bytes_per_packet[i], config.session_max_bytes_per_packet),
+        "bytes_per_s": _ramp_down(bytes_per_s[i], config.session_max_bytes_per_s),
+    }
     score = (
         0.5
-        + 0.25 * length
-        + 0.125 * _ramp_down(bytes_per_packet[i], config.session_max_bytes_per_packet)
-        + 0.125 * _ramp_down(bytes_per_s[i], config.session_max_bytes_per_s)
+        + 0.25 * parts["length"]
+        + 0.125 * parts["bytes_per_packet"]
+        + 0.125 * parts["bytes_per_s"]
     )
     return Alert(
         kind="c2_long_session",
@@ -500,6 +505,7 @@ def _long_session(key: PairKey, events: np.ndarray, config: BeaconConfig) -> Ale
             "bytes_per_packet": round(float(bytes_per_packet[i]), 1),
             "bytes_per_s": round(float(bytes_per_s[i]), 2),
             "packets_per_s": round(float(packets_per_s[i]), 3),
+            **{f"part_{name}": round(float(value), 4) for name, value in parts.items()},
         },
     )
 

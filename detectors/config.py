@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detectors.alerts import AlertConfig
+from detectors.alerts import Alert, AlertConfig
 from detectors.beacon import BeaconConfig
 from detectors.dns import DnsConfig
 from detectors.exceptions import SilkwatchError
@@ -194,7 +194,7 @@ _UNIT = (
     "alert_score", "session_alert_score", "medium_at", "high_at", "critical_at", "rescore_step",
     "max_duty_cycle", "prevalence_full_share", "prevalence_weight", "fanout_weight",
     "session_fanout_weight", "min_new_share", "min_ratio_shift", "max_regular_rel_mad",
-    "max_zero_payload_share", "max_size_rel_mad", "max_interval_rel_mad",
+    "max_zero_payload_share", "max_size_rel_mad", "max_interval_rel_mad", "fanout_min_raw",
 )  # fmt: skip
 #: list settings with their own check
 _LISTS: dict[str, Callable[[tuple], str | None]] = {
@@ -265,3 +265,59 @@ def validate_section(name: str, section: object) -> str | None:
     if weights and not any(weights):
         return "weight_* are all 0: at least one score part must count"
     return None
+
+
+#: kind of alert → (section, attribute) holding the score it must reach to be an alert
+ALERT_THRESHOLDS: dict[str, tuple[str, str]] = {
+    "beacon": ("beacon", "alert_score"),
+    "c2_long_session": ("beacon", "session_alert_score"),
+    "dns_tunnel": ("dns", "alert_score"),
+    "strobe": ("strobe", "alert_score"),
+    "periodic_upload": ("upload", "alert_score"),
+}
+
+
+def explain_config(config: DetectorsConfig, min_score: float) -> DetectorsConfig:
+    """The same detectors, asked to report every scored candidate down to ``min_score``.
+
+    The near-miss API of the scorers: each one drops candidates below its own
+    ``alert_score`` (see :data:`ALERT_THRESHOLDS`); lowering those to the floor
+    makes it return them too, with unchanged scores (nothing else depends on
+    them: beacon fan-out counts peers from ``fanout_min_raw``). Exfiltration,
+    whose gate is a count of signs, reports hosts that passed the volume and
+    asymmetry gates with any number of signs. :func:`is_alert` tells the real
+    alerts from the near misses afterwards.
+
+    Examples
+    --------
+    >>> c = explain_config(DetectorsConfig(), 0.3)
+    >>> c.beacon.alert_score, c.beacon.session_alert_score, c.exfil.min_evidence
+    (0.3, 0.3, 0)
+    >>> explain_config(DetectorsConfig(), 0.9).beacon.alert_score  # never above the real one
+    0.65
+    """
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for section, attribute in ALERT_THRESHOLDS.values():
+        current = getattr(sections[section], attribute)
+        sections[section] = dataclasses.replace(
+            sections[section], **{attribute: min(current, min_score)}
+        )
+    sections["exfil"] = dataclasses.replace(sections["exfil"], min_evidence=0)
+    return DetectorsConfig(**sections)
+
+
+def is_alert(config: DetectorsConfig, alert: Alert) -> bool:
+    """True when ``alert`` would be reported under ``config``; False for a near miss.
+
+    Examples
+    --------
+    >>> near = Alert("beacon", "low", 0.4, "10.0.0.1", "192.0.2.1", 443, 6, 0, 1)
+    >>> is_alert(DetectorsConfig(), near), is_alert(explain_config(DetectorsConfig(), 0.3), near)
+    (False, True)
+    """
+    if alert.kind == "exfil":
+        return alert.evidence.get("signs", 0) >= config.exfil.min_evidence
+    if alert.kind not in ALERT_THRESHOLDS:
+        return True
+    section, attribute = ALERT_THRESHOLDS[alert.kind]
+    return alert.score >= getattr(getattr(config, section), attribute)

@@ -237,6 +237,7 @@ def _host_alert(sip: bytes, host: _HostDns, peer_z: float, config: DnsConfig) ->
             else host.regular_rel_mad,
             "peer_z": round(peer_z, 2),
             "signs": sorted(signs),
+            **{f"part_{name}": round(value, 4) for name, value in sorted(signs.items())},
         },
         reason=_REASONS[strongest].format(h=host, sip=sip_text, dip=dip_text, z=peer_z),
     )

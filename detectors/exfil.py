@@ -358,8 +358,11 @@ def _alert(
     volume = np.log(evidence["baseline_ratio"] / config.min_baseline_ratio) / np.log(
         config.full_ratio / config.min_baseline_ratio
     )
-    score = config.weight_volume * (0.5 + 0.5 * float(np.clip(volume, 0.0, 1.0)))
-    score += config.weight_evidence * len(held) / len(signs)
+    evidence["part_volume"] = 0.5 + 0.5 * float(np.clip(volume, 0.0, 1.0))
+    evidence["part_evidence"] = len(held) / len(signs)
+    evidence["signs_held"] = held
+    score = config.weight_volume * evidence["part_volume"]
+    score += config.weight_evidence * evidence["part_evidence"]
     host_text = address_text(host)
     return Alert(
         kind="exfil",

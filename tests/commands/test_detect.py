@@ -37,3 +37,71 @@ def test_truncated_file_reports_the_good_flows_then_one_error_line(shared_dir, t
         f"silkwatch: error: silk: {damaged} offset 4622: "
         "truncated compressed block (370 of 4444 bytes)",
     ]
+
+
+def test_explain_prints_the_parts_of_each_score_and_the_near_misses(shared_dir):
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--explain", "--min-score", "0.2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        "1970-01-01T00:04:53Z high     0.85 beacon          192.168.1.115 -> 41.108.179.197:1177/6"
+        "  192.168.1.115 called 41.108.179.197:1177/6 237 times every 11.512 s (jitter 22% MAD)"
+        " with 104 bytes per callback and 51 bytes/packet.",
+        "    alert (threshold 0.65): timing=0.64 skew=1.00 size=1.00 bytes_per_packet=1.00"
+        " count=1.00 prevalence_damping=0.00 fanout_damping=0.00",
+    ]
+    assert done.stderr.strip() == (
+        "1,431 flows, 1,085,168 bytes, 1 alerts, 0 near misses at or above 0.2"
+    )
+
+
+def test_explain_as_json_marks_alerts_and_gives_parts(shared_dir):
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--explain", "--format", "json")
+    [alert] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (alert["alerted"], alert["threshold"], sorted(alert["parts"])) == (
+        True, 0.65, ["bytes_per_packet", "count", "size", "skew", "timing"],
+    )  # fmt: skip
+
+
+def test_min_severity_and_suppressions_filter_what_is_printed(shared_dir, tmp_path):
+    assert silkwatch("detect", str(shared_dir / NJRAT), "--min-severity", "critical").stdout == ""
+    rules = tmp_path / "accepted.toml"
+    rules.write_text('[[suppress]]\ndip = "41.108.179.0/24"\ndport = 1177\nkind = "beacon"\n')
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--suppress", str(rules))
+    assert (done.returncode, done.stdout) == (0, "")
+    assert done.stderr.strip() == "1,431 flows, 1,085,168 bytes, 0 alerts"
+
+
+def test_bad_min_score_and_bad_suppressions_are_one_line(shared_dir, tmp_path):
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--explain", "--min-score", "2")
+    assert (done.returncode, done.stderr) == (
+        1, "silkwatch: error: --min-score 2.0: must be in [0, 1]\n",
+    )  # fmt: skip
+    rules = tmp_path / "bad.toml"
+    rules.write_text("[[suppress]]\ndport = 99999\n")
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--suppress", str(rules))
+    assert (done.returncode, done.stderr) == (
+        1, f"silkwatch: error: suppressions {rules}: rule 1: dport = 99999: "
+        "expected a port 0-65535\n",
+    )  # fmt: skip
+
+
+def test_fccx_hour_raises_nothing_with_the_default_site(shared_dir):
+    """The enterprise hour's five infrastructure alerts (NetBIOS broadcast, SCOM, internal
+    8443) are internal or broadcast: none is a callback out of the site."""
+    done = silkwatch("detect", str(shared_dir / FCCX))
+    assert (done.returncode, done.stdout) == (0, "")
+    assert done.stderr.strip() == "245,340 flows, 422,463,836 bytes, 0 alerts"
+
+
+def test_demo_names_the_alerts_that_match_no_planted_attack():
+    from detectors.alerts import Alert
+    from detectors.synthetic import Planted
+    from silkwatch.commands.demo import unmatched_alerts
+
+    planted = [Planted("beacon", "10.1.0.3", "192.0.2.7", 443, 6, 0, 1)]
+    alerts = [
+        Alert("beacon", "high", 0.9, "10.1.0.3", "192.0.2.7", 443, 6, 0, 1),
+        Alert("beacon", "medium", 0.7, "10.1.0.9", "13.107.4.50", 443, 6, 0, 1),
+    ]
+    assert unmatched_alerts(alerts, planted) == alerts[1:]
