@@ -57,8 +57,16 @@ NON_IP = {"arp", "rarp", "llc", "ipx", "stp", "lldp", "man"}
 
 
 def sniff(lines: list[str]) -> bool:
-    """The binetflow header names StartTime, SrcAddr and DstAddr."""
-    return bool(lines) and all(name in lines[0] for name in ("StartTime", "SrcAddr", "DstAddr"))
+    """A comma-separated header with three or more binetflow titles (``StartTime``, ``Dur``...).
+
+    Not all of them: a header with one misspelt title is still a binetflow, and its
+    reader names the title it lacks, instead of another format guessing at it.
+
+    >>> sniff(["StartTime,Dur,Proto,SrcAdr,Sport,Dir,DstAddr,Dport"]), sniff(["sIP,dIP,sPort"])
+    (True, False)
+    """
+    titles = {title.strip() for title in lines[0].split(",")} if lines else set()
+    return len(titles & COLUMNS.keys()) >= 3
 
 
 def _state_flags(state: str) -> int:

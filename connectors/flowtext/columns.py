@@ -73,7 +73,9 @@ def uints(values: Sequence[str], dtype: str = "<u8", *, unset: str | None = None
     """Decimal unsigned integers; ``unset`` (e.g. Zeek's ``-``) reads as 0."""
     values = _unset_to_zero(values, unset)
     numbers = parse_numbers(" ".join(values), len(values), np.int64)
-    if (numbers < 0).any() or (numbers > np.iinfo(dtype).max).any():
+    # numpy saturates what does not fit an int64 (a 26-digit counter) to 2**63 - 1
+    too_big = (numbers > np.iinfo(dtype).max) | (numbers == np.iinfo(np.int64).max)
+    if (numbers < 0).any() or too_big.any():
         raise ValueError(f"integer out of range for {np.dtype(dtype).name}")
     return numbers.astype(dtype)
 

@@ -167,7 +167,12 @@ def csv_header(
     used = {columns[t]: i for i, t in enumerate(titles) if t in columns}
     missing = required - used.keys()
     if missing:
-        raise FlowTextError(path, first[0], f"{what} header lacks {', '.join(sorted(missing))}")
+        title_of = {name: title for title, name in columns.items()}
+        detail = f"{what} header lacks {', '.join(sorted(title_of[m] for m in missing))}"
+        unknown = [title for title in titles if title not in columns]
+        if unknown:
+            detail += f" (columns not known: {', '.join(unknown)})"
+        raise FlowTextError(path, first[0], detail)
     return len(titles), used
 
 

@@ -69,15 +69,16 @@ class _Switch(argparse.Action):
 
 
 class _Statistics(argparse.Action):
-    """``--print-statistics[=PATH]``: a following word that is an existing file is an input.
+    """``--print-statistics[=PATH]``: a following existing file or folder is an input.
 
     rwfilter needs ``=`` for the optional path; argparse would take ``--print-statistics
-    day.rw`` as the path and overwrite the data, so an existing flow file stays an input.
+    day.rw`` as the path and overwrite the data, so an existing file or folder is read,
+    never replaced (remove an old statistics file first to write a new one there).
     """
 
     def __call__(self, parser, namespace, values, option_string=None):
         path = values
-        if values is not None and os.path.isfile(values):
+        if values is not None and (os.path.isfile(values) or os.path.isdir(values)):
             namespace.extra_inputs = [*(namespace.extra_inputs or []), values]
             path = None
         namespace.statistics = (self.dest, path or "stderr")

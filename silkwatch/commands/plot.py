@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from connectors.flows import FORMATS, read_flows
-from connectors.geoip import CountryDB
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
 from detectors.timebins import LOAD_SCHEMES
+from silkwatch.flowio import add_input_arguments, read_inputs
 from silkwatch.plots import assets_tree, bubble, geo, graph, line, report, timeline, topn
 from silkwatch.plots.country import COUNTRY_FIELDS, CountryLookup
 from silkwatch.plots.page import Chart, Page, render
@@ -156,15 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         ARGUMENTS[name](chart)
-        chart.add_argument(
-            "inputs",
-            nargs="*",
-            metavar="FILE|-",
-            help="flow files (SiLK, nfcapd, rwcut/nfdump text, Zeek, Argus); default: stdin",
-        )
-        chart.add_argument(
-            "--input-format", choices=FORMATS, default="auto", help="default: sniffed"
-        )
+        add_input_arguments(chart)
         chart.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
         chart.add_argument("--title", help="page title (default: the command line)")
         chart.set_defaults(run=run, chart=name)
@@ -262,6 +251,8 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 def lookup(args: argparse.Namespace) -> CountryLookup:
     """The country function for ``--geoip`` (or the shipped database)."""
+    from connectors.geoip import CountryDB  # the MaxMind reader: not for --help
+
     return CountryDB(args.geoip).country_codes
 
 
@@ -331,28 +322,16 @@ def read_all(args: argparse.Namespace) -> list[FlowBatch]:
             f"plot {args.chart}: no input; name a flow file or pipe flows in "
             "(rwfilter ... --pass=stdout | silkwatch plot ...)"
         )
-    return [
-        batch
-        for source in inputs
-        for batch in read_flows(source, format=args.input_format, rows=READ_ROWS)
-    ]
+    return list(read_inputs(args, rows=READ_ROWS))
 
 
 def write_page(html: str, output: Path | None) -> None:
-    """The page to stdout, or atomically to ``output`` (temp file beside it, then rename)."""
-    if output is None:
-        sys.stdout.write(html)
-        sys.stdout.flush()
-        return
-    folder = output.resolve().parent
-    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(html)
-        os.replace(temp, output)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """The page to stdout, or to ``output`` (``connectors.output``: atomic for a regular
+    file, written through a symlink, FIFO or device, mode by the umask)."""
+    from connectors.output import open_text_output
+
+    with open_text_output(output) as out:
+        out.write(html)
 
 
 def run(args: argparse.Namespace) -> int:

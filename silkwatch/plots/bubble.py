@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from detectors import groupby
-from detectors.exfil import ExfilConfig, fit_bubble
 from detectors.schema import FlowBatch
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import group, key_labels
@@ -44,6 +43,8 @@ def bubblechart(
     :param sigmas: distance from the line, in robust sigmas, that makes an
         outlier. Default - ``ExfilConfig().min_bubble_residual``
     """
+    from detectors.exfil import ExfilConfig, fit_bubble  # scikit-learn: not for plot --help
+
     sigmas = ExfilConfig().min_bubble_residual if sigmas is None else sigmas
     table = group(batches, field, "bytes,packets,records")
     fit = fit_bubble(table.columns["bytes"], table.columns["packets"])
