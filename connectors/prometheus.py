@@ -10,6 +10,15 @@ Labels take small fixed value sets. The two exceptions are the top-N hosts of th
 bubble view and the last-N alerts of the alert table: they carry addresses, so
 their label sets are *replaced* on every update and never exceed N.
 
+The flow counters' (sensor, flowtype, protocol) label sets are capped too
+(``max_flow_series``, default ``MAX_FLOW_SERIES``): the first label sets seen,
+the largest first within each batch, get series of their own; every later one
+is counted under ``sensor="other", flowtype="other", protocol="other"``. A counter
+cannot move from ``other`` to a series of its own without breaking ``rate()``,
+so this is top-N as first admitted, which for flow data is the steady heavy
+hitters. With the cap, a scrape stays under a fixed size however many
+combinations the data holds (``docs/dashboards.md``).
+
 Recording is vectorised: one ``np.unique`` per batch, one ``inc`` per distinct
 label set, never a Python loop over flows.
 """
@@ -39,6 +48,15 @@ LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 
 #: how many recent alerts the alert table keeps as labelled series
 RECENT_ALERTS = 20
+
+#: most (sensor, flowtype, protocol) label sets of the flow counters; the rest is ``other``
+MAX_FLOW_SERIES = 500
+
+#: most partitions with a freshness series of their own; the rest is ``other``
+MAX_PARTITION_SERIES = 256
+
+#: the label value of everything past a cap
+OTHER = "other"
 
 _FLOW_LABELS = ("sensor", "flowtype", "protocol")
 _ALERT_LABELS = ("kind", "severity", "sip", "dip", "dport", "protocol")
@@ -72,18 +90,30 @@ class Metrics(NamedTuple):
     shed_active: Gauge
     deliveries: Counter
     delivery_failures: Counter
+    dead_letters: Counter
+    newest_flow: Gauge
     #: N of the top-N host series (not a series; bounds their label cardinality)
     top_hosts: int
+    #: cap on the flow counters' label sets (not a series)
+    max_flow_series: int
+    #: the flow counters' label sets admitted so far (mutable; bounded by the cap)
+    flow_series: set[tuple[str, str, str]]
 
 
-def create_metrics(registry: CollectorRegistry, *, top_hosts: int = 20) -> Metrics:
+def create_metrics(
+    registry: CollectorRegistry, *, top_hosts: int = 20, max_flow_series: int = MAX_FLOW_SERIES
+) -> Metrics:
     """Create every silkwatch series in ``registry``.
 
     :param registry: where the series are registered; pass a fresh one in tests.
     :param top_hosts: how many source hosts the bubble view shows. Default - 20.
+    :param max_flow_series: most (sensor, flowtype, protocol) label sets of the
+        flow counters; later ones count as ``other``. Default - ``MAX_FLOW_SERIES``
     """
     if top_hosts < 1:
         raise ValueError(f"top_hosts must be at least 1, not {top_hosts}")
+    if max_flow_series < 1:
+        raise ValueError(f"max_flow_series must be at least 1, not {max_flow_series}")
     ns = {"namespace": "silkwatch", "registry": registry}
     return Metrics(
         flows=Counter("flows", "Flow records processed.", _FLOW_LABELS, **ns),
@@ -154,7 +184,21 @@ def create_metrics(registry: CollectorRegistry, *, top_hosts: int = 20) -> Metri
             ("sink", "reason"),
             **ns,
         ),
+        dead_letters=Counter(
+            "alerts_dead_lettered",
+            "Invalid alert records written to the dead-letter topic, by schema reason.",
+            ("reason",),
+            **ns,
+        ),
+        newest_flow=Gauge(
+            "newest_flow_timestamp_seconds",
+            "Event time of the newest flow seen on each flows partition (data freshness).",
+            ("partition",),
+            **ns,
+        ),
         top_hosts=top_hosts,
+        max_flow_series=max_flow_series,
+        flow_series=set(),
     )
 
 
@@ -183,15 +227,59 @@ def record_batch(
     flows = groups.sizes
     octets = np.bincount(inverse, weights=batch["bytes"].astype(np.float64), minlength=len(keys))
     packets = np.bincount(inverse, weights=batch["packets"].astype(np.float64), minlength=len(keys))
+    order = np.argsort(-octets, kind="stable")  # largest first: they get the free series
     for k, n, b, p in zip(
-        keys.tolist(), flows.tolist(), octets.tolist(), packets.tolist(), strict=True
+        keys[order].tolist(),
+        flows[order].tolist(),
+        octets[order].tolist(),
+        packets[order].tolist(),
+        strict=True,
     ):
-        labels = (str(k >> 16), str((k >> 8) & 0xFF), protocol_label(k & 0xFF))
+        labels = _flow_labels(
+            metrics, (str(k >> 16), str((k >> 8) & 0xFF), protocol_label(k & 0xFF))
+        )
         metrics.flows.labels(*labels).inc(n)
         metrics.flow_bytes.labels(*labels).inc(b)
         metrics.flow_packets.labels(*labels).inc(p)
     if countries is not None:
         record_countries(metrics, batch, countries)
+
+
+def _flow_labels(metrics: Metrics, labels: tuple[str, str, str]) -> tuple[str, str, str]:
+    """``labels`` if admitted (or still room to admit them), else the ``other`` set."""
+    admitted = metrics.flow_series
+    if labels in admitted:
+        return labels
+    if len(admitted) < metrics.max_flow_series:
+        admitted.add(labels)
+        return labels
+    return (OTHER, OTHER, OTHER)
+
+
+def record_newest_flow(metrics: Metrics, partition: int, stime_ms_max: int) -> None:
+    """Raise the freshness gauge of ``partition`` to ``stime_ms_max`` (never lowers it:
+    late flows do not make data look older).
+
+    :param partition: the flows topic partition the batch came from
+    :param stime_ms_max: start time of the batch's newest flow, ms since the epoch
+
+    Examples
+    --------
+    >>> m = create_metrics(CollectorRegistry())
+    >>> record_newest_flow(m, 3, 1434556800000); record_newest_flow(m, 3, 1434553200000)
+    >>> m.newest_flow.labels("3")._value.get()
+    1434556800.0
+    """
+    label = str(int(partition)) if int(partition) < MAX_PARTITION_SERIES else OTHER
+    gauge = metrics.newest_flow.labels(label)
+    seconds = int(stime_ms_max) / 1000
+    if seconds > gauge._value.get():
+        gauge.set(seconds)
+
+
+def record_dead_letter(metrics: Metrics, reason: str) -> None:
+    """Count one invalid alert record sent to the dead-letter topic (a schema reason)."""
+    metrics.dead_letters.labels(reason).inc()
 
 
 def record_countries(metrics: Metrics, batch: FlowBatch, countries: CountryLookup) -> None:

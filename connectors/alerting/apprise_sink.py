@@ -1,6 +1,9 @@
 """Any notification service apprise knows (``tgram://``, ``mailto://``, ``pover://``, …).
 
 apprise reports only success or failure, so a failure is retried as a whole.
+The body is declared plain text, so apprise escapes it for HTML and Markdown
+targets itself. apprise logs the URLs it handles (at debug, and in full when
+one does not parse): ``secrets.redact_logs`` removes them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class AppriseSink:
             body=body,
             title=title(notification),
             notify_type=_NOTIFY_TYPES[worst_severity(notification)],
+            body_format=apprise.NotifyFormat.TEXT,
         )
         if not ok:
             raise DeliveryError(self.name, "apprise_failed")

@@ -6,6 +6,7 @@ Secrets are never written in the file: each sink names an environment variable
 .. code-block:: toml
 
     topic = "silkwatch-alerts"       # optional, the default (the worker's alerts topic)
+    dead_letter_topic = "silkwatch-alerts-deadletter"   # optional, the default: <topic>-deadletter
 
     [grouping]                       # optional; Alertmanager's defaults but quicker
     group_by = ["kind"]
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.alerting.apprise_sink import AppriseSink
-from connectors.alerting.delivery import DEFAULT_TOPIC, AlertSink, SinkRunner
+from connectors.alerting.delivery import DEFAULT_TOPIC, AlertSink, DeadLetterRunner, SinkRunner
 from connectors.alerting.grafana import GrafanaAnnotationSink
 from connectors.alerting.grouping import GroupingConfig
 from connectors.alerting.http import DeliveryError
@@ -66,6 +67,7 @@ class DeliveryConfig:
     topic: str
     grouping: GroupingConfig
     sinks: tuple[AlertSink, ...]
+    dead_letter_topic: str = ""
 
 
 def _secret(entry: dict[str, Any], key: str) -> Secret:
@@ -117,18 +119,27 @@ def load_config(path: Path) -> DeliveryConfig:
         raise AlertConfigError(
             path, f"sink names must be unique (they name consumer groups): {names}"
         )
+    topic = str(data.get("topic", DEFAULT_TOPIC))
     return DeliveryConfig(
-        topic=str(data.get("topic", DEFAULT_TOPIC)),
+        topic=topic,
         grouping=GroupingConfig(**grouping_table),
         sinks=tuple(sinks),
+        dead_letter_topic=str(data.get("dead_letter_topic", f"{topic}-deadletter")),
     )
 
 
 def build_runners(
     config: DeliveryConfig, bootstrap: str, *, metrics: Metrics | None = None
-) -> list[SinkRunner]:
-    """One delivery loop per configured sink, ready for ``run_delivery``."""
-    return [
+) -> list[SinkRunner | DeadLetterRunner]:
+    """One delivery loop per configured sink, and the dead-letter loop, for ``run_delivery``."""
+    runners: list[SinkRunner | DeadLetterRunner] = [
         SinkRunner(bootstrap, sink, grouping=config.grouping, topic=config.topic, metrics=metrics)
         for sink in config.sinks
     ]
+    dead_letters = DeadLetterRunner(
+        bootstrap,
+        topic=config.topic,
+        dead_letter_topic=config.dead_letter_topic or None,
+        metrics=metrics,
+    )
+    return [*runners, dead_letters]

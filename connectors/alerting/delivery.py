@@ -12,11 +12,21 @@ waits while a noisy one is sent), so the committed offset (the lowest alert not
 yet done) can lag behind alerts already delivered. The commit's metadata lists
 those done offsets above it; after a restart they are skipped, so nothing is
 sent twice. Run one deliverer per sink configuration: two would both send.
+
+Poison: every record is validated (``connectors.alerting.schema``) before it
+reaches grouping or a sink. An invalid one is passed over by every sink, and
+one more loop (:class:`DeadLetterRunner`, consumer group
+``silkwatch-alerts-deadletter``) writes it, with its reason, to the dead-letter
+topic (``<topic>-deadletter``) and counts it, once, in
+``silkwatch_alerts_dead_lettered_total{reason}``. A sink whose loop fails
+anyway is restarted alone, from its own committed position
+(:func:`run_delivery`); the others never notice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -26,14 +36,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from connectors.alerting.grouping import Grouper, GroupingConfig, Notification
 from connectors.alerting.http import DeliveryError
-from connectors.prometheus import Metrics, record_decode_error, record_delivery
+from connectors.alerting.schema import InvalidAlert, validate_alert
+from connectors.kafka.publisher import ensure_topic
+from connectors.prometheus import Metrics, record_dead_letter, record_delivery
 from detectors.exceptions import SilkwatchError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +64,12 @@ COORDINATOR_RETRY_S = 0.5
 
 #: Kafka's default ``offset.metadata.max.bytes`` is 4096; stay well below it
 MAX_METADATA_CHARS = 3000
+
+#: alerts waiting in grouping above which ``due`` runs in a thread, off the event loop
+OFF_LOOP_PENDING = 5_000
+
+#: most characters of an invalid record's text kept in its dead-letter record
+MAX_DEAD_LETTER_CHARS = 64 * 1024
 
 
 class DeliveryStartError(SilkwatchError):
@@ -173,18 +191,19 @@ async def attempt(
     """
     try:
         await sink.send(notification)
-    except DeliveryError as exc:
+    except Exception as exc:  # a sink's bug must not stop the loop: retried like a refusal
+        failure = exc if isinstance(exc, DeliveryError) else DeliveryError(sink.name, "sink_error")
         if metrics is not None:
-            record_delivery(metrics, sink.name, failure_reason=exc.reason)
+            record_delivery(metrics, sink.name, failure_reason=failure.reason)
         if number & (number - 1) == 0:
             logger.warning(
                 "alert delivery failed sink=%s reason=%s attempt=%d alerts=%d",
                 sink.name,
-                exc.reason,
+                failure.reason,
                 number,
                 len(notification.tokens),
             )
-        return exc.retry_after_s
+        return failure.retry_after_s
     if metrics is not None:
         record_delivery(metrics, sink.name)
     if number > 1:
@@ -192,40 +211,43 @@ async def attempt(
     return None
 
 
-class SinkRunner:
-    """One sink's loop over the ``alerts`` topic.
-
-    :param bootstrap: Kafka bootstrap servers (``host:port``).
-    :param sink: where notifications go.
-    :param grouping: when they go. Default - ``GroupingConfig()``
-    :param topic: the alerts topic. Default - ``alerts``
-    :param backoff: retry delays. Default - ``Backoff()``
-    :param clock: seconds, for grouping only (not event time: rate limits are
-        about when people get messages). Default - ``time.monotonic``
+class TopicReader:
+    """What every loop over the alerts topic shares: its own consumer group, every
+    partition assigned, resumed at the group's committed offsets (skipping the
+    done-above offsets recorded in the commit metadata), committing what is done.
     """
 
-    def __init__(
-        self,
-        bootstrap: str,
-        sink: AlertSink,
-        *,
-        grouping: GroupingConfig | None = None,
-        topic: str = DEFAULT_TOPIC,
-        backoff: Backoff | None = None,
-        metrics: Metrics | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, bootstrap: str, topic: str, group_id: str, name: str) -> None:
         self.bootstrap = bootstrap
-        self.sink = sink
-        self.grouper = Grouper(grouping)
         self.topic = topic
-        self.group_id = f"silkwatch-alerts-{sink.name}"
-        self.backoff = backoff or Backoff()
-        self.metrics = metrics
-        self.clock = clock
+        self.group_id = group_id
+        self.name = name
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget everything read: a (re)started loop begins at the committed position."""
         self.tracker = OffsetTracker()
         self._skip: dict[int, set[int]] = {}
         self._committed: dict[int, tuple[int, str]] = {}
+
+    async def _start(self) -> AIOKafkaConsumer:
+        self._reset()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        try:
+            await consumer.start()
+            await self._resume(consumer)
+        except KafkaError as exc:
+            await consumer.stop()
+            raise DeliveryStartError(self.bootstrap, self.topic, repr(exc)) from exc
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
 
     async def _resume(self, consumer: AIOKafkaConsumer) -> None:
         """Assign every partition, seek each to its committed offset, load the done-above set."""
@@ -246,7 +268,7 @@ class SinkRunner:
                 await consumer.seek_to_beginning(tp)
         logger.info(
             "alert delivery started sink=%s group=%s partitions=%d",
-            self.sink.name,
+            self.name,
             self.group_id,
             len(tps),
         )
@@ -289,26 +311,54 @@ class SinkRunner:
         if offsets:
             await consumer.commit(offsets)
 
+
+class SinkRunner(TopicReader):
+    """One sink's loop over the ``alerts`` topic.
+
+    :param bootstrap: Kafka bootstrap servers (``host:port``).
+    :param sink: where notifications go.
+    :param grouping: when they go. Default - ``GroupingConfig()``
+    :param topic: the alerts topic. Default - ``alerts``
+    :param backoff: retry delays. Default - ``Backoff()``
+    :param clock: seconds, for grouping only (not event time: rate limits are
+        about when people get messages). Default - ``time.monotonic``
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        sink: AlertSink,
+        *,
+        grouping: GroupingConfig | None = None,
+        topic: str = DEFAULT_TOPIC,
+        backoff: Backoff | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sink = sink
+        self.grouping = grouping or GroupingConfig()
+        self.grouper = Grouper(self.grouping)
+        super().__init__(bootstrap, topic, f"silkwatch-alerts-{sink.name}", sink.name)
+        self.backoff = backoff or Backoff()
+        self.metrics = metrics
+        self.clock = clock
+
     def _take(self, partition: int, offset: int, value: bytes | None, now_s: float) -> None:
         self.tracker.read(partition, offset)
         if offset in self._skip.get(partition, ()):
             self.tracker.done(partition, offset)  # delivered before a restart
             return
         try:
-            alert: dict[str, Any] = json.loads(value or b"")
-            if not isinstance(alert, dict):
-                raise ValueError("not a JSON object")
-        except ValueError:
-            # Counted and logged, then passed over: a malformed record would
-            # otherwise block this sink for ever.
-            logger.error(
-                "alert delivery: undecodable alert topic=%s partition=%d offset=%d",
-                self.topic,
+            alert: dict[str, Any] = validate_alert(value)
+        except InvalidAlert as exc:
+            # Passed over: the dead-letter loop keeps and counts it, once for all sinks.
+            logger.debug(
+                "alert delivery: invalid alert skipped sink=%s partition=%d offset=%d reason=%s",
+                self.name,
                 partition,
                 offset,
+                exc.reason,
             )
-            if self.metrics is not None:
-                record_decode_error(self.metrics, "alert_json")
             self.tracker.done(partition, offset)
             return
         for token in self.grouper.add(alert, now_s=now_s, token=(partition, offset)):
@@ -316,19 +366,9 @@ class SinkRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, group, deliver and commit until ``stop`` is set."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        self.grouper = Grouper(self.grouping)
+        consumer = await self._start()
         try:
-            await consumer.start()
-        except KafkaError as exc:
-            await consumer.stop()
-            raise DeliveryStartError(self.bootstrap, self.topic, repr(exc)) from exc
-        try:
-            await self._resume(consumer)
             #: (retry at, attempt number, notification): failed ones wait here, so a
             #: refused group never holds back the others
             retries: list[tuple[float, int, Notification]] = []
@@ -344,7 +384,13 @@ class SinkRunner:
                 else:  # the receiver is far behind: stop reading until it catches up
                     await asyncio.sleep(wait_s)
                 now_s = self.clock()
-                tries = [(1, n) for n in self.grouper.due(now_s=now_s)]
+                if (
+                    self.grouper.pending > OFF_LOOP_PENDING
+                ):  # a big group: O(n), but not on the loop
+                    due = await asyncio.to_thread(self.grouper.due, now_s=now_s)
+                else:
+                    due = self.grouper.due(now_s=now_s)
+                tries = [(1, n) for n in due]
                 tries += [(number, n) for t, number, n in retries if t <= now_s]
                 retries = [r for r in retries if r[0] > now_s]
                 for number, notification in tries:
@@ -360,6 +406,138 @@ class SinkRunner:
             await consumer.stop()
 
 
-async def run_delivery(runners: Sequence[SinkRunner], stop: asyncio.Event) -> None:
-    """Run every sink's loop side by side (the worker starts this beside its agents)."""
-    await asyncio.gather(*(runner.run(stop) for runner in runners))
+def dead_letter_record(
+    topic: str, partition: int, offset: int, value: bytes | None, error: InvalidAlert
+) -> bytes:
+    """The dead-letter record: where the alert came from, why it was refused, its text.
+
+    Examples
+    --------
+    >>> json.loads(dead_letter_record("alerts", 0, 7, b"[1]", InvalidAlert("not_object", "array")))
+    {'reason': 'not_object', 'detail': 'array', 'topic': 'alerts', 'partition': 0, 'offset': 7,
+     'value': '[1]'}
+    """
+    text = (value or b"").decode("utf-8", errors="replace")[:MAX_DEAD_LETTER_CHARS]
+    record = {
+        "reason": error.reason,
+        "detail": error.detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "value": text,
+    }
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+class DeadLetterRunner(TopicReader):
+    """Writes every invalid record of the alerts topic to the dead-letter topic, once.
+
+    :param dead_letter_topic: where refused records go. Default - ``<topic>-deadletter``
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topic: str = DEFAULT_TOPIC,
+        dead_letter_topic: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(bootstrap, topic, "silkwatch-alerts-deadletter", "deadletter")
+        self.dead_letter_topic = dead_letter_topic or f"{topic}-deadletter"
+        self.metrics = metrics
+        self.count = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Validate, dead-letter the invalid, commit, until ``stop`` is set."""
+        await asyncio.to_thread(ensure_topic, self.bootstrap, self.dead_letter_topic, 1)
+        consumer = await self._start()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        try:
+            await producer.start()
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=int(POLL_S * 1000), max_records=500)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._check(producer, tp.partition, record.offset, record.value)
+                await self._commit(consumer)
+        finally:
+            await producer.stop()
+            await consumer.stop()
+
+    async def _check(
+        self, producer: AIOKafkaProducer, partition: int, offset: int, value: bytes | None
+    ) -> None:
+        self.tracker.read(partition, offset)
+        if offset not in self._skip.get(partition, ()):
+            try:
+                validate_alert(value)
+            except InvalidAlert as exc:
+                body = dead_letter_record(self.topic, partition, offset, value, exc)
+                key = f"{self.topic}:{partition}:{offset}".encode()
+                await producer.send_and_wait(self.dead_letter_topic, body, key=key)
+                self.count += 1
+                if self.metrics is not None:
+                    record_dead_letter(self.metrics, exc.reason)
+                if self.count & (self.count - 1) == 0:  # 1, 2, 4, 8…: a flood stays readable
+                    logger.warning(
+                        "alert dead-lettered topic=%s partition=%d offset=%d reason=%s "
+                        "dead_letter_topic=%s total=%d",
+                        self.topic,
+                        partition,
+                        offset,
+                        exc.reason,
+                        self.dead_letter_topic,
+                        self.count,
+                    )
+        self.tracker.done(partition, offset)
+
+
+async def _supervise(
+    runner: SinkRunner | DeadLetterRunner,
+    stop: asyncio.Event,
+    metrics: Metrics | None,
+    backoff: Backoff,
+) -> None:
+    """Run one loop; if it fails after starting, restart it alone from its committed
+    position (with backoff), so one sink's fault never stops the others."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            await runner.run(stop)
+            return
+        except DeliveryStartError:
+            raise  # Kafka itself is unreachable: one line, and the command exits
+        except Exception as exc:
+            failures += 1
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            logger.error(
+                "alert delivery loop failed sink=%s reason=%s restarts=%d: "
+                "restarting from its committed position",
+                runner.name,
+                reason,
+                failures,
+            )
+            if metrics is not None:
+                record_delivery(metrics, runner.name, failure_reason="loop_restarted")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.delay_s(failures))
+
+
+async def run_delivery(
+    runners: Sequence[SinkRunner | DeadLetterRunner],
+    stop: asyncio.Event,
+    *,
+    metrics: Metrics | None = None,
+    backoff: Backoff | None = None,
+) -> None:
+    """Run every loop side by side, each supervised on its own (:func:`_supervise`)."""
+    tasks = [
+        asyncio.create_task(_supervise(r, stop, metrics, backoff or Backoff())) for r in runners
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

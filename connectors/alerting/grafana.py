@@ -2,8 +2,10 @@
 
 The dashboards show annotations tagged ``silkwatch`` + ``alert``
 (``grafana.build.ANNOTATION_TAGS``) on every time series panel. One POST per
-alert; a retry skips the alerts already annotated, so a notification that
-failed half-way does not annotate twice.
+alert, with the alert's ``id:revision`` as ``Idempotency-Key`` header and in the
+annotation's ``data``; a retry skips the alerts already annotated, so a
+notification that failed half-way does not annotate twice. Grafana renders
+annotation text as HTML: the text is HTML-escaped (``text.html_escape``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import datetime as dt
 from collections import OrderedDict
 from typing import Any
 
-from connectors.alerting.grouping import Notification, fingerprint
+from connectors.alerting.grouping import Notification
 from connectors.alerting.http import DEFAULT_TIMEOUT_S, post_json
+from connectors.alerting.schema import idempotency_key
 from connectors.alerting.secrets import Secret
-from connectors.alerting.text import line
+from connectors.alerting.text import html_escape, line
 
 #: how many annotated alerts to remember for retries
 REMEMBER = 10_000
@@ -57,7 +60,7 @@ class GrafanaAnnotationSink:
         self.token = token
         self.tags = tags
         self.timeout_s = timeout_s
-        self._done: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._done: OrderedDict[str, None] = OrderedDict()
 
     def annotation(self, alert: dict[str, Any]) -> dict[str, Any]:
         """The annotation Grafana's HTTP API takes for one alert."""
@@ -65,21 +68,21 @@ class GrafanaAnnotationSink:
             "time": epoch_ms(alert["first_seen"]),
             "timeEnd": epoch_ms(alert["last_seen"]),
             "tags": [*self.tags, str(alert.get("kind")), str(alert.get("severity"))],
-            "text": line(alert),
+            "text": html_escape(line(alert)),
+            "data": {"idempotency_key": idempotency_key(alert)},
         }
 
     async def send(self, notification: Notification) -> None:
         """Annotate every alert not yet annotated; raises ``DeliveryError`` on the first failure."""
-        headers = {"Authorization": f"Bearer {self.token.reveal()}"}
         for alert in notification.alerts:
-            key = (fingerprint(alert), str(alert.get("last_seen")))
+            key = idempotency_key(alert)
             if key in self._done:
                 continue
             await post_json(
                 self.name,
                 self.endpoint,
                 self.annotation(alert),
-                headers=headers,
+                headers={"Authorization": f"Bearer {self.token.reveal()}", "Idempotency-Key": key},
                 timeout_s=self.timeout_s,
             )
             self._done[key] = None

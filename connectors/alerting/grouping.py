@@ -8,24 +8,28 @@ states:
   (the rest of a noisy hour) arrive in the same notification.
 - After a group has notified, it notifies again at most once per
   ``group_interval_s``, and only if new alerts joined it.
-- An alert already notified (same fingerprint: kind, sip, dip, dport, proto) is
-  not notified again within ``repeat_interval_s``.
+- One revision of one finding (same ``id`` and ``revision``, the idempotency
+  key) is not notified again within ``repeat_interval_s``; a higher revision
+  (an escalation) is news. While a finding waits in a group, a newer revision
+  replaces the older one in the same notification.
 
 So a group sends at most ``1 + window / group_interval_s`` notifications per
 window, however many alerts arrive. The state is a plain object driven by
 explicit timestamps (``now_s``), never the clock, so every timeline is a test.
+
+Cost: :meth:`Grouper.add` is O(1) (dicts keyed by finding id), :meth:`Grouper.due`
+is O(alerts it sends), and forgetting is amortised O(1) per alert (the
+notified keys are kept in send order), so n alerts cost O(n) in all
+(``bench/bench_alert_grouping.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-#: the alert fields that identify "the same alert" for repeat_interval
-FINGERPRINT_FIELDS = ("kind", "sip", "dip", "dport", "proto")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class Notification:
     """One message to one receiver: a group's new alerts, each with its source offset.
 
     :param group: ``group_by`` field name → value
-    :param alerts: alert dicts (``Alert.to_dict()``), oldest first, at most ``max_alerts``
+    :param alerts: validated alert dicts (``connectors.alerting.schema``), oldest
+        first, at most ``max_alerts``
     :param truncated: how many more alerts the group had but the message leaves out
     :param tokens: opaque per-alert tokens (e.g. Kafka partition and offset) of
         *every* alert covered, listed or truncated, to acknowledge on delivery
@@ -68,37 +73,44 @@ class Notification:
         """Stable text key of the group, like Alertmanager's ``groupKey``."""
         return "{}:" + json.dumps(self.group, sort_keys=True, separators=(",", ":"))
 
+    @property
+    def idempotency_keys(self) -> list[str]:
+        """``id:revision`` of each listed alert, in order: the same on every retry."""
+        return [f"{a['id']}:{a['revision']}" for a in self.alerts]
+
+    @property
+    def idempotency_key(self) -> str:
+        """The ``Idempotency-Key`` header: the alert's key, or the keys comma-separated.
+
+        Examples
+        --------
+        >>> a = {"id": "00000000000000aa", "revision": 1}
+        >>> b = {"id": "00000000000000bb", "revision": 2}
+        >>> Notification({}, (a,)).idempotency_key, Notification({}, (a, b)).idempotency_key
+        ('00000000000000aa:1', '00000000000000aa:1,00000000000000bb:2')
+        """
+        return ",".join(self.idempotency_keys)
+
 
 @dataclass
 class _Group:
     created_s: float
     last_sent_s: float | None = None
-    pending: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
-
-
-def fingerprint(alert: Mapping[str, Any]) -> str:
-    """A short stable hash of what makes an alert the same alert.
-
-    Examples
-    --------
-    >>> fingerprint({"kind": "beacon", "sip": "10.0.0.1", "dip": "1.2.3.4", "dport": 443,
-    ...              "proto": 6, "score": 0.9})
-    '170b9b3ad188f2a4'
-    """
-    identity = json.dumps([alert.get(k) for k in FINGERPRINT_FIELDS], separators=(",", ":"))
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+    #: finding id → (newest alert, tokens of every revision folded into it)
+    pending: dict[str, tuple[dict[str, Any], list[Any]]] = field(default_factory=dict)
 
 
 class Grouper:
     """Groups alerts and says, for a given moment, which notifications are due.
 
     Feed it with :meth:`add` as alerts arrive and call :meth:`due` regularly;
-    both take the current time explicitly.
+    both take the current time explicitly, which must not go backwards.
 
     Examples
     --------
     >>> g = Grouper(GroupingConfig(group_wait_s=30, group_interval_s=300))
-    >>> g.add({"kind": "exfil", "sip": "10.0.0.1"}, now_s=0, token=("alerts", 0, 7))
+    >>> g.add({"id": "00000000000000aa", "revision": 1, "kind": "exfil"}, now_s=0,
+    ...       token=("alerts", 0, 7))
     []
     >>> g.due(now_s=29)
     []
@@ -109,21 +121,30 @@ class Grouper:
     def __init__(self, config: GroupingConfig | None = None) -> None:
         self.config = config or GroupingConfig()
         self._groups: dict[tuple, _Group] = {}
-        self._notified_s: dict[str, float] = {}
+        #: idempotency key → when it was notified, oldest first
+        self._notified_s: OrderedDict[str, float] = OrderedDict()
+        #: alerts waiting in all groups
+        self.pending = 0
 
     def add(self, alert: Mapping[str, Any], *, now_s: float, token: Any = None) -> list[Any]:
         """Take one alert. Returns the tokens of alerts needing no notification
-        (repeats within ``repeat_interval_s``), which the caller may acknowledge at once."""
-        print_ = fingerprint(alert)
-        sent_s = self._notified_s.get(print_)
+        (a revision already notified within ``repeat_interval_s``, or older than
+        the one already waiting), which the caller may acknowledge at once."""
+        finding, revision = alert["id"], alert["revision"]
+        sent_s = self._notified_s.get(f"{finding}:{revision}")
         if sent_s is not None and now_s - sent_s < self.config.repeat_interval_s:
             return [token]
-        key = tuple(alert.get(name) for name in self.config.group_by)
+        key = tuple(_hashable(alert.get(name)) for name in self.config.group_by)
         group = self._groups.setdefault(key, _Group(created_s=now_s))
-        if any(fingerprint(a) == print_ for a, _ in group.pending):
-            return [token]  # already waiting in this group's next notification
-        group.pending.append((dict(alert), token))
-        return []
+        waiting = group.pending.get(finding)
+        if waiting is None:
+            group.pending[finding] = (dict(alert), [token])
+            self.pending += 1
+            return []
+        if revision > waiting[0]["revision"]:  # an escalation replaces what waits
+            group.pending[finding] = (dict(alert), [*waiting[1], token])
+            return []
+        return [token]  # the same or an older revision is already waiting
 
     def next_due_s(self) -> float | None:
         """The earliest time at which :meth:`due` will return something, if any."""
@@ -147,24 +168,37 @@ class Grouper:
                 continue
             if now_s < self._due_at(group):
                 continue
-            alerts = [a for a, _ in group.pending]
+            alerts = [a for a, _ in group.pending.values()]
             out.append(
                 Notification(
                     group=dict(zip(self.config.group_by, key, strict=True)),
                     alerts=tuple(alerts[: self.config.max_alerts]),
                     truncated=max(0, len(alerts) - self.config.max_alerts),
-                    tokens=tuple(t for _, t in group.pending),
+                    tokens=tuple(t for _, tokens in group.pending.values() for t in tokens),
                 )
             )
             for alert in alerts:
-                self._notified_s[fingerprint(alert)] = now_s
-            group.pending = []
+                notified = f"{alert['id']}:{alert['revision']}"
+                self._notified_s.pop(notified, None)
+                self._notified_s[notified] = now_s  # kept in send order
+            self.pending -= len(group.pending)
+            group.pending = {}
             group.last_sent_s = now_s
         self._forget(now_s)
         return out
 
     def _forget(self, now_s: float) -> None:
-        """Drop fingerprints older than ``repeat_interval_s`` so memory stays bounded."""
+        """Drop keys notified more than ``repeat_interval_s`` ago (oldest first, so
+        each key is looked at once), keeping memory bounded."""
         horizon = now_s - self.config.repeat_interval_s
-        for print_ in [p for p, t in self._notified_s.items() if t <= horizon]:
-            del self._notified_s[print_]
+        notified = self._notified_s
+        while notified:
+            oldest = next(iter(notified))
+            if notified[oldest] > horizon:
+                break
+            del notified[oldest]
+
+
+def _hashable(value: Any) -> Any:
+    """Group-by values as dict keys (validated alerts hold no lists there, but stay safe)."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value

@@ -3,6 +3,16 @@
 Failures are reported by sink name and a short reason (``http_503``,
 ``timeout``, ``connection``), never with the URL or the HTTP library's message:
 both may contain the webhook secret.
+
+Every request carries an ``Idempotency-Key`` header and the same value as the
+body field ``idempotency_key``: ``id:revision`` of each alert it lists,
+comma-separated. A retry (after a timeout, say, when the receiver did get the
+first try but answered late) carries the same key, so the receiver can drop it.
+
+Timeouts (``docs/alerts.md``): ``timeout_s`` (default 10 s, per sink in
+``sinks.toml``) bounds the whole request; connecting alone is bounded by
+``CONNECT_TIMEOUT_S``. A receiver's ``Retry-After`` is honoured up to
+``MAX_RETRY_AFTER_S``.
 """
 
 from __future__ import annotations
@@ -19,6 +29,9 @@ from detectors.exceptions import SilkwatchError
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
+
+#: longest wait for a TCP connection (and TLS handshake), within ``timeout_s``
+CONNECT_TIMEOUT_S = 5.0
 
 #: the longest ``Retry-After`` honoured, so a bogus header cannot stall a sink for a day
 MAX_RETRY_AFTER_S = 600.0
@@ -46,7 +59,7 @@ async def post_json(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """POST ``payload``; any status other than 2xx, or no answer, is a :class:`DeliveryError`."""
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
@@ -88,11 +101,12 @@ class WebhookSink:
 
     async def send(self, notification: Notification) -> None:
         """Deliver one notification; raises :class:`DeliveryError` unless acknowledged."""
+        key = notification.idempotency_key
         await post_json(
             self.name,
             self.url,
-            self.payload(notification),
-            headers=self.headers(),
+            {**self.payload(notification), "idempotency_key": key},
+            headers={"Idempotency-Key": key, **(self.headers() or {})},
             timeout_s=self.timeout_s,
         )
 

@@ -1,7 +1,8 @@
 """Mattermost incoming webhooks: Markdown text plus a Slack-style attachment.
 
 Mattermost accepts Slack's attachment format but not Block Kit, so this sink
-sends the alert lines as a Markdown list with the severity colour bar.
+sends the alert lines as a Markdown list with the severity colour bar. Alert
+text is Markdown-escaped and its ``@`` mentions broken (``text.mattermost_escape``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from typing import Any
 from connectors.alerting.grouping import Notification
 from connectors.alerting.http import DEFAULT_TIMEOUT_S, WebhookSink
 from connectors.alerting.secrets import Secret
-from connectors.alerting.text import SEVERITY_COLOURS, line, more_line, title, worst_severity
+from connectors.alerting.text import (
+    SEVERITY_COLOURS,
+    line,
+    mattermost_escape,
+    more_line,
+    title,
+    worst_severity,
+)
 
 
 class MattermostSink(WebhookSink):
@@ -34,14 +42,15 @@ class MattermostSink(WebhookSink):
         self.username = username
 
     def payload(self, notification: Notification) -> dict[str, Any]:
-        lines = [f"- {line(a)}" for a in notification.alerts] + more_line(notification)
+        lines = [f"- {mattermost_escape(line(a))}" for a in notification.alerts]
+        lines += more_line(notification)
         return {
             "username": self.username,
-            "text": f"#### {title(notification)}",
+            "text": f"#### {mattermost_escape(title(notification))}",
             "attachments": [
                 {
                     "color": SEVERITY_COLOURS[worst_severity(notification)],
-                    "fallback": title(notification),
+                    "fallback": mattermost_escape(title(notification)),
                     "text": "\n".join(lines),
                 }
             ],

@@ -1,4 +1,8 @@
-"""Slack incoming webhooks: a header block, one line per alert, severity colour bar."""
+"""Slack incoming webhooks: a header block, one line per alert, severity colour bar.
+
+Alert text is mrkdwn-escaped (``text.slack_escape``): an alert cannot ping a
+channel or hide a link. The header block is ``plain_text``, never parsed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,14 @@ from typing import Any
 
 from connectors.alerting.grouping import Notification
 from connectors.alerting.http import WebhookSink
-from connectors.alerting.text import SEVERITY_COLOURS, line, more_line, title, worst_severity
+from connectors.alerting.text import (
+    SEVERITY_COLOURS,
+    line,
+    more_line,
+    slack_escape,
+    title,
+    worst_severity,
+)
 
 #: Slack cuts a section's text at 3,000 characters
 MAX_SECTION_CHARS = 3000
@@ -18,12 +29,14 @@ class SlackSink(WebhookSink):
     kind = "slack"
 
     def payload(self, notification: Notification) -> dict[str, Any]:
-        lines = [f"• {line(a)}" for a in notification.alerts] + more_line(notification)
+        lines = [f"• {slack_escape(line(a))}" for a in notification.alerts]
+        lines += more_line(notification)
         body = "\n".join(lines)
         if len(body) > MAX_SECTION_CHARS:
             body = body[: MAX_SECTION_CHARS - 1] + "…"
         return {
-            "text": title(notification),  # notifications and clients without blocks
+            # notifications and clients without blocks (mrkdwn, so escaped)
+            "text": slack_escape(title(notification)),
             "attachments": [
                 {
                     "color": SEVERITY_COLOURS[worst_severity(notification)],

@@ -3,6 +3,9 @@
 The Office 365 connector webhooks are retired; a Teams "Post to a channel when a
 webhook request is received" workflow takes a message whose attachment is an
 Adaptive Card, and answers 202 Accepted.
+
+Alert text goes into ``RichTextBlock`` text runs, which cards show as they are
+(a ``TextBlock`` would render Markdown links and emphasis from an alert's text).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from connectors.alerting.grouping import Notification
 from connectors.alerting.http import WebhookSink
-from connectors.alerting.text import line, more_line, title, worst_severity
+from connectors.alerting.text import line, more_line, one_line, title, worst_severity
 
 #: Adaptive Card colour names per severity (cards take names, not hex)
 CARD_COLOURS = {"low": "Accent", "medium": "Warning", "high": "Warning", "critical": "Attention"}
@@ -23,18 +26,20 @@ class TeamsSink(WebhookSink):
     kind = "teams"
 
     def payload(self, notification: Notification) -> dict[str, Any]:
-        body: list[dict[str, Any]] = [
-            {
-                "type": "TextBlock",
-                "text": title(notification),
-                "weight": "Bolder",
-                "size": "Medium",
-                "color": CARD_COLOURS[worst_severity(notification)],
-                "wrap": True,
-            }
-        ]
+        heading = {
+            "type": "TextRun",
+            "text": title(notification),
+            "weight": "Bolder",
+            "size": "Medium",
+            "color": CARD_COLOURS[worst_severity(notification)],
+        }
+        body: list[dict[str, Any]] = [{"type": "RichTextBlock", "inlines": [heading]}]
         body += [
-            {"type": "TextBlock", "text": text, "wrap": True, "spacing": "Small"}
+            {
+                "type": "RichTextBlock",
+                "inlines": [{"type": "TextRun", "text": one_line(text)}],
+                "spacing": "Small",
+            }
             for text in [line(a) for a in notification.alerts] + more_line(notification)
         ]
         return {

@@ -3,7 +3,9 @@
 Anything a SOC already points Alertmanager at (ticketing bridges, SOAR
 playbooks, ``alertmanager-webhook-*`` adapters) can take silkwatch alerts
 unchanged. Our alerts are events, so each is ``firing`` with the zero
-``endsAt`` Alertmanager uses for alerts without a known end.
+``endsAt`` Alertmanager uses for alerts without a known end. The fingerprint is
+the finding's id; each alert also carries its ``idempotencyKey``. Label values
+are one line and bounded (``text.label_value``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.alerting.grouping import Notification, fingerprint
+from connectors.alerting.grouping import Notification
 from connectors.alerting.http import DEFAULT_TIMEOUT_S, WebhookSink
 from connectors.alerting.secrets import Secret
-from connectors.alerting.text import line
+from connectors.alerting.text import label_value, line, one_line
 
 #: Alertmanager's ``endsAt`` for an alert that has not ended
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -25,8 +27,8 @@ _LABEL_FIELDS = ("severity", "sip", "dip", "dport", "proto")
 
 def labels(alert: Mapping[str, Any]) -> dict[str, str]:
     """Alertmanager labels: ``alertname`` is the kind; absent fields are left out."""
-    out = {"alertname": str(alert.get("kind")), "source": "silkwatch"}
-    out.update({k: str(alert[k]) for k in _LABEL_FIELDS if alert.get(k) is not None})
+    out = {"alertname": label_value(alert.get("kind")), "source": "silkwatch"}
+    out.update({k: label_value(alert[k]) for k in _LABEL_FIELDS if alert.get(k) is not None})
     return out
 
 
@@ -34,7 +36,7 @@ def annotations(alert: Mapping[str, Any]) -> dict[str, str]:
     """Human text and the numbers behind the score (annotation values are strings)."""
     return {
         "summary": line(alert),
-        "description": str(alert.get("reason", "")),
+        "description": one_line(str(alert.get("reason", ""))),
         "score": str(alert.get("score")),
         "evidence": json.dumps(alert.get("evidence", {}), sort_keys=True),
         "last_seen": str(alert.get("last_seen")),
@@ -76,7 +78,8 @@ class AlertmanagerWebhookSink(WebhookSink):
                 "startsAt": a.get("first_seen"),
                 "endsAt": ZERO_TIME,
                 "generatorURL": self.external_url,
-                "fingerprint": fingerprint(a),
+                "fingerprint": a["id"],
+                "idempotencyKey": f"{a['id']}:{a['revision']}",
             }
             for a in notification.alerts
         ]
@@ -86,7 +89,7 @@ class AlertmanagerWebhookSink(WebhookSink):
             "truncatedAlerts": notification.truncated,
             "status": "firing",
             "receiver": self.name,
-            "groupLabels": {k: str(v) for k, v in notification.group.items()},
+            "groupLabels": {k: label_value(v) for k, v in notification.group.items()},
             "commonLabels": _common([a["labels"] for a in alerts]),
             "commonAnnotations": _common([a["annotations"] for a in alerts]),
             "externalURL": self.external_url,

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from connectors.alerting.config import build_runners, load_config
 from connectors.alerting.delivery import run_delivery
+from connectors.alerting.secrets import redact_logs
 from connectors.kafka.publisher import bootstrap_servers
 from connectors.prometheus import create_metrics
 
@@ -35,7 +36,11 @@ and optional [grouping] (group_wait_s, group_interval_s, repeat_interval_s); the
 full example is in docs/dashboards.md.
 
 each sink commits its progress in Kafka consumer group silkwatch-alerts-<name>:
-run one deliverer per configuration (two would both send).
+run one deliverer per configuration (two would both send). Records that are not
+valid alerts go to <topic>-deadletter with their reason (consumer group
+silkwatch-alerts-deadletter) and are counted in
+silkwatch_alerts_dead_lettered_total. Schema, timeouts, idempotency keys:
+docs/alerts.md. Webhook URLs and tokens are redacted from every log line.
 """
 
 
@@ -67,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def _deliver(args: argparse.Namespace) -> None:
+    redact_logs()  # before any secret is read: apprise logs the URLs it is given
     config = load_config(args.config)
     registry = CollectorRegistry()
     metrics = create_metrics(registry)
@@ -78,7 +84,7 @@ async def _deliver(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     runners = build_runners(config, bootstrap_servers(args.broker), metrics=metrics)
     logger.info("alert delivery sinks=%s topic=%s", [s.name for s in config.sinks], config.topic)
-    await run_delivery(runners, stop)
+    await run_delivery(runners, stop, metrics=metrics)
 
 
 def run_deliver(args: argparse.Namespace) -> int:

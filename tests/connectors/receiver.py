@@ -1,12 +1,14 @@
 """A real HTTP receiver on 127.0.0.1 for alert-delivery tests: records each POST,
-answers 503 while told to fail, and can start late (on a port reserved up front)
-to play a receiver that is down."""
+answers 503 while told to fail, answers late when told to (after recording, as a
+receiver that did the work but was slow to say so), and can start late (on a
+port reserved up front) to play a receiver that is down."""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +24,8 @@ class Receiver:
         self.reply_headers: dict[str, str] = {}
         #: answer 503 to any body for which this returns True
         self.refuse: Callable[[Any], bool] = lambda body: False
+        #: seconds to wait, after recording a request, before answering it
+        self.delay_s: Callable[[Any], float] = lambda body: 0.0
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -30,6 +34,15 @@ class Receiver:
 
     def bodies(self, path: str | None = None) -> list[Any]:
         return [body for p, _, body in self.requests if path is None or p == path]
+
+    def keys(self) -> list[str]:
+        """Every per-alert idempotency key received, one per alert per request."""
+        return [
+            key
+            for _, headers, _ in self.requests
+            for key in headers.get("Idempotency-Key", "").split(",")
+            if key
+        ]
 
     def start(self) -> Receiver:
         receiver = self
@@ -45,6 +58,7 @@ class Receiver:
                 else:
                     receiver.requests.append((self.path, dict(self.headers), body))
                     status = receiver.status
+                    time.sleep(receiver.delay_s(body))
                 self.send_response(status)
                 for name, value in receiver.reply_headers.items():
                     self.send_header(name, value)

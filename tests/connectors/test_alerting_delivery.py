@@ -18,6 +18,7 @@ from connectors.alerting.secrets import Secret
 from connectors.alerting.webhook import AlertmanagerWebhookSink
 from connectors.prometheus import create_metrics
 from detectors.alerts import Alert
+from tests.connectors.alert_samples import stamped
 from tests.connectors.receiver import Receiver
 
 pytestmark = pytest.mark.kafka
@@ -29,9 +30,9 @@ _topics = itertools.count()
 
 
 def alert(kind: str, i: int) -> dict:
-    return Alert(
-        kind, "high", 0.9, "10.0.0.5", f"198.51.100.{i}", 443, 6, 1_000 * i, 2_000 * i
-    ).to_dict()
+    return stamped(
+        Alert(kind, "high", 0.9, "10.0.0.5", f"198.51.100.{i}", 443, 6, 1_000 * i, 2_000 * i)
+    )
 
 
 def publish(broker, alerts: list[dict], partitions: int = 1) -> str:

@@ -7,12 +7,14 @@ import itertools
 import pytest
 
 from connectors.alerting.grouping import Grouper, GroupingConfig
+from tests.connectors.alert_samples import finding_id
 
 CONFIG = GroupingConfig(group_wait_s=30, group_interval_s=300, repeat_interval_s=3600)
 
 
-def alert(kind="exfil", sip="10.0.0.1", dip="198.51.100.1", dport=443):
-    return {"kind": kind, "severity": "high", "sip": sip, "dip": dip, "dport": dport, "proto": 6}
+def alert(kind="exfil", sip="10.0.0.1", dip="198.51.100.1", dport=443, revision=1):
+    record = {"kind": kind, "severity": "high", "sip": sip, "dip": dip, "dport": dport, "proto": 6}
+    return {**record, "id": finding_id(record), "revision": revision}
 
 
 def sent(notifications):
@@ -70,6 +72,20 @@ def test_duplicate_while_pending_is_folded():
     assert g.add(alert(), now_s=5, token=2) == [2]
     (n,) = g.due(now_s=30)
     assert (len(n.alerts), n.tokens) == (1, (1,))
+
+
+def test_escalation_replaces_the_waiting_revision_and_is_news_after_sending():
+    g = Grouper(CONFIG)
+    assert g.add(alert(revision=1), now_s=0, token=1) == []
+    assert g.add(alert(revision=2), now_s=5, token=2) == []  # replaces revision 1
+    assert g.add(alert(revision=1), now_s=6, token=3) == [3]  # older than what waits
+    (n,) = g.due(now_s=30)
+    assert ([a["revision"] for a in n.alerts], n.tokens) == ([2], (1, 2))
+    assert n.idempotency_key == f"{alert()['id']}:2"
+    # revision 2 again within repeat_interval: acknowledged; revision 3 is news
+    assert g.add(alert(revision=2), now_s=100, token=4) == [4]
+    assert g.add(alert(revision=3), now_s=100, token=5) == []
+    assert [n.idempotency_keys for n in g.due(now_s=330)] == [[f"{alert()['id']}:3"]]
 
 
 def test_max_alerts_truncates_but_covers_every_token():

@@ -17,16 +17,20 @@ from connectors.alerting.slack import SlackSink
 from connectors.alerting.teams import TeamsSink
 from connectors.alerting.webhook import AlertmanagerWebhookSink
 from detectors.alerts import Alert
+from tests.connectors.alert_samples import stamped
 from tests.connectors.receiver import Receiver
 
-EXFIL = Alert(
+EXFIL = stamped(Alert(
     "exfil", "critical", 0.9512, "10.0.0.5", "198.51.100.7", 443, 6,
     1434553200013, 1434556799000, {"bytes": 5_000_000, "bytes_per_packet": 1400.0},
     "5.0 MB out at 1400 B/packet, 40x the host's baseline.",
-).to_dict()  # fmt: skip
-BEACON = Alert(
-    "exfil", "medium", 0.6, "10.0.0.6", None, None, None, 1434553200000, 1434553500000, {}, ""
-).to_dict()
+), id="00000000000e7f11", revision=2)  # fmt: skip
+BEACON = stamped(
+    Alert(
+        "exfil", "medium", 0.6, "10.0.0.6", None, None, None, 1434553200000, 1434553500000, {}, ""
+    ),
+    id="00000000000e7f12",
+)
 NOTE = Notification(group={"kind": "exfil"}, alerts=(EXFIL, BEACON), truncated=1, tokens=(1, 2, 3))
 
 LINE_1 = (
@@ -35,6 +39,7 @@ LINE_1 = (
 )
 LINE_2 = "[medium] exfil 10.0.0.6 → * score 0.6 at 2015-06-17T15:05:00.000Z"
 TITLE = "silkwatch: 3 alerts (exfil), worst critical"
+KEYS = "00000000000e7f11:2,00000000000e7f12:1"
 
 
 @pytest.fixture
@@ -48,8 +53,18 @@ def secret(receiver, path="/hook"):
     return Secret(receiver.url + path, "test")
 
 
+MM_TITLE = r"silkwatch: 3 alerts \(exfil\), worst critical"
+MM_LINE_1 = (
+    r"\[critical\] exfil 10.0.0.5 → 198.51.100.7:443/tcp score 0.951 at 2015-06-17T15:59:59.000Z: "
+    "5.0 MB out at 1400 B/packet, 40x the host's baseline."
+)
+MM_LINE_2 = r"\[medium\] exfil 10.0.0.6 → \* score 0.6 at 2015-06-17T15:05:00.000Z"
+
+
 async def test_slack(receiver):
     await SlackSink("slack", secret(receiver)).send(NOTE)
+    ((_, headers, _),) = receiver.requests
+    assert headers["Idempotency-Key"] == KEYS
     assert receiver.bodies("/hook") == [
         {
             "text": TITLE,
@@ -68,6 +83,7 @@ async def test_slack(receiver):
                     ],
                 }
             ],
+            "idempotency_key": KEYS,
         }
     ]
 
@@ -77,14 +93,15 @@ async def test_mattermost(receiver):
     assert receiver.bodies() == [
         {
             "username": "soc-bot",
-            "text": f"#### {TITLE}",
+            "text": f"#### {MM_TITLE}",
             "attachments": [
                 {
                     "color": "#F2495C",
-                    "fallback": TITLE,
-                    "text": f"- {LINE_1}\n- {LINE_2}\n… and 1 more",
+                    "fallback": MM_TITLE,
+                    "text": f"- {MM_LINE_1}\n- {MM_LINE_2}\n… and 1 more",
                 }
             ],
+            "idempotency_key": KEYS,
         }
     ]
 
@@ -98,18 +115,35 @@ async def test_teams_workflows_adaptive_card(receiver):
     assert attachment["contentUrl"] is None
     card = attachment["content"]
     assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    assert body["idempotency_key"] == KEYS
     assert card["body"] == [
         {
-            "type": "TextBlock",
-            "text": TITLE,
-            "weight": "Bolder",
-            "size": "Medium",
-            "color": "Attention",
-            "wrap": True,
+            "type": "RichTextBlock",
+            "inlines": [
+                {
+                    "type": "TextRun",
+                    "text": TITLE,
+                    "weight": "Bolder",
+                    "size": "Medium",
+                    "color": "Attention",
+                }
+            ],
         },
-        {"type": "TextBlock", "text": LINE_1, "wrap": True, "spacing": "Small"},
-        {"type": "TextBlock", "text": LINE_2, "wrap": True, "spacing": "Small"},
-        {"type": "TextBlock", "text": "… and 1 more", "wrap": True, "spacing": "Small"},
+        {
+            "type": "RichTextBlock",
+            "inlines": [{"type": "TextRun", "text": LINE_1}],
+            "spacing": "Small",
+        },
+        {
+            "type": "RichTextBlock",
+            "inlines": [{"type": "TextRun", "text": LINE_2}],
+            "spacing": "Small",
+        },
+        {
+            "type": "RichTextBlock",
+            "inlines": [{"type": "TextRun", "text": "… and 1 more"}],
+            "spacing": "Small",
+        },
     ]
 
 
@@ -128,6 +162,7 @@ async def test_alertmanager_webhook_format(receiver):
         "commonLabels": {"alertname": "exfil", "source": "silkwatch"},
         "commonAnnotations": {},
         "externalURL": "http://grafana/d/wall",
+        "idempotency_key": KEYS,
     }
     assert first == {
         "status": "firing",
@@ -150,7 +185,8 @@ async def test_alertmanager_webhook_format(receiver):
         "startsAt": "2015-06-17T15:00:00.013Z",
         "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://grafana/d/wall",
-        "fingerprint": "d1d8456a9eadef3b",
+        "fingerprint": "00000000000e7f11",
+        "idempotencyKey": "00000000000e7f11:2",
     }
     assert second["labels"] == {
         "alertname": "exfil",
@@ -173,21 +209,25 @@ async def test_grafana_annotations_once_each_even_when_retried(receiver):
     sink = GrafanaAnnotationSink("grafana", receiver.url, Secret("glsa_tok", "test"))
     await sink.send(NOTE)
     await sink.send(NOTE)  # a retry after a partial failure must not annotate twice
-    assert [(p, h["Authorization"]) for p, h, _ in receiver.requests] == [
-        ("/api/annotations", "Bearer glsa_tok")
-    ] * 2
+    assert [(p, h["Authorization"], h["Idempotency-Key"]) for p, h, _ in receiver.requests] == [
+        ("/api/annotations", "Bearer glsa_tok", "00000000000e7f11:2"),
+        ("/api/annotations", "Bearer glsa_tok", "00000000000e7f12:1"),
+    ]
     assert receiver.bodies() == [
         {
             "time": 1434553200013,
             "timeEnd": 1434556799000,
             "tags": ["silkwatch", "alert", "exfil", "critical"],
-            "text": LINE_1,
+            "text": "[critical] exfil 10.0.0.5 → 198.51.100.7:443/tcp score 0.951 at "
+            "2015-06-17T15:59:59.000Z: 5.0 MB out at 1400 B/packet, 40x the host&#x27;s baseline.",
+            "data": {"idempotency_key": "00000000000e7f11:2"},
         },
         {
             "time": 1434553200000,
             "timeEnd": 1434553500000,
             "tags": ["silkwatch", "alert", "exfil", "medium"],
             "text": LINE_2,
+            "data": {"idempotency_key": "00000000000e7f12:1"},
         },
     ]
 
