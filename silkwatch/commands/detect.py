@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from detectors.alerts import SEVERITIES, Alert, iso_utc
 from detectors.exceptions import SilkwatchError
+from silkwatch.flowio import add_input_arguments, read_inputs
 
 EPILOG = """\
 examples:
@@ -45,12 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_detect_arguments(parser)
-    parser.add_argument("source", help="flow file, or - for stdin")
-    parser.add_argument(
-        "--input-format",
-        default="auto",
-        help="silk, rwcut, nfdump, zeek, argus, or auto (sniffed; the default)",
-    )
+    add_input_arguments(parser)  # files, folders, globs, stdin; --input-format, --skip-bad-lines
     parser.set_defaults(run=run)
 
 
@@ -86,14 +82,13 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read, detect, print."""
-    from connectors.flows import read_flows
     from streams.embedded import EmbeddedStream
 
     config, run_config, suppressions = detection_setup(args)
     stream = EmbeddedStream(detectors=run_config)
     damaged: SilkwatchError | None = None
     try:
-        for batch in _with_progress(read_flows(args.source, format=args.input_format)):
+        for batch in _with_progress(read_inputs(args, rows=65_536)):
             stream.send(batch)
     except SilkwatchError as exc:  # bad input: report what the good flows showed, then fail
         damaged = exc
