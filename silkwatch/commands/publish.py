@@ -13,10 +13,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from connectors.kafka.publisher import FlowPublisher
-from connectors.silk import read_batches
 from connectors.silk.follow import iter_follow
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
+from silkwatch.flowio import add_input_arguments, read_inputs
 from streams.settings import WorkerSettings
 
 EPILOG = """\
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source", help="SiLK file, repository folder, or - for stdin")
+    add_input_arguments(parser)  # files, folders, globs, stdin; --input-format, --skip-bad-lines
     parser.add_argument("--broker", default=defaults.broker, help="kafka://HOST:PORT (%(default)s)")
     parser.add_argument("--topic", default=defaults.flows_topic, help="flows topic (%(default)s)")
     parser.add_argument(
@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _batches(args: argparse.Namespace, stop: threading.Event) -> Iterator[FlowBatch]:
     if not args.follow:
-        return read_batches(args.source)
-    if not Path(args.source).is_dir():
-        raise SilkwatchError(f"publish --follow needs a SiLK repository folder, not {args.source}")
+        return read_inputs(args, rows=65_536)
+    if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
+        named = " ".join(args.inputs) or "nothing"
+        raise SilkwatchError(f"publish --follow needs one SiLK repository folder, not {named}")
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    return iter_follow(args.source, args.checkpoint, poll_s=args.poll, stop=stop)
+    return iter_follow(args.inputs[0], args.checkpoint, poll_s=args.poll, stop=stop)
