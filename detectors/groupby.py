@@ -53,8 +53,51 @@ KEY_FIELDS: dict[str, tuple[str, str]] = {
     "out": ("out", "output"),
     "nhip": ("nhIP", "nhip"),
     "application": ("application", "application"),
+    "itype": ("iType", "dport"),
+    "icode": ("iCode", "dport"),
+    # the times in milliseconds (rwuniq --bin-time below a second)
+    "stime_ms": ("sTime", "stime_ms"),
+    "etime_ms": ("eTime", "stime_ms"),
+    "duration_ms": ("duration", "elapsed_ms"),
 }
-_ALIASES = {"proto": "protocol", "pkts": "packets", "dur": "duration", "nexthopip": "nhip"}
+#: iType / iCode key of a record that is not ICMP (SiLK's: printed empty when the
+#: protocol key says the bin is not ICMP)
+NOT_ICMP = 0
+_ALIASES = {
+    "proto": "protocol",
+    "pkts": "packets",
+    "dur": "duration",
+    "nexthopip": "nhip",
+    "stime+msec": "stime_ms",
+    "etime+msec": "etime_ms",
+    "dur+msec": "duration_ms",
+}
+#: rwuniq/rwstats field numbers (rwcut's)
+FIELD_NUMBERS = {
+    1: "sip",
+    2: "dip",
+    3: "sport",
+    4: "dport",
+    5: "protocol",
+    6: "packets",
+    7: "bytes",
+    8: "flags",
+    9: "stime",
+    10: "duration",
+    11: "etime",
+    12: "sensor",
+    13: "in",
+    14: "out",
+    15: "nhip",
+    19: "application",
+    20: "class",
+    21: "type",
+    22: "stime_ms",
+    23: "etime_ms",
+    24: "duration_ms",
+    25: "itype",
+    26: "icode",
+}
 IP_FIELDS = frozenset({"sip", "dip", "nhip"})
 TIME_FIELDS = frozenset({"stime", "etime"})
 
@@ -85,7 +128,18 @@ def parse_fields(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     ('sip', 'protocol', 'dport')
     """
     names = text.split(",") if isinstance(text, str) else list(text)
-    fields = tuple(_field_name(name) for name in names if name.strip())
+    fields: tuple[str, ...] = ()
+    for name in (n.strip() for n in names if n.strip()):
+        low, dash, high = name.partition("-")
+        if low.isdigit() and (not dash or high.isdigit()):
+            numbers = range(int(low), int(high or low) + 1)
+            if any(n not in FIELD_NUMBERS for n in numbers):
+                raise GroupByError(f"group-by: no field numbered in {name!r}")
+            fields += tuple(FIELD_NUMBERS[n] for n in numbers)
+        elif name.lower() == "icmptypecode":
+            fields += ("itype", "icode")
+        else:
+            fields += (_field_name(name),)
     if not fields:
         raise GroupByError("group-by: --fields needs at least one key field")
     if len(set(fields)) != len(fields):
@@ -227,7 +281,8 @@ def columns_read(state: GroupState) -> frozenset[str]:
     """
     fields = [*state.fields, *(v.split(":", 1)[1] for v in state.values if ":" in v)]
     columns = {KEY_FIELDS[name][1] for name in fields}
-    columns |= {"elapsed_ms"} if "etime" in fields else set()
+    columns |= {"elapsed_ms"} if {"etime", "etime_ms"} & set(fields) else set()
+    columns |= {"proto", "ipv6"} if {"itype", "icode"} & set(fields) else set()
     for value in state.values:
         columns |= _AGGREGATE_INPUTS.get(_AGGREGATE_OF.get(value, ""), set())
     return frozenset(columns)
@@ -413,6 +468,12 @@ def _key_column(batch: FlowBatch, name: str) -> np.ndarray:
         return (column + batch["elapsed_ms"]) // 1000
     if name == "duration":
         return column // 1000
+    if name == "etime_ms":
+        return column + batch["elapsed_ms"]
+    if name in ("itype", "icode"):
+        icmp = (batch["proto"] == 1) | ((batch["proto"] == 58) & batch["ipv6"])
+        part = column >> 8 if name == "itype" else column & 0xFF
+        return np.where(icmp, part, NOT_ICMP).astype(np.uint16)
     if name == "class":
         # twoway site: every valid flowtype is in class "all" (0)
         return np.where(column == FLOWTYPE_UNKNOWN, FLOWTYPE_UNKNOWN, 0).astype(np.uint8)

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
-from connectors.flows import FORMATS, read_flows
+from connectors.inputs import resolve_inputs
 from connectors.readahead import read_ahead
 from connectors.silk.text import (
     IP_FORMATS,
@@ -44,6 +44,7 @@ from detectors.timebins import (
     merge_bins,
     parse_load_scheme,
 )
+from silkwatch.flowio import add_input_arguments, read_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -129,18 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_io_arguments(parser: argparse.ArgumentParser) -> None:
     """Inputs and output format, the same for count, uniq and stats."""
-    parser.add_argument(
-        "inputs",
-        nargs="*",
-        metavar="FILE|-",
-        help="SiLK flow files (or nfcapd, rwcut/nfdump text, Zeek, Argus); - or none reads stdin",
-    )
-    parser.add_argument(
-        "--input-format",
-        choices=FORMATS,
-        default="auto",
-        help="input format (default: sniffed from the first bytes)",
-    )
+    add_input_arguments(parser)  # files, folders, globs, stdin; --input-format, --skip-bad-lines
     parser.add_argument(
         "--format",
         choices=("text", "csv", "json"),
@@ -158,18 +148,15 @@ def iter_input(
     converts records here, before any computation. The batches are read on a
     thread one or two ahead of the caller's work.
     """
-    inputs = input_names(args)
+    inputs = resolve_inputs(input_names(args))
     policy = getattr(args, "ipv6_policy", "mix")
     if policy != "mix" and columns is not None:
         columns = columns | {"ipv6", "sip", "dip", "nhip"}
     copy_input(args, inputs)
 
     def batches() -> Iterator[FlowBatch]:
-        for source in inputs:
-            for batch in read_flows(
-                source, format=args.input_format, rows=READ_ROWS, columns=columns
-            ):
-                yield apply_ipv6_policy(batch, policy)
+        for batch in read_inputs(args, inputs, rows=READ_ROWS, columns=columns):
+            yield apply_ipv6_policy(batch, policy)
 
     return read_ahead(batches())
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connectors.silk import read_batches
+from connectors.inputs import resolve_inputs
 from connectors.silk.siteconfig import SiteConfig, load_site_config
 from connectors.silk.text import (
     ALL_FIELDS,
@@ -46,6 +46,7 @@ from silkwatch.commands.count import (
     table_style,
     time_options,
 )
+from silkwatch.flowio import add_input_arguments, read_inputs
 
 EPILOG = """\
 examples:
@@ -334,9 +335,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "inputs", nargs="*", metavar="FILE", help="SiLK files or repository folders (default stdin)"
-    )
+    add_input_arguments(parser)  # files, folders, globs, stdin; --input-format, --skip-bad-lines
     parser.add_argument(
         "--fields",
         type=_field_names,
@@ -367,11 +366,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read(args: argparse.Namespace) -> Iterator[FlowBatch]:
-    inputs = input_names(args)
+    inputs = resolve_inputs(input_names(args))
     copy_input(args, inputs)
-    for source in inputs:
-        for batch in read_batches(source):
-            yield apply_ipv6_policy(batch, args.ipv6_policy)
+    for batch in read_inputs(args, inputs, rows=1 << 16):
+        yield apply_ipv6_policy(batch, args.ipv6_policy)
 
 
 def _selected(args: argparse.Namespace) -> Iterator[FlowBatch]:

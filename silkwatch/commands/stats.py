@@ -14,15 +14,25 @@ import logging
 
 import numpy as np
 
+from connectors.silk.text import float_cells
 from detectors import groupby
 from detectors.groupby import GroupTable, TopBins
-from silkwatch.commands.count import add_io_arguments, write_output
+from silkwatch.commands.count import (
+    add_io_arguments,
+    add_table_arguments,
+    write_output,
+    write_table,
+)
 from silkwatch.commands.uniq import (
     add_group_arguments,
     aggregate,
+    key_fields,
     table_cells,
     table_json,
     table_titles,
+    text_context,
+    text_table,
+    value_names,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(bottom=False)
     parser.add_argument("--no-percents", action="store_true", help="leave out %%Value and cumul_%%")
     add_io_arguments(parser)
+    add_table_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -99,6 +110,23 @@ def header_lines(ranked: TopBins, args: argparse.Namespace) -> list[str]:
     return [line, output]
 
 
+def _write_text(args: argparse.Namespace, ranked: TopBins) -> None:
+    """rwstats' text: the INPUT/OUTPUT lines, then keys, values, %value and cumul_%."""
+    titles, columns, widths = text_table(ranked.table, text_context(args))
+    if not args.no_percents:
+        title = groupby.value_title(ranked.value)
+        finite = np.isfinite(ranked.percent)
+        decimals = 4 if ranked.value.startswith("distinct:") else 6
+        percent = np.where(finite, float_cells(np.nan_to_num(ranked.percent), 6), b"?")
+        cumulative = np.nan_to_num(ranked.cumulative_percent)
+        cumul = np.where(finite, float_cells(cumulative, decimals), b"?")
+        titles += [f"%{title}", "cumul_%"]
+        columns += [percent, cumul]
+        widths += [10, 10]
+    preamble = header_lines(ranked, args) if not args.no_titles else []  # rwstats: both go
+    write_table(args, titles, columns, widths, preamble=preamble)
+
+
 def _plural(number: int) -> str:
     return "" if number == 1 else "s"
 
@@ -113,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
             bottom=args.bottom,
         )
 
-    rank(groupby.result(groupby.init(args.fields, args.values)))  # bad specs fail before input
+    rank(groupby.result(groupby.init(key_fields(args), value_names(args))))  # fail before input
     ranked = rank(aggregate(args))
+    if args.format == "text":
+        _write_text(args, ranked)
+        return 0
     titles, cells, rows = (
         table_titles(ranked.table),
         table_cells(ranked.table),

@@ -15,11 +15,30 @@ from typing import Any
 import numpy as np
 
 from connectors.silk.site import flowtype_names, sensor_name
-from connectors.silk.text import tcp_flags_text
+from connectors.silk.siteconfig import load_site_config
+from connectors.silk.text import (
+    flag_cells,
+    int_cells,
+    ip_cells,
+    milli_cells,
+    tcp_flags_text,
+    time_cells,
+)
 from detectors import groupby
-from detectors.groupby import GroupState, GroupTable
+from detectors.groupby import GroupByError, GroupState, GroupTable
 from detectors.schema import ip_strings
-from silkwatch.commands.count import add_io_arguments, iter_input, timestamps, write_output
+from silkwatch.commands.count import (
+    add_io_arguments,
+    add_table_arguments,
+    ip_options,
+    iter_input,
+    table_style,
+    time_options,
+    timestamps,
+    write_output,
+    write_table,
+)
+from silkwatch.commands.cut import Context
 
 logger = logging.getLogger(__name__)
 
@@ -61,29 +80,145 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_group_arguments(parser)
     parser.add_argument("--sort-output", action="store_true", help="sort rows by key (always done)")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="VALUE=MIN[-MAX]",
+        help="print only bins whose VALUE is within MIN-MAX",
+    )
     add_io_arguments(parser)
+    add_table_arguments(parser)
     parser.set_defaults(run=run)
 
 
+_ALL_COUNTS = ("bytes", "packets", "records", "stime-earliest", "etime-latest")
+
+
+class _LegacyValue(argparse.Action):
+    """rwuniq's ``--bytes[=MIN[-MAX]]``-style switches: a value, maybe with a threshold."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        value = self.dest[len("legacy_") :].replace("distinct_", "distinct:")
+        added = list(_ALL_COUNTS) if value == "all" else [value]
+        text = values if isinstance(values, str) else ""
+        if text and not text.replace("-", "").isdigit():  # an input file after a bare switch
+            namespace.stray_inputs = [*getattr(namespace, "stray_inputs", []), text]
+            text = ""
+        namespace.legacy_values = [*getattr(namespace, "legacy_values", []), *added]
+        if text:
+            namespace.legacy_thresholds = [
+                *getattr(namespace, "legacy_thresholds", []),
+                f"{value}={text}",
+            ]
+
+
 def add_group_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--fields`` and ``--values``, the same for uniq and stats."""
-    parser.add_argument("--fields", required=True, metavar="FIELDS", help=FIELDS_HELP)
-    parser.add_argument("--values", default="records", metavar="VALUES", help=VALUES_HELP)
+    """``--fields``, ``--values`` and ``--bin-time``, the same for uniq and stats."""
+    parser.add_argument("--fields", metavar="FIELDS", help=FIELDS_HELP)
+    parser.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
+    parser.add_argument(
+        "--bin-time",
+        type=float,
+        metavar="SECONDS",
+        help="group sTime and eTime in bins of this size (fractions down to 0.001)",
+    )
+    parser.add_argument(
+        "--presorted-input", action="store_true", help="accepted; input order does not matter"
+    )
+    for name, value in (
+        ("--bytes", "bytes"),
+        ("--packets", "packets"),
+        ("--flows", "records"),
+        ("--sip-distinct", "distinct:sip"),
+        ("--dip-distinct", "distinct:dip"),
+    ):
+        parser.add_argument(
+            name,
+            nargs="?",
+            const="",
+            action=_LegacyValue,
+            dest="legacy_" + value.replace(":", "_"),
+            metavar="MIN[-MAX]",
+            help=f"add {value} to --values (and keep bins within MIN-MAX); SiLK's old form",
+        )
+    for name, value in (("--stime", "stime-earliest"), ("--etime", "etime-latest")):
+        parser.add_argument(name, nargs=0, action=_LegacyValue, dest="legacy_" + value, const="")
+    parser.add_argument(
+        "--all-counts",
+        nargs=0,
+        action=_LegacyValue,
+        dest="legacy_all",
+        const="",
+        help="bytes, packets, records, sTime-Earliest, eTime-Latest",
+    )
+
+
+def uniq_thresholds(args: argparse.Namespace) -> list[str]:
+    """rwuniq's ``--threshold`` switches and those of the legacy value switches."""
+    given = args.threshold if isinstance(args.threshold, list) else []
+    return [*given, *getattr(args, "legacy_thresholds", [])]
+
+
+def value_names(args: argparse.Namespace) -> str:
+    """``--values`` plus the values of the legacy switches, in command-line order."""
+    given = [v for v in (args.values or "").split(",") if v.strip()]
+    legacy = getattr(args, "legacy_values", [])
+    for name in (t.split("=", 1)[0] for t in uniq_thresholds(args)):
+        if name and not any(name.lower() == v.lower() for v in given + legacy):
+            legacy.append(name)
+    return ",".join(given + legacy) or "records"
+
+
+def bin_ms(args: argparse.Namespace) -> int | None:
+    """``--bin-time`` in ms (None when not given)."""
+    if args.bin_time is None:
+        return None
+    value = round(args.bin_time * 1000)
+    if value < 1:
+        raise GroupByError(f"uniq: --bin-time {args.bin_time} is below 0.001 seconds")
+    return value
+
+
+def key_fields(args: argparse.Namespace) -> str:
+    """``--fields``, the times in ms when ``--bin-time`` is below a second's multiple."""
+    if not args.fields:
+        raise GroupByError("uniq: --fields is required")
+    fields = groupby.parse_fields(args.fields)
+    step = bin_ms(args)
+    if step is not None and step % 1000:
+        milli = {"stime": "stime_ms", "etime": "etime_ms", "duration": "duration_ms"}
+        fields = tuple(milli.get(name, name) for name in fields)
+    return ",".join(fields)
+
+
+def _binned(batch: np.ndarray, step: int | None) -> np.ndarray:
+    """rwuniq's ``--bin-time``: sTime and eTime down to the bin, duration their difference."""
+    if step is None or not len(batch):
+        return batch
+    start = batch["stime_ms"] // step * step
+    end = (batch["stime_ms"] + batch["elapsed_ms"]) // step * step
+    moved = batch.copy()
+    moved["stime_ms"] = start
+    moved["elapsed_ms"] = end - start
+    return moved
 
 
 def aggregate(args: argparse.Namespace) -> GroupTable:
     """Group every input flow by ``--fields`` and compute ``--values``."""
-    empty = groupby.init(args.fields, args.values)  # bad names fail before any input is read
+    empty = groupby.init(key_fields(args), value_names(args))  # bad names fail before input
+    step = bin_ms(args)
+    columns = groupby.columns_read(empty) | ({"elapsed_ms", "stime_ms"} if step else set())
     partials: list[GroupState] = []
     merged = fresh = 0  # bins in the merged state, and in the partials since
-    for batch in iter_input(args, groupby.columns_read(empty)):
-        partials.append(groupby.update(empty, batch))
+    for batch in iter_input(args, frozenset(columns)):
+        partials.append(groupby.update(empty, _binned(batch, step)))
         fresh += len(partials[-1].records)
         # amortised: each bin is re-grouped O(1) times
         if fresh >= max(MERGE_BINS, merged) and len(partials) > 1:
             partials = [groupby.merge(*partials)]
             merged, fresh = len(partials[0].records), 0
-    return groupby.result(groupby.merge(empty, *partials))
+    return groupby.result(groupby.merge(empty, *partials) if partials else empty)
 
 
 def column_cells(name: str, column: np.ndarray) -> list[str]:
@@ -136,8 +271,111 @@ def table_json(table: GroupTable) -> list[dict[str, Any]]:
     return [dict(zip(titles, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
+def text_context(args: argparse.Namespace) -> Context:
+    """How cells are spelled, from the text switches (rwcut's, shared by uniq and stats)."""
+    policy, ip_format = ip_options(args)
+    style, msec = time_options(args)
+    return Context(
+        policy,
+        ip_format,
+        style,
+        msec,
+        args.integer_sensors,
+        args.integer_tcp_flags,
+        load_site_config(args.site_config_file),
+        table_style(args).columns,
+    )
+
+
+def key_column(name: str, column: np.ndarray, ctx: Context) -> tuple[str, int, np.ndarray]:
+    """(title, width, cells) of one key field, as rwuniq and rwstats print it."""
+    title = groupby.KEY_FIELDS[name][0]
+    if name in groupby.IP_FIELDS:
+        cells = ip_cells(
+            column, groupby.is_ipv6(column), policy=ctx.policy, ip_format=ctx.ip_format
+        )
+        return title, ctx.ip_width, cells
+    if name in ("stime", "etime"):
+        return (
+            title,
+            ctx.time_width(msec=False),
+            time_cells(column * 1000, ctx.time_style, msec=False),
+        )
+    if name in ("stime_ms", "etime_ms"):
+        return title, ctx.time_width(msec=True), time_cells(column, ctx.time_style, msec=True)
+    if name == "duration_ms":
+        return title, 9, milli_cells(column)
+    if name == "flags":
+        return title, 8, flag_cells(column, padded=ctx.padded, integer=ctx.integer_flags)
+    if name == "sensor":
+        if ctx.integer_sensors:
+            return title, 5, int_cells(column)
+        return title, ctx.site.sensor_width, ctx.site.sensor_names(column)
+    if name == "class":
+        width = max(len(c) for c, _ in ctx.site.flowtypes.values() or [("?", "")])
+        return title, width, ctx.site.class_names(np.where(column == 255, 255, 0))
+    if name == "type":
+        width = max(len(t) for _, t in ctx.site.flowtypes.values() or [("", "?")])
+        return title, width, ctx.site.type_names(column)
+    if name in ("itype", "icode"):
+        return title, 3, int_cells(column)  # emptied for non-ICMP bins by text_table
+    widths = {"protocol": 3, "packets": 10, "bytes": 10, "duration": 5}
+    return title, widths.get(name, 5), int_cells(column)
+
+
+def value_column(value: str, column: np.ndarray, ctx: Context) -> tuple[str, int, np.ndarray]:
+    """(title, width, cells) of one aggregate value."""
+    title = groupby.value_title(value)
+    if value in ("stime-earliest", "etime-latest"):
+        return (
+            title,
+            ctx.time_width(msec=False),
+            time_cells(column // 1000 * 1000, ctx.time_style, msec=False),
+        )
+    if value.startswith("distinct:"):
+        return title, 10 if ctx.policy in ("ignore", "asv4") else 20, int_cells(column)
+    return title, {"records": 10, "bytes": 20, "packets": 15}[value], int_cells(column)
+
+
+def text_table(table: GroupTable, ctx: Context) -> tuple[list[str], list[np.ndarray], list[int]]:
+    """Titles, cell columns and widths of a group table (keys, then values)."""
+    parts = [key_column(name, table.keys[name], ctx) for name in table.fields]
+    proto = table.keys.get("protocol")
+    icmp = np.isin(proto, (1, 58)) if proto is not None else np.ones(len(table), bool)
+    for i, name in enumerate(table.fields):
+        if name in ("itype", "icode"):  # SiLK prints them for ICMP bins only
+            parts[i] = (parts[i][0], parts[i][1], np.where(icmp, parts[i][2], b""))
+    parts += [value_column(value, table.columns[value], ctx) for value in table.values]
+    return [p[0] for p in parts], [p[2] for p in parts], [p[1] for p in parts]
+
+
+def apply_thresholds(table: GroupTable, thresholds: list[str]) -> GroupTable:
+    """rwuniq's ``--threshold=VALUE=MIN[-MAX]``: keep bins whose value is within the range."""
+    keep = np.ones(_rows(table), bool)
+    for text in thresholds:
+        name, _, bounds = text.partition("=")
+        value = groupby.parse_values(name)[0]
+        low, _, high = bounds.partition("-")
+        try:
+            column = table.columns[value]
+            keep &= column >= int(low or 0)
+            if high:
+                keep &= column <= int(high)
+        except (KeyError, ValueError) as exc:
+            raise GroupByError(f"uniq: bad --threshold {text!r}") from exc
+    return table if keep.all() else table.take(np.flatnonzero(keep))
+
+
+def _rows(table: GroupTable) -> int:
+    return len(next(iter(table.columns.values()))) if table.columns else len(table)
+
+
 def run(args: argparse.Namespace) -> int:
-    table = aggregate(args)
+    table = apply_thresholds(aggregate(args), uniq_thresholds(args))
+    if args.format == "text":
+        titles, columns, widths = text_table(table, text_context(args))
+        write_table(args, titles, columns, widths)
+        return 0
     document = {
         "fields": list(table.fields),
         "values": list(table.values),

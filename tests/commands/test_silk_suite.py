@@ -37,11 +37,41 @@ TOOLS = {
     "rwsort": "sort",
 }
 
-_PLUGIN = "a SiLK C plug-in we do not load"
-_FILTER = "needs `silkwatch filter`"
-_SORT = "needs `silkwatch sort`"
+_SKPLUGIN = "skplugin-test.so is SiLK's C test plug-in (its fields exist only there)"
+_INT_EXT = "int-ext-fields.so plug-in fields (ext-ip, int-ip...) not built in yet"
+_FLOWRATE_KEY = "flowrate fields as rwuniq/rwstats keys not built in yet (rwcut prints them)"
+_CIDR = "rwstats --sip=N / --dip=N (CIDR-masked address keys) not supported yet"
+_XARGS = "--xargs (input names read from a file) not supported"
+_ICMP_TC = "rwcut --icmp-type-and-code (deprecated) not supported"
+_PROTO_STATS = "rwstats --overall-stats / --detail-proto-stats not supported"
 #: case → why it still fails (docs/silk-compatibility.md lists the same)
-EXPECTED_FAILURES: dict[str, str] = {}
+EXPECTED_FAILURES: dict[str, str] = {
+    "rwcut-skplugin-test": _SKPLUGIN,
+    "rwstats-skplugin-test": _SKPLUGIN,
+    "rwuniq-skplugin-test": _SKPLUGIN,
+    "rwcut-int-ext-fields-env": _INT_EXT,
+    "rwcut-int-ext-fields-v6": _INT_EXT,
+    "rwcut-int-ext-fields": _INT_EXT,
+    "rwstats-int-ext-fields-ext": _INT_EXT,
+    "rwstats-int-ext-fields-int-v6": _INT_EXT,
+    "rwuniq-int-ext-fields-ext": _INT_EXT,
+    "rwuniq-int-ext-fields-int-v6": _INT_EXT,
+    "rwstats-flowrate-bps": _FLOWRATE_KEY,
+    "rwstats-flowrate-payload": _FLOWRATE_KEY,
+    "rwstats-flowrate-pps": _FLOWRATE_KEY,
+    "rwuniq-flowrate-bps": _FLOWRATE_KEY,
+    "rwuniq-flowrate-payload": _FLOWRATE_KEY,
+    "rwuniq-flowrate-pps": _FLOWRATE_KEY,
+    "rwstats-dip16-bot-byt-c10": _CIDR,
+    "rwstats-sip24-top-pkt-p1": _CIDR,
+    "rwstats-sip24-top-pkt-p2": _CIDR,
+    "rwstats-empty-input-presorted-xargs": _XARGS,
+    "rwuniq-empty-input-presorted-xargs": _XARGS,
+    "rwcut-icmp-type": _ICMP_TC,
+    "rwcut-icmp-type-v6": _ICMP_TC,
+    "rwstats-overall-stats": _PROTO_STATS,
+    "rwstats-proto-stats": _PROTO_STATS,
+}
 
 
 @dataclass
@@ -81,6 +111,9 @@ def _stage(argv: list[str], stdin: bytes, *, keep_all: bool) -> tuple[_HashingSi
     sys.stdout = io.TextIOWrapper(io.BufferedWriter(sink), write_through=True)
     try:
         status = main(argv)
+    except SystemExit as exc:  # argparse refused a switch: the case fails, it is no test error
+        status = exc.code if isinstance(exc.code, int) else 2
+    try:
         sys.stdout.flush()
     finally:
         sys.stdin, sys.stdout = saved
@@ -113,7 +146,7 @@ def run_case(case: dict) -> Outcome:
                 argv.append(word)
         tool = TOOLS.get(argv[0])
         if tool not in COMMANDS:
-            pytest.fail(f"{argv[0]}: silkwatch has no `{tool}` command")
+            return Outcome("", 0, b"", 127)
         last = number == len(stages) - 1
         sink, status = _stage([tool, *argv[1:]], stdin, keep_all=not last or sort_lines)
         stdin = bytes(sink.kept)
