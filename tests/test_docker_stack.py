@@ -49,8 +49,10 @@ def _option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-def test_compose_has_the_six_services(services: dict[str, Any]) -> None:
-    assert sorted(services) == ["alerts", "grafana", "kafka", "prometheus", "publisher", "worker"]
+def test_compose_has_the_seven_services(services: dict[str, Any]) -> None:
+    assert sorted(services) == [
+        "alerts", "collector", "grafana", "kafka", "prometheus", "publisher", "worker"
+    ]  # fmt: skip
     assert services["grafana"]["image"] == "grafana/grafana:11.6.0"
 
 
@@ -78,7 +80,9 @@ def test_named_volumes_are_declared(services: dict[str, Any]) -> None:
         for volume in service.get("volumes", [])
         if not volume.startswith((".", "$"))
     }
-    assert used == declared == {"kafka-data", "worker-data", "prometheus-data", "grafana-data"}
+    assert used == declared == {
+        "kafka-data", "worker-data", "collector-data", "prometheus-data", "grafana-data"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

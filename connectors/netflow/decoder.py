@@ -318,6 +318,7 @@ class Decoder:
         at = 0
         header = 6 if options else 4
         while len(body) - at >= header:
+            start = at
             template_id, count = _SET.unpack_from(body, at)
             scope = int.from_bytes(body[at + 4 : at + 6], "big") if options else 0
             at += header
@@ -330,6 +331,10 @@ class Decoder:
                 raise NetflowDecodeError(exporter, offset + 4 + at, f"template id {template_id}")
             if count == 0:  # IPFIX withdrawal
                 self.cache.withdraw(exporter, domain, template_id)
+                continue
+            known = self.cache.get(exporter, domain, template_id)
+            if known is not None and body[start : start + len(known.wire)] == known.wire:
+                at = start + len(known.wire)  # the template in force, resent
                 continue
             specs = []
             for _ in range(count):
@@ -347,26 +352,33 @@ class Decoder:
                 specs.append(FieldSpec(element, length, enterprise))
             if scope > count:
                 raise NetflowDecodeError(exporter, offset + 4 + at, f"scope count {scope}")
-            self._learn(exporter, domain, template_id, Template(version, specs, scope))
+            template = Template(version, specs, scope, wire=bytes(body[start:at]))
+            self._learn(exporter, domain, template_id, template)
 
     def _v9_options_templates(
         self, body: memoryview, offset: int, exporter: str, domain: int
     ) -> None:
         at = 0
         while len(body) - at >= 6:
+            start = at
             template_id, scope_bytes, option_bytes = struct.unpack_from(">HHH", body, at)
             if template_id < 256:
                 return  # padding
             at += 6
             if scope_bytes % 4 or option_bytes % 4 or at + scope_bytes + option_bytes > len(body):
                 raise NetflowDecodeError(exporter, offset + 4 + at, "bad options template lengths")
+            known = self.cache.get(exporter, domain, template_id)
+            if known is not None and body[start : start + len(known.wire)] == known.wire:
+                at = start + len(known.wire)  # the template in force, resent
+                continue
             specs = []
             for i in range((scope_bytes + option_bytes) // 4):
                 element, length = _SET.unpack_from(body, at)
                 at += 4
                 scoped = i < scope_bytes // 4
                 specs.append(FieldSpec(element, length, _V9_SCOPE if scoped else 0))
-            self._learn(exporter, domain, template_id, Template(9, specs, scope_bytes // 4 or 1))
+            template = Template(9, specs, scope_bytes // 4 or 1, wire=bytes(body[start:at]))
+            self._learn(exporter, domain, template_id, template)
 
     def _learn(self, exporter: str, domain: int, template_id: int, template: Template) -> None:
         self.cache.put(exporter, domain, template_id, template)

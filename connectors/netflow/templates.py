@@ -36,6 +36,9 @@ class Template:
     version: int  # 9 or 10 (v5 has a fixed layout)
     fields: list[FieldSpec]
     scope_fields: int = 0  # > 0: an options template
+    #: the template record as it came on the wire: a resent template that matches it
+    #: byte for byte is recognised without parsing (exporters resend them constantly)
+    wire: bytes = field(default=b"", repr=False, compare=False)
     plan: Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
