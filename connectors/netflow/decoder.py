@@ -176,6 +176,7 @@ class Decoder:
         self._groups: dict[int, tuple[Template, list[_DataSet]]] = {}
         self._sources: dict[tuple[str, int], int] = {}
         self._now_s = 0.0
+        self._options_records = 0  # in the IPFIX message being read
 
     def counts_of(self, exporter: str, domain: int) -> ExporterCounts:
         """The counters of one (exporter, domain), created on first use."""
@@ -279,6 +280,7 @@ class Decoder:
         counts.packets += 1
         export_ms = export_s * 1000
         records: int | None = 0
+        self._options_records = 0
         for offset, set_id, body in self._sets(data[:length], _IPFIX_HEADER.size, exporter):
             if set_id in (2, 3):
                 self._templates(body, offset, exporter, domain, 10, options=set_id == 3)
@@ -289,7 +291,9 @@ class Decoder:
                 context = (export_ms, export_ms - init_ms if init_ms else 0)
                 found = self._data(body, set_id, exporter, domain, context)
                 records = None if found is None or records is None else records + found
-        counts.lost_records += self.sequences.update((10, exporter, domain), sequence, records)
+        flows = None if records is None else records - self._options_records
+        key = (10, exporter, domain)
+        counts.lost_records += self.sequences.update(key, sequence, records, flows)
 
     def _sets(self, data: memoryview, offset: int, exporter: str, *, v9: bool = False):
         """(offset, set id, body) of each set; a v9 packet may end in zero padding."""
@@ -413,6 +417,7 @@ class Decoder:
             return 0  # every field zero-length: nothing to read
         if template.scope_fields:
             self._options(template, body, records, exporter, domain)
+            self._options_records += records
             return records
         if not records or plan.moves is None:
             return records
