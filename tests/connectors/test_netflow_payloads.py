@@ -159,31 +159,37 @@ def test_invalid_payloads_are_counted_not_raised() -> None:
     assert decoder.counts[("192.0.2.9", 67)].malformed == 2
 
 
-def _pcap(payloads: list[bytes], path) -> None:
-    """Payloads as UDP datagrams to port 2055 in a raw-IP pcap."""
+def _pcap(payloads: list[tuple[bytes, int]], path) -> None:
+    """(payload, exporter number) as UDP datagrams from 192.0.2.N to port 2055, in a pcap."""
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
-        for i, payload in enumerate(payloads):
+        for i, (payload, exporter) in enumerate(payloads):
             udp = struct.pack(">HHHH", 40000, 2055, 8 + len(payload), 0) + payload
             ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                             bytes([192, 0, 2, 1]), bytes([127, 0, 0, 1])) + udp  # fmt: skip
+                             bytes([192, 0, 2, exporter]), bytes([127, 0, 0, 1])) + udp  # fmt: skip
             out.write(struct.pack("<IIII", i, 0, len(ip), len(ip)) + ip)
 
 
-UPTIME_FILES = [
-    "netflow5.dat",
-    "netflow5_test_microtik.dat",
-    "netflow9_test_valid01.dat",
-    "netflow9_test_cisco_asr9k_tpl260.dat",
-    "netflow9_test_cisco_asr9k_data260.dat",
-    "netflow9_test_streamcore_tpl_data256.dat",
+#: one exporter each (tshark, like us, keeps templates per exporter address)
+UPTIME_EXPORTERS = [
+    ["netflow5.dat"],
+    ["netflow5_test_microtik.dat"],
+    ["netflow9_test_valid01.dat"],
+    ["netflow9_test_cisco_asr9k_tpl260.dat", "netflow9_test_cisco_asr9k_data260.dat"],
+    ["netflow9_test_streamcore_tpl_data256.dat"],
+    ["netflow9_test_ubnt_edgerouter_tpl.dat", "netflow9_test_ubnt_edgerouter_data1024.dat"],
+    ["netflow9_test_cisco_nbar_tpl262.dat", "netflow9_test_cisco_nbar_data262.dat"],
 ]
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_uptime_times_as_tshark(tmp_path) -> None:
     """Absolute start/end = export time - sysUptime + relative time (tshark's fields)."""
-    payloads = [(LOGSTASH / name).read_bytes() for name in UPTIME_FILES]
+    payloads = [
+        ((LOGSTASH / name).read_bytes(), number)
+        for number, names in enumerate(UPTIME_EXPORTERS, start=1)
+        for name in names
+    ]
     _pcap(payloads, tmp_path / "uptime.pcap")
     fields = ["cflow.unix_secs", "cflow.unix_nsecs", "cflow.sysuptime", "cflow.timestart"]
     fields.append("cflow.timeend")
@@ -205,8 +211,8 @@ def test_uptime_times_as_tshark(tmp_path) -> None:
             until = round(float(end) * 1000) - uptime_ms
             expected.append((export_ms + since, export_ms + until))
     decoder = Decoder()
-    batch = np.concatenate([decoder.decode([(p, "192.0.2.1")], 0.0) for p in payloads])
+    batch = np.concatenate([decoder.decode([(p, f"192.0.2.{n}")], 0.0) for p, n in payloads])
     ends = (batch["stime_ms"] + batch["elapsed_ms"]).tolist()
     ours = list(zip(batch["stime_ms"].tolist(), ends, strict=True))
-    assert len(expected) == 2 + 30 + 7 + 21 + 2
+    assert len(expected) == 2 + 30 + 7 + 21 + 2 + 8 + 5
     assert sorted(ours) == sorted(expected)
