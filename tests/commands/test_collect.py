@@ -65,3 +65,43 @@ def _captured(version: str) -> list[bytes]:
     from tests.connectors.netflow_exporters import softflowd_export
 
     return softflowd_export(PCAP, version, "-a")
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.skipif(not TOOLS, reason="softflowd is needed")
+def test_collect_publishes_the_frames_of_publish(kafka_broker, tmp_path: Path) -> None:
+    """Flows reach Kafka as ``silkwatch publish`` frames, each on its source's partition."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from connectors.kafka.frame import decode_frame
+    from connectors.kafka.publisher import partition_of
+
+    topic = kafka_broker.create_topic("collect-frames", partitions=4)
+    port = free_udp_port()
+    collector = subprocess.Popen(
+        [sys.executable, "-c", COLLECT, "collect", "--listen", f"udp://127.0.0.1:{port}",
+         "--broker", kafka_broker.url, "--topic", topic, "--state", str(tmp_path / "s.json"),
+         "--idle-exit", "1.5"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(6.0)  # the collector connects to the broker and binds its socket
+    softflowd(port, "10")
+    _, stderr = collector.communicate(timeout=120)
+    assert collector.returncode == 0, stderr
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in range(4)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    ends = consumer.end_offsets(partitions)
+    flows = octets = 0
+    while any(consumer.position(tp) < ends[tp] for tp in partitions):
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            for record in records:
+                batch = decode_frame(record.value)
+                assert set(partition_of(batch, 4).tolist()) == {tp.partition}
+                flows += len(batch)
+                octets += int(batch["bytes"].sum())
+    consumer.close()
+    assert (flows, octets) == (521, 231_575)
