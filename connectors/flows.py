@@ -56,7 +56,9 @@ class InputOpenError(SilkwatchError):
 def _open(path_or_dash: str | Path, stack: ExitStack) -> BinaryIO:
     """The file, or stdin for ``-``, as a buffered binary stream we can peek into."""
     if str(path_or_dash) == "-":
-        return sys.stdin.buffer
+        stdin = sys.stdin.buffer
+        # a replaced stdin (BytesIO in tests, some wrappers) cannot peek: buffer it
+        return stdin if hasattr(stdin, "peek") else io.BufferedReader(_Damage(stdin, "-"))
     try:
         return stack.enter_context(open(path_or_dash, "rb", buffering=1 << 16))
     except OSError as exc:
