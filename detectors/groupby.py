@@ -59,7 +59,29 @@ KEY_FIELDS: dict[str, tuple[str, str]] = {
     "stime_ms": ("sTime", "stime_ms"),
     "etime_ms": ("eTime", "stime_ms"),
     "duration_ms": ("duration", "elapsed_ms"),
+    # the flowrate plug-in's fields (rates in thousandths, see flowrate_milli)
+    "pckts/sec": ("pckts/sec", "packets"),
+    "bytes/sec": ("bytes/sec", "bytes"),
+    "bytes/packet": ("bytes/packet", "bytes"),
+    "payload-bytes": ("payload-bytes", "bytes"),
+    "payload-rate": ("payload-rate", "bytes"),
 }
+#: the int-ext-fields plug-in's keys: the internal and external side of in/out flows
+INT_EXT_FIELDS = {
+    "ext-ip": ("ext-ip", "sip"),
+    "ext-port": ("ext-port", "sport"),
+    "int-ip": ("int-ip", "sip"),
+    "int-port": ("int-port", "sport"),
+}
+KEY_FIELDS.update(INT_EXT_FIELDS)
+#: flowtypes whose source is external (twoway all/in, all/inweb) and internal (out, outweb)
+INCOMING_FLOWTYPES = (0, 2)
+OUTGOING_FLOWTYPES = (1, 3)
+#: key fields computed by the flowrate plug-in's formulas, and the columns they read
+FLOWRATE_FIELDS = frozenset(
+    {"pckts/sec", "bytes/sec", "bytes/packet", "payload-bytes", "payload-rate"}
+)
+_FLOWRATE_INPUTS = {"packets", "bytes", "elapsed_ms", "proto", "ipv6"}
 #: iType / iCode key of a record that is not ICMP (SiLK's: printed empty when the
 #: protocol key says the bin is not ICMP)
 NOT_ICMP = 0
@@ -98,7 +120,7 @@ FIELD_NUMBERS = {
     25: "itype",
     26: "icode",
 }
-IP_FIELDS = frozenset({"sip", "dip", "nhip"})
+IP_FIELDS = frozenset({"sip", "dip", "nhip", "ext-ip", "int-ip"})
 TIME_FIELDS = frozenset({"stime", "etime"})
 
 #: SiLK value name → title; ``distinct:FIELD`` (and ``sIP-Distinct``) work for any key field
@@ -283,6 +305,9 @@ def columns_read(state: GroupState) -> frozenset[str]:
     columns = {KEY_FIELDS[name][1] for name in fields}
     columns |= {"elapsed_ms"} if {"etime", "etime_ms"} & set(fields) else set()
     columns |= {"proto", "ipv6"} if {"itype", "icode"} & set(fields) else set()
+    columns |= _FLOWRATE_INPUTS if FLOWRATE_FIELDS & set(fields) else set()
+    if INT_EXT_FIELDS.keys() & set(fields):
+        columns |= {"flowtype", "sip", "dip", "sport", "dport", "ipv6", "proto"}
     for value in state.values:
         columns |= _AGGREGATE_INPUTS.get(_AGGREGATE_OF.get(value, ""), set())
     return frozenset(columns)
@@ -470,6 +495,12 @@ def _key_column(batch: FlowBatch, name: str) -> np.ndarray:
         return column // 1000
     if name == "etime_ms":
         return column + batch["elapsed_ms"]
+    if name in INT_EXT_FIELDS:
+        return int_ext_column(batch, name)
+    if name == "payload-bytes":
+        return payload_bytes(batch)
+    if name in FLOWRATE_FIELDS:
+        return flowrate_milli(name, batch)
     if name in ("itype", "icode"):
         icmp = (batch["proto"] == 1) | ((batch["proto"] == 58) & batch["ipv6"])
         part = column >> 8 if name == "itype" else column & 0xFF
@@ -478,6 +509,77 @@ def _key_column(batch: FlowBatch, name: str) -> np.ndarray:
         # twoway site: every valid flowtype is in class "all" (0)
         return np.where(column == FLOWTYPE_UNKNOWN, FLOWTYPE_UNKNOWN, 0).astype(np.uint8)
     return column
+
+
+def int_ext_column(batch: FlowBatch, name: str) -> np.ndarray:
+    """int-ext-fields' ``ext-ip``, ``ext-port``, ``int-ip``, ``int-port`` of each flow.
+
+    Incoming flows (``in``, ``inweb``) have the external host as source, outgoing ones
+    (``out``, ``outweb``) as destination; other flows get zero, and so do ICMP ports.
+
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(sport=[53, 80, 1], dport=[999, 5000, 2], flowtype=[0, 1, 6])
+    >>> int_ext_column(b, "ext-port").tolist(), int_ext_column(b, "int-port").tolist()
+    ([53, 5000, 0], [999, 80, 0])
+    """
+    incoming = np.isin(batch["flowtype"], INCOMING_FLOWTYPES)
+    outgoing = np.isin(batch["flowtype"], OUTGOING_FLOWTYPES)
+    external = name.startswith("ext-")
+    source, destination = ("sip", "dip") if name.endswith("-ip") else ("sport", "dport")
+    out = np.zeros(len(batch), batch[source].dtype)
+    take_source = incoming if external else outgoing
+    take_destination = outgoing if external else incoming
+    out[take_source] = batch[source][take_source]
+    out[take_destination] = batch[destination][take_destination]
+    if source == "sport":  # ICMP has no ports (its dPort holds type and code)
+        out[(batch["proto"] == 1) | ((batch["proto"] == 58) & batch["ipv6"])] = 0
+    return out
+
+
+#: flowrate's assumed duration of a zero-length flow (400 µs, SiLK >= 3.16)
+ZERO_DURATION_US = 400
+
+
+def payload_bytes(batch: FlowBatch) -> np.ndarray:
+    """flowrate's payload: bytes less a minimal IP header and TCP or UDP header per packet.
+
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(proto=[6, 17, 1], bytes=[504, 56, 504], packets=[9, 1, 9])
+    >>> payload_bytes(b).tolist()
+    [144, 28, 324]
+    """
+    header = np.where(batch["ipv6"], 40, 20).astype(np.uint64)
+    proto = batch["proto"]
+    header += np.where(proto == 6, 20, np.where(proto == 17, 8, 0)).astype(np.uint64)
+    overhead = batch["packets"] * header
+    return np.where(batch["bytes"] > overhead, batch["bytes"] - overhead, 0).astype(np.uint64)
+
+
+def flowrate_milli(name: str, batch: FlowBatch) -> np.ndarray:
+    """``pckts/sec``, ``bytes/sec``, ``bytes/packet`` or ``payload-rate`` in thousandths.
+
+    SiLK's formulas and rounding (``flowrate.c``): a rate is ``v * 1e6 / µs`` with a zero
+    duration counted as 400 µs, kept as ``(uint64)((rate + 0.5e-3) * 1e3)``; so keys group
+    and print as rwuniq's (65.8125 bytes a packet is 65.813).
+
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(bytes=[2106, 203], packets=[32, 1], elapsed_ms=[1221, 0])
+    >>> flowrate_milli("bytes/packet", b).tolist(), flowrate_milli("pckts/sec", b).tolist()
+    ([65813, 203000], [26208, 2500000])
+    """
+    if name == "bytes/packet":
+        top = batch["bytes"].astype(np.float64)
+        below = batch["packets"].astype(np.float64)
+        scale = 1.0
+    else:
+        volume = {"pckts/sec": "packets", "bytes/sec": "bytes"}.get(name)
+        top = (batch[volume] if volume else payload_bytes(batch)).astype(np.float64)
+        elapsed_us = batch["elapsed_ms"].astype(np.float64) * 1000.0
+        below = np.where(batch["elapsed_ms"] == 0, float(ZERO_DURATION_US), elapsed_us)
+        scale = 1e6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(below > 0, top * scale / below, 0.0)
+    return ((ratio + 0.5e-3) * 1e3).astype(np.uint64)
 
 
 def key_words(column: np.ndarray) -> list[np.ndarray]:
@@ -500,7 +602,7 @@ def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
     one strided 32-bit view of the last four bytes orders the rows just like
     the full 128 bits, and avoids copying 16 bytes per flow.
     """
-    if name not in IP_FIELDS:
+    if name not in IP_FIELDS or name in INT_EXT_FIELDS:
         return key_words(_key_column(batch, name))
     column = KEY_FIELDS[name][1]
     offset = FLOW_DTYPE.fields[column][1]

@@ -79,9 +79,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     order.add_argument("--bottom", dest="bottom", action="store_true", help="smallest first")
     parser.set_defaults(bottom=False)
     parser.add_argument("--no-percents", action="store_true", help="leave out %%Value and cumul_%%")
+    for name in ("sip", "dip"):
+        parser.add_argument(
+            f"--{name}",
+            nargs="?",
+            const="32",
+            action=_CidrKey,
+            metavar="CIDR",
+            help=f"key on the first CIDR bits of the {name} (rwstats' old form of --fields)",
+        )
     add_io_arguments(parser)
     add_table_arguments(parser)
     parser.set_defaults(run=run)
+
+
+class _CidrKey(argparse.Action):
+    """``--sip[=CIDR]`` / ``--dip[=CIDR]``: a masked address key (IPv4 only, as rwstats)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        text = values if isinstance(values, str) else "32"
+        if not text.isdigit():  # an input file after a bare switch
+            namespace.stray_inputs = [*getattr(namespace, "stray_inputs", []), text]
+            text = "32"
+        if not 1 <= int(text) <= 32:
+            parser.error(f"{option_string}: CIDR must be 1-32, not {text}")
+        namespace.cidr = {**getattr(namespace, "cidr", {}), self.dest: int(text)}
 
 
 def header_lines(ranked: TopBins, args: argparse.Namespace) -> list[str]:
@@ -124,6 +146,9 @@ def _write_text(args: argparse.Namespace, ranked: TopBins) -> None:
         columns += [percent, cumul]
         widths += [10, 10]
     preamble = header_lines(ranked, args) if not args.no_titles else []  # rwstats: both go
+    if not len(ranked.table) and args.count is None:  # "No bins above threshold": no table
+        write_table(args, [], [], [], preamble=preamble)
+        return
     write_table(args, titles, columns, widths, preamble=preamble)
 
 

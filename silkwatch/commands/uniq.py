@@ -182,14 +182,29 @@ def bin_ms(args: argparse.Namespace) -> int | None:
 
 def key_fields(args: argparse.Namespace) -> str:
     """``--fields``, the times in ms when ``--bin-time`` is below a second's multiple."""
-    if not args.fields:
+    masks = getattr(args, "cidr", {})
+    if not args.fields and not masks:
         raise GroupByError("uniq: --fields is required")
-    fields = groupby.parse_fields(args.fields)
+    fields = groupby.parse_fields(",".join([*masks, *([args.fields] if args.fields else [])]))
     step = bin_ms(args)
     if step is not None and step % 1000:
         milli = {"stime": "stime_ms", "etime": "etime_ms", "duration": "duration_ms"}
         fields = tuple(milli.get(name, name) for name in fields)
     return ",".join(fields)
+
+
+def _masked(batch: np.ndarray, masks: dict[str, int]) -> np.ndarray:
+    """rwstats' ``--sip=N`` / ``--dip=N``: IPv4 addresses cut to their first N bits."""
+    if not masks or not len(batch):
+        return batch
+    moved = batch.copy()
+    for name, bits in masks.items():
+        if bits >= 32:
+            continue
+        low = np.ascontiguousarray(moved[name]).view(">u4").reshape(-1, 4)
+        low[:, 3] &= np.uint32((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF)
+        moved[name] = low.reshape(-1).view("V16")
+    return moved
 
 
 def _binned(batch: np.ndarray, step: int | None) -> np.ndarray:
@@ -212,7 +227,8 @@ def aggregate(args: argparse.Namespace) -> GroupTable:
     partials: list[GroupState] = []
     merged = fresh = 0  # bins in the merged state, and in the partials since
     for batch in iter_input(args, frozenset(columns)):
-        partials.append(groupby.update(empty, _binned(batch, step)))
+        batch = _masked(_binned(batch, step), getattr(args, "cidr", {}))
+        partials.append(groupby.update(empty, batch))
         fresh += len(partials[-1].records)
         # amortised: each bin is re-grouped O(1) times
         if fresh >= max(MERGE_BINS, merged) and len(partials) > 1:
@@ -319,6 +335,8 @@ def key_column(name: str, column: np.ndarray, ctx: Context) -> tuple[str, int, n
         return title, width, ctx.site.type_names(column)
     if name in ("itype", "icode"):
         return title, 3, int_cells(column)  # emptied for non-ICMP bins by text_table
+    if name in groupby.FLOWRATE_FIELDS:
+        return title, 15, int_cells(column) if name == "payload-bytes" else milli_cells(column)
     widths = {"protocol": 3, "packets": 10, "bytes": 10, "duration": 5}
     return title, widths.get(name, 5), int_cells(column)
 

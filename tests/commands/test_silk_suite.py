@@ -38,9 +38,6 @@ TOOLS = {
 }
 
 _SKPLUGIN = "skplugin-test.so is SiLK's C test plug-in (its fields exist only there)"
-_INT_EXT = "int-ext-fields.so plug-in fields (ext-ip, int-ip...) not built in yet"
-_FLOWRATE_KEY = "flowrate fields as rwuniq/rwstats keys not built in yet (rwcut prints them)"
-_CIDR = "rwstats --sip=N / --dip=N (CIDR-masked address keys) not supported yet"
 _XARGS = "--xargs (input names read from a file) not supported"
 _ICMP_TC = "rwcut --icmp-type-and-code (deprecated) not supported"
 _PROTO_STATS = "rwstats --overall-stats / --detail-proto-stats not supported"
@@ -49,22 +46,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "rwcut-skplugin-test": _SKPLUGIN,
     "rwstats-skplugin-test": _SKPLUGIN,
     "rwuniq-skplugin-test": _SKPLUGIN,
-    "rwcut-int-ext-fields-env": _INT_EXT,
-    "rwcut-int-ext-fields-v6": _INT_EXT,
-    "rwcut-int-ext-fields": _INT_EXT,
-    "rwstats-int-ext-fields-ext": _INT_EXT,
-    "rwstats-int-ext-fields-int-v6": _INT_EXT,
-    "rwuniq-int-ext-fields-ext": _INT_EXT,
-    "rwuniq-int-ext-fields-int-v6": _INT_EXT,
-    "rwstats-flowrate-bps": _FLOWRATE_KEY,
-    "rwstats-flowrate-payload": _FLOWRATE_KEY,
-    "rwstats-flowrate-pps": _FLOWRATE_KEY,
-    "rwuniq-flowrate-bps": _FLOWRATE_KEY,
-    "rwuniq-flowrate-payload": _FLOWRATE_KEY,
-    "rwuniq-flowrate-pps": _FLOWRATE_KEY,
-    "rwstats-dip16-bot-byt-c10": _CIDR,
-    "rwstats-sip24-top-pkt-p1": _CIDR,
-    "rwstats-sip24-top-pkt-p2": _CIDR,
     "rwstats-empty-input-presorted-xargs": _XARGS,
     "rwuniq-empty-input-presorted-xargs": _XARGS,
     "rwcut-icmp-type": _ICMP_TC,
