@@ -56,6 +56,13 @@ def export(version: str, flows: int) -> tuple[list[bytes], int]:
     return datagrams * rounds, per_round * rounds
 
 
+def flows_per_datagram(datagrams: list[bytes]) -> list[int]:
+    """The flows each datagram carries (templates already known)."""
+    decoder = Decoder()
+    decoder.decode([(d, "x") for d in datagrams], 0.0)
+    return [decoder.decode([(d, "x")], 0.0).size for d in datagrams]
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -116,11 +123,14 @@ def nfcapd_rate(datagrams: list[bytes], flows: int, rate_dps: float) -> tuple[fl
     return stored / used, stored
 
 
-def receive(datagrams: list[bytes], per_datagram: float, rate_fps: int, seconds: float,
-            broker: str | None) -> dict:  # fmt: skip
+def receive(datagrams: list[bytes], rate_fps: int, seconds: float, broker: str | None) -> dict:
     """Run ``silkwatch collect`` and send at ``rate_fps`` flows/s; what it reports."""
+    carried = flows_per_datagram(datagrams)
+    per_datagram = sum(carried) / len(carried)
     count = int(rate_fps * seconds / per_datagram)
-    stream = (datagrams * (count // len(datagrams) + 1))[:count]
+    rounds = count // len(datagrams) + 1
+    stream = (datagrams * rounds)[:count]
+    sent = sum((carried * rounds)[:count])
     port = free_udp_port()
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-c", "from silkwatch.cli import main; raise SystemExit(main())",
@@ -135,8 +145,7 @@ def receive(datagrams: list[bytes], per_datagram: float, rate_fps: int, seconds:
     line = stderr.strip().splitlines()[-1]
     flows = int(re.search(r"collected ([\d,]+) flows", line)[1].replace(",", ""))
     drops = int(re.search(r"receive drops (\d+)", line)[1])
-    return {"sent": int(count * per_datagram), "flows": flows, "drops": drops,
-            "sent_fps": count * per_datagram / elapsed}  # fmt: skip
+    return {"sent": sent, "flows": flows, "drops": drops, "sent_fps": sent / elapsed}
 
 
 def main() -> None:
@@ -166,10 +175,9 @@ def main() -> None:
         started = start_kafka(Path(tempfile.mkdtemp(prefix="bench-kafka-")))
         broker = started.url
     try:
-        datagrams, flows = export("10", 200_000)
-        per_datagram = flows / len(datagrams)
+        datagrams, _ = export("10", 0)  # one round: templates first, as softflowd sends
         for rate in (int(r) for r in args.rates.split(",")):
-            result = receive(datagrams, per_datagram, rate, args.seconds, broker)
+            result = receive(datagrams, rate, args.seconds, broker)
             print(
                 f"receive IPFIX at {rate:,} flows/s target ({result['sent_fps']:,.0f} sent/s) "
                 f"{'-> kafka' if broker else '-> SiLK file'}: sent {result['sent']:,}, "

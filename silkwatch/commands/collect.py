@@ -16,6 +16,7 @@ examples:
   silkwatch collect --listen udp://0.0.0.0:2055 --listen udp://[::]:4739 \\
       --repository /data/silk --sensor 3
   silkwatch collect --listen udp://127.0.0.1:9995 --output - | rwcut
+  silkwatch collect --listen tcp://0.0.0.0:4739 --repository /data/silk   # IPFIX over TCP
   softflowd -r day.pcap -n 127.0.0.1:9995 -v 10    # then: silkwatch count /tmp/repo
 
 Every datagram's templates, options (sampling rates) and sequence numbers are read
@@ -42,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--listen", action="append", required=True, metavar="udp://HOST:PORT",
-        help="where exporters send (repeat for more sockets)",
+        help="where exporters send (repeat for more sockets; tcp://HOST:PORT for IPFIX "
+        "over TCP)",
     )  # fmt: skip
     parser.add_argument("--broker", help="kafka://HOST:PORT: publish flows there")
     parser.add_argument("--topic", default="silkwatch-flows", help="flows topic (%(default)s)")
@@ -103,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
             stream = StreamWriter(target)
             stack.callback(stream.close)
             sinks.append(stream)
-        receiver = stack.enter_context(UdpReceiver([parse_listen(u) for u in args.listen]))
+        listens = [parse_listen(url) for url in args.listen]
+        receiver = UdpReceiver(
+            [(host, port) for scheme, host, port in listens if scheme == "udp"],
+            tcp_addresses=[(host, port) for scheme, host, port in listens if scheme == "tcp"],
+        )
+        stack.enter_context(receiver)
         decoder = Decoder(cache)
         collector = Collector(
             decoder, sinks, sensor=args.sensor, flowtype=flowtype.flowtype_id,

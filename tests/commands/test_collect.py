@@ -22,26 +22,31 @@ TOOLS = all(shutil.which(tool) for tool in ("softflowd", "nfcapd", "nfdump"))
 COLLECT = "from silkwatch.cli import main; raise SystemExit(main())"
 
 
-def softflowd(port: int, version: str) -> None:
+def softflowd(port: int, version: str, *extra: str) -> None:
     subprocess.run(
-        ["softflowd", "-r", str(PCAP), "-n", f"127.0.0.1:{port}", "-v", version, "-d", "-a"],
+        ["softflowd", "-r", str(PCAP), "-n", f"127.0.0.1:{port}", "-v", version, "-d", "-a",
+         *extra],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
 
 
 @pytest.mark.skipif(not TOOLS, reason="softflowd, nfcapd and nfdump are needed")
-@pytest.mark.parametrize("version", ["5", "9", "10"])
-def test_softflowd_into_repository_counts_as_nfdump(tmp_path: Path, capsys, version) -> None:
-    port = free_udp_port()
+@pytest.mark.parametrize(
+    ("version", "transport"), [("5", "udp"), ("9", "udp"), ("10", "udp"), ("10", "tcp")]
+)
+def test_softflowd_into_repository_counts_as_nfdump(
+    tmp_path: Path, capsys, version: str, transport: str
+) -> None:
+    port = free_udp_port()  # free for TCP as well on this idle loopback
     repository = tmp_path / "repo"
     collector = subprocess.Popen(
-        [sys.executable, "-c", COLLECT, "collect", "--listen", f"udp://127.0.0.1:{port}",
+        [sys.executable, "-c", COLLECT, "collect", "--listen", f"{transport}://127.0.0.1:{port}",
          "--repository", str(repository), "--state", str(tmp_path / "state.json"),
          "--idle-exit", "1.5"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     time.sleep(3.0)  # the collector binds its socket
-    softflowd(port, version)
+    softflowd(port, version, "-P", transport)
     _, stderr = collector.communicate(timeout=120)
     assert collector.returncode == 0, stderr
     assert "malformed 0, template misses 0" in stderr

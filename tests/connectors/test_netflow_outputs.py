@@ -83,3 +83,19 @@ def test_metrics_per_exporter_and_domain() -> None:
     assert 'silkwatch_netflow_malformed_total{domain="0",exporter="192.0.2.2"} 1.0' in lines
     assert "silkwatch_netflow_receive_dropped_total 4.0" in lines
     assert "silkwatch_netflow_templates 0.0" in lines
+
+
+def test_ipfix_over_tcp_is_cut_into_messages() -> None:
+    template = (LOGSTASH / "ipfix_test_openbsd_pflow_tpl.dat").read_bytes()
+    data = (LOGSTASH / "ipfix_test_openbsd_pflow_data.dat").read_bytes()
+    with UdpReceiver([], tcp_addresses=[("127.0.0.1", 0)]) as receiver:
+        with socket.create_connection(("127.0.0.1", receiver.tcp_ports[0])) as stream:
+            stream.sendall(template + data[:10])  # a message split across writes
+            stream.sendall(data[10:] + b"\x00\x05junk")  # then something not IPFIX
+        burst = []
+        while len(burst) < 3:
+            burst += receiver.burst(timeout_s=5.0)
+    assert [payload for payload, _ in burst] == [template, data, b"\x00\x05junk"]
+    decoder = Decoder()
+    assert decoder.decode(burst, 0.0).size == 26
+    assert decoder.counts[("127.0.0.1", 0)].malformed == 1
