@@ -258,16 +258,6 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
         help="flowrate.so is built in (its fields are always available); others are refused",
     )
     group.add_argument("--pager", metavar="PROG", help="accepted; output is never paged")
-    for direction, default in (
-        ("incoming", "all/in,all/inweb"),
-        ("outgoing", "all/out,all/outweb"),
-    ):
-        group.add_argument(
-            f"--{direction}-flowtypes",
-            default=default,
-            metavar="CLASS/TYPE,...",
-            help=f"int-ext-fields: the {direction} flowtypes (only the default, {default})",
-        )
 
 
 class _OptionalChar(argparse.Action):
@@ -289,10 +279,6 @@ def input_names(args: argparse.Namespace) -> list[str]:
     return [*getattr(args, "stray_inputs", []), *args.inputs] or ["-"]
 
 
-#: SiLK plug-ins whose fields are built in (their --plugin switch is accepted)
-BUILT_IN_PLUGINS = ("flowrate", "int-ext-fields")
-
-
 class PluginError(SilkwatchError):
     """A SiLK plug-in we do not provide."""
 
@@ -302,14 +288,8 @@ class PluginError(SilkwatchError):
 def table_style(args: argparse.Namespace) -> TableStyle:
     """The ``TableStyle`` of the text switches (``--delimited`` etc.)."""
     for plugin in args.plugin:
-        if Path(plugin).name.removesuffix(".so") not in BUILT_IN_PLUGINS:
-            raise PluginError(
-                f"plug-in {plugin!r} is not available (built in: flowrate.so, int-ext-fields.so)"
-            )
-    defaults = {"incoming": "all/in,all/inweb", "outgoing": "all/out,all/outweb"}
-    for direction, default in defaults.items():
-        if getattr(args, f"{direction}_flowtypes", default) != default:
-            raise PluginError(f"--{direction}-flowtypes: only {default} is supported")
+        if Path(plugin).name not in ("flowrate.so", "flowrate"):
+            raise PluginError(f"plug-in {plugin!r} is not available (only flowrate.so is built in)")
     if args.delimited is not None:
         return TableStyle(False, (args.delimited or "|").encode(), False, not args.no_titles)
     return TableStyle(

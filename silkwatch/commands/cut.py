@@ -35,7 +35,6 @@ from connectors.silk.text import (
     title_cells,
 )
 from detectors.exceptions import SilkwatchError
-from detectors.groupby import flowrate_milli, int_ext_column, payload_bytes
 from detectors.schema import FlowBatch
 from silkwatch.commands.count import (
     add_table_arguments,
@@ -162,16 +161,48 @@ def _sensor_width(c: Context) -> int:
     return 5 if c.integer_sensors else c.site.sensor_width
 
 
-def _int_ext_ip(name: str) -> Cells:
-    def cells(b: FlowBatch, c: Context) -> np.ndarray:
-        column = int_ext_column(b, name)
-        return ip_cells(column, b["ipv6"], policy=c.policy, ip_format=c.ip_format)
-
-    return cells
+#: flowrate's assumed duration of a zero-length flow (400 µs, SiLK >= 3.16)
+ZERO_DURATION_US = 400
 
 
-def _int_ext_port(name: str) -> Cells:
-    return lambda b, c: int_cells(int_ext_column(b, name))
+def payload_bytes(batch: FlowBatch) -> np.ndarray:
+    """flowrate's payload: bytes less a minimal IP header, and TCP or UDP header, per packet."""
+    header = np.where(batch["ipv6"], 40, 20).astype(np.uint64)
+    proto = batch["proto"]
+    header += np.where(proto == 6, 20, np.where(proto == 17, 8, 0)).astype(np.uint64)
+    overhead = batch["packets"] * header
+    return np.where(batch["bytes"] > overhead, batch["bytes"] - overhead, 0).astype(np.uint64)
+
+
+def flow_microseconds(batch: FlowBatch) -> np.ndarray:
+    """Durations in µs as flowrate takes them: a zero duration counts as 400 µs."""
+    elapsed = batch["elapsed_ms"].astype(np.float64) * 1000.0
+    return np.where(batch["elapsed_ms"] == 0, float(ZERO_DURATION_US), elapsed)
+
+
+def rate_milli(numerator: np.ndarray, denominator: np.ndarray, scale: float) -> np.ndarray:
+    """flowrate's ratio in thousandths: ``(uint64)((v * scale / d + 0.5e-3) * 1e3)``.
+
+    The same rounding as SiLK's ``DOUBLE_TO_UINT64``, so printed values and the
+    keys rwuniq groups on are SiLK's (65.8125 prints 65.813).
+
+    >>> rate_milli(np.array([2106.0]), np.array([32.0]), 1.0).tolist()
+    [65813]
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(denominator > 0, numerator * scale / denominator, 0.0)
+    return ((ratio + 0.5e-3) * 1e3).astype(np.uint64)
+
+
+def flowrate_milli(name: str, batch: FlowBatch) -> np.ndarray:
+    """``pckts/sec``, ``bytes/sec``, ``bytes/packet`` or ``payload-rate`` in thousandths."""
+    if name == "bytes/packet":
+        return rate_milli(
+            batch["bytes"].astype(np.float64), batch["packets"].astype(np.float64), 1.0
+        )
+    top = {"pckts/sec": batch["packets"], "bytes/sec": batch["bytes"]}.get(name)
+    top = payload_bytes(batch) if top is None else top
+    return rate_milli(top.astype(np.float64), flow_microseconds(batch), 1e6)
 
 
 def _rate(name: str) -> Cells:
@@ -222,10 +253,6 @@ _FIELDS: dict[str, CutField] = {
     "dur+msec": CutField(24, "dur+msec", _fixed(9), _duration),
     "itype": CutField(25, "iType", _fixed(3), _icmp(8)),
     "icode": CutField(26, "iCode", _fixed(3), _icmp(0)),
-    "ext-ip": CutField(None, "ext-ip", _IP_WIDTH, _int_ext_ip("ext-ip")),
-    "ext-port": CutField(None, "ext-port", _fixed(5), _int_ext_port("ext-port")),
-    "int-ip": CutField(None, "int-ip", _IP_WIDTH, _int_ext_ip("int-ip")),
-    "int-port": CutField(None, "int-port", _fixed(5), _int_ext_port("int-port")),
     "pckts/sec": CutField(None, "pckts/sec", _fixed(15), _rate("pckts/sec")),
     "bytes/sec": CutField(None, "bytes/sec", _fixed(15), _rate("bytes/sec")),
     "bytes/packet": CutField(None, "bytes/packet", _fixed(15), _rate("bytes/packet")),
