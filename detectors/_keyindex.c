@@ -49,20 +49,23 @@ static int check_table(Py_buffer *table, Py_ssize_t *capacity) {
 }
 
 PyDoc_STRVAR(lookup_doc,
-             "lookup(table, stored, used, width, seed, queries, out) -> int\n\n"
+             "lookup(table, stored, used, width, seed, queries, out, insert) -> int\n\n"
              "``stored``: the index's keys, rows of ``width`` uint64 (the first ``used`` in\n"
-             "use); ``queries``: n such rows. Writes each query's slot (int32) to ``out``,\n"
-             "appending unknown keys to ``stored`` at ``used``, ``used + 1``, ... Returns\n"
+             "use); ``queries``: n such rows. Writes each query's slot (int32) to ``out``;\n"
+             "unknown keys are appended to ``stored`` at ``used``, ``used + 1``, ... when\n"
+             "``insert`` is true, else their slot is -1. Returns\n"
              "the new ``used``. The caller keeps the table at least twice ``used + n``\n"
-             "and ``stored`` at least ``used + n`` rows; a call that would break either\n"
+             "and ``stored`` at least ``used + n`` rows (``used`` for a find); a call that\n"
+             "would break either\n"
              "raises ValueError before touching anything.");
 
 static PyObject *lookup(PyObject *self, PyObject *args) {
     Views v = {0};
     Py_ssize_t used;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "w*w*nnKy*w*", &v.table, &v.stored, &used, &v.width, &seed,
-                          &v.queries, &v.out))
+    int insert;
+    if (!PyArg_ParseTuple(args, "w*w*nnKy*w*p", &v.table, &v.stored, &used, &v.width, &seed,
+                          &v.queries, &v.out, &insert))
         return NULL;
     PyObject *result = NULL;
     if (check_table(&v.table, &v.capacity))
@@ -73,8 +76,9 @@ static PyObject *lookup(PyObject *self, PyObject *args) {
     }
     v.stored_rows = v.stored.len / (8 * v.width);
     v.rows = v.queries.len / (8 * v.width);
-    if (v.out.len != 4 * v.rows || used < 0 || used + v.rows > v.stored_rows ||
-        2 * (used + v.rows) > v.capacity || used + v.rows > INT32_MAX) {
+    Py_ssize_t room = insert ? v.rows : 0; /* a find adds nothing */
+    if (v.out.len != 4 * v.rows || used < 0 || used + room > v.stored_rows ||
+        2 * (used + room) > v.capacity || used + room > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "keyindex: out must hold n int32; stored needs "
                                           "used + n rows and the table twice that");
         goto done;
@@ -93,6 +97,10 @@ static PyObject *lookup(PyObject *self, PyObject *args) {
         size_t at = hash_key(key, width, seed) & mask;
         for (;;) {
             int32_t held = table[at];
+            if (held == 0 && !insert) {
+                out[r] = -1;
+                break;
+            }
             if (held == 0) {
                 memcpy(stored + used * width, key, 8 * width);
                 table[at] = (int32_t)(used + 1);

@@ -71,6 +71,8 @@ class Alert:
     last_seen_ms: int
     evidence: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    id: str = ""  # stable for one finding (detectors.ledger); empty until the ledger admits it
+    revision: int = 0  # 1 for the first report of a finding, then one more per update
 
     def to_dict(self) -> dict[str, Any]:
         """The alert as a JSON-ready object (times as ISO 8601 UTC, ms precision).
@@ -95,6 +97,8 @@ class Alert:
             "last_seen": iso_utc(self.last_seen_ms),
             "evidence": {key: _plain(value) for key, value in self.evidence.items()},
             "reason": self.reason,
+            "id": self.id,
+            "revision": self.revision,
         }
 
 

@@ -44,6 +44,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -108,6 +109,17 @@ class BeaconConfig:
     session_fanout_weight: float = 0.5
 
 
+class Population(NamedTuple):
+    """Who talks to whom over the window: the denominator of prevalence damping.
+
+    :param sharing: destination (16 address bytes) → source hosts that contacted it
+    :param total_hosts: source hosts that contacted anything
+    """
+
+    sharing: Mapping[bytes, int]
+    total_hosts: int
+
+
 @dataclass(frozen=True)
 class Callbacks:
     """A pair's flows merged into callbacks (bursts and back-to-back records joined).
@@ -164,13 +176,29 @@ def interval_timing(start_ms: np.ndarray) -> Timing:
     >>> interval_timing(np.array([0, 8_000, 20_000, 29_000, 40_000]))
     Timing(period_ms=10000.0, rel_mad=0.15, skew=0.0)
     """
-    intervals = np.diff(start_ms).astype(np.float64)
-    q1, median, q3 = np.percentile(intervals, [25, 50, 75])
+    intervals = np.sort(np.diff(start_ms).astype(np.float64))
+    q1, median, q3 = (_sorted_quantile(intervals, q) for q in (0.25, 0.5, 0.75))
     if median <= 0:
         return Timing(0.0, float("inf"), 0.0)
-    rel_mad = float(np.median(np.abs(intervals - median)) / median)
+    spread = np.sort(np.abs(intervals - median))
+    rel_mad = _sorted_quantile(spread, 0.5) / median
     skew = 0.0 if q3 == q1 else float((q1 + q3 - 2 * median) / (q3 - q1))
     return Timing(float(median), round(rel_mad, 6), round(skew, 6))
+
+
+def _sorted_quantile(ordered: np.ndarray, q: float) -> float:
+    """``np.percentile(x, 100 * q)`` (linear) of an already sorted array, without its overhead.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0, 4.0, 8.0])
+    >>> [bool(_sorted_quantile(x, q) == np.percentile(x, 100 * q)) for q in (0.25, 0.5, 0.75)]
+    [True, True, True]
+    """
+    at = (len(ordered) - 1) * q
+    lo = int(at)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (at - lo))
 
 
 def _ramp_down(value: float, zero_at: float, one_at: float = 0.0) -> float:
@@ -222,6 +250,7 @@ def score_beacons(
     now_ms: int,
     config: BeaconConfig | None = None,
     site: SiteConfig | None = None,
+    population: Population | None = None,
 ) -> list[Alert]:
     """Beacon and long-session alerts for every pair active in the window ending at ``now_ms``.
 
@@ -229,6 +258,9 @@ def score_beacons(
     :param now_ms: end of the scored window, event time (the newest flow seen)
     :param config: thresholds and weights. Default - ``BeaconConfig()``
     :param site: the site's internal networks. Default - ``SiteConfig()``
+    :param population: how many hosts contacted each destination, and hosts in
+        all, over the window, when ``pairs`` holds only the pairs worth scoring
+        (the engine counts them over every pair). Default - counted from ``pairs``
     :returns: alerts sorted by descending score, then pair
 
     Examples
@@ -273,7 +305,12 @@ def score_beacons(
         if candidate is not None:
             candidates.append(candidate)
     alerts = _damp_sessions(sessions, config)
-    total_hosts = len(set().union(*contacted.values())) if contacted else 0
+    if population is None:
+        population = Population(
+            {dip: len(sources) for dip, sources in contacted.items()},
+            len(set().union(*contacted.values())) if contacted else 0,
+        )
+    total_hosts = population.total_hosts
     # peers: other beacon-like destinations of the same source with about the same period
     periods: dict[bytes, list[float]] = defaultdict(list)
     for candidate in candidates:
@@ -287,7 +324,12 @@ def score_beacons(
             for other in periods[candidate.key[0]]
         ) - (candidate.raw >= config.fanout_min_raw)
         alert = _beacon_alert(
-            candidate, len(contacted[candidate.key[1]]), total_hosts, peers, config, same_timer
+            candidate,
+            population.sharing.get(candidate.key[1], 0),
+            total_hosts,
+            peers,
+            config,
+            same_timer,
         )
         if alert is not None:
             alerts.append(alert)

@@ -33,6 +33,8 @@ class KeyIndex:
     [0, 1, 0]
     >>> index.slots(np.array([[3, 4], [5, 6]], dtype=np.uint64)).tolist()
     [1, 2]
+    >>> index.find(np.array([[5, 6], [7, 8]], dtype=np.uint64)).tolist(), len(index)
+    ([2, -1], 3)
     >>> remap = index.keep(np.array([False, True, True]))
     >>> remap.tolist(), len(index), index.keys.tolist()
     ([-1, 0, 1], 2, [[3, 4], [5, 6]])
@@ -77,7 +79,16 @@ class KeyIndex:
         out = np.empty(len(queries), dtype=np.int32)
         self._reserve(len(queries))
         self._used = _keyindex.lookup(
-            self._table, self._stored, self._used, self.width, self.seed, queries, out
+            self._table, self._stored, self._used, self.width, self.seed, queries, out, True
+        )
+        return out
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """The slot (int32) of each row of ``queries``, -1 for keys not held (nothing added)."""
+        queries = np.ascontiguousarray(queries, dtype=np.uint64).reshape(-1, self.width)
+        out = np.empty(len(queries), dtype=np.int32)
+        _keyindex.lookup(
+            self._table, self._stored, self._used, self.width, self.seed, queries, out, False
         )
         return out
 

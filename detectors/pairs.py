@@ -36,11 +36,14 @@ class PairConfig:
     :param window_ms: event-time history kept per pair. Default - 24 h
     :param max_events: flows kept in the timing sample per pair. Default - 512
     :param max_pairs: pairs kept in total before the stream sheds. Default - 500,000
+    :param max_host_hours: (host, hour) rows kept per direction before the oldest
+        hours are shed. Default - 1,000,000
     """
 
     window_ms: int = 24 * HOUR_MS
     max_events: int = 512
     max_pairs: int = 500_000
+    max_host_hours: int = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,6 +20,7 @@ the scorers read; the scorers never see the columns.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,12 @@ def key_of(words: np.ndarray) -> PairKey:
     return raw[:16], raw[16:], int(words[4] >> 8), int(words[4] & 0xFF)
 
 
+def words_of(key: PairKey) -> np.ndarray:
+    """A :data:`PairKey` as its key row (the inverse of :func:`key_of`)."""
+    addresses = np.frombuffer(key[0] + key[1], dtype=">u8").astype(np.uint64)
+    return np.append(addresses, np.uint64(key[2] << 8 | key[3]))
+
+
 class PairState:
     """The pairs of one partition.
 
@@ -87,11 +94,11 @@ class PairState:
         self.last_ms = np.zeros(0, dtype=np.int64)
         self.sport_lo = np.zeros(0, dtype=np.uint16)
         self.sport_hi = np.zeros(0, dtype=np.uint16)
-        self.changed = np.zeros(0, dtype=bool)  # touched since the scorers last looked
+        self.touched = np.zeros(0, dtype=np.int64)  # sequence number of the last batch
         self.events = np.zeros(0, dtype=EVENT_DTYPE)  # grouped by slot, by time within
         self.counts = np.zeros(0, dtype=np.int64)  # events per slot in self.events
-        #: (slot, hour_ms) → [flows, bytes, packets, duration_ms] of flows over the cap
-        self.overflow: dict[tuple[int, int], np.ndarray] = {}
+        #: slot → hour_ms → [flows, bytes, packets, duration_ms] of flows over the cap
+        self.overflow: dict[int, dict[int, np.ndarray]] = {}
         self.counters = PairCounters()
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
@@ -104,8 +111,13 @@ class PairState:
         """Flows applied but not merged into the event store yet."""
         return self._pending_rows
 
-    def update(self, batch: FlowBatch) -> np.ndarray:
-        """Apply one batch; returns each flow's slot (-1 for flows too old to keep)."""
+    def update(self, batch: FlowBatch, *, seq: int = 0) -> np.ndarray:
+        """Apply one batch; returns each flow's slot (-1 for flows too old to keep).
+
+        :param seq: a number that grows with every batch, stamped on the pairs it
+            touches (:attr:`touched`), so a scorer can pick what changed since it
+            last looked. Default - 0
+        """
         if len(batch) == 0:
             return np.zeros(0, dtype=np.int32)
         stime = batch["stime_ms"].astype(np.int64)
@@ -114,7 +126,7 @@ class PairState:
         if not keep.all():
             self.counters.stale_flows += int(np.count_nonzero(~keep))
             slots = np.full(len(batch), -1, dtype=np.int32)
-            slots[keep] = self.update(batch[keep])
+            slots[keep] = self.update(batch[keep], seq=seq)
             return slots
         slots = self.index.slots(pair_key_words(batch))
         self._grow(len(self.index))
@@ -123,7 +135,7 @@ class PairState:
         sport = batch["sport"]
         np.minimum.at(self.sport_lo, slots, sport)
         np.maximum.at(self.sport_hi, slots, sport)
-        self.changed[slots] = True
+        self.touched[slots] = seq
         events = np.empty(len(batch), dtype=EVENT_DTYPE)
         events["t"] = stime - self.base_ms
         events["elapsed"] = np.minimum(batch["elapsed_ms"], _U32_MAX)
@@ -163,19 +175,23 @@ class PairState:
         self.events, self.counts = self._trim(merged, total)
         return n
 
-    def history(self, slot: int) -> PairHistory:
-        """One pair's merged history as the scorers read it (times absolute again)."""
-        return self._history(slot, self._events_of(slot, int(self.counts[:slot].sum())))
+    def history(self, slot: int, start: int | None = None) -> PairHistory:
+        """One pair's merged history as the scorers read it (times absolute again).
+
+        :param start: where its events start (:meth:`segment_starts`), when known
+        """
+        if start is None:
+            start = int(self.counts[:slot].sum())
+        return self._history(slot, self._events_of(slot, start))
 
     def histories(self, slots: np.ndarray) -> dict[PairKey, PairHistory]:
         """Several pairs' histories by key (merged first), for the scorers."""
+        return dict(self.view(slots).items())
+
+    def view(self, slots: np.ndarray) -> PairView:
+        """The pairs of ``slots`` for the scorers, every other pair reachable by key."""
         self.merge()
-        starts = self.segment_starts()
-        keys = self.index.keys
-        return {
-            key_of(keys[slot]): self._history(slot, self._events_of(slot, int(starts[slot])))
-            for slot in np.asarray(slots).tolist()
-        }
+        return PairView(self, np.asarray(slots, dtype=np.int64), self.segment_starts())
 
     def _events_of(self, slot: int, start: int) -> np.ndarray:
         """A slot's events as ``[stime_ms, elapsed_ms, bytes, packets]`` int64 rows."""
@@ -223,7 +239,7 @@ class PairState:
     @property
     def nbytes(self) -> int:
         """Memory held: index, columns, event store (pending flows included)."""
-        columns = (self.first_ms, self.last_ms, self.sport_lo, self.sport_hi, self.changed)
+        columns = (self.first_ms, self.last_ms, self.sport_lo, self.sport_hi, self.touched)
         pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
         return (
             self.index.nbytes
@@ -234,17 +250,14 @@ class PairState:
         )
 
     def _history(self, slot: int, events: np.ndarray) -> PairHistory:
-        hours = events[:, 0] - events[:, 0] % HOUR_MS
-        hour_ms, inverse = np.unique(hours, return_inverse=True)
-        totals = np.zeros((len(hour_ms), 4), dtype=np.int64)
-        np.add.at(
-            totals,
-            inverse,
-            np.stack(
-                [np.ones(len(events), np.int64), events[:, 2], events[:, 3], events[:, 1]], axis=1
-            ),
+        hours = events[:, 0] - events[:, 0] % HOUR_MS  # sorted, as the events are
+        firsts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]]) if len(hours) else hours
+        hour_ms = hours[firsts]
+        columns = np.stack(
+            [np.ones(len(events), np.int64), events[:, 2], events[:, 3], events[:, 1]], axis=1
         )
-        extra = {hour: row for (s, hour), row in self.overflow.items() if s == slot}
+        totals = np.add.reduceat(columns, firsts, axis=0) if len(firsts) else columns[:0]
+        extra = self.overflow.get(slot)
         if extra:
             merged = dict(zip(hour_ms.tolist(), totals, strict=True))
             for hour, row in extra.items():
@@ -274,15 +287,13 @@ class PairState:
         capped = in_window & ~keep
         if capped.any():
             self._add_overflow(segment[capped], merged[capped])
-        if self.overflow:
-            horizon = {
-                s: int(newest[s]) + self.base_ms - self.config.window_ms for s, _ in self.overflow
-            }
-            self.overflow = {
-                (s, hour): row
-                for (s, hour), row in self.overflow.items()
-                if hour > horizon[s] - HOUR_MS
-            }
+        for slot, hours in list(self.overflow.items()):
+            horizon_ms = int(newest[slot]) + self.base_ms - self.config.window_ms
+            kept_hours = {hour: row for hour, row in hours.items() if hour > horizon_ms - HOUR_MS}
+            if kept_hours:
+                self.overflow[slot] = kept_hours
+            else:
+                del self.overflow[slot]
         return merged[keep], kept
 
     def _add_overflow(self, slots: np.ndarray, events: np.ndarray) -> None:
@@ -303,7 +314,8 @@ class PairState:
         for i, column in enumerate(columns):
             np.add.at(rows[:, i], inverse.ravel(), column.astype(np.int64))
         for (slot, hour), row in zip(groups.tolist(), rows, strict=True):
-            self.overflow[(slot, hour)] = self.overflow.get((slot, hour), 0) + row
+            hours = self.overflow.setdefault(slot, {})
+            hours[hour] = hours.get(hour, 0) + row
 
     def _keep(self, keep: np.ndarray) -> None:
         """Keep only the slots where ``keep`` holds, in every column and the event store."""
@@ -312,11 +324,9 @@ class PairState:
         segment = np.repeat(np.arange(len(keep)), self.counts)
         self.events = self.events[keep[segment]]
         self.counts = self.counts[keep]
-        for name in ("first_ms", "last_ms", "sport_lo", "sport_hi", "changed"):
+        for name in ("first_ms", "last_ms", "sport_lo", "sport_hi", "touched"):
             setattr(self, name, getattr(self, name)[: len(keep)][keep])
-        self.overflow = {
-            (int(remap[s]), hour): row for (s, hour), row in self.overflow.items() if keep[s]
-        }
+        self.overflow = {int(remap[s]): hours for s, hours in self.overflow.items() if keep[s]}
 
     def _grow(self, n: int) -> None:
         """Columns for slots up to ``n`` (new slots start empty)."""
@@ -328,7 +338,7 @@ class PairState:
         self.last_ms = np.concatenate([self.last_ms, np.full(more, -(2**62), np.int64)])
         self.sport_lo = np.concatenate([self.sport_lo, np.full(more, 65535, np.uint16)])
         self.sport_hi = np.concatenate([self.sport_hi, np.zeros(more, np.uint16)])
-        self.changed = np.concatenate([self.changed, np.zeros(more, bool)])
+        self.touched = np.concatenate([self.touched, np.zeros(more, np.int64)])
         self.counts = np.concatenate([self.counts, np.zeros(more, np.int64)])
 
     def _rebase(self, oldest_ms: int, newest_ms: int) -> None:
@@ -362,3 +372,43 @@ def _sort_segments(
     order = np.lexsort((part["packets"], part["bytes"], part["elapsed"], part["t"], owner))
     merged[rows] = part[order]
     return merged
+
+
+class PairView(Mapping[PairKey, PairHistory]):
+    """The pairs worth scoring, as a mapping; every other pair is still there by key.
+
+    Iterating gives only the chosen pairs (those that changed and could alert);
+    looking a key up finds any pair the state holds, so a scorer can consult
+    the opposite direction of a conversation. Histories are built on first
+    use and kept for the view's life (one scoring round).
+    """
+
+    def __init__(self, state: PairState, slots: np.ndarray, starts: np.ndarray) -> None:
+        self._state = state
+        self._slots = slots
+        self._starts = starts
+        self._built: dict[int, PairHistory] = {}
+
+    def __iter__(self) -> Iterator[PairKey]:
+        keys = self._state.index.keys
+        return (key_of(keys[slot]) for slot in self._slots.tolist())
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __getitem__(self, key: PairKey) -> PairHistory:
+        slot = int(self._state.index.find(words_of(key))[0])
+        if slot < 0:
+            raise KeyError(key)
+        return self._at(slot)
+
+    def items(self) -> Iterator[tuple[PairKey, PairHistory]]:  # type: ignore[override]
+        """The chosen pairs and their histories (without a key lookup each)."""
+        keys = self._state.index.keys
+        return ((key_of(keys[slot]), self._at(slot)) for slot in self._slots.tolist())
+
+    def _at(self, slot: int) -> PairHistory:
+        built = self._built.get(slot)
+        if built is None:
+            built = self._built[slot] = self._state.history(slot, int(self._starts[slot]))
+        return built

@@ -1,43 +1,173 @@
-"""The registry of pair scorers the detection engine runs.
+"""The registry of pair scorers the detection engine runs, each with its prefilter.
 
-Each entry is ``(config attribute, scorer)``: the engine calls
-``scorer(pairs, now_ms=..., config=getattr(detectors_config, attribute),
-site=detectors_config.site)`` with a
-mapping of :class:`detectors.pairs.PairHistory` for the pairs worth scoring, and
-treats every scorer alike. A new kind of pair detector is one module with one
-``score_*`` function plus one line here.
+A :class:`PairScorer` is a scorer over pair histories plus a *prefilter*: a
+vectorised test over :class:`detectors.pairfeatures.PairFeatures` that keeps
+the pairs the scorer's own first gates would not reject. The engine computes
+the features of every changed pair in one pass, and each scorer sees only the
+pairs its prefilter keeps (through a :class:`detectors.pairstate.PairView`, in
+which every other pair is still reachable by key). A prefilter must be a
+necessary condition of the scorer's alerts: ``tests/detectors/test_scoring.py``
+runs every scorer with and without it and asks for the same alerts.
+
+A new kind of pair detector is one module with one ``score_*`` function, and
+one :class:`PairScorer` line here with its prefilter (``_anything`` keeps
+every pair with a flow in the window: correct, but slow on a busy network).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from detectors.alerts import Alert
-from detectors.beacon import score_beacons
-from detectors.dns import score_dns_tunnels
-from detectors.pairs import PairHistory, PairKey
-from detectors.strobe import score_strobes
-from detectors.upload import score_uploads
+from detectors.beacon import BeaconConfig, Population, score_beacons
+from detectors.dns import DNS_PORT, score_dns_tunnels
+from detectors.keyindex import KeyIndex
+from detectors.pairfeatures import PairFeatures, pair_features
+from detectors.pairstate import PairState
+from detectors.strobe import StrobeConfig, score_strobes
+from detectors.upload import UploadConfig, score_uploads
 
-PairScorer = Callable[..., list[Alert]]
+#: statistics rounded by the scorers (``interval_timing`` keeps 6 places) pass a prefilter
+#: this close to its threshold
+_SLACK = 1e-6
 
-#: (attribute of DetectorsConfig, scorer over pair histories)
-PAIR_SCORERS: tuple[tuple[str, PairScorer], ...] = (
-    ("beacon", score_beacons),
-    ("dns", score_dns_tunnels),
-    ("strobe", score_strobes),
-    ("upload", score_uploads),
+
+@dataclass(frozen=True)
+class PairScorer:
+    """One kind of pair detector as the engine runs it.
+
+    :param attribute: its section of :class:`detectors.config.DetectorsConfig`
+    :param score: ``score(pairs, *, now_ms, config, site, **extra) -> list[Alert]``
+    :param prefilter: ``prefilter(features, config) -> bool array``, a necessary
+        condition of an alert, per pair
+    :param gap_ms: the callback gap its statistics use (from its config), if any
+    """
+
+    attribute: str
+    score: Callable[..., list[Alert]]
+    prefilter: Callable[[PairFeatures, Any], np.ndarray]
+    gap_ms: Callable[[Any], int] | None = None
+
+
+def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
+    """``_periodic_candidate``'s gates, or a possible long session."""
+    cb = f.callbacks[c.callback_gap_ms]
+    with np.errstate(invalid="ignore"):
+        periodic = (
+            ~np.isin(f.dport, c.skip_dports)
+            & (cb.count >= c.min_callbacks)
+            & (2 * f.sport_span >= cb.count)
+            & (cb.period_ms >= c.min_period_ms)
+            & (cb.rel_mad < c.max_interval_rel_mad + _SLACK)
+            & (cb.duration_ms <= c.max_duty_cycle * cb.period_ms + _SLACK)
+            & (cb.size_rel_mad < c.max_size_rel_mad + _SLACK)
+        )
+    session = f.busy_ms + (f.flows - 1) * c.session_gap_ms >= c.session_min_duration_ms
+    return np.isin(f.proto, c.protocols) & (periodic | session)
+
+
+def _dns(f: PairFeatures, _: Any) -> np.ndarray:
+    """Every DNS pair: the scorer tells resolvers from all of their clients."""
+    return f.dport == DNS_PORT
+
+
+def _strobe(f: PairFeatures, c: StrobeConfig) -> np.ndarray:
+    """An hour of ``min_attempts`` flows in the window leaves that many kept (or the cap)."""
+    busy = f.flows >= min(c.min_attempts, f.cap)
+    return np.isin(f.proto, c.protocols) & ~np.isin(f.dport, c.skip_dports) & busy
+
+
+def _upload(f: PairFeatures, c: UploadConfig) -> np.ndarray:
+    """``_upload_alert``'s gates."""
+    cb = f.callbacks[c.callback_gap_ms]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (
+            np.isin(f.proto, c.protocols)
+            & (cb.count >= c.min_uploads)
+            & (cb.size_median >= c.min_upload_bytes)
+            & (f.bytes >= c.min_bytes_per_packet * f.packets - _SLACK)
+            & (cb.period_ms >= c.min_period_ms)
+            & (cb.rel_mad < c.max_interval_rel_mad + _SLACK)
+            & (cb.duration_ms <= c.max_duty_cycle * cb.period_ms + _SLACK)
+        )
+
+
+def _anything(f: PairFeatures, _: Any) -> np.ndarray:
+    """No prefilter: every pair with a flow in the window."""
+    return f.flows > 0
+
+
+#: the pair detectors, in the order their alerts are listed
+PAIR_SCORERS: tuple[PairScorer, ...] = (
+    PairScorer("beacon", score_beacons, _beacon, lambda c: c.callback_gap_ms),
+    PairScorer("dns", score_dns_tunnels, _dns),
+    PairScorer("strobe", score_strobes, _strobe),
+    PairScorer("upload", score_uploads, _upload, lambda c: c.callback_gap_ms),
 )
 
 
 def score_pairs(
-    pairs: Mapping[PairKey, PairHistory], *, now_ms: int, detectors: Any
+    pairs: PairState,
+    slots: np.ndarray,
+    *,
+    now_ms: int,
+    detectors: Any,
+    prefilter: bool = True,
 ) -> list[Alert]:
-    """Every registered pair scorer's alerts for ``pairs`` at event time ``now_ms``."""
+    """Every registered pair scorer's alerts for the pairs ``slots`` at event time ``now_ms``.
+
+    :param pairs: the partition's pair state
+    :param slots: the pairs to consider (those that changed)
+    :param detectors: a :class:`detectors.config.DetectorsConfig`
+    :param prefilter: give each scorer only the pairs its prefilter keeps.
+        Default - True (False: every pair in ``slots``, for the tests)
+    """
     found: list[Alert] = []
-    for attribute, scorer in PAIR_SCORERS:
-        found += scorer(
-            pairs, now_ms=now_ms, config=getattr(detectors, attribute), site=detectors.site
+    features: dict[int, PairFeatures] = {}
+    for scorer in PAIR_SCORERS:
+        config = getattr(detectors, scorer.attribute)
+        window_ms = config.window_ms
+        if window_ms not in features:
+            gaps = tuple(
+                s.gap_ms(getattr(detectors, s.attribute)) for s in PAIR_SCORERS if s.gap_ms
+            )
+            features[window_ms] = pair_features(
+                pairs, slots, since_ms=now_ms - window_ms, now_ms=now_ms, gaps=gaps
+            )
+        f = features[window_ms]
+        keep = scorer.prefilter(f, config) if prefilter else f.flows > 0
+        chosen = f.slots[keep]
+        if len(chosen) == 0:
+            continue
+        extra = {}
+        if scorer.score is score_beacons:
+            extra["population"] = population(pairs, since_ms=now_ms - window_ms)
+        found += scorer.score(
+            pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
     return found
+
+
+def population(pairs: PairState, *, since_ms: int) -> Population:
+    """Source hosts per destination, and in all, over pairs active since ``since_ms``.
+
+    Reply-side pairs (one source port below the destination port) do not count,
+    as in :meth:`detectors.pairs.PairHistory.is_reply`.
+    """
+    keys = pairs.index.keys
+    dport = (keys[:, 4] >> np.uint64(8)).astype(np.int64)
+    reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < dport)
+    active = (pairs.last_ms > since_ms) & ~reply
+    links = KeyIndex(4)  # (sip, dip) once each
+    links.slots(keys[active][:, :4])
+    sources = KeyIndex(2)
+    sources.slots(links.keys[:, :2])
+    destinations = KeyIndex(2)
+    counts = np.bincount(destinations.slots(links.keys[:, 2:]))
+    raw = destinations.keys.astype(">u8").tobytes()
+    sharing = {raw[16 * i : 16 * i + 16]: int(n) for i, n in enumerate(counts.tolist())}
+    return Population(sharing, len(sources))

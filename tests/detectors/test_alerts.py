@@ -54,6 +54,8 @@ def test_to_dict_is_json_with_iso_times():
         1_707_825_600_999,
         {"bytes": 12345, "ratio": 2 / 3},
         "Big DNS.",
+        "a1b2c3d4e5f60718",
+        2,
     )
     assert json.loads(json.dumps(alert.to_dict())) == {
         "kind": "dns_tunnel",
@@ -67,6 +69,8 @@ def test_to_dict_is_json_with_iso_times():
         "last_seen": "2024-02-13T12:00:00.999Z",
         "evidence": {"bytes": 12345, "ratio": 0.6667},
         "reason": "Big DNS.",
+        "id": "a1b2c3d4e5f60718",
+        "revision": 2,
     }
 
 

@@ -54,13 +54,13 @@ def test_kernel_checks_every_size_it_is_given() -> None:
     table, stored = np.zeros(8, np.int32), np.zeros((4, 2), np.uint64)
     queries, out = np.ones((3, 2), np.uint64), np.zeros(3, np.int32)
     with pytest.raises(ValueError, match="power-of-two"):
-        _keyindex.lookup(np.zeros(6, np.int32), stored, 0, 2, 0, queries, out)
+        _keyindex.lookup(np.zeros(6, np.int32), stored, 0, 2, 0, queries, out, True)
     with pytest.raises(ValueError, match="twice"):  # 2 * (used + n) > table
-        _keyindex.lookup(table, stored, 2, 2, 0, queries, out)
+        _keyindex.lookup(table, stored, 2, 2, 0, queries, out, True)
     with pytest.raises(ValueError, match="int32"):
-        _keyindex.lookup(table, stored, 0, 2, 0, queries, np.zeros(2, np.int32))
+        _keyindex.lookup(table, stored, 0, 2, 0, queries, np.zeros(2, np.int32), True)
     with pytest.raises(ValueError, match="rows of width"):
-        _keyindex.lookup(table, stored, 0, 3, 0, queries, out)
+        _keyindex.lookup(table, stored, 0, 3, 0, queries, out, True)
     corrupt = np.full(8, 99, np.int32)  # points past the stored keys
     with pytest.raises(ValueError, match="past the stored keys"):
-        _keyindex.lookup(corrupt, stored, 1, 2, 0, queries[:1], out[:1])
+        _keyindex.lookup(corrupt, stored, 1, 2, 0, queries[:1], out[:1], True)

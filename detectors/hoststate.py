@@ -1,0 +1,256 @@
+"""Every (host, hour) of one partition, in columns: the exfiltration scorer's state.
+
+One row per (host, event-time hour) and direction, exact totals in int64
+columns (flows, packets, bytes, the part that looks like a service's replies,
+first and last time). A batch is one key-index pass and a few ``np.add.at``;
+no per-key objects. The scorers read :class:`detectors.hosts.HostHour` values
+built on demand (:meth:`HostHours.hour_of`), with the destination and port
+sketches filled from the pair state only for the few hosts that are scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.hosts import HOUR_MS, HostHour, HostKey
+from detectors.keyindex import KeyIndex
+from detectors.pairstate import PairState
+from detectors.schema import FlowBatch, ip_words
+
+#: the int64 total columns, in :class:`HostHour`'s order
+TOTALS = ("flows", "packets", "bytes", "served_packets", "served_bytes")
+
+
+class HostHours:
+    """One direction's per (host, hour) totals.
+
+    :param seed: the key index's hash seed. Default - random
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch, parse_ip
+    >>> b = make_batch(sip=["10.0.0.1", "10.0.0.1", "10.0.0.2"], dip=["8.8.8.8"] * 3,
+    ...                sport=[5000, 5001, 53], dport=[53, 53, 5000], packets=[1, 10, 2],
+    ...                bytes=[60, 9000, 130], stime_ms=[0, 1000, 3_600_000])
+    >>> sent = HostHours()
+    >>> sent.update(b, b["sip"])
+    >>> h = sent.hour_of(parse_ip("10.0.0.1")[0], 0)
+    >>> h.flows, h.packets, h.bytes, h.served_bytes, h.first_ms, h.last_ms
+    (2, 11, 9060, 0, 0, 1000)
+    >>> sent.hour_of(parse_ip("10.0.0.2")[0], 3_600_000).served_bytes  # 53 → 5000: a reply
+    130
+    """
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        self.index = KeyIndex(3, seed=seed)
+        self.totals = np.zeros((0, len(TOTALS)), dtype=np.int64)
+        self.first_ms = np.zeros(0, dtype=np.int64)
+        self.last_ms = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def update(self, batch: FlowBatch, hosts: np.ndarray) -> None:
+        """Add a batch's flows to the hours of ``hosts`` (the sip or dip column)."""
+        if len(batch) == 0:
+            return
+        stime = batch["stime_ms"].astype(np.int64)
+        hi, lo = ip_words(hosts)
+        hours = stime - stime % HOUR_MS
+        slots = self.index.slots(np.stack([hi, lo, hours.astype(np.uint64)], axis=1))
+        self._grow(len(self.index))
+        packets = batch["packets"].astype(np.int64)
+        octets = batch["bytes"].astype(np.int64)
+        served = (batch["sport"] > 0) & (batch["sport"] < batch["dport"])
+        np.add.at(self.totals[:, 0], slots, 1)
+        np.add.at(self.totals[:, 1], slots, packets)
+        np.add.at(self.totals[:, 2], slots, octets)
+        np.add.at(self.totals[:, 3], slots, np.where(served, packets, 0))
+        np.add.at(self.totals[:, 4], slots, np.where(served, octets, 0))
+        np.minimum.at(self.first_ms, slots, stime)
+        np.maximum.at(self.last_ms, slots, stime + batch["elapsed_ms"].astype(np.int64))
+
+    @property
+    def hosts(self) -> np.ndarray:
+        """Each slot's host as two words (hi, lo), shape (n, 2)."""
+        return self.index.keys[:, :2]
+
+    @property
+    def hours(self) -> np.ndarray:
+        """Each slot's hour start (int64)."""
+        return self.index.keys[:, 2].astype(np.int64)
+
+    def slot_of(self, host: bytes, hour_ms: int) -> int | None:
+        """The slot of one (host, hour), or None."""
+        words = np.frombuffer(host, dtype=">u8").astype(np.uint64)
+        key = np.array([[words[0], words[1], hour_ms]], dtype=np.uint64)
+        match = np.flatnonzero((self.index.keys == key).all(axis=1))
+        return int(match[0]) if len(match) else None
+
+    def hour_of(
+        self,
+        host: bytes,
+        hour_ms: int,
+        peers: tuple[tuple[int, int, int], ...] = (),
+        ports: tuple[tuple[int, int], ...] = (),
+    ) -> HostHour | None:
+        """One (host, hour) as a :class:`HostHour`, with the sketches given (or empty)."""
+        slot = self.slot_of(host, hour_ms)
+        return None if slot is None else self.at(slot, peers, ports)
+
+    def at(
+        self,
+        slot: int,
+        peers: tuple[tuple[int, int, int], ...] = (),
+        ports: tuple[tuple[int, int], ...] = (),
+    ) -> HostHour:
+        """The :class:`HostHour` of a slot."""
+        flows, packets, octets, served_packets, served_bytes = self.totals[slot].tolist()
+        return HostHour(
+            flows,
+            packets,
+            octets,
+            served_packets,
+            served_bytes,
+            int(self.first_ms[slot]),
+            int(self.last_ms[slot]),
+            peers,
+            ports,
+        )
+
+    def expire(self, before_ms: int) -> int:
+        """Forget hours starting before ``before_ms``; returns how many rows went."""
+        old = self.hours < before_ms
+        count = int(np.count_nonzero(old))
+        if count:
+            self.keep(~old)
+        return count
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the slots where ``mask`` holds."""
+        self.index.keep(mask)
+        n = len(mask)
+        self.totals = self.totals[:n][mask]
+        self.first_ms = self.first_ms[:n][mask]
+        self.last_ms = self.last_ms[:n][mask]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index and columns."""
+        return self.index.nbytes + self.totals.nbytes + self.first_ms.nbytes + self.last_ms.nbytes
+
+    def _grow(self, n: int) -> None:
+        more = n - len(self.first_ms)
+        if more <= 0:
+            return
+        self.totals = np.concatenate([self.totals, np.zeros((more, len(TOTALS)), np.int64)])
+        self.first_ms = np.concatenate([self.first_ms, np.full(more, 2**62, np.int64)])
+        self.last_ms = np.concatenate([self.last_ms, np.full(more, -(2**62), np.int64)])
+
+
+def host_bytes(words: np.ndarray) -> bytes:
+    """A host's two key words as the 16 address bytes the scorers use."""
+    return np.asarray(words[:2], dtype=np.uint64).astype(">u8").tobytes()
+
+
+def exfil_inputs(
+    sent: HostHours,
+    received: HostHours,
+    pairs: PairState,
+    *,
+    hour_ms: int,
+    baseline_hours: int,
+    min_sent_bytes: int,
+    max_destinations: int,
+) -> tuple[dict[HostKey, HostHour], dict[HostKey, HostHour]]:
+    """What :func:`detectors.exfil.score_exfil` reads for one hour, built from the columns.
+
+    Every host sending in the hour, for the fit across hosts; for the hosts that
+    sent at least ``min_sent_bytes`` as clients (the only ones scored), their
+    baseline hours in both directions, with destination and port sketches from
+    the pair state's retained flows.
+    """
+    in_hour = np.flatnonzero(sent.hours == hour_ms)
+    keys = sent.hosts
+    sent_map: dict[HostKey, HostHour] = {
+        (host_bytes(keys[slot]), hour_ms): sent.at(slot) for slot in in_hour.tolist()
+    }
+    totals = sent.totals[in_hour]
+    chosen = in_hour[totals[:, 2] - totals[:, 4] >= min_sent_bytes]
+    if len(chosen) == 0:
+        return sent_map, {}
+    candidates = KeyIndex.from_keys(keys[chosen])
+    since_ms = hour_ms - baseline_hours * HOUR_MS
+    sketches = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations)
+    received_map: dict[HostKey, HostHour] = {}
+    for table, out, with_sketch in ((sent, sent_map, True), (received, received_map, False)):
+        hours = table.hours
+        rows = np.flatnonzero(
+            (candidates.find(table.hosts) >= 0) & (hours >= since_ms) & (hours <= hour_ms)
+        )
+        for slot in rows.tolist():
+            key = (host_bytes(table.hosts[slot]), int(hours[slot]))
+            peers, ports = sketches.get(key, ((), ())) if with_sketch else ((), ())
+            out[key] = table.at(slot, peers, ports)
+    return sent_map, received_map
+
+
+def _sketches(
+    pairs: PairState, hosts: KeyIndex, since_ms: int, until_ms: int, k: int
+) -> dict[HostKey, tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int], ...]]]:
+    """Per (host, hour): the ``k`` destinations and ports with the largest single flow."""
+    pairs.merge()
+    owner = hosts.find(pairs.index.keys[:, :2])
+    slots = np.flatnonzero(owner >= 0)
+    if len(slots) == 0:
+        return {}
+    starts = pairs.segment_starts()[slots]
+    counts = pairs.counts[slots]
+    rows = np.repeat(starts, counts) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    which = np.repeat(np.arange(len(slots)), counts)
+    events = pairs.events[rows]
+    start = events["t"].astype(np.int64) + pairs.base_ms
+    hour = start - start % HOUR_MS
+    inside = (hour >= since_ms) & (hour <= until_ms)
+    which, hour, size = which[inside], hour[inside], events["bytes"][inside].astype(np.int64)
+    words = pairs.index.keys[slots][which]
+    host = owner[slots][which]
+    port = ((words[:, 4] & np.uint64(0xFF)) << np.uint64(16)) | (words[:, 4] >> np.uint64(8))
+    out: dict[HostKey, tuple] = {}
+    peer_top = _top(host, hour, words[:, 2], words[:, 3], size, k)
+    port_top = _top(host, hour, np.zeros_like(port), port, size, k)
+    host_words = hosts.keys
+    for (h, hr), entries in peer_top.items():
+        out[(host_bytes(host_words[h]), hr)] = (tuple(entries), ())
+    for (h, hr), entries in port_top.items():
+        key = (host_bytes(host_words[h]), hr)
+        peers = out.get(key, ((), ()))[0]
+        out[key] = (peers, tuple((lo, value) for _, lo, value in entries))
+    return out
+
+
+def _top(
+    host: np.ndarray, hour: np.ndarray, hi: np.ndarray, lo: np.ndarray, size: np.ndarray, k: int
+) -> dict[tuple[int, int], list[tuple[int, int, int]]]:
+    """Per (host, hour), the ``k`` keys (hi, lo) with the largest ``size``, largest first."""
+    order = np.lexsort((lo, hi, hour, host))
+    host, hour, hi, lo, size = host[order], hour[order], hi[order], lo[order], size[order]
+    new = np.r_[
+        True,
+        (host[1:] != host[:-1])
+        | (hour[1:] != hour[:-1])
+        | (hi[1:] != hi[:-1])
+        | (lo[1:] != lo[:-1]),
+    ]
+    starts = np.flatnonzero(new)
+    biggest = np.maximum.reduceat(size, starts) if len(starts) else size[:0]
+    host, hour, hi, lo = host[starts], hour[starts], hi[starts], lo[starts]
+    ranked = np.lexsort((lo, hi, -biggest, hour, host))
+    out: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for i in ranked.tolist():
+        entries = out.setdefault((int(host[i]), int(hour[i])), [])
+        if len(entries) < k:
+            entries.append((int(hi[i]), int(lo[i]), int(biggest[i])))
+    return out
