@@ -3,8 +3,11 @@
 Turns each file of ``../shared/data/real/`` into flows (pcaps through the real
 softflowd → nfcapd chain, flow files through :func:`connectors.flows.read_flows`),
 runs :func:`streams.embedded.detect` on them, and scores the alerts against
-:mod:`bench.ground_truth`; then sweeps synthetic beacons (period × jitter) and
-exfiltrations (volume × baseline) drawn by :mod:`detectors.synthetic`.
+:mod:`bench.ground_truth`; then scores the FCCX enterprise hour (:mod:`bench.cases`) and RITA's
+published beacon series (:mod:`bench.rita`); with the sweep, it also runs the
+synthetic cases of issue 12 (:mod:`bench.cases`) and sweeps synthetic beacons
+(period × jitter) and exfiltrations (volume × baseline) drawn by
+:mod:`detectors.synthetic`.
 
 Run from the repository root::
 
@@ -418,7 +421,14 @@ def evaluate(data: Path = DATA, *, sweep: bool = True, seeds: int = 2, hosts: in
         if r.alerts:
             lines += ["", f"Alerts on `{r.capture.path}`:", ""]
             lines += [f"* {_alert_text(a)}" for a in r.alerts]
+    from bench.cases import report_cases, report_fccx, run_cases, run_fccx
+    from bench.rita import report_rita
+
+    if (data.parent / "silk").is_dir():
+        lines += ["", *report_fccx(*run_fccx(detect, data.parent))]
+    lines += ["", *report_rita()]
     if sweep:
+        lines += ["", *report_cases(run_cases(detect, hosts=hosts), 1, hosts)]
         seed_list = list(range(1, seeds + 1))
         result = SweepResult()
         beacon_sweep(detect, seed_list, hosts, result)
