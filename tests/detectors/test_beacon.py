@@ -95,8 +95,8 @@ def test_prevalence_damping_lowers_a_destination_many_hosts_use_with_other_timin
     alone = [a for a in _score(one, config) if a.sip == HOST]
     shared = [a for a in _score(many, config) if a.sip == HOST]
     assert [(a.score, a.evidence["prevalence_damping"]) for a in alone] == [(0.918, 0.0)]
-    assert [(a.score, a.evidence["hosts_to_dip"], a.evidence["same_timer_hosts"],
-             a.evidence["prevalence_damping"]) for a in shared] == [(0.1836, 10, 1, 0.8)]  # fmt: skip
+    keys = ("hosts_to_dip", "same_timer_hosts", "prevalence_damping")
+    assert [(a.score, *(a.evidence[k] for k in keys)) for a in shared] == [(0.1836, 10, 1, 0.8)]
     assert _score(many) == []
 
 
