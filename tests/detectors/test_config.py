@@ -76,7 +76,7 @@ def test_list_settings_extend_the_defaults_and_a_table_replaces_them(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(
         '[beacon]\nallow_networks = ["10.9.0.0/16", "168.63.129.16/32"]\n'
-        'skip_dports = { replace = [53, 5723] }\n'
+        "skip_dports = { replace = [53, 5723] }\n"
         '[site]\ninternal_networks = ["198.18.0.0/15"]\nscore_internal = true\n'
     )
     config = load_config(path)
@@ -89,38 +89,40 @@ def test_list_settings_extend_the_defaults_and_a_table_replaces_them(tmp_path):
     assert config.site.score_internal is True
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[alerts]\nhigh_at = 0.95\n", "[alerts] high_at = 0.95: must not be above critical_at = 0.9"),
-        ("[alerts]\nmedium_at = -0.1\n", "[alerts] medium_at = -0.1: must not be negative"),
-        ("[alerts]\ncritical_at = 1.5\n", "[alerts] critical_at = 1.5: must be in [0, 1]"),
-        ("[beacon]\nalert_score = 2\n", "[beacon] alert_score = 2.0: must be in [0, 1]"),
-        ("[beacon]\nmin_callbacks = 0\n", "[beacon] min_callbacks = 0: must be at least 1"),
-        ("[beacon]\nmin_callbacks = 30\n", "[beacon] min_callbacks = 30: must not be above full_callbacks = 24"),
-        ("[exfil]\nmin_sent_bytes = -1\n", "[exfil] min_sent_bytes = -1: must not be negative"),
-        ("[exfil]\nweight_volume = 0\nweight_evidence = 0\n", "[exfil] weight_* are all 0"),
-        (
-            "[beacon]\nweight_timing = 0\nweight_skew = 0\nweight_size = 0\n"
-            "weight_bytes_per_packet = 0\nweight_count = 0\n",
-            "[beacon] weight_* are all 0: at least one score part must count",
-        ),
-        ('[beacon]\nallow_networks = ["10.0.0.300/8"]\n', "'10.0.0.300/8' is not an address or CIDR"),
-        ('[site]\ninternal_networks = { replace = ["nope"] }\n', "[site] internal_networks = ('nope',)"),
-        ("[beacon]\nallow_ports = [[6, 70000]]\n", "[6, 70000] is not [protocol 0-255, port 0-65535]"),
-        ("[beacon]\nskip_dports = [-1]\n", "[beacon] skip_dports = (53, -1): -1 is outside 0-65535"),
-        ("[beacon]\nprotocols = [300]\n", "[beacon] protocols = (6, 17, 300): 300 is outside 0-255"),
-        ("[site]\nsite_prefix_v4 = 40\n", "[site] site_prefix_v4 = 40: must be in [0, 32]"),
-        ("[site]\nscore_internal = 1\n", "[site] score_internal = 1: expected bool"),
-        ("[beacon]\nallow_ports = { add = [] }\n", "a table here must be { replace = [...] }"),
-        ("[strobe]\nmin_attempts = 5000\n", "[strobe] min_attempts = 5000: must not be above full_attempts"),
-        ("[pairs]\nmax_pairs = 0\n", "[pairs] max_pairs = 0: must be at least 1"),
-    ],
-)  # fmt: skip
-def test_every_setting_is_validated_with_one_line(tmp_path, text, message):
+BAD_VALUES = [  # (section, the file's lines, what the one error line says)
+    ("alerts", "high_at = 0.95", "high_at = 0.95: must not be above critical_at = 0.9"),
+    ("alerts", "medium_at = -0.1", "medium_at = -0.1: must not be negative"),
+    ("alerts", "critical_at = 1.5", "critical_at = 1.5: must be in [0, 1]"),
+    ("beacon", "alert_score = 2", "alert_score = 2.0: must be in [0, 1]"),
+    ("beacon", "min_callbacks = 0", "min_callbacks = 0: must be at least 1"),
+    ("beacon", "min_callbacks = 30", "min_callbacks = 30: must not be above full_callbacks = 24"),
+    ("exfil", "min_sent_bytes = -1", "min_sent_bytes = -1: must not be negative"),
+    ("exfil", "weight_volume = 0\nweight_evidence = 0", "weight_* are all 0"),
+    (
+        "beacon",
+        "weight_timing = 0\nweight_skew = 0\nweight_size = 0\n"
+        "weight_bytes_per_packet = 0\nweight_count = 0",
+        "weight_* are all 0: at least one score part must count",
+    ),
+    ("beacon", 'allow_networks = ["10.0.0.300/8"]', "'10.0.0.300/8' is not an address or CIDR"),
+    ("site", 'internal_networks = { replace = ["nope"] }', "internal_networks = ('nope',)"),
+    ("beacon", "allow_ports = [[6, 70000]]", "[6, 70000] is not [protocol 0-255, port 0-65535]"),
+    ("beacon", "skip_dports = [-1]", "skip_dports = (53, -1): -1 is outside 0-65535"),
+    ("beacon", "protocols = [300]", "protocols = (6, 17, 300): 300 is outside 0-255"),
+    ("site", "site_prefix_v4 = 40", "site_prefix_v4 = 40: must be in [0, 32]"),
+    ("site", "score_internal = 1", "score_internal = 1: expected bool"),
+    ("beacon", "allow_ports = { add = [] }", "a table here must be { replace = [...] }"),
+    ("strobe", "min_attempts = 5000", "min_attempts = 5000: must not be above full_attempts"),
+    ("pairs", "max_pairs = 0", "max_pairs = 0: must be at least 1"),
+]
+
+
+@pytest.mark.parametrize(("section", "lines", "message"), BAD_VALUES)
+def test_every_setting_is_validated_with_one_line(tmp_path, section, lines, message):
     path = tmp_path / "bad.toml"
-    path.write_text(text)
+    path.write_text(f"[{section}]\n{lines}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
+    assert str(caught.value).startswith(f"detector config {path}: [{section}] ")
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
