@@ -106,6 +106,14 @@ def load_config(path: Path) -> DeliveryConfig:
         raise AlertConfigError(path, f"[grouping]: unknown keys {sorted(unknown)}")
     if "group_by" in grouping_table:
         grouping_table = {**grouping_table, "group_by": tuple(grouping_table["group_by"])}
+    for key, least in (("group_wait_s", 0), ("group_interval_s", 0), ("repeat_interval_s", 0),
+                       ("max_alerts", 1)):  # fmt: skip
+        value = grouping_table.get(key, least)
+        wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
+        if wrong_type or value < least or (key == "max_alerts" and not isinstance(value, int)):
+            raise AlertConfigError(
+                path, f"[grouping] {key} = {value!r}: must be a number >= {least}"
+            )
     sinks = []
     for index, entry in enumerate(data.get("sinks", [])):
         try:

@@ -304,6 +304,11 @@ token_file = "{tmp_path / "token"}"
         ('[[sinks]]\ntype = "slack"\nurl = "https://x"', "url must not be written in the file"),
         ('[[sinks]]\ntype = "pager"\nurl_env = "X"', "unknown type 'pager'"),
         ("[grouping]\nwait = 1\n[[sinks]]", "[grouping]: unknown keys ['wait']"),
+        (
+            "[grouping]\nmax_alerts = 0\n[[sinks]]",
+            "[grouping] max_alerts = 0: must be a number >= 1",
+        ),
+        ("[grouping]\ngroup_wait_s = -5\n", "[grouping] group_wait_s = -5: must be a number >= 0"),
         ("", "no [[sinks]] configured"),
         ("[[sinks", "not valid TOML"),
     ],
