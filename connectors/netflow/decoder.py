@@ -177,6 +177,7 @@ class Decoder:
         self._sources: dict[tuple[str, int], int] = {}
         self._now_s = 0.0
         self._options_records = 0  # in the IPFIX message being read
+        self._withdrawn: set[tuple[str, int, int]] = set()
 
     def counts_of(self, exporter: str, domain: int) -> ExporterCounts:
         """The counters of one (exporter, domain), created on first use."""
@@ -328,13 +329,13 @@ class Decoder:
             at += header
             if template_id < 256:
                 if count == 0 and version == 10 and template_id in (2, 3):
-                    self.cache.withdraw(exporter, domain, None)  # all of the domain's
+                    self._withdraw(exporter, domain, None)  # all of the domain's
                     continue
                 if template_id == 0 and count == 0:
                     return  # padding
                 raise NetflowDecodeError(exporter, offset + 4 + at, f"template id {template_id}")
             if count == 0:  # IPFIX withdrawal
-                self.cache.withdraw(exporter, domain, template_id)
+                self._withdraw(exporter, domain, template_id)
                 continue
             known = self.cache.get(exporter, domain, template_id)
             if known is not None and body[start : start + len(known.wire)] == known.wire:
@@ -384,7 +385,19 @@ class Decoder:
             template = Template(9, specs, scope_bytes // 4 or 1, wire=bytes(body[start:at]))
             self._learn(exporter, domain, template_id, template)
 
+    def _withdraw(self, exporter: str, domain: int, template_id: int | None) -> None:
+        """Forget templates; data for them is dropped, not held, until they are redefined.
+
+        Held data could otherwise be decoded with a later, different template of the
+        same id.
+        """
+        for gone in self.cache.withdraw(exporter, domain, template_id):
+            self._withdrawn.add((exporter, domain, gone))
+        if len(self._withdrawn) > 65_536:
+            self._withdrawn.clear()
+
     def _learn(self, exporter: str, domain: int, template_id: int, template: Template) -> None:
+        self._withdrawn.discard((exporter, domain, template_id))
         self.cache.put(exporter, domain, template_id, template)
         waiting = self._pending.pop((exporter, domain, template_id), None)
         for _, size, data_set, _, _ in waiting or ():
@@ -405,7 +418,10 @@ class Decoder:
         counts = self.counts_of(exporter, domain)
         if template is None:
             counts.template_misses += 1
-            self._hold(bytes(body), template_id, exporter, domain, context)
+            if (exporter, domain, template_id) in self._withdrawn:
+                counts.pending_dropped += 1
+            else:
+                self._hold(bytes(body), template_id, exporter, domain, context)
             return None
         plan = template.plan
         if plan.record_bytes:
@@ -579,17 +595,19 @@ def _split_biflows(wide: np.ndarray) -> np.ndarray:
     The reverse record swaps addresses and ports and takes the reverse counters
     and flags; only biflows that saw reverse packets get one.
     """
-    reverse = wide[(wide["rev_packets"] > 0) | (wide["rev_bytes"] > 0)]
-    if not reverse.size:
+    forward = wide[(wide["rev_packets"] > 0) | (wide["rev_bytes"] > 0)]
+    if not forward.size:
         return wide
-    reverse = reverse.copy()
-    for a, b in (("sip", "dip"), ("sport", "dport")):
-        reverse[a], reverse[b] = reverse[b].copy(), reverse[a].copy()
-    reverse["packets"] = reverse["rev_packets"]
-    reverse["bytes"] = reverse["rev_bytes"]
-    reverse["flags"] = reverse["rev_flags"]
-    reverse["input"], reverse["output"] = reverse["output"].copy(), reverse["input"].copy()
-    return np.concatenate([wide, reverse])
+    both = np.empty(len(wide) + len(forward), WIDE_DTYPE)  # concatenate would repack the dtype
+    both[: len(wide)] = wide
+    reverse = both[len(wide) :]
+    reverse[:] = forward
+    for a, b in (("sip", "dip"), ("sport", "dport"), ("input", "output")):
+        reverse[a], reverse[b] = forward[b], forward[a]
+    reverse["packets"] = forward["rev_packets"]
+    reverse["bytes"] = forward["rev_bytes"]
+    reverse["flags"] = forward["rev_flags"]
+    return both
 
 
 def _cut_variable(body: memoryview | bytes, lengths: tuple[int, ...], exporter: str):

@@ -78,10 +78,14 @@ class SequenceTracker:
             gaps = {RFC: (sequence - state.sequence - state.advance) % _WRAP}
             if flows_here is not None:
                 gaps[INCLUSIVE] = (sequence - state.sequence - flows_here) % _WRAP
-            if mode is None and len(gaps) == 2:
-                exact = [name for name, gap in gaps.items() if gap == 0]
-                mode = exact[0] if len(exact) == 1 else None
-            if mode is not None:
+            if mode is None and len(gaps) == 2 and 0 in gaps.values():
+                # one reading fits exactly, the other would claim loss: that settles it
+                other = max(gaps.values())
+                if 0 < other < _HALF:
+                    mode = RFC if gaps[RFC] == 0 else INCLUSIVE
+            if mode is not None and mode not in gaps:  # this message's flows are unknown
+                gap = 0
+            elif mode is not None:
                 gap = gaps[mode]
             else:
                 gap = gaps[RFC] if len(set(gaps.values())) == 1 else 0

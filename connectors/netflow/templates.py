@@ -111,13 +111,17 @@ class TemplateCache:
         self.dirty |= changed
         return changed
 
-    def withdraw(self, exporter: str, domain: int, template_id: int | None) -> None:
-        """Forget one template, or all of a domain's (IPFIX withdrawal, RFC 7011 §8.1)."""
+    def withdraw(self, exporter: str, domain: int, template_id: int | None) -> list[int]:
+        """Forget one template, or all of a domain's (IPFIX withdrawal, RFC 7011 §8.1).
+
+        Returns the template ids forgotten.
+        """
         templates = self._by_exporter.get(exporter, {})
-        for key in list(templates):
-            if key[0] == domain and template_id in (None, key[1]):
-                del templates[key]
-                self.dirty = True
+        gone = [key for key in templates if key[0] == domain and template_id in (None, key[1])]
+        for key in gone:
+            del templates[key]
+            self.dirty = True
+        return [tid for _, tid in gone]
 
     def save(self, path: Path) -> None:
         """Write templates and sampling rates to ``path`` atomically (write, then rename)."""
