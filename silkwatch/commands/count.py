@@ -148,7 +148,7 @@ def iter_input(
     converts records here, before any computation. The batches are read on a
     thread one or two ahead of the caller's work.
     """
-    inputs = resolve_inputs(input_names(args))
+    inputs = resolve_inputs(input_names(args)) if not getattr(args, "xargs", None) else xargs(args)
     policy = getattr(args, "ipv6_policy", "mix")
     if policy != "mix" and columns is not None:
         columns = columns | {"ipv6", "sip", "dip", "nhip"}
@@ -258,6 +258,24 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
         help="flowrate.so is built in (its fields are always available); others are refused",
     )
     group.add_argument("--pager", metavar="PROG", help="accepted; output is never paged")
+    group.add_argument(
+        "--xargs",
+        "-xargs",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="read the names of the input files from FILE, one a line (default stdin)",
+    )
+    for direction, default in (
+        ("incoming", "all/in,all/inweb"),
+        ("outgoing", "all/out,all/outweb"),
+    ):
+        group.add_argument(
+            f"--{direction}-flowtypes",
+            default=default,
+            metavar="CLASS/TYPE,...",
+            help=f"int-ext-fields: the {direction} flowtypes (only the default, {default})",
+        )
 
 
 class _OptionalChar(argparse.Action):
@@ -274,9 +292,26 @@ class _OptionalChar(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def xargs(args: argparse.Namespace) -> list[str]:
+    """SiLK's ``--xargs[=FILE]``: the input names, one a line, from FILE or stdin."""
+    if args.xargs == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.xargs).read_text()
+        except OSError as exc:
+            raise CountArgumentError(f"--xargs {args.xargs}: {exc.strerror}") from exc
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    return resolve_inputs(names) if names else []
+
+
 def input_names(args: argparse.Namespace) -> list[str]:
     """The inputs named on the command line, or ``-`` (stdin) when none is."""
     return [*getattr(args, "stray_inputs", []), *args.inputs] or ["-"]
+
+
+#: SiLK plug-ins whose fields are built in (their --plugin switch is accepted)
+BUILT_IN_PLUGINS = ("flowrate", "int-ext-fields")
 
 
 class PluginError(SilkwatchError):
@@ -288,8 +323,14 @@ class PluginError(SilkwatchError):
 def table_style(args: argparse.Namespace) -> TableStyle:
     """The ``TableStyle`` of the text switches (``--delimited`` etc.)."""
     for plugin in args.plugin:
-        if Path(plugin).name not in ("flowrate.so", "flowrate"):
-            raise PluginError(f"plug-in {plugin!r} is not available (only flowrate.so is built in)")
+        if Path(plugin).name.removesuffix(".so") not in BUILT_IN_PLUGINS:
+            raise PluginError(
+                f"plug-in {plugin!r} is not available (built in: flowrate.so, int-ext-fields.so)"
+            )
+    defaults = {"incoming": "all/in,all/inweb", "outgoing": "all/out,all/outweb"}
+    for direction, default in defaults.items():
+        if getattr(args, f"{direction}_flowtypes", default) != default:
+            raise PluginError(f"--{direction}-flowtypes: only {default} is supported")
     if args.delimited is not None:
         return TableStyle(False, (args.delimited or "|").encode(), False, not args.no_titles)
     return TableStyle(

@@ -35,6 +35,7 @@ from connectors.silk.text import (
     title_cells,
 )
 from detectors.exceptions import SilkwatchError
+from detectors.groupby import flowrate_milli, int_ext_column, payload_bytes
 from detectors.schema import FlowBatch
 from silkwatch.commands.count import (
     add_table_arguments,
@@ -161,48 +162,16 @@ def _sensor_width(c: Context) -> int:
     return 5 if c.integer_sensors else c.site.sensor_width
 
 
-#: flowrate's assumed duration of a zero-length flow (400 µs, SiLK >= 3.16)
-ZERO_DURATION_US = 400
+def _int_ext_ip(name: str) -> Cells:
+    def cells(b: FlowBatch, c: Context) -> np.ndarray:
+        column = int_ext_column(b, name)
+        return ip_cells(column, b["ipv6"], policy=c.policy, ip_format=c.ip_format)
+
+    return cells
 
 
-def payload_bytes(batch: FlowBatch) -> np.ndarray:
-    """flowrate's payload: bytes less a minimal IP header, and TCP or UDP header, per packet."""
-    header = np.where(batch["ipv6"], 40, 20).astype(np.uint64)
-    proto = batch["proto"]
-    header += np.where(proto == 6, 20, np.where(proto == 17, 8, 0)).astype(np.uint64)
-    overhead = batch["packets"] * header
-    return np.where(batch["bytes"] > overhead, batch["bytes"] - overhead, 0).astype(np.uint64)
-
-
-def flow_microseconds(batch: FlowBatch) -> np.ndarray:
-    """Durations in µs as flowrate takes them: a zero duration counts as 400 µs."""
-    elapsed = batch["elapsed_ms"].astype(np.float64) * 1000.0
-    return np.where(batch["elapsed_ms"] == 0, float(ZERO_DURATION_US), elapsed)
-
-
-def rate_milli(numerator: np.ndarray, denominator: np.ndarray, scale: float) -> np.ndarray:
-    """flowrate's ratio in thousandths: ``(uint64)((v * scale / d + 0.5e-3) * 1e3)``.
-
-    The same rounding as SiLK's ``DOUBLE_TO_UINT64``, so printed values and the
-    keys rwuniq groups on are SiLK's (65.8125 prints 65.813).
-
-    >>> rate_milli(np.array([2106.0]), np.array([32.0]), 1.0).tolist()
-    [65813]
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(denominator > 0, numerator * scale / denominator, 0.0)
-    return ((ratio + 0.5e-3) * 1e3).astype(np.uint64)
-
-
-def flowrate_milli(name: str, batch: FlowBatch) -> np.ndarray:
-    """``pckts/sec``, ``bytes/sec``, ``bytes/packet`` or ``payload-rate`` in thousandths."""
-    if name == "bytes/packet":
-        return rate_milli(
-            batch["bytes"].astype(np.float64), batch["packets"].astype(np.float64), 1.0
-        )
-    top = {"pckts/sec": batch["packets"], "bytes/sec": batch["bytes"]}.get(name)
-    top = payload_bytes(batch) if top is None else top
-    return rate_milli(top.astype(np.float64), flow_microseconds(batch), 1e6)
+def _int_ext_port(name: str) -> Cells:
+    return lambda b, c: int_cells(int_ext_column(b, name))
 
 
 def _rate(name: str) -> Cells:
@@ -253,6 +222,10 @@ _FIELDS: dict[str, CutField] = {
     "dur+msec": CutField(24, "dur+msec", _fixed(9), _duration),
     "itype": CutField(25, "iType", _fixed(3), _icmp(8)),
     "icode": CutField(26, "iCode", _fixed(3), _icmp(0)),
+    "ext-ip": CutField(None, "ext-ip", _IP_WIDTH, _int_ext_ip("ext-ip")),
+    "ext-port": CutField(None, "ext-port", _fixed(5), _int_ext_port("ext-port")),
+    "int-ip": CutField(None, "int-ip", _IP_WIDTH, _int_ext_ip("int-ip")),
+    "int-port": CutField(None, "int-port", _fixed(5), _int_ext_port("int-port")),
     "pckts/sec": CutField(None, "pckts/sec", _fixed(15), _rate("pckts/sec")),
     "bytes/sec": CutField(None, "bytes/sec", _fixed(15), _rate("bytes/sec")),
     "bytes/packet": CutField(None, "bytes/packet", _fixed(15), _rate("bytes/packet")),
@@ -361,6 +334,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start_or_tail.add_argument("--tail-recs", type=_count, help="print only the last N records")
     parser.add_argument("--end-rec-num", type=_count, default=0, help="last record printed")
     parser.add_argument("--dry-run", action="store_true", help="print the title row and stop")
+    parser.add_argument(
+        "--icmp-type-and-code",
+        action="store_true",
+        help="for ICMP, print the type as sPort and the code as dPort (deprecated in SiLK)",
+    )
     add_table_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -398,6 +376,24 @@ def _selected(args: argparse.Namespace) -> Iterator[FlowBatch]:
             return
 
 
+def _icmp_ports(shift: int, column: str) -> Cells:
+    def cells(b: FlowBatch, c: Context) -> np.ndarray:
+        return np.where(is_icmp(b), int_cells((b["dport"] >> shift) & 0xFF), int_cells(b[column]))
+
+    return cells
+
+
+def _icmp_in_ports(fields: list[CutField]) -> list[CutField]:
+    """rwcut's deprecated ``--icmp-type-and-code``: ICMP type in sPort, code in dPort.
+
+    As rwcut 3.19 does, an sPort column is added at the end when none is asked for.
+    """
+    sport = CutField(3, "sPort", _fixed(5), _icmp_ports(8, "sport"))
+    dport = CutField(4, "dPort", _fixed(5), _icmp_ports(0, "dport"))
+    swapped = [sport if f.number == 3 else dport if f.number == 4 else f for f in fields]
+    return swapped if any(f.number == 3 for f in fields) else [*swapped, sport]
+
+
 def run(args: argparse.Namespace) -> int:
     """Stream the records to the output in the chosen format."""
     names = parse_cut_fields("1-26") if args.all_fields else args.fields
@@ -417,6 +413,8 @@ def run(args: argparse.Namespace) -> int:
         table.columns,
     )
     fields = [_FIELDS[name] for name in names]
+    if args.icmp_type_and_code:
+        fields = _icmp_in_ports(fields)
     widths = [f.width(context) for f in fields] if table.columns else None
 
     def rows(columns: list[np.ndarray], truncate: bool = False) -> bytes:

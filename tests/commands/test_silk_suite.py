@@ -38,18 +38,12 @@ TOOLS = {
 }
 
 _SKPLUGIN = "skplugin-test.so is SiLK's C test plug-in (its fields exist only there)"
-_XARGS = "--xargs (input names read from a file) not supported"
-_ICMP_TC = "rwcut --icmp-type-and-code (deprecated) not supported"
 _PROTO_STATS = "rwstats --overall-stats / --detail-proto-stats not supported"
 #: case → why it still fails (docs/silk-compatibility.md lists the same)
 EXPECTED_FAILURES: dict[str, str] = {
     "rwcut-skplugin-test": _SKPLUGIN,
     "rwstats-skplugin-test": _SKPLUGIN,
     "rwuniq-skplugin-test": _SKPLUGIN,
-    "rwstats-empty-input-presorted-xargs": _XARGS,
-    "rwuniq-empty-input-presorted-xargs": _XARGS,
-    "rwcut-icmp-type": _ICMP_TC,
-    "rwcut-icmp-type-v6": _ICMP_TC,
     "rwstats-overall-stats": _PROTO_STATS,
     "rwstats-proto-stats": _PROTO_STATS,
 }
