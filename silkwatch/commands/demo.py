@@ -7,7 +7,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from silkwatch.commands.detect import add_detect_arguments, print_alerts
+from silkwatch.commands.detect import (
+    add_detect_arguments,
+    alert_counts,
+    detection_setup,
+    print_alerts,
+    select_alerts,
+)
 
 EPILOG = """\
 examples:
@@ -42,9 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate, write, read back, detect, score against the plants."""
     from connectors.silk import Compression, SilkWriter, read_batches
-    from detectors.config import load_config
+    from detectors.config import is_alert
     from detectors.synthetic import synthetic_day
     from streams.embedded import run as run_stream
+
+    config, run_config, suppressions = detection_setup(args)
 
     day = synthetic_day(args.seed, hosts=args.hosts)
     with tempfile.TemporaryDirectory(prefix="silkwatch-demo-") as scratch:
@@ -53,17 +61,19 @@ def run(args: argparse.Namespace) -> int:
             for batch in day.batches:
                 writer.write(batch)
         print(f"wrote {day.flows:,} flows of {args.hosts:,} hosts to {path}", file=sys.stderr)
-        result = run_stream(read_batches(path), detectors=load_config(args.config))
-    print_alerts(sorted(result.alerts, key=lambda a: a.first_seen_ms), args.format)
+        result = run_stream(read_batches(path), detectors=run_config)
+    shown = select_alerts(result.alerts, args, config, suppressions)
+    print_alerts(shown, args.format, explain=config if args.explain else None)
+    alerts = [a for a in shown if is_alert(config, a)]
     malicious = [p for p in day.planted if p.sip != "*"]  # "*": benign traffic of many hosts
-    missed = [p for p in malicious if not any(a.sip == p.sip for a in result.alerts)]
+    missed = [p for p in malicious if not any(a.sip == p.sip for a in alerts)]
     print(
-        f"{len(result.alerts)} alerts; found {len(malicious) - len(missed)} of "
+        f"{alert_counts(shown, config, args)}; found {len(malicious) - len(missed)} of "
         f"{len(malicious)} planted attacks"
         + "".join(f"; missed {p.kind} from {p.sip}" for p in missed),
         file=sys.stderr,
     )
-    false = unmatched_alerts(result.alerts, malicious)
+    false = unmatched_alerts(alerts, malicious)
     print(
         f"{len(false)} alerts match no planted attack"
         + "".join(f"; {a.kind} {a.sip} -> {a.dip or 'network'}" for a in false),
