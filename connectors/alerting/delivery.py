@@ -37,14 +37,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
 from connectors.alerting.grouping import Grouper, GroupingConfig, Notification
 from connectors.alerting.http import DeliveryError
 from connectors.alerting.schema import InvalidAlert, validate_alert
-from connectors.kafka.publisher import ensure_topic
 from connectors.prometheus import Metrics, record_dead_letter, record_delivery
 from detectors.exceptions import SilkwatchError
 
@@ -61,6 +60,10 @@ MAX_OUTSTANDING = 10_000
 #: waiting for the group coordinator of a new consumer group: 60 × 0.5 s
 COORDINATOR_RETRIES = 60
 COORDINATOR_RETRY_S = 0.5
+
+#: connecting to the broker at start: 10 × 1 s
+START_RETRIES = 10
+START_RETRY_S = 1.0
 
 #: Kafka's default ``offset.metadata.max.bytes`` is 4096; stay well below it
 MAX_METADATA_CHARS = 3000
@@ -231,23 +234,29 @@ class TopicReader:
         self._committed: dict[int, tuple[int, str]] = {}
 
     async def _start(self) -> AIOKafkaConsumer:
+        """A consumer positioned at the committed offsets; a broker that does not answer
+        at once (busy, or starting) is asked again for ``START_RETRIES × START_RETRY_S``."""
         self._reset()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        try:
-            await consumer.start()
-            await self._resume(consumer)
-        except KafkaError as exc:
-            await consumer.stop()
-            raise DeliveryStartError(self.bootstrap, self.topic, repr(exc)) from exc
-        except BaseException:
-            await consumer.stop()
-            raise
-        return consumer
+        for attempt in range(1, START_RETRIES + 1):
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await consumer.start()
+                await self._resume(consumer)
+                return consumer
+            except KafkaError as exc:
+                await consumer.stop()
+                if not exc.retriable or attempt == START_RETRIES:
+                    raise DeliveryStartError(self.bootstrap, self.topic, repr(exc)) from exc
+            except BaseException:
+                await consumer.stop()
+                raise
+            await asyncio.sleep(START_RETRY_S)
+        raise AssertionError("unreachable")
 
     async def _resume(self, consumer: AIOKafkaConsumer) -> None:
         """Assign every partition, seek each to its committed offset, load the done-above set."""
@@ -450,7 +459,7 @@ class DeadLetterRunner(TopicReader):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Validate, dead-letter the invalid, commit, until ``stop`` is set."""
-        await asyncio.to_thread(ensure_topic, self.bootstrap, self.dead_letter_topic, 1)
+        await self._ensure_topic()
         consumer = await self._start()
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         try:
@@ -464,6 +473,20 @@ class DeadLetterRunner(TopicReader):
         finally:
             await producer.stop()
             await consumer.stop()
+
+    async def _ensure_topic(self) -> None:
+        """Create the dead-letter topic (one partition, one replica: create it beforehand for more)
+        unless it exists, so its first record does not wait for auto-creation."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            await admin.start()
+            await admin.create_topics([NewTopic(self.dead_letter_topic, 1, 1)])
+        except TopicAlreadyExistsError:
+            pass
+        except KafkaError as exc:
+            raise DeliveryStartError(self.bootstrap, self.dead_letter_topic, repr(exc)) from exc
+        finally:
+            await admin.close()
 
     async def _check(
         self, producer: AIOKafkaProducer, partition: int, offset: int, value: bytes | None
