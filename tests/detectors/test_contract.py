@@ -22,7 +22,9 @@ from detectors.exfil import score_exfil
 from detectors.hosts import combine_hosts, host_deltas
 from detectors.pairs import PairConfig, combine_pairs, pair_deltas
 from detectors.schema import make_batch
+from detectors.strobe import score_strobes
 from detectors.synthetic import synthetic_day
+from detectors.upload import score_uploads
 
 HOUR_MS = 3_600_000
 
@@ -51,9 +53,16 @@ AGGREGATES = [
 
 
 def _draw(seed: int) -> np.ndarray:
-    """Half a synthetic day of a small network: web, DNS, NTP, beacons, a tunnel."""
+    """Half a synthetic day of a small network: web, DNS, NTP, beacons, a tunnel, plus
+    a retry storm and a scheduled upload (the cases of ``bench/cases.py``)."""
+    from bench.cases import CASES
+
     day = synthetic_day(seed, hosts=24)
-    flows = np.concatenate(day.batches)
+    rng = np.random.default_rng(seed)
+    extra = [b for c in CASES if c.name in ("strobe", "periodic upload")
+             for b in c.flows(day.start_ms - 6 * HOUR_MS, rng)]  # fmt: skip
+    flows = np.concatenate([*day.batches, *extra])
+    flows = flows[np.argsort(flows["stime_ms"], kind="stable")]
     return flows[flows["stime_ms"] < day.start_ms + 12 * HOUR_MS]
 
 
@@ -136,7 +145,21 @@ def _exfil(states):
     return score_exfil(states["sent"], states["received"], hour_start_ms=hour - HOUR_MS)
 
 
-SCORERS = {"beacons": _beacons, "dns": _dns, "exfil": _exfil}
+def _strobes(states):
+    return score_strobes(states["pairs"], now_ms=_now_ms())
+
+
+def _uploads(states):
+    return score_uploads(states["pairs"], now_ms=_now_ms())
+
+
+SCORERS = {
+    "beacons": _beacons,
+    "dns": _dns,
+    "exfil": _exfil,
+    "strobes": _strobes,
+    "uploads": _uploads,
+}
 
 
 def _states(batches) -> dict[str, dict]:
@@ -182,4 +205,6 @@ def test_alerts_survive_pickle(scorer):
 def test_the_contract_day_has_alerts_to_compare():
     """Guard: a suite comparing empty lists would prove nothing."""
     states = _states([_flows()])
-    assert [len(scorer(states)) for _, scorer in sorted(SCORERS.items())] == [3, 1, 0]
+    counts = {name: len(scorer(states)) for name, scorer in SCORERS.items()}
+    # beacons: the day's three and the scheduled upload, periodic enough for both scorers
+    assert counts == {"beacons": 4, "dns": 1, "exfil": 0, "strobes": 1, "uploads": 1}
