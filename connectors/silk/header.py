@@ -39,6 +39,7 @@ class FileFormat(IntEnum):
     FT_RWAUGMENTED = 0x14
     FT_RWAUGWEB = 0x15
     FT_RWGENERIC = 0x16
+    FT_FLOWCAP = 0x1C
     FT_RWWWW = 0x1F
 
 

@@ -480,6 +480,33 @@ def _filter12(raw: np.ndarray, out: FlowBatch, start_ms: int, *, sensor_bits: tu
     out["sensor"] = (b >> low) & ((1 << width) - 1)
 
 
+def _flowcap(raw: np.ndarray, out: FlowBatch, start_ms: int, *, frac: bool, app: bool) -> None:
+    """FT_FLOWCAP (``flowcapio.c``): 24-bit packets, flags by the EXPANDED bit, and
+    milliseconds of start and duration in three big-endian bytes (10 bits each).
+
+    The packets share a 32-bit read with the protocol byte after them: the low three
+    bytes in a little-endian file, the high three in a big-endian one.
+    """
+    word = raw["pkts_proto"]
+    big_endian = raw.dtype.fields["pkts_proto"][0].byteorder == ">"
+    out["packets"] = (word >> 8) if big_endian else (word & 0xFFFFFF)
+    zero = np.zeros(len(raw), np.uint32)
+    if frac:
+        t0, t1, t2 = (raw[f"frac{i}"].astype(np.uint32) for i in range(3))
+        stime_msec, elapsed_msec = (t0 << 2) | (t1 >> 6), ((t1 & 0x3F) << 4) | (t2 >> 4)
+    else:
+        stime_msec = elapsed_msec = zero
+    _times(out, 0, raw["stime_s"], stime_msec, raw["elapsed_s"], elapsed_msec)
+    if "first_flags" in raw.dtype.names:
+        expanded = (out["tcp_state"] & _EXPANDED) != 0
+        session, first = out["flags"].copy(), raw["first_flags"]
+        out["flags"] = np.where(expanded, session | first, session)
+        out["rest_flags"] = np.where(expanded, session, 0)
+        out["init_flags"] = np.where(expanded, first, 0)
+    if not app:
+        out["application"] = 0
+
+
 def _zero_application(raw: np.ndarray, out: FlowBatch, start_ms: int) -> None:
     """FT_RWIPV6ROUTING v2 differs from v1 only in never reporting an application."""
     out["application"] = 0
@@ -895,6 +922,89 @@ _RAW_LAYOUTS: dict[tuple[int, tuple[int, ...]], Layout] = {
         _www12,
     ),
 }
+
+_FLOWCAP_HEAD = (
+    ("sip", 0, "ip4"),
+    ("dip", 4, "ip4"),
+    ("bytes", 8, "u4"),
+    ("stime_s", 12, "u4"),
+    ("elapsed_s", 16, "u2"),
+    ("sport", 18, "u2"),
+    ("dport", 20, "u2"),
+)
+
+
+def _flowcap_tail(at: int) -> tuple[Field, ...]:
+    """Packets (24 bits) and protocol, flags, first flags, tcp_state, time fractions."""
+    return (
+        ("pkts_proto", at, "u4"),
+        ("proto", at + 3, "u1"),
+        ("flags", at + 4, "u1"),
+        ("first_flags", at + 5, "u1"),
+        ("tcp_state", at + 6, "u1"),
+        ("frac0", at + 7, "u1"),
+        ("frac1", at + 8, "u1"),
+        ("frac2", at + 9, "u1"),
+    )
+
+
+_FLOWCAP3 = (
+    *_FLOWCAP_HEAD,
+    ("application", 22, "u2"),
+    ("input", 24, "u1"),
+    ("output", 25, "u1"),
+    *_flowcap_tail(26),
+)
+_RAW_LAYOUTS.update(
+    {
+        # flowcap spool files (flowcapio.c); the sensor comes from the header, if at all
+        (F.FT_FLOWCAP, (5,)): Layout(
+            "FT_FLOWCAP v5",
+            38,
+            (
+                *_FLOWCAP_HEAD,
+                ("application", 22, "u2"),
+                ("input", 24, "u2"),
+                ("output", 26, "u2"),
+                *_flowcap_tail(28),
+            ),
+            (_P(_flowcap, frac=True, app=True),),
+        ),
+        (F.FT_FLOWCAP, (6,)): Layout(
+            "FT_FLOWCAP v6",
+            38,
+            (
+                *_FLOWCAP_HEAD,
+                ("input", 24, "u2"),
+                ("output", 26, "u2"),
+                *_flowcap_tail(28),
+            ),
+            (_P(_flowcap, frac=True, app=False),),
+        ),
+        (F.FT_FLOWCAP, (4,)): Layout(
+            "FT_FLOWCAP v4",
+            40,
+            (*_FLOWCAP3, ("nhip", 36, "ip4")),  # the payload hash, as SiLK keeps it
+            (_P(_flowcap, frac=True, app=True),),
+        ),
+        (F.FT_FLOWCAP, (3,)): Layout(
+            "FT_FLOWCAP v3", 36, _FLOWCAP3, (_P(_flowcap, frac=True, app=True),)
+        ),
+        (F.FT_FLOWCAP, (2,)): Layout(
+            "FT_FLOWCAP v2",
+            30,
+            (
+                *_FLOWCAP_HEAD,
+                ("input", 22, "u1"),
+                ("output", 23, "u1"),
+                ("pkts_proto", 24, "u4"),
+                ("proto", 27, "u1"),
+                ("flags", 28, "u1"),
+            ),
+            (_P(_flowcap, frac=False, app=False),),
+        ),
+    }
+)
 
 #: (format id, record version) → layout
 LAYOUTS: dict[tuple[int, int], Layout] = {
