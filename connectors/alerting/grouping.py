@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,23 +125,27 @@ class Grouper:
         #: alerts waiting in all groups
         self.pending = 0
 
-    def add(self, alert: Mapping[str, Any], *, now_s: float, token: Any = None) -> list[Any]:
-        """Take one alert. Returns the tokens of alerts needing no notification
-        (a revision already notified within ``repeat_interval_s``, or older than
-        the one already waiting), which the caller may acknowledge at once."""
+    def add(self, alert: dict[str, Any], *, now_s: float, token: Any = None) -> list[Any]:
+        """Take one alert (kept as it is: the caller hands it over and does not change it).
+
+        Returns the tokens of alerts needing no notification (a revision already
+        notified within ``repeat_interval_s``, or older than the one already
+        waiting), which the caller may acknowledge at once."""
         finding, revision = alert["id"], alert["revision"]
         sent_s = self._notified_s.get(f"{finding}:{revision}")
         if sent_s is not None and now_s - sent_s < self.config.repeat_interval_s:
             return [token]
-        key = tuple(_hashable(alert.get(name)) for name in self.config.group_by)
-        group = self._groups.setdefault(key, _Group(created_s=now_s))
+        key = tuple([_hashable(alert.get(name)) for name in self.config.group_by])
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(created_s=now_s)
         waiting = group.pending.get(finding)
         if waiting is None:
-            group.pending[finding] = (dict(alert), [token])
+            group.pending[finding] = (alert, [token])
             self.pending += 1
             return []
         if revision > waiting[0]["revision"]:  # an escalation replaces what waits
-            group.pending[finding] = (dict(alert), [*waiting[1], token])
+            group.pending[finding] = (alert, [*waiting[1], token])
             return []
         return [token]  # the same or an older revision is already waiting
 
@@ -177,10 +180,12 @@ class Grouper:
                     tokens=tuple(t for _, tokens in group.pending.values() for t in tokens),
                 )
             )
+            notified = self._notified_s
             for alert in alerts:
-                notified = f"{alert['id']}:{alert['revision']}"
-                self._notified_s.pop(notified, None)
-                self._notified_s[notified] = now_s  # kept in send order
+                sent = f"{alert['id']}:{alert['revision']}"
+                if sent in notified:
+                    notified.move_to_end(sent)  # kept in send order
+                notified[sent] = now_s
             self.pending -= len(group.pending)
             group.pending = {}
             group.last_sent_s = now_s
@@ -201,4 +206,4 @@ class Grouper:
 
 def _hashable(value: Any) -> Any:
     """Group-by values as dict keys (validated alerts hold no lists there, but stay safe)."""
-    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
