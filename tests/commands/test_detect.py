@@ -105,3 +105,27 @@ def test_demo_names_the_alerts_that_match_no_planted_attack():
         Alert("beacon", "medium", 0.7, "10.1.0.9", "13.107.4.50", 443, 6, 0, 1),
     ]
     assert unmatched_alerts(alerts, planted) == alerts[1:]
+
+
+def test_output_is_sorted_by_time_then_severity_and_filtered():
+    import argparse
+
+    from detectors.alerts import Alert
+    from detectors.config import DetectorsConfig
+    from silkwatch.commands.detect import select_alerts
+
+    def alert(kind, severity, score, first_ms):
+        return Alert(kind, severity, score, "10.0.0.1", "192.0.2.1", 443, 6, first_ms, first_ms)
+
+    alerts = [
+        alert("beacon", "medium", 0.7, 2_000),
+        alert("strobe", "medium", 0.6, 1_000),
+        alert("exfil", "critical", 0.95, 2_000),
+        alert("beacon", "low", 0.4, 500),
+    ]
+    args = argparse.Namespace(min_score=None, min_severity="low")
+    assert [(a.first_seen_ms, a.kind) for a in select_alerts(alerts, args, DetectorsConfig())] == [
+        (500, "beacon"), (1_000, "strobe"), (2_000, "exfil"), (2_000, "beacon"),
+    ]  # fmt: skip
+    args = argparse.Namespace(min_score=0.65, min_severity="medium")
+    assert [a.kind for a in select_alerts(alerts, args, DetectorsConfig())] == ["exfil", "beacon"]
