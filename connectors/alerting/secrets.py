@@ -33,7 +33,8 @@ class SecretError(SilkwatchError):
     reason = "secret_missing"
 
 
-#: shortest secret part redacted on its own (shorter ones only as part of the whole)
+#: shortest text redacted (shorter parts only as part of the whole; a secret shorter
+#: than this is no secret, and redacting "tok" would mangle every "token")
 MIN_PART_CHARS = 6
 
 REDACTED = "<redacted>"
@@ -76,7 +77,7 @@ def secret_parts(value: str) -> set[str]:
         if len(part) >= MIN_PART_CHARS and not _is_host(part) and not _WORD.match(part):
             parts.add(part)
             parts.add(urllib.parse.unquote(part))
-    return {p for p in parts if p}
+    return {p for p in parts if len(p) >= MIN_PART_CHARS}
 
 
 def _is_host(part: str) -> bool:
