@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 
 import faust
 import numpy as np
@@ -23,6 +22,8 @@ from prometheus_client import CollectorRegistry
 
 from connectors.geoip import CountryDB
 from connectors.kafka.frame import FrameError, decode_frame
+from connectors.kafka.publisher import bootstrap_servers
+from connectors.kafka.readback import alert_dicts, newest_checkpoint, read_records
 from connectors.prometheus import (
     create_metrics,
     record_alerts,
@@ -37,13 +38,14 @@ from connectors.prometheus import (
     render,
 )
 from detectors.config import load_config
-from detectors.pairs import address_text
-from streams.detection import DetectionProcessor, DetectionStores
+from streams.detectrole import DetectRole, Stored
 from streams.network import NetworkHours, closed_hour_message, network_totals
 from streams.processing import BinProcessor, BinStores, StreamConfig
 from streams.settings import WorkerSettings
+from streams.tablecodec import register_codecs
 from streams.throttle import Every
 from streams.transport import App
+from streams.views import host_rows, top_host_columns
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ metrics = create_metrics(registry)
 metrics.decode_errors.labels(FrameError.reason)  # exported as 0 before the first bad frame
 countries = CountryDB()
 processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
+last_event_s: dict[int, float] = {}  # flows partition → wall time of its last message
+register_codecs()
 
 app = App(
     settings.app_id,
@@ -62,6 +66,7 @@ app = App(
     store="memory://",
     topic_partitions=settings.partitions,
     datadir=str(settings.data_dir),
+    web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,
     consumer_auto_offset_reset="earliest",
@@ -85,18 +90,22 @@ bins_topic = app.topic(settings.bins_topic, value_serializer="json", partitions=
 alerts_topic = app.topic(
     settings.alerts_topic, value_serializer="json", partitions=1, internal=True
 )
-
-
-# Table changelogs are pickled (below): written and read only by silkwatch workers.
-warnings.filterwarnings("ignore", message="The pickle codec", module="faust")
+checkpoints_topic = app.topic(
+    f"{settings.app_id}-detect-checkpoints",
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+    internal=True,
+    compacting=True,
+)
 
 
 def _table(name: str, source: faust.TopicT) -> faust.Table:
-    """A table fed from ``source``, with keys (tuples) and values (arrays, dataclasses) pickled.
+    """A table fed from ``source``, keys and values in :mod:`streams.tablecodec`'s JSON.
 
     Faust derives a table's codecs from ``key_type``/``value_type`` and falls back
-    to JSON, which cannot carry tuples or arrays; the changelog is written and read
-    only by silkwatch workers, so pickle is safe here.
+    to JSON, which cannot carry tuples or arrays; our codec can, and reads back
+    only the shapes it writes (never pickle: a changelog is not a trust boundary).
 
     Faust also re-checks, on the first write, that the changelog has as many
     partitions as the source topic, by asking the consumer's metadata cache; on a
@@ -106,7 +115,7 @@ def _table(name: str, source: faust.TopicT) -> faust.Table:
     marked done here.
     """
     table = app.Table(name, partitions=source.partitions)
-    table.key_serializer = table.value_serializer = "pickle"
+    table.key_serializer = table.value_serializer = "silkwatch-table"
     # registering the table built its changelog topic with the JSON codecs: rebuild it
     table.changelog_topic = table._new_changelog_topic()
     table._verified_source_topics_for_partitions.update(source.topics)
@@ -116,9 +125,42 @@ def _table(name: str, source: faust.TopicT) -> faust.Table:
 bins_table = _table("bins", flows_topic)
 progress_table = _table("progress", flows_topic)
 network_table = _table("network", bins_topic)
-hosts_sent_table = _table("hosts-sent", flows_topic)
-hosts_received_table = _table("hosts-received", flows_topic)
-pairs_table = _table("pairs", flows_topic)
+
+BOOTSTRAP = bootstrap_servers(settings.broker)
+
+
+async def _send_chunk(partition: int, key: bytes, value: bytes) -> None:
+    await checkpoints_topic.send(key=key, value=value, partition=partition)
+
+
+async def _flush() -> None:
+    await app.producer.flush()
+
+
+async def _read_checkpoint(partition: int) -> Stored | None:
+    records = await read_records(BOOTSTRAP, checkpoints_topic.get_topic_name(), partition)
+    return newest_checkpoint(records, partition)
+
+
+async def _read_alerts_since(offset: int) -> list[dict]:
+    return alert_dicts(await read_records(BOOTSTRAP, settings.alerts_topic, 0, start=offset + 1))
+
+
+role = DetectRole(
+    config,
+    detectors,
+    send_chunk=_send_chunk,
+    flush=_flush,
+    read_checkpoint=_read_checkpoint,
+    read_alerts_since=_read_alerts_since,
+    checkpoint_interval_s=settings.checkpoint_interval_s,
+    score_interval_s=settings.score_interval_s,
+)
+if "detect" in settings.roles:
+    # the consumer commits a flows partition only as far as its newest durable checkpoint
+    app.commit_ceiling = lambda tp: (
+        role.durable.get(tp.partition, 0) if tp.topic == settings.flows_topic else None
+    )
 
 
 def decoded(event: faust.EventT) -> np.ndarray | None:
@@ -148,6 +190,7 @@ async def count_bins(stream: faust.StreamT) -> None:
         if batch is None:
             continue
         processed_offsets[event.message.partition] = event.message.offset
+        last_event_s[event.message.partition] = time.monotonic()
         processor = BinProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
@@ -164,23 +207,36 @@ async def count_bins(stream: faust.StreamT) -> None:
 
 
 async def detect(stream: faust.StreamT) -> None:
-    """Per-host and per-pair state; alerts of each closed hour go to the alerts topic."""
-    stores = DetectionStores(hosts_sent_table, hosts_received_table, pairs_table, progress_table)
+    """Per-partition detection state; alerts go to the alerts topic as they are found."""
     export_top = Every(seconds=5.0)
     async for event in stream.events():
         batch = decoded(event)
         if batch is None:
             continue
-        processor = DetectionProcessor(stores, event.message.partition, config, detectors)
-        alerts = processor.process(batch, event.message.offset)
+        partition, offset = event.message.partition, event.message.offset
+        last_event_s[partition] = time.monotonic()
+        held = await role.processor(partition)
+        closed_before = held.processor.state.progress.closed_until_ms
+        shed_before = held.processor.state.pairs.counters.shed_pairs
+        alerts = held.processor.process(batch, offset, wall_ms=int(time.time() * 1000))
         # Geo-IP enrichment rides with the per-host work, off the bins agent's hot path
         record_countries(metrics, batch, countries)
-        for alert in alerts:
-            await alerts_topic.send(value=alert.to_dict())
-        record_alerts(metrics, alerts)
-        record_shed(metrics, processor.shed_count() > 0)
+        await _send_alerts(held, alerts, partition, offset)
+        record_shed(metrics, held.processor.state.pairs.counters.shed_pairs > shed_before)
+        hour_closed = held.processor.state.progress.closed_until_ms != closed_before
+        if role.checkpoint_due(held, hour_closed=hour_closed):
+            await role.checkpoint(partition)
         if export_top.due():
-            record_top_hosts(metrics, *top_host_columns(hosts_sent_table))
+            record_top_hosts(metrics, *top_host_columns(_mine()))
+
+
+async def _send_alerts(held, alerts: list, partition: int, offset: int) -> None:
+    """Alerts to the alerts topic, each with the partition and offset that raised it."""
+    for alert in role.held_back(held, alerts):
+        value = {**alert.to_dict(), "partition": partition, "source_offset": offset}
+        metadata = await (await alerts_topic.send(value=value))
+        role.alerts_offset = max(role.alerts_offset, metadata.offset)
+    record_alerts(metrics, alerts)
 
 
 async def close_network_hours(stream: faust.StreamT) -> None:
@@ -201,6 +257,34 @@ if "detect" in settings.roles:
     app.agent(flows_topic, name="detect")(detect)
 
 
+@app.on_partitions_revoked.connect
+async def _on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+    """Partitions another worker now owns: it restores them from their checkpoints."""
+    role.revoke({tp.partition for tp in revoked if tp.topic == settings.flows_topic})
+
+
+@app.timer(interval=1.0)
+async def close_idle_partitions() -> None:
+    """Close the last hour of partitions that got nothing for ``idle_close_s`` (a live feed
+    that paused, or the end of a published file): its alerts and bins do not wait forever."""
+    now_s = time.monotonic()
+    for partition, seen_s in list(last_event_s.items()):
+        if now_s - seen_s < settings.idle_close_s:
+            continue
+        del last_event_s[partition]
+        if "bins" in settings.roles and partition in active_partitions():
+            processor = BinProcessor(BinStores(bins_table, progress_table), partition, config)
+            for hour in processor.flush():
+                await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
+        held = role.partitions.get(partition)
+        if held is not None:
+            state = held.processor.state
+            closed_before = state.progress.closed_until_ms
+            await _send_alerts(held, held.processor.flush(), partition, state.offset)
+            if state.progress.closed_until_ms != closed_before:
+                await role.checkpoint(partition)
+
+
 @app.timer(interval=5.0)
 async def export_consumer_lag() -> None:
     """Flow messages not yet processed, per assigned partition of the flows topic."""
@@ -219,47 +303,22 @@ def active_partitions() -> set[int]:
     }
 
 
-def top_host_columns(
-    hosts_sent: faust.Table,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bytes and packets each source sent in its newest hour here (for the bubble view)."""
-    newest: dict[bytes, tuple[int, int, int]] = {}
-    mine = active_partitions()
-    for (partition, host, hour), stamped in list(hosts_sent.items()):
-        if partition in mine and hour >= newest.get(host, (-1, 0, 0))[0]:
-            newest[host] = (hour, stamped.value.bytes, stamped.value.packets)
-    hosts = np.array(list(newest), dtype="V16") if newest else np.zeros(0, "V16")
-    ipv6 = np.array([not h.startswith(bytes(10) + b"\xff\xff") for h in newest], dtype=bool)
-    values = np.array([v[1:] for v in newest.values()], dtype=np.float64).reshape(-1, 2)
-    return hosts, ipv6, values[:, 0], values[:, 1]
-
-
 @app.page("/silkwatch/bins/")
 async def bins_view(web, request):
     """The hourly bins of this worker's active partitions, as JSON."""
     return web.json(NetworkHours.summarise(bins_table, active_partitions()))
 
 
+def _mine() -> list:
+    """This worker's detection processors of its active partitions."""
+    mine = active_partitions()
+    return [held.processor for p, held in role.partitions.items() if p in mine]
+
+
 @app.page("/silkwatch/hosts/")
 async def hosts_view(web, request):
     """Per-host hourly statistics of this worker's active partitions, as JSON."""
-    mine = active_partitions()
-    rows = [
-        {
-            "host": address_text(host),
-            "hour_start_ms": hour,
-            "direction": direction,
-            "flows": stats.flows,
-            "bytes": stats.bytes,
-            "packets": stats.packets,
-            "bytes_per_packet": stats.bytes / stats.packets if stats.packets else 0.0,
-        }
-        for direction, table in (("sent", hosts_sent_table), ("received", hosts_received_table))
-        for (partition, host, hour), stamped in list(table.items())
-        if partition in mine
-        for stats in (stamped.value,)
-    ]
-    return web.json(sorted(rows, key=lambda r: (r["hour_start_ms"], -r["bytes"])))
+    return web.json(host_rows(_mine()))
 
 
 @app.page("/metrics")

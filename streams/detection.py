@@ -1,126 +1,286 @@
-"""The detection side of the stream: per-host and per-pair state, scored when an hour closes.
+"""The detection engine: one partition's columnar state, scored as it changes.
 
-Like :mod:`streams.processing`, this runs unchanged on Faust tables (the worker)
-and on dicts (the embedded runner). Per batch it folds the keyed aggregates of
-:mod:`detectors.hosts` and :mod:`detectors.pairs` into the stores; when the
-partition's event-time watermark closes an hour it calls the scorers on the
-partition's hosts and pairs, drops repeats with :func:`detectors.alerts.dedupe`
-and expires what fell out of the windows. Because flows are partitioned by
-source address, every host and pair a scorer needs lives in its partition.
+One :class:`DetectionProcessor` per Kafka partition (one in the embedded
+runner) holds that partition's hosts and pairs in columns
+(:class:`detectors.hoststate.HostHours`, :class:`detectors.pairstate.PairState`):
+a batch is a few vectorised passes, and every cap is enforced on every batch.
+The Faust agent and the embedded runner call exactly this class.
+
+When scoring happens:
+
+* **hour close** (event time, deterministic): when the partition's watermark
+  passes an hour's end plus the allowed lateness, that hour's exfiltration and
+  the pairs that changed are scored at the hour's end, then state past its
+  windows is forgotten.
+* **between closes** (live feeds): with ``score_interval_s`` set, at most that
+  often in wall time the pairs that changed since the last look are scored at
+  the watermark, and the open hour's hosts are scored for exfiltration as soon
+  as one crosses the sending floor, so an alert does not wait for the hour.
+
+Every alert passes the :class:`detectors.ledger.AlertLedger`: a finding keeps
+its id, an update is a new revision of it. Flows stamped too far ahead of the
+partition's event time are quarantined (:func:`streams.processing.observe`),
+held back and re-admitted when time reaches them, so one bad clock cannot blind
+the detector. The whole state round-trips through :mod:`streams.checkpoint`
+without pickle.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Hashable, Mapping, MutableMapping
-from typing import Any, NamedTuple
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from detectors.alerts import Alert, dedupe
-from detectors.beacon import score_beacons
+import numpy as np
+
+from detectors.alerts import Alert, rate
 from detectors.config import DetectorsConfig
-from detectors.dns import score_dns_tunnels
+from detectors.dns import DNS_PORT
 from detectors.exfil import score_exfil
-from detectors.hosts import combine_hosts, expired_hosts, host_deltas
-from detectors.pairs import combine_pairs, pair_deltas, shed_pairs
-from detectors.schema import FlowBatch
-from streams.processing import HourlyProcessor, Progress, Stamped, StreamConfig, apply_deltas
+from detectors.hoststate import HostHours, exfil_inputs
+from detectors.ledger import AlertLedger
+from detectors.pairstate import PairState
+from detectors.schema import FlowBatch, empty_batch
+from detectors.scoring import score_pairs
+from streams.processing import HOUR_MS, Progress, StreamConfig, final_horizon, observe
 
 logger = logging.getLogger(__name__)
 
 
-class DetectionStores(NamedTuple):
-    """Where the detection side keeps its state (Faust tables or dicts)."""
+@dataclass
+class DetectionState:
+    """Everything one partition's detection knows; what a checkpoint saves.
 
-    hosts_sent: MutableMapping[Hashable, Stamped]  # (partition, host, hour_start_ms)
-    hosts_received: MutableMapping[Hashable, Stamped]  # (partition, host, hour_start_ms)
-    pairs: MutableMapping[Hashable, Stamped]  # (partition, sip, dip, dport, proto)
-    progress: MutableMapping[Hashable, Stamped]  # (partition, "detect") → Progress
+    :param offset: source offset of the last message applied (-1: none yet)
+    :param seq: batches applied (stamps the pairs each touched)
+    :param closed_seq: ``seq`` at the last hour close (pairs touched after it are rescored)
+    :param looked_seq: ``seq`` at the last scoring of any kind
+    :param quarantine: flows held back as too far ahead of event time
+    """
+
+    pairs: PairState
+    sent: HostHours
+    received: HostHours
+    ledger: AlertLedger
+    progress: Progress = field(default_factory=Progress)
+    offset: int = -1
+    seq: int = 0
+    closed_seq: int = 0
+    looked_seq: int = 0
+    quarantine: list[FlowBatch] = field(default_factory=list)
+    shed_host_hours: int = 0
+    scored_until_ms: int = -(2**62)  # the event time of the last hour-close scoring
+
+    @classmethod
+    def empty(cls, detectors: DetectorsConfig) -> DetectionState:
+        """A partition that has seen nothing."""
+        return cls(
+            PairState(detectors.pairs), HostHours(), HostHours(), AlertLedger(detectors.alerts)
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the columns (for the state-size metric)."""
+        held = sum(b.nbytes for b in self.quarantine)
+        return self.pairs.nbytes + self.sent.nbytes + self.received.nbytes + held
 
 
-class DetectionProcessor(HourlyProcessor):
-    """Applies one partition's flow batches to host and pair state; scores closed hours.
+class DetectionProcessor:
+    """Applies one partition's flow batches to its state; scores what changed.
 
-    :param stores: the mappings to update
     :param partition: the Kafka partition this processor owns (0 when embedded)
     :param config: event-time settings shared with the bins side
     :param detectors: every detector's thresholds
+    :param state: a restored state (a checkpoint). Default - empty
+    :param score_interval_s: score changed pairs and the open hour at most this
+        often, wall time, between hour closes. Default - None (only at hour
+        close: a finite file gives the same alerts however it is batched)
+    :param clock: wall clock in seconds (tests pass their own). Default - ``time.monotonic``
     """
-
-    progress_key = "detect"
 
     def __init__(
         self,
-        stores: DetectionStores,
         partition: int,
         config: StreamConfig,
         detectors: DetectorsConfig,
+        *,
+        state: DetectionState | None = None,
+        score_interval_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(stores.progress, partition, config)
-        self.stores = stores
+        self.partition = partition
+        self.config = config
         self.detectors = detectors
+        self.state = state or DetectionState.empty(detectors)
+        self.score_interval_s = score_interval_s
+        self.clock = clock
+        self._last_look_s = clock()
 
-    def shed_count(self) -> int:
-        """Pairs evicted so far because the pair table was full."""
-        stamped = self._progress()
-        return 0 if stamped is None else stamped.value.extra.get("shed_pairs", 0)
+    def process(self, batch: FlowBatch, offset: int, *, wall_ms: int | None = None) -> list[Alert]:
+        """Apply the message at ``offset``; return the alerts (new findings and revisions).
 
-    def _apply(self, batch: FlowBatch, offset: int) -> None:
-        # host statistics are hourly whatever the bin size: exfil baselines count hours
-        sent, received = host_deltas(batch, max_destinations=self.detectors.exfil.max_destinations)
-        combine_h = functools.partial(combine_hosts, config=self.detectors.exfil)
-        apply_deltas(self.stores.hosts_sent, self.partition, sent, combine_h, offset)
-        apply_deltas(self.stores.hosts_received, self.partition, received, combine_h, offset)
-        pair_config = self.detectors.pairs
-        combine_p = functools.partial(combine_pairs, config=pair_config)
-        apply_deltas(
-            self.stores.pairs, self.partition, pair_deltas(batch, pair_config), combine_p, offset
+        :param wall_ms: the wall clock (ms) on a live feed, capping how far ahead
+            of it a flow may be stamped. Default - None (replay: event time only)
+        """
+        state = self.state
+        if offset <= state.offset:
+            return []  # applied before a restart
+        until_ms, trusted = observe(state.progress, batch, self.config, wall_ms=wall_ms)
+        self._hold(batch[~trusted])
+        self._apply(batch[trusted])
+        self._apply(self._readmit(wall_ms))
+        state.offset = offset
+        alerts = self._close(until_ms)
+        if not alerts and self._due():
+            alerts = self._look()
+        return alerts
+
+    def flush(self) -> list[Alert]:
+        """Close every hour up to the watermark (end of a finite input, or an idle feed)."""
+        progress = self.state.progress
+        if progress.watermark_ms <= -(2**61):
+            return []
+        return self._close(final_horizon(progress, self.config))
+
+    @property
+    def quarantined(self) -> int:
+        """Flows held back now as stamped too far ahead of event time."""
+        return sum(len(b) for b in self.state.quarantine)
+
+    def _apply(self, flows: FlowBatch) -> None:
+        if len(flows) == 0:
+            return
+        state = self.state
+        state.seq += 1
+        state.pairs.update(flows, seq=state.seq)
+        state.sent.update(flows, flows["sip"])
+        state.received.update(flows, flows["dip"])
+        state.pairs.shed()
+        for hosts in (state.sent, state.received):
+            excess = len(hosts) - self.detectors.pairs.max_host_hours
+            if excess > 0:  # the oldest hours go first
+                order = np.argsort(hosts.hours, kind="stable")
+                keep = np.ones(len(hosts), dtype=bool)
+                keep[order[:excess]] = False
+                hosts.keep(keep)
+                state.shed_host_hours += excess
+
+    def _hold(self, flows: FlowBatch) -> None:
+        """Quarantine flows stamped too far ahead; the oldest held go when over the cap."""
+        if len(flows) == 0:
+            return
+        state = self.state
+        logger.warning(
+            "quarantined flows stamped ahead of event time partition=%d flows=%d "
+            "watermark_ms=%d newest_ms=%d",
+            self.partition,
+            len(flows),
+            state.progress.watermark_ms,
+            int(flows["stime_ms"].max()),
         )
+        state.quarantine.append(flows.copy())
+        over = self.quarantined - self.config.max_quarantined_flows
+        while over > 0 and state.quarantine:
+            first = state.quarantine[0]
+            if len(first) <= over:
+                state.quarantine.pop(0)
+                over -= len(first)
+                state.progress.dropped_future_flows += len(first)
+            else:
+                state.quarantine[0] = first[over:]
+                state.progress.dropped_future_flows += over
+                over = 0
 
-    def _close_hours(self, state: Progress, start_ms: int, until_ms: int) -> list[Alert]:
-        """New alerts of the hours in [start, until); then expiry and shedding."""
-        sent = self._mine(self.stores.hosts_sent)
-        hours = sorted({hour for (_, hour) in sent if start_ms <= hour < until_ms})
+    def _readmit(self, wall_ms: int | None) -> FlowBatch:
+        """Held flows that event time has now reached."""
+        state = self.state
+        if not state.quarantine:
+            return empty_batch()
+        held = np.concatenate(state.quarantine)
+        ceiling = state.progress.watermark_ms + self.config.future_tolerance_ms
+        if wall_ms is not None:
+            ceiling = min(ceiling, wall_ms + self.config.future_tolerance_ms)
+        due = held["stime_ms"] <= ceiling
+        state.quarantine = [held[~due]] if (~due).any() else []
+        return held[due]
+
+    def _due(self) -> bool:
+        if self.score_interval_s is None:
+            return False
+        now_s = self.clock()
+        if now_s - self._last_look_s < self.score_interval_s:
+            return False
+        self._last_look_s = now_s
+        return True
+
+    def _close(self, until_ms: int) -> list[Alert]:
+        """Score every hour in [closed_until, until_ms), then forget what fell out of windows."""
+        state, progress = self.state, self.state.progress
+        start_ms = progress.closed_until_ms if progress.closed_until_ms is not None else -(2**62)
+        if until_ms <= start_ms:
+            return []
+        hours = np.unique(state.sent.hours)
+        hours = hours[(hours >= start_ms) & (hours < until_ms)].tolist()
         found: list[Alert] = []
-        if hours:
-            received = self._mine(self.stores.hosts_received)
-            pairs = self._mine(self.stores.pairs)
-            for hour in hours:
-                found += self._score(sent, received, pairs, hour)
-        seen, fresh = dedupe(state.extra.get("dedupe", {}), found, self.detectors.alerts)
-        state.extra["dedupe"] = seen
-        self._expire(state)
-        return fresh
+        for hour_ms in hours:
+            found += self._score_hosts(hour_ms)
+            now_ms = hour_ms + self.config.bin_ms
+            # pairs a batch touched, and pairs with flows after the last close's scoring
+            fresh = (state.pairs.touched > state.closed_seq) | (
+                state.pairs.last_ms > state.scored_until_ms
+            )
+            found += self._score_pairs(now_ms=now_ms, chosen=fresh)
+            state.scored_until_ms = now_ms
+        progress.closed_until_ms = until_ms
+        state.closed_seq = state.looked_seq = state.seq
+        self._expire()
+        return state.ledger.admit(rate(found, self.detectors.alerts))
 
-    def _score(
-        self,
-        sent: Mapping[Any, Any],
-        received: Mapping[Any, Any],
-        pairs: Mapping[Any, Any],
-        hour_ms: int,
-    ) -> list[Alert]:
-        end_ms = hour_ms + self.config.bin_ms
+    def _look(self) -> list[Alert]:
+        """Between closes: the pairs changed since the last look, and the open hour's hosts."""
+        state = self.state
+        if state.seq == state.looked_seq:
+            return []
+        watermark = state.progress.watermark_ms
+        found = self._score_pairs(now_ms=watermark, chosen=state.pairs.touched > state.looked_seq)
+        found += self._score_hosts(watermark - watermark % HOUR_MS)
+        state.looked_seq = state.seq
+        return state.ledger.admit(rate(found, self.detectors.alerts))
+
+    def _score_hosts(self, hour_ms: int) -> list[Alert]:
         d = self.detectors
-        return [
-            *score_exfil(sent, received, hour_start_ms=hour_ms, config=d.exfil),
-            *score_beacons(pairs, now_ms=end_ms, config=d.beacon),
-            *score_dns_tunnels(pairs, now_ms=end_ms, config=d.dns),
-        ]
+        sent, received = exfil_inputs(
+            self.state.sent,
+            self.state.received,
+            self.state.pairs,
+            hour_ms=hour_ms,
+            baseline_hours=d.exfil.baseline_hours,
+            min_sent_bytes=d.exfil.min_sent_bytes,
+            max_destinations=d.exfil.max_destinations,
+        )
+        if not received:  # no host sent enough in the hour to be scored
+            return []
+        return score_exfil(sent, received, hour_start_ms=hour_ms, config=d.exfil)
 
-    def _expire(self, state: Progress) -> None:
-        """Forget host hours past the baseline and pairs idle for a window; shed extra pairs."""
+    def _score_pairs(self, *, now_ms: int, chosen: np.ndarray) -> list[Alert]:
+        """Every pair scorer over the ``chosen`` pairs (and all DNS pairs, if one is chosen)."""
+        pairs = self.state.pairs
+        pairs.merge()
+        chosen = chosen[: len(pairs)] & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
+        if not chosen.any():
+            return []
+        dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
+        if (chosen & dns).any():
+            chosen |= dns & (pairs.counts > 0)  # the DNS scorer tells resolvers by all clients
+        return score_pairs(pairs, np.flatnonzero(chosen), now_ms=now_ms, detectors=self.detectors)
+
+    def _expire(self) -> None:
+        """Forget host hours past the baseline and pairs idle for a whole window."""
+        state = self.state
+        watermark = state.progress.watermark_ms
         keep_hours = self.detectors.exfil.baseline_hours + 1
-        for store in (self.stores.hosts_sent, self.stores.hosts_received):
-            for key in expired_hosts(
-                self._mine(store), now_ms=state.watermark_ms, keep_hours=keep_hours
-            ):
-                del store[(self.partition, *key)]
-        pairs = self._mine(self.stores.pairs)
-        horizon_ms = state.watermark_ms - self.detectors.pairs.window_ms
-        idle = [key for key, history in pairs.items() if history.last_ms < horizon_ms]
-        for key in idle:
-            del pairs[key]
-        shed = shed_pairs(pairs, self.detectors.pairs.max_pairs)
-        state.extra["shed_pairs"] = state.extra.get("shed_pairs", 0) + len(shed)
-        for key in [*idle, *shed]:
-            del self.stores.pairs[(self.partition, *key)]
+        before_ms = watermark - watermark % HOUR_MS - keep_hours * HOUR_MS
+        state.sent.expire(before_ms)
+        state.received.expire(before_ms)
+        state.pairs.expire(watermark)

@@ -15,7 +15,7 @@ from typing import Any
 from detectors.alerts import Alert
 from detectors.config import DetectorsConfig
 from detectors.schema import FlowBatch
-from streams.detection import DetectionProcessor, DetectionStores
+from streams.detection import DetectionProcessor
 from streams.network import NetworkHours, closed_hour_message
 from streams.processing import BinProcessor, BinStores, ClosedHour, StreamConfig
 
@@ -29,6 +29,8 @@ class RunResult:
     :param flows: flow records read
     :param bytes: their bytes
     :param late_flows: flows that arrived after their hour had closed
+    :param future_flows: flows stamped too far ahead of event time to be trusted
+        (quarantined by the detection side until time reaches them)
     """
 
     alerts: list[Alert] = field(default_factory=list)
@@ -36,6 +38,7 @@ class RunResult:
     flows: int = 0
     bytes: int = 0
     late_flows: int = 0
+    future_flows: int = 0
 
 
 class EmbeddedStream:
@@ -52,9 +55,7 @@ class EmbeddedStream:
         self.detectors = detectors or DetectorsConfig()
         self.bin_stores = BinStores({}, {})
         self.bins = BinProcessor(self.bin_stores, 0, self.config)
-        self.detection = DetectionProcessor(
-            DetectionStores({}, {}, {}, {}), 0, self.config, self.detectors
-        )
+        self.detection = DetectionProcessor(0, self.config, self.detectors)
         self.network = NetworkHours({}, retention_ms=self.config.retention_ms)
         self.result = RunResult()
         self._offset = 0
@@ -77,6 +78,7 @@ class EmbeddedStream:
         self.result.bins = NetworkHours.summarise(self.bin_stores.bins)
         progress = self.bin_stores.progress.get((0, "bins"))
         self.result.late_flows = progress.value.late_flows if progress else 0
+        self.result.future_flows = self.detection.state.progress.future_flows
         return self.result
 
     def _network(self, closed: list[ClosedHour]) -> list[Alert]:

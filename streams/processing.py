@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -55,12 +55,22 @@ class StreamConfig:
         Default - 30 min
     :param retention_ms: bins older than this, measured from the watermark,
         are dropped. Default - 48 h
+    :param future_tolerance_ms: a flow starting more than this after the
+        partition's event time (the later of its watermark and the batch's
+        median start; on a live feed, at most the wall clock) does not move the
+        watermark: it is counted and quarantined (:func:`observe`). One record
+        stamped a day ahead must not make every real flow late. Default - 1 h
+        (a sorted replay batch may span twice that)
+    :param max_quarantined_flows: flows the detection side holds back at most
+        per partition; older ones are dropped and counted. Default - 100,000
     """
 
     bin_ms: int = HOUR_MS
     load_scheme: str = "time-proportional"
     allowed_lateness_ms: int = 30 * 60_000
     retention_ms: int = 48 * HOUR_MS
+    future_tolerance_ms: int = HOUR_MS
+    max_quarantined_flows: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -86,21 +96,51 @@ class Progress:
     watermark_ms: int = -(2**62)
     closed_until_ms: int | None = None  # every hour starting before this is closed
     late_flows: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    future_flows: int = 0  # flows stamped too far ahead to move the watermark
+    dropped_future_flows: int = 0  # of those, dropped when the quarantine was full
 
 
-def observe(state: Progress, batch: FlowBatch, config: StreamConfig) -> int:
-    """Advance the watermark past a batch; return the instant hours may close before.
+def observe(
+    state: Progress, batch: FlowBatch, config: StreamConfig, *, wall_ms: int | None = None
+) -> tuple[int, np.ndarray]:
+    """Advance the watermark past a batch's believable flows.
 
-    Flows starting before an hour that is already closed are counted as late
-    (they are still added to the state, so totals stay exact).
+    Returns the instant hours may close before, and which flows are believable:
+    those starting at most ``future_tolerance_ms`` after the later of the
+    watermark and the batch's median start, plus the batch's own spread below
+    its median (median minus 5th percentile, so a sorted replay batch of a
+    quiet night is believed whole). A replay of a later day moves time for
+    everyone; a few flows stamped in the future do not. On a live feed
+    (``wall_ms``), no flow may start more than the tolerance after the wall clock. The others are
+    counted in ``future_flows``; what to do with them is the caller's choice.
+    Believable flows starting before an hour already closed are counted as late.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> state, day = Progress(), 86_400_000
+    >>> until, ok = observe(state, make_batch(stime_ms=[0, 60_000, day]), StreamConfig())
+    >>> ok.tolist(), state.watermark_ms, state.future_flows
+    ([True, True, False], 60000, 1)
     """
+    stime = batch["stime_ms"]
+    believable = np.ones(len(batch), dtype=bool)
     if batch.size:
-        if state.closed_until_ms is not None:
-            state.late_flows += int(np.count_nonzero(batch["stime_ms"] < state.closed_until_ms))
-        state.watermark_ms = max(state.watermark_ms, int(batch["stime_ms"].max()))
+        low, median = np.percentile(stime, [5, 50])
+        # a sorted replay batch spans its own spread past its median: allow that much more
+        spread = int(median - low)
+        ceiling = max(state.watermark_ms, int(median)) + spread + config.future_tolerance_ms
+        if wall_ms is not None:
+            ceiling = min(ceiling, wall_ms + config.future_tolerance_ms)
+        believable = stime <= ceiling
+        state.future_flows += len(batch) - int(np.count_nonzero(believable))
+        trusted = stime[believable]
+        if trusted.size:
+            if state.closed_until_ms is not None:
+                state.late_flows += int(np.count_nonzero(trusted < state.closed_until_ms))
+            state.watermark_ms = max(state.watermark_ms, int(trusted.max()))
     horizon_ms = state.watermark_ms - config.allowed_lateness_ms
-    return horizon_ms - horizon_ms % config.bin_ms
+    return horizon_ms - horizon_ms % config.bin_ms, believable
 
 
 def final_horizon(state: Progress, config: StreamConfig) -> int:
@@ -215,7 +255,9 @@ class HourlyProcessor:
             return []  # the whole message was applied before a restart
         state = stamped.value if stamped else Progress()
         self._apply(batch, offset)
-        closed = self._close(state, until_ms=observe(state, batch, self.config))
+        # bins count every flow (their totals equal rwcount's); only believable ones move time
+        until_ms, _ = observe(state, batch, self.config)
+        closed = self._close(state, until_ms=until_ms)
         self.progress[(self.partition, self.progress_key)] = Stamped(offset, state)
         return closed
 

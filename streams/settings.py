@@ -27,6 +27,12 @@ class WorkerSettings:
     :param web_host: address the worker's web server (JSON views, /metrics) binds
     :param web_port: its port
     :param detectors_config: detector thresholds (TOML); None = the shipped defaults
+    :param checkpoint_interval_s: wall time between checkpoints of a busy
+        partition's detection state (and at every hour close)
+    :param score_interval_s: wall time between scorings of what changed, between
+        hour closes: the alert latency on a live feed
+    :param idle_close_s: a partition without a message for this long closes its
+        last hour (the end of a published file, or a feed that paused)
     :param roles: which agents run: ``bins`` (hourly bins, network hours, volume,
         flow counters) and/or ``detect`` (hosts, pairs, detectors, bytes by country).
         Workers with different roles scale separately and need different ``app_id``
@@ -44,6 +50,9 @@ class WorkerSettings:
     web_port: int = 6066
     detectors_config: Path | None = None
     roles: tuple[str, ...] = ("bins", "detect")
+    checkpoint_interval_s: float = 5.0
+    score_interval_s: float = 2.0
+    idle_close_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -64,6 +73,13 @@ class WorkerSettings:
             if env.get("SILKWATCH_DETECTORS_CONFIG")
             else None,
             roles=tuple(env.get("SILKWATCH_ROLES", ",".join(defaults.roles)).split(",")),
+            checkpoint_interval_s=float(
+                env.get("SILKWATCH_CHECKPOINT_INTERVAL_S", defaults.checkpoint_interval_s)
+            ),
+            score_interval_s=float(
+                env.get("SILKWATCH_SCORE_INTERVAL_S", defaults.score_interval_s)
+            ),
+            idle_close_s=float(env.get("SILKWATCH_IDLE_CLOSE_S", defaults.idle_close_s)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -80,4 +96,7 @@ class WorkerSettings:
             "SILKWATCH_WEB_PORT": str(self.web_port),
             "SILKWATCH_DETECTORS_CONFIG": str(self.detectors_config or ""),
             "SILKWATCH_ROLES": ",".join(self.roles),
+            "SILKWATCH_CHECKPOINT_INTERVAL_S": str(self.checkpoint_interval_s),
+            "SILKWATCH_SCORE_INTERVAL_S": str(self.score_interval_s),
+            "SILKWATCH_IDLE_CLOSE_S": str(self.idle_close_s),
         }

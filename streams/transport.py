@@ -8,14 +8,18 @@ does ask for have nothing new, the broker holds the request for the full
 pre-filled topic stalled ~1.5 s every few seconds: 2 M flows took 4.4 s, and
 2.6 s with 100 ms (``bench/bench_stream_e2e.py``). An idle worker now sends ten
 small fetches a second instead of one.
+
+The consumer also lets the app cap what it commits (``App.commit_ceiling``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import faust
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TransportT
+from faust.types import TP, TransportT
 
 FETCH_MAX_WAIT_MS = 100
 
@@ -31,13 +35,27 @@ class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's next offset to commit, held at the app's ceiling for the partition."""
+        offset = super()._new_offset(tp)
+        ceiling = self.app.commit_ceiling
+        limit = None if ceiling is None or offset is None else ceiling(tp)
+        return offset if limit is None else min(offset, limit)
+
 
 class _Transport(driver.Transport):
     Consumer = _Consumer
 
 
 class App(faust.App):
-    """A Faust app whose consumer fetches promptly (see the module docstring)."""
+    """A Faust app whose consumer fetches promptly (see the module docstring).
+
+    ``commit_ceiling(tp)``, when set, caps the offset the consumer commits on a
+    partition (None: no cap): the detect role commits only what its durable
+    checkpoints hold (:mod:`streams.detectrole`).
+    """
+
+    commit_ceiling: Callable[[TP], int | None] | None = None
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
