@@ -64,7 +64,7 @@ def secret_parts(value: str) -> set[str]:
     except ValueError:
         url = None
     if url is None or not url.scheme:
-        return parts
+        return {p for p in parts if len(p) >= MIN_PART_CHARS}
     if url.scheme in ("http", "https"):
         rest = url.path + (f"?{url.query}" if url.query else "")
         if url.username or url.password:
