@@ -85,11 +85,11 @@ class ExporterCounts:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-@dataclass
+@dataclass(slots=True)
 class _DataSet:
     """A data set waiting for the vectorised pass (or for its template)."""
 
-    body: bytes
+    body: bytes | memoryview  # a view into the datagram: no copy until the join
     records: int
     export_ms: int
     uptime_ms: int
@@ -426,7 +426,7 @@ class Decoder:
         plan = template.plan
         if plan.record_bytes:
             records = len(body) // plan.record_bytes
-            body = bytes(body[: records * plan.record_bytes])
+            body = body[: records * plan.record_bytes]
         elif plan.fixed_bytes or VARLEN in plan.lengths:
             body, records = _cut_variable(body, plan.lengths, exporter)
         else:
