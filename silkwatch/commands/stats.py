@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import numpy as np
 
-from connectors.silk.text import float_cells
+from connectors.silk.text import TableStyle, float_cells
 from detectors import groupby
-from detectors.groupby import GroupTable, TopBins
+from detectors.groupby import GroupByError, GroupTable, TopBins
 from silkwatch.commands.count import (
     add_io_arguments,
     add_table_arguments,
+    iter_input,
+    open_output,
+    table_style,
     write_output,
     write_table,
 )
@@ -73,6 +77,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         metavar="X",
         help="print bins whose value is >= X (<= X with --bottom)",
+    )
+    limit.add_argument(
+        "--overall-stats",
+        action="store_true",
+        help="rwstats' summary: min, max, quartiles and intervals of bytes, packets, bytes/packet",
+    )
+    limit.add_argument(
+        "--detail-proto-stats",
+        metavar="PROTOS",
+        help="the summary for these protocols too (e.g. 1,6,17 or 1-6)",
     )
     order = parser.add_mutually_exclusive_group()
     order.add_argument("--top", dest="bottom", action="store_false", help="largest first (default)")
@@ -156,7 +170,135 @@ def _plural(number: int) -> str:
     return "" if number == 1 else "s"
 
 
+#: rwstats' interval upper bounds (``intervalstats.c``): TCP's serve the overall summary
+_TCP_INTERVALS = (
+    (40, 60, 100, 150, 256, 1000, 10000, 100000, 1000000, 0xFFFFFFFF),
+    (3, 4, 10, 20, 50, 100, 500, 1000, 10000, 0xFFFFFFFF),
+    (40, 44, 60, 100, 200, 400, 600, 800, 1500, 0xFFFFFFFF),
+)
+_UDP_INTERVALS = (
+    (20, 40, 80, 130, 256, 1000, 10000, 100000, 1000000, 0xFFFFFFFF),
+    (3, 4, 10, 20, 50, 100, 500, 1000, 10000, 0xFFFFFFFF),
+    (20, 24, 40, 100, 200, 400, 600, 800, 1500, 0xFFFFFFFF),
+)
+_STAT_NAMES = ("BYTES", "PACKETS", "BYTES/PACKET")
+
+
+class _Summary:
+    """Count, minima, maxima and interval counts of one protocol set (rwstatsproto.c)."""
+
+    def __init__(self, intervals: tuple[tuple[int, ...], ...]) -> None:
+        self.bounds = [np.array(b, np.uint64) for b in intervals]
+        self.records = 0
+        self.low = [None, None, None]
+        self.high = [None, None, None]
+        self.counts = [np.zeros(10, np.int64) for _ in range(3)]
+
+    def update(self, batch: np.ndarray) -> None:
+        if not len(batch):
+            return
+        self.records += len(batch)
+        volume = batch["bytes"] & np.uint64(0xFFFFFFFF)  # SiLK keeps these in 32 bits
+        packets = batch["packets"] & np.uint64(0xFFFFFFFF)
+        per_packet = volume // np.maximum(packets, 1)
+        for s, values in enumerate((volume, packets, per_packet)):
+            low, high = int(values.min()), int(values.max())
+            self.low[s] = low if self.low[s] is None else min(self.low[s], low)
+            self.high[s] = high if self.high[s] is None else max(self.high[s], high)
+            slot = np.searchsorted(self.bounds[s], values, side="left")  # first bound >= value
+            self.counts[s] += np.bincount(slot, minlength=10)[:10]
+
+    def lines(self, header: str, percent_title: str, style: TableStyle) -> list[str]:
+        """The summary's text: header, then per statistic min/max, quartiles, intervals."""
+        out = [header]
+        if not self.records:
+            return out
+        sep = style.separator.decode()
+        end = sep if style.final_separator else ""
+        w_key, w_count, w_pct = (15, 10, 10) if style.columns else (0, 0, 0)
+        for s, name in enumerate(_STAT_NAMES):
+            out.append(f"*{name} min {self.low[s]}; max {self.high[s]}")
+            q = _quartiles(self.counts[s], self.bounds[s])
+            out.append(
+                f"  quartiles LQ {q[0]:.5f} Med {q[1]:.5f} UQ {q[2]:.5f} UQ-LQ {q[2] - q[0]:.5f}"
+            )
+            if style.titles:
+                out.append(
+                    f"{'interval_max':>{w_key}}{sep}{'count<=max':>{w_count}}{sep}"
+                    f"{percent_title:>{w_pct}}{sep}{'cumul_%':>{w_pct}}{end}"
+                )
+            cumulative = 0.0
+            for bound, count in zip(self.bounds[s].tolist(), self.counts[s].tolist(), strict=True):
+                percent = 100.0 * count / self.records
+                cumulative += percent
+                out.append(
+                    f"{bound:>{w_key}}{sep}{count:>{w_count}}{sep}"
+                    f"{percent:>{w_pct}.6f}{sep}{cumulative:>{w_pct}.6f}{end}"
+                )
+        return out
+
+
+def _quartiles(counts: np.ndarray, bounds: np.ndarray) -> list[float]:
+    """rwstats' quartiles, interpolated inside the interval holding each (intervalstats.c)."""
+    cumulative = np.cumsum(counts).astype(np.int64) & 0xFFFFFFFF
+    total = int(cumulative[-1])
+    wanted = [total >> 2, total >> 1, 3 * (total >> 2) & 0xFFFFFFFF]
+    out = []
+    for value in wanted:
+        index = int(np.argmax(cumulative >= value))
+        high, v_high = int(bounds[index]), int(cumulative[index])
+        low, v_low = (0, 0) if index == 0 else (int(bounds[index - 1]), int(cumulative[index - 1]))
+        spread = v_high - v_low
+        out.append(low + ((value - v_low) / spread if spread else float("nan")) * (high - low))
+    return out
+
+
+def _protocols(text: str) -> list[int]:
+    """``1,6,17`` or ``1-6`` → protocols in the order given, duplicates dropped."""
+    protocols: list[int] = []
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        low, _, high = word.partition("-")
+        try:
+            numbers = range(int(low), int(high or low) + 1)
+        except ValueError as exc:
+            raise GroupByError(f"stats: bad --detail-proto-stats {text!r}") from exc
+        protocols += [n for n in numbers if 0 <= n <= 255 and n not in protocols]
+    return protocols
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    """``--overall-stats`` / ``--detail-proto-stats``: rwstats' protocol summary."""
+    protocols = _protocols(args.detail_proto_stats or "")
+    overall = _Summary(_TCP_INTERVALS)
+    detail = {p: _Summary(_TCP_INTERVALS if p == 6 else _UDP_INTERVALS) for p in protocols}
+    for batch in iter_input(args, frozenset({"bytes", "packets", "proto"})):
+        overall.update(batch)
+        for protocol, summary in detail.items():
+            summary.update(batch[batch["proto"] == protocol])
+    style = table_style(args)
+    lines: list[str] = []
+    if not any(s.records == overall.records for s in detail.values()) or not overall.records:
+        header = f"FLOW STATISTICS--ALL PROTOCOLS:  {overall.records} records"
+        lines += overall.lines(header, "%_of_input", style)
+    if overall.records:
+        for protocol, summary in sorted(detail.items()):
+            records = f"{summary.records}/{overall.records}"
+            header = f"FLOW STATISTICS--PROTOCOL {protocol}:  {records} records"
+            lines += ["", *summary.lines(header, "%_of_proto", style)]
+    out = open_output(args)
+    try:
+        out.write("".join(line + "\n" for line in lines).encode())
+        out.flush()
+    finally:
+        if out not in (sys.stdout.buffer, sys.stderr.buffer):
+            out.close()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.overall_stats or args.detail_proto_stats:
+        return _run_summary(args)
+
     def rank(table: GroupTable) -> TopBins:
         return groupby.top(
             table,

@@ -38,14 +38,11 @@ TOOLS = {
 }
 
 _SKPLUGIN = "skplugin-test.so is SiLK's C test plug-in (its fields exist only there)"
-_PROTO_STATS = "rwstats --overall-stats / --detail-proto-stats not supported"
 #: case → why it still fails (docs/silk-compatibility.md lists the same)
 EXPECTED_FAILURES: dict[str, str] = {
     "rwcut-skplugin-test": _SKPLUGIN,
     "rwstats-skplugin-test": _SKPLUGIN,
     "rwuniq-skplugin-test": _SKPLUGIN,
-    "rwstats-overall-stats": _PROTO_STATS,
-    "rwstats-proto-stats": _PROTO_STATS,
 }
 
 
