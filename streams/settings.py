@@ -25,6 +25,8 @@ class WorkerSettings:
     :param alerts_topic: topic alerts are emitted to (JSON)
     :param data_dir: Faust's local state folder
     :param web_host: address the worker's web server (JSON views, /metrics) binds
+        (Faust's ``web_bind``): loopback unless set, since the views show hosts and
+        traffic; ``0.0.0.0`` only where a scraper must reach it (a container)
     :param web_port: its port
     :param detectors_config: detector thresholds (TOML); None = the shipped defaults
     :param checkpoint_interval_s: wall time between checkpoints of a busy

@@ -21,6 +21,7 @@ hosts of the partitions it owns. Tables are rebuilt from their changelog topics 
 start, so a restarted worker continues where it stopped.
 web views: /metrics (Prometheus), /silkwatch/bins/ (hourly bins as JSON),
            /silkwatch/hosts/ (per-host hourly sent/received statistics as JSON)
+           on 127.0.0.1 only unless --web-host names another address
 """
 
 
@@ -41,7 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--partitions", type=int, default=defaults.partitions, help="flows topic partitions"
     )
     parser.add_argument("--topic", default=defaults.flows_topic, help="flows topic (%(default)s)")
-    parser.add_argument("--web-host", default=defaults.web_host, help="web server address")
+    parser.add_argument(
+        "--web-host",
+        default=defaults.web_host,
+        help="address the web server (/metrics, JSON views) listens on: %(default)s, this "
+        "host only, unless you name another (0.0.0.0 = every interface, e.g. in a container)",
+    )
     parser.add_argument("--web-port", type=int, default=defaults.web_port, help="web server port")
     parser.add_argument(
         "--data-dir", type=Path, default=defaults.data_dir, help="local state (%(default)s)"
