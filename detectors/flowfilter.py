@@ -36,8 +36,6 @@ from detectors.schema import FlowBatch, ip_words, make_batch  # noqa: F401 - the
 FLAG_LETTERS = "FSRPAUEC"
 #: attribute letters of ``--attributes`` and their tcp_state bits
 ATTRIBUTE_BITS = {"T": 0x20, "C": 0x40, "F": 0x08, "S": 0x10}
-#: the largest duration a SiLK record holds (a 32-bit count of milliseconds)
-MAX_ELAPSED_MS = 0xFFFF_FFFF
 
 Mask = np.ndarray
 

@@ -96,7 +96,7 @@ def convert(c: dict[str, list[str]]) -> Converted:
     batch["sport"] = np.where(icmp, 0, sport)
     batch["dport"] = np.where(icmp, (sport & 0xFF) << 8 | (sport >> 8 & 0xFF), dport)
     batch["stime_ms"] = col.datetimes_to_ms(c["stime"])
-    batch["elapsed_ms"] = col.seconds_to_ms(c["duration"])
+    batch["elapsed_ms"] = col.elapsed_ms(col.seconds_to_ms(c["duration"]))
     packets = col.uints(c["packets"]).astype(np.int64)
     total_bytes = col.uints(c["bytes"]).astype(np.int64)
     tcp = batch["proto"] == 6

@@ -99,6 +99,24 @@ def seconds_to_ms(values: Sequence[str], *, unset: str | None = None) -> np.ndar
     return np.rint(seconds * 1000.0).astype(np.int64)
 
 
+#: SiLK's longest duration, a 32-bit count of milliseconds (49.7 days); longer ones are capped
+MAX_ELAPSED_MS = 0xFFFF_FFFF
+
+
+def elapsed_ms(ms: np.ndarray) -> np.ndarray:
+    """Durations as a flow stores them: capped at SiLK's maximum, never wrapped around.
+
+    A Zeek or Argus record may last longer than SiLK can say; the ``elapsed_ms``
+    column would wrap it to a short flow. Negative (an end before the start) is an error.
+
+    >>> elapsed_ms(np.array([1500, 2**40])).tolist()
+    [1500, 4294967295]
+    """
+    if (ms < 0).any():
+        raise ValueError("the flow ends before it starts")
+    return np.minimum(ms, MAX_ELAPSED_MS)
+
+
 def epoch_to_ms(values: Sequence[str]) -> np.ndarray:
     """UNIX seconds with a fraction (``1434553200.013``) → ms, truncated like SiLK."""
     seconds = parse_numbers(" ".join(values), len(values), np.float64)

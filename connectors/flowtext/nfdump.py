@@ -73,9 +73,9 @@ def convert(c: dict[str, list[str]]) -> Converted:
         batch["flags"] = col.nfdump_flags(c["flg"])
     batch["stime_ms"] = col.datetimes_to_ms(c["ts"])
     if "td" in c:
-        batch["elapsed_ms"] = col.seconds_to_ms(c["td"])
+        batch["elapsed_ms"] = col.elapsed_ms(col.seconds_to_ms(c["td"]))
     elif "te" in c:
-        batch["elapsed_ms"] = col.datetimes_to_ms(c["te"]) - batch["stime_ms"]
+        batch["elapsed_ms"] = col.elapsed_ms(col.datetimes_to_ms(c["te"]) - batch["stime_ms"])
     if "opkt" not in c:
         return batch, 0
     out_packets = col.uints(c["opkt"])

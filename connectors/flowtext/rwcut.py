@@ -115,10 +115,10 @@ def convert(c: dict[str, list[str]]) -> Converted:
         batch["stime_ms"] = col.datetimes_to_ms(start)
     duration = c.get("duration", c.get("duration_msec"))
     if duration is not None:
-        batch["elapsed_ms"] = col.seconds_to_ms(duration)
+        batch["elapsed_ms"] = col.elapsed_ms(col.seconds_to_ms(duration))
     elif start is not None and ("etime" in c or "etime_msec" in c):
         end_ms = col.datetimes_to_ms(c.get("etime", c.get("etime_msec")))
-        batch["elapsed_ms"] = end_ms - batch["stime_ms"]
+        batch["elapsed_ms"] = col.elapsed_ms(end_ms - batch["stime_ms"])
     if "sensor" in c:
         batch["sensor"] = col.map_distinct(c["sensor"], _sensor, "<u2")
     if "type" in c:

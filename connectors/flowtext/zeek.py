@@ -80,7 +80,7 @@ def convert(c: dict[str, list[str]]) -> Converted:
     batch["sport"] = np.where(icmp, 0, sport)
     batch["dport"] = np.where(icmp, (sport.astype(np.uint32) << 8 | dport) & 0xFFFF, dport)
     batch["stime_ms"] = col.epoch_to_ms(c["ts"])
-    batch["elapsed_ms"] = col.seconds_to_ms(c["duration"], unset=UNSET)
+    batch["elapsed_ms"] = col.elapsed_ms(col.seconds_to_ms(c["duration"], unset=UNSET))
     batch["packets"] = col.uints(c["packets"], unset=UNSET)
     batch["bytes"] = col.uints(c["bytes"], unset=UNSET)
     reverse_flags = None

@@ -577,6 +577,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 _BIN_COLUMNS = ("group", "bin_start_ms", "records", "bytes", "packets")
+#: rows of empty bins printed between records at most (40 B of arrays each, 2 GB): a record
+#: dated centuries ahead would otherwise ask for a table of billions of empty rows
+MAX_PRINTED_BINS = 50_000_000
 
 
 def _printed_bins(
@@ -598,9 +601,19 @@ def _printed_bins(
         last = int(with_bytes.max())
     else:
         last = first
+    if skip_zeroes:  # only bins that hold records: as many as the input made, whatever the span
+        keep = (merged.bin_start_ms >= first) & (merged.bin_start_ms <= last) & (merged.records > 0)
+        return type(merged)(*(getattr(merged, name)[keep] for name in _BIN_COLUMNS))
+    rows_printed = (last - first) // bin_ms + 1 if last >= first else 0
+    if rows_printed > MAX_PRINTED_BINS:
+        raise CountArgumentError(
+            f"count: {rows_printed:,} bins of {bin_ms / 1000:g} s between the first and the "
+            f"last record (over {MAX_PRINTED_BINS:,}); use --skip-zeroes, a larger --bin-size "
+            "or --start-time/--end-time"
+        )
     span = (
         np.arange(first, last + 1, bin_ms, dtype=np.int64)
-        if last >= first
+        if rows_printed
         else np.zeros(0, np.int64)
     )
     slot = np.searchsorted(merged.bin_start_ms, span)
