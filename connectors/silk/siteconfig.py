@@ -47,7 +47,7 @@ class SiteConfigError(SilkwatchError):
     reason = "bad_site_config"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per file read
 class SiteConfig:
     """Sensor names by id, and (class, type) names by flowtype id."""
 
@@ -55,6 +55,8 @@ class SiteConfig:
     flowtypes: dict[int, tuple[str, str]] = field(default_factory=dict)
     #: how sensors missing from ``sensors`` are named: ``""`` by number (SiLK), ``"S"`` as S<id>
     sensor_prefix: str = ""
+    #: id → name tables, built on first use (see ``_table``)
+    _tables: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def sensor_width(self) -> int:
@@ -73,16 +75,10 @@ class SiteConfig:
         """Flowtype ids → type names."""
         return _table(self, "type")[np.asarray(flowtypes, dtype=np.uint8)]
 
-    def __hash__(self) -> int:
-        return id(self)
-
-
-_TABLES: dict[tuple[int, str], np.ndarray] = {}
-
 
 def _table(site: SiteConfig, kind: str) -> np.ndarray:
-    key = (id(site), kind)
-    if key not in _TABLES:
+    """All 65,536 sensor names (or 256 class/type names) as one ``S`` array to index."""
+    if kind not in site._tables:
         if kind == "sensor":
             names = [
                 site.sensors.get(
@@ -96,8 +92,8 @@ def _table(site: SiteConfig, kind: str) -> np.ndarray:
                 site.flowtypes[i][part] if i in site.flowtypes else ("?" if part == 0 else str(i))
                 for i in range(256)
             ]
-        _TABLES[key] = np.array([n.encode() for n in names], dtype=np.bytes_)
-    return _TABLES[key]
+        site._tables[kind] = np.array([n.encode() for n in names], dtype=np.bytes_)
+    return site._tables[kind]
 
 
 def parse_site_config(text: str, path: str = "silk.conf") -> SiteConfig:
@@ -152,4 +148,4 @@ def load_site_config(path: str | None = None) -> SiteConfig:
         root = os.environ.get("SILK_DATA_ROOTDIR")
         if root and (Path(root) / "silk.conf").is_file():
             path = str(Path(root) / "silk.conf")
-    return _load(path) if path else TWOWAY
+    return _load(str(Path(path).resolve())) if path else TWOWAY
