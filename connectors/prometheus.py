@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
@@ -59,7 +60,12 @@ MAX_PARTITION_SERIES = 256
 OTHER = "other"
 
 _FLOW_LABELS = ("sensor", "flowtype", "protocol")
-_ALERT_LABELS = ("kind", "severity", "sip", "dip", "dport", "protocol")
+_ALERT_LABELS = ("kind", "severity", "sip", "dip", "dport", "protocol", "reason")
+
+#: longest ``reason`` label of the alert table (the sentence, cut with "…")
+MAX_REASON_LABEL_CHARS = 200
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class CountryLookup(Protocol):
@@ -340,7 +346,9 @@ def record_alerts(metrics: Metrics, alerts: Iterable[Any]) -> None:
     """Count alerts by kind and severity and keep the newest in the alert table.
 
     The table series hold the ``RECENT_ALERTS`` alerts with the latest
-    ``last_seen_ms``; older ones are removed, bounding their cardinality.
+    ``last_seen_ms``; older ones are removed, bounding their cardinality. Their
+    ``reason`` label is the alert's sentence (one line, cut at
+    ``MAX_REASON_LABEL_CHARS``), which the wall's alert table shows.
     """
     for alert in alerts:
         metrics.alerts.labels(alert.kind, alert.severity).inc()
@@ -351,10 +359,25 @@ def record_alerts(metrics: Metrics, alerts: Iterable[Any]) -> None:
             _address_text(alert.dip),
             "" if alert.dport is None else str(int(alert.dport)),
             "" if alert.proto is None else protocol_label(alert.proto),
+            reason_label(getattr(alert, "reason", "")),
         )
         metrics.recent_alert_score.labels(*labels).set(float(alert.score))
         metrics.recent_alert_last_seen.labels(*labels).set(alert.last_seen_ms / 1000)
     _trim_recent_alerts(metrics)
+
+
+def reason_label(reason: str) -> str:
+    """The alert's sentence as a label value: one line, at most ``MAX_REASON_LABEL_CHARS``.
+
+    Examples
+    --------
+    >>> reason_label("Regular\\nbeacon."), len(reason_label("x" * 500))
+    ('Regular beacon.', 200)
+    """
+    text = _CONTROL.sub(" ", reason or "")
+    if len(text) > MAX_REASON_LABEL_CHARS:
+        text = text[: MAX_REASON_LABEL_CHARS - 1] + "…"
+    return text
 
 
 def _trim_recent_alerts(metrics: Metrics) -> None:

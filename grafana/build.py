@@ -10,8 +10,14 @@ Prometheus datasource (uid ``silkwatch-prometheus``, provisioned by
 - ``silkwatch-analyst``: the same data sliced by sensor, flowtype and host.
 
 Every PromQL expression here must use only metric names that
-``connectors.prometheus.create_metrics`` defines; ``tests/grafana`` checks it and
-runs each query against a real Prometheus.
+``connectors.prometheus.create_metrics`` defines (and Prometheus's own ``up`` of
+the ``silkwatch`` scrape job); ``tests/grafana`` checks it and runs each query
+against a real Prometheus.
+
+``silkwatch grafana build`` writes where the user says (``--out``), by default
+the current directory, never into the installed package; the JSON committed in
+``grafana/dashboards/`` (which compose mounts) is rebuilt with
+``silkwatch grafana build --out grafana/dashboards``.
 """
 
 from __future__ import annotations
@@ -48,15 +54,23 @@ from grafana_foundation_sdk.models.common import (
     BigValueColorMode,
     BigValueGraphMode,
     FrameGeometrySourceMode,
+    GraphDrawStyle,
     LegendDisplayMode,
     LegendPlacement,
+    StackingMode,
 )
 from grafana_foundation_sdk.models.piechart import PieChartLegendValues
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 from grafana_foundation_sdk.models.xychart import SeriesMapping
 
-#: where ``silkwatch grafana build`` writes by default (compose mounts it)
+#: the committed dashboards (compose mounts them; ``tests/grafana`` checks they are current)
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
+
+#: the Prometheus scrape job of the workers (``docker/prometheus/prometheus.yml``)
+WORKER_JOB = "silkwatch"
+
+#: a Grafana colour per alert severity (as ``connectors.alerting.text`` colours chat)
+SEVERITY_COLOURS = {"low": "blue", "medium": "yellow", "high": "orange", "critical": "red"}
 
 DATASOURCE_UID = "silkwatch-prometheus"
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
@@ -133,7 +147,7 @@ def _transform(kind: str, **options: Any) -> model.DataTransformerConfig:
 
 
 #: the labels of the alert-table series, the columns of the alert table
-ALERT_LABELS = "kind, severity, sip, dip, dport, protocol"
+ALERT_LABELS = "kind, severity, sip, dip, dport, protocol, reason"
 
 
 def _per_host(what: str, host: str = "") -> str:
@@ -308,14 +322,26 @@ def top_talkers(host: str = "") -> table.Panel:
     )
 
 
+def _severity_mappings() -> model.DynamicConfigValue:
+    """Value mappings that colour each severity word."""
+    options = {
+        word: {"color": colour, "index": index}
+        for index, (word, colour) in enumerate(SEVERITY_COLOURS.items())
+    }
+    return model.DynamicConfigValue(
+        id_val="mappings", value=[{"type": "value", "options": options}]
+    )
+
+
 def alert_table() -> table.Panel:
-    """The most recent alerts, newest first."""
+    """The most recent alerts, newest first, each with its sentence and severity colour."""
     return (
         table.Panel()
         .title("Alert stream")
         .description(
-            "The most recent alerts (kind, severity, hosts, port, score, time of the last flow). "
-            "Each alert is also an annotation on the time series panels."
+            "The most recent alerts (kind, severity, hosts, port, score, time of the last flow) "
+            "and the sentence that explains each. Each alert is also an annotation on the "
+            "time series panels."
         )
         .datasource(DATASOURCE)
         .with_target(_instant(f"max by ({ALERT_LABELS}) (silkwatch_recent_alert_score)", ref="A"))
@@ -339,6 +365,70 @@ def alert_table() -> table.Panel:
             "last seen", [model.DynamicConfigValue(id_val="unit", value="dateTimeAsIso")]
         )
         .override_by_name("score", [model.DynamicConfigValue(id_val="decimals", value=2)])
+        .override_by_name(
+            "severity",
+            [
+                _severity_mappings(),
+                model.DynamicConfigValue(
+                    id_val="custom.cellOptions", value={"type": "color-background"}
+                ),
+            ],
+        )
+        .override_by_name(
+            "reason",
+            [
+                model.DynamicConfigValue(id_val="custom.width", value=480),
+                model.DynamicConfigValue(id_val="custom.inspect", value=True),
+            ],
+        )
+    )
+
+
+def alerts_by_severity(window: str = "$__rate_interval") -> timeseries.Panel:
+    """Alerts raised per severity, stacked bars in the severity colours."""
+    panel = (
+        timeseries.Panel()
+        .title("Alerts by severity")
+        .description("Alerts raised, by severity (stacked), per interval.")
+        .datasource(DATASOURCE)
+        .with_target(
+            _query(
+                f"sum by (severity) (increase(silkwatch_alerts_total[{window}]))", "{{severity}}"
+            )
+        )
+        .unit("short")
+        .draw_style(GraphDrawStyle.BARS)
+        .fill_opacity(80)
+        .stacking(common.StackingConfig().mode(StackingMode.NORMAL))
+        .legend(_legend())
+    )
+    for word, colour in SEVERITY_COLOURS.items():
+        panel = panel.override_by_name(
+            word,
+            [
+                model.DynamicConfigValue(
+                    id_val="color", value={"mode": "fixed", "fixedColor": colour}
+                )
+            ],
+        )
+    return panel
+
+
+#: seconds since the newest flow of the stalest flows partition (event time vs now)
+FRESHNESS = "time() - min(silkwatch_newest_flow_timestamp_seconds)"
+
+
+def freshness_by_partition() -> timeseries.Panel:
+    """How old the newest flow of each partition is: a stalled sensor or publisher shows."""
+    return _series(
+        "Data freshness by partition",
+        "Seconds between now and the newest flow seen on each flows partition (event time). "
+        "A partition whose line climbs gets no new flows.",
+        "s",
+        _query(
+            "time() - max by (partition) (silkwatch_newest_flow_timestamp_seconds)",
+            "partition {{partition}}",
+        ),
     )
 
 
@@ -385,10 +475,13 @@ def pipeline_health() -> list:
         ),
         _series(
             "Alert delivery failures",
-            "Failed webhook/chat deliveries in the last hour (retried until acknowledged).",
+            "Failed webhook/chat deliveries in the last hour (retried until acknowledged), "
+            "and invalid alert records sent to the dead-letter topic (sink dead-letter).",
             "short",
             _query(
                 "sum by (sink, reason) (increase(silkwatch_alert_delivery_failures_total[1h]))"
+                " or label_replace(sum by (reason) (increase("
+                'silkwatch_alerts_dead_lettered_total[1h])), "sink", "dead-letter", "", "")'
                 " or vector(0)",
                 "{{sink}} {{reason}}",
             ),
@@ -441,9 +534,13 @@ def wall_dashboard() -> Dashboard:
     # Four bands, no collapsible rows: 4 + 9 + 8 + 5 = 26 grid units, which at
     # Grafana's 30 px + 8 px margin per unit is 980 px: one 1080p screen, no scrolling.
     panels = [
-        _big_number("Bytes this hour", 'sum(silkwatch_hour_bytes{hour="current"})', "decbytes"),
-        _big_number("Bytes last hour", 'sum(silkwatch_hour_bytes{hour="last_closed"})', "decbytes"),
-        _big_number("Flows / s", "sum(rate(silkwatch_flows_total[5m]))", "short"),
+        _big_number(
+            "Bytes this hour", 'sum(silkwatch_hour_bytes{hour="current"})', "decbytes"
+        ).span(3),
+        _big_number(
+            "Bytes last hour", 'sum(silkwatch_hour_bytes{hour="last_closed"})', "decbytes"
+        ).span(3),
+        _big_number("Flows / s", "sum(rate(silkwatch_flows_total[5m]))", "short").span(3),
         _big_number(
             "Alerts (1 h)",
             "sum(increase(silkwatch_alerts_total[1h])) or vector(0)",
@@ -451,7 +548,7 @@ def wall_dashboard() -> Dashboard:
             (None, "green"),
             (1, "orange"),
             (10, "red"),
-        ),
+        ).span(3),
         _big_number(
             "Consumer lag",
             "sum(silkwatch_kafka_consumer_lag_messages) or vector(0)",
@@ -459,20 +556,36 @@ def wall_dashboard() -> Dashboard:
             (None, "green"),
             (10_000, "orange"),
             (1_000_000, "red"),
-        ),
+        ).span(3),
         _big_number(
             "Load shedding",
             "max(silkwatch_load_shed_active)",
             "bool_on_off",
             (None, "green"),
             (1, "red"),
-        ),
-        bytes_per_hour().height(9).span(8),
-        host_bubbles().height(9).span(8),
-        country_map().height(9).span(8),
-        protocol_mix().height(8).span(5),
-        top_talkers().height(8).span(7),
-        alert_table().height(8).span(12),
+        ).span(3),
+        _big_number(
+            "Workers up",
+            f'sum(up{{job="{WORKER_JOB}"}})',
+            "short",
+            (None, "red"),
+            (1, "green"),
+        ).span(3),
+        _big_number(
+            "Data age",
+            FRESHNESS,
+            "s",
+            (None, "green"),
+            (300, "orange"),
+            (900, "red"),
+        ).span(3),
+        bytes_per_hour().height(9).span(6),
+        host_bubbles().height(9).span(6),
+        country_map().height(9).span(6),
+        alerts_by_severity("5m").height(9).span(6),
+        protocol_mix().height(8).span(4),
+        top_talkers().height(8).span(6),
+        alert_table().height(8).span(14),
         *(panel.height(5).span(6) for panel in pipeline_health()),
     ]
     for panel in panels:
@@ -578,6 +691,8 @@ def analyst_dashboard() -> Dashboard:
         .with_panel(country_map(window="$__range").height(10).span(12))
         .with_panel(protocol_mix(flt, window="$__range").height(10).span(8))
         .with_row(Row("Alerts"))
+        .with_panel(alerts_by_severity().height(8).span(12))
+        .with_panel(freshness_by_partition().height(8).span(12))
         .with_panel(alert_table().height(10).span(24))
     )
 
@@ -590,7 +705,7 @@ def build_json(name: str) -> dict[str, Any]:
     return json.loads(json.dumps(DASHBOARDS[name]().build(), cls=JSONEncoder))
 
 
-def write_dashboards(directory: Path = DASHBOARD_DIR) -> list[Path]:
+def write_dashboards(directory: Path) -> list[Path]:
     """Write every dashboard as ``<directory>/silkwatch-<name>.json``; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

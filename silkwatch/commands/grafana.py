@@ -1,6 +1,7 @@
 """``silkwatch grafana``: build the dashboards as JSON, or push them to a Grafana.
 
-``build`` writes the provisioning JSON that docker compose mounts; ``push`` is for
+``build`` writes the provisioning JSON where the user says (``--out``, default the
+current directory: never into the installed package); ``push`` is for
 a Grafana that silkwatch does not provision (an existing SOC instance): it
 creates or updates the Prometheus datasource (from the same provisioning YAML,
 only the URL overridden), uploads both dashboards and makes dark the org theme.
@@ -21,7 +22,7 @@ from grafana_client.model import PersonalPreferences
 
 from connectors.alerting.secrets import Secret, read_secret
 from detectors.exceptions import SilkwatchError
-from grafana.build import DASHBOARD_DIR, DASHBOARDS, WALL_UID, build_json, write_dashboards
+from grafana.build import DASHBOARDS, WALL_UID, build_json, write_dashboards
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ DATASOURCE_YAML = (
 
 EPILOG = """\
 examples:
-  silkwatch grafana build                      rewrite grafana/dashboards/*.json
-  silkwatch grafana build --out /tmp/dash      somewhere else
+  silkwatch grafana build                      silkwatch-wall.json, silkwatch-analyst.json here
+  silkwatch grafana build --out /etc/grafana/dashboards
+  silkwatch grafana build --out grafana/dashboards     (in a checkout: what compose mounts)
   GRAFANA_TOKEN=glsa_... silkwatch grafana push --url https://grafana.soc.example
   silkwatch grafana push --url http://127.0.0.1:3000 --token-file /run/secrets/grafana \\
       --prometheus-url http://prometheus.soc.example:9090
@@ -58,9 +60,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
-    build = actions.add_parser("build", help="write the dashboards as provisioning JSON")
+    build = actions.add_parser(
+        "build",
+        help="write the dashboards as provisioning JSON",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     build.add_argument(
-        "--out", type=Path, default=DASHBOARD_DIR, help="output folder (default: %(default)s)"
+        "--out",
+        type=Path,
+        default=Path("."),
+        help="output folder, created if missing (default: the current directory)",
     )
     build.set_defaults(run=run_build)
     push = actions.add_parser("push", help="upload datasource and dashboards to a Grafana")

@@ -143,6 +143,7 @@ def alert(i, kind="exfil", severity="high"):
         dport=443,
         proto=6,
         last_seen_ms=1_000_000 + i * 1_000,
+        reason=f"Alert {i}\nin two lines.",
     )
 
 
@@ -158,7 +159,13 @@ def test_record_alerts_counts_and_bounds_the_alert_table(registry, metrics):
         [f"198.51.100.{i}" for i in [99, *range(6, 25)]]
     )
     assert len(samples(registry, "silkwatch_recent_alert_score")) == RECENT_ALERTS
-    labels = dict(dip="198.51.100.99", sip="10.0.0.1", dport="443", protocol="tcp")
+    labels = dict(
+        dip="198.51.100.99",
+        sip="10.0.0.1",
+        dport="443",
+        protocol="tcp",
+        reason="Alert 99 in two lines.",  # the sentence, one line, for the alert table
+    )
     assert value(
         registry, "silkwatch_recent_alert_score", kind="beacon", severity="medium", **labels
     ) == pytest.approx(9.9)
@@ -236,4 +243,5 @@ def test_alert_with_fields_that_do_not_apply(registry, metrics):
         "dip": "",
         "dport": "",
         "protocol": "",
+        "reason": "Alert 1 in two lines.",
     }

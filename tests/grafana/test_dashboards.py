@@ -27,6 +27,9 @@ from grafana.build import (
 #: PromQL words that look like names but are functions, keywords or label names
 PROMQL_WORDS = {"by", "without", "or", "and", "unless", "on", "ignoring", "bool", "offset"}
 
+#: series Prometheus makes itself for every scrape target (the workers-up panel)
+PROMETHEUS_SERIES = {"up"}
+
 
 def exported_names() -> set[str]:
     """Every sample name a fresh registry can expose (counters as _total, histograms' parts)."""
@@ -59,14 +62,19 @@ ALL_QUERIES = [
 def test_exported_names_are_what_prometheus_sees():
     names = exported_names()
     assert {"silkwatch_flow_bytes_total", "silkwatch_batch_latency_seconds_bucket"} <= names
-    assert "silkwatch_flow_bytes" not in names and len(names) == 19
+    assert "silkwatch_flow_bytes" not in names and len(names) == 21
+    assert {
+        "silkwatch_newest_flow_timestamp_seconds",
+        "silkwatch_alerts_dead_lettered_total",
+    } <= names
 
 
 @pytest.mark.parametrize(("dashboard", "title", "expr"), ALL_QUERIES)
 def test_every_query_uses_only_defined_series(dashboard, title, expr):
     used = metric_names(expand(expr))
     assert used, f"{title}: no silkwatch series in {expr!r}"
-    assert used <= exported_names(), f"{title}: unknown series {used - exported_names()}"
+    known = exported_names() | PROMETHEUS_SERIES
+    assert used <= known, f"{title}: unknown series {used - known}"
 
 
 def test_metric_name_parser():
@@ -97,13 +105,33 @@ def test_round_trips_through_the_sdk_models(name):
 @pytest.mark.parametrize("name", list(DASHBOARDS))
 def test_committed_json_is_the_built_json(name):
     committed = json.loads((DASHBOARD_DIR / f"silkwatch-{name}.json").read_text())
-    assert committed == build_json(name), "run `silkwatch grafana build` and commit"
+    assert committed == build_json(name), (
+        "run `silkwatch grafana build --out grafana/dashboards` and commit"
+    )
 
 
 def test_write_dashboards(tmp_path):
     paths = write_dashboards(tmp_path)
     assert [p.name for p in paths] == ["silkwatch-wall.json", "silkwatch-analyst.json"]
     assert json.loads(paths[0].read_text())["uid"] == "silkwatch-wall"
+
+
+def test_build_writes_to_the_current_directory_not_the_package(tmp_path, monkeypatch, capsys):
+    from silkwatch.cli import main
+
+    before = {p: p.stat().st_mtime_ns for p in DASHBOARD_DIR.glob("*.json")}
+    monkeypatch.chdir(tmp_path)
+    assert main(["grafana", "build"]) == 0
+    assert capsys.readouterr().out.split() == ["silkwatch-wall.json", "silkwatch-analyst.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "silkwatch-analyst.json",
+        "silkwatch-wall.json",
+    ]
+    assert {p: p.stat().st_mtime_ns for p in DASHBOARD_DIR.glob("*.json")} == before
+    assert main(["grafana", "build", "--out", "named/dir"]) == 0
+    assert json.loads((tmp_path / "named/dir/silkwatch-wall.json").read_text())["uid"] == (
+        "silkwatch-wall"
+    )
 
 
 def test_wall_display():
@@ -115,6 +143,7 @@ def test_wall_display():
         "Bytes per hour": "timeseries",
         "Top hosts: bytes vs packets": "xychart",
         "Destination countries": "geomap",
+        "Alerts by severity": "timeseries",
         "Protocol mix (bytes)": "piechart",
         "Top talkers": "table",
         "Alert stream": "table",
@@ -124,7 +153,8 @@ def test_wall_display():
         "Alert delivery failures": "timeseries",
     }
     stats = [p for p in panels.values() if p["type"] == "stat"]
-    assert len(stats) == 6
+    assert [p["title"] for p in stats][-2:] == ["Workers up", "Data age"]
+    assert len(stats) == 8
     assert all(p["options"]["text"]["valueSize"] >= 64 for p in stats)
     # one 1080p screen: no row reaches past 26 grid units (26 × 38 px − 8 = 980 px)
     assert max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels.values()) == 26
@@ -142,6 +172,25 @@ def test_wall_display():
     }
     tags = [a["target"]["tags"] for a in wall["annotations"]["list"] if "target" in a]
     assert tags == [ANNOTATION_TAGS]
+    # the alert table: the sentence, and each severity in its colour
+    alerts = panels["Alert stream"]
+    assert "reason" in alerts["targets"][0]["expr"]
+    overrides = {
+        o["matcher"]["options"]: o["properties"] for o in alerts["fieldConfig"]["overrides"]
+    }
+    mappings, cells = overrides["severity"]
+    assert mappings["value"][0]["options"] == {
+        "low": {"color": "blue", "index": 0},
+        "medium": {"color": "yellow", "index": 1},
+        "high": {"color": "orange", "index": 2},
+        "critical": {"color": "red", "index": 3},
+    }
+    assert cells == {"id": "custom.cellOptions", "value": {"type": "color-background"}}
+    severity = panels["Alerts by severity"]
+    assert severity["targets"][0]["expr"] == (
+        "sum by (severity) (increase(silkwatch_alerts_total[5m]))"
+    )
+    assert severity["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
 
 
 def test_analyst_variables():

@@ -24,9 +24,11 @@ from connectors.prometheus import (
     record_batch,
     record_batch_latency,
     record_consumer_lag,
+    record_dead_letter,
     record_decode_error,
     record_delivery,
     record_hour,
+    record_newest_flow,
     record_shed,
     record_top_hosts,
     render,
@@ -78,6 +80,10 @@ def record_sample(registry: CollectorRegistry) -> dict[str, float]:
     record_shed(metrics, False)
     record_delivery(metrics, "slack")
     record_delivery(metrics, "slack", failure_reason="http_503")
+    record_dead_letter(metrics, "invalid_severity")
+    parts = np.array_split(batch, 4)  # as four flows partitions would see the day
+    for partition, part in enumerate(parts):
+        record_newest_flow(metrics, partition, int(part["stime_ms"].max()))
     return {
         "sum(silkwatch_flows_total)": float(len(batch)),
         "sum(silkwatch_flow_bytes_total)": float(batch["bytes"].sum()),
@@ -86,6 +92,10 @@ def record_sample(registry: CollectorRegistry) -> dict[str, float]:
         "count(silkwatch_top_host_bytes)": 20.0,
         "max(silkwatch_top_host_bytes)": float(hosts.columns["bytes"].max()),
         "sum(silkwatch_alerts_total)": float(len(day.planted)),
+        "count(silkwatch_newest_flow_timestamp_seconds)": 4.0,
+        "max(silkwatch_newest_flow_timestamp_seconds)": now_ms / 1000,
+        "sum(silkwatch_alerts_dead_lettered_total)": 1.0,
+        'sum(up{job="silkwatch"})': 1.0,
     }
 
 
