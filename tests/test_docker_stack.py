@@ -66,6 +66,7 @@ def test_every_bind_mount_exists_in_the_repo(services: dict[str, Any]) -> None:
         ("grafana", "/etc/grafana/provisioning"): "grafana/provisioning",
         ("grafana", "/var/lib/grafana/dashboards"): "grafana/dashboards",
         ("prometheus", "/etc/prometheus/prometheus.yml"): "docker/prometheus/prometheus.yml",
+        ("prometheus", "/etc/prometheus/rules.yml"): "docker/prometheus/rules.yml",
         ("publisher", "/data"): "docker/data",
         ("alerts", "/etc/silkwatch/sinks.toml"): "docker/alerts/sinks.toml",
     }
