@@ -9,12 +9,13 @@ became markup, would set ``window.__pwned`` or request ``x`` from the network.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 
 from detectors.alerts import Alert
-from silkwatch.plots.page import Chart, Page, Table, asset, render, script_json
+from silkwatch.plots.page import Chart, Page, Table, asset, render, script_hash, script_json
 from silkwatch.plots.report import alerts_table
 from silkwatch.plots.topn import SHAPES
 from tests.plots.conftest import ARTIFACTS
@@ -140,3 +141,40 @@ def test_hostile_strings_appear_as_text(browser, tmp_path):
 def test_inlined_assets_cannot_end_their_element(name):
     text = asset(name).lower()
     assert "</script" not in text and "</style" not in text and "<!--" not in text
+
+
+def test_csp_lets_only_the_pages_own_scripts_run():
+    html = render(hostile_page())
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1)
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert "'unsafe-eval'" not in directives["script-src"]
+    assert directives["script-src"].split() == [
+        script_hash(asset("echarts.min.js")),
+        script_hash(asset("runtime.js")),
+    ]
+    assert directives["default-src"] == "'none'"
+
+
+@pytest.mark.chromium
+def test_csp_blocks_a_script_and_a_handler_that_got_into_the_page(browser, tmp_path):
+    # as if escaping had failed: markup injected straight into the document
+    injected = (
+        '<div id="injected" onclick="window.__pwned=1">x</div>'
+        "<script>window.__pwned=2</script>\n</body>"
+    )
+    page = tmp_path / "injected.html"
+    head, tail = render(hostile_page()).rsplit("</body>", 1)
+    page.write_text(head + injected + tail)
+    tab = browser.open(page)
+    tab.evaluate("document.getElementById('injected').click()")
+    readback = tab.evaluate(
+        "JSON.stringify({pwned: window.__pwned || 0, drawn: document.body.dataset.rendered,"
+        " charts: document.querySelectorAll('#charts svg').length})"
+    )
+    result = tab.close(readback)
+    seen = json.loads(result.readback)
+    # the page's own scripts ran and drew; the injected ones did not run
+    assert (seen["pwned"], seen["drawn"] is not None, seen["charts"]) == (0, True, 3)
+    refused = [e for e in result.errors if "Content Security Policy" in e]
+    assert len(refused) == 2, result.errors  # the inline script and the inline handler
