@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -210,9 +211,11 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ipv6-policy",
         choices=IPV6_POLICIES,
-        default="mix",
+        default=os.environ.get("SILK_IPV6_POLICY", "mix").strip().lower()
+        if os.environ.get("SILK_IPV6_POLICY", "mix").strip().lower() in IPV6_POLICIES
+        else "mix",
         help="ignore IPv6 records, print mapped ones as IPv4 (asv4), mix, "
-        "force every address to IPv6, or only IPv6 records (default mix)",
+        "force every address to IPv6, or only IPv6 records (default $SILK_IPV6_POLICY, else mix)",
     )
     group.add_argument(
         "--ip-format", default="canonical", metavar="FORMAT", help=", ".join(IP_FORMATS)
@@ -365,7 +368,10 @@ def time_options(args: argparse.Namespace) -> tuple[str, bool]:
         return "epoch", True
     if args.legacy_timestamps not in (None, "0"):
         return "m/d/y", True
-    return "default", True
+    try:  # SiLK: an empty or invalid $SILK_TIMESTAMP_FORMAT means the default
+        return parse_timestamp_format(os.environ.get("SILK_TIMESTAMP_FORMAT", ""))
+    except ValueError:
+        return "default", True
 
 
 def copy_input(args: argparse.Namespace, inputs: Sequence[str]) -> None:

@@ -72,3 +72,22 @@ def test_stats_ties_are_listed_in_key_order():
     top = groupby.top(table, count=2)
     assert bottom.table.keys["dport"].tolist() == [22, 53]  # 22 alone, then the first of 53/80/443
     assert top.table.keys["dport"].tolist() == [53, 80]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"SILK_TIMESTAMP_FORMAT": "epoch", "SILK_IPV6_POLICY": "force"},
+            ["::ffff:192.168.111.201|1234396802.696"],
+        ),
+        ({"SILK_TIMESTAMP_FORMAT": "bogus"}, ["192.168.111.201|2009/02/12T00:00:02.696"]),
+    ],
+)
+def test_silk_environment_defaults(capsys, monkeypatch, env, expected):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    lines = run(
+        capsys, "cut", "--fields=sip,stime", "--num-recs=1", "--delimited", "--no-titles", DATA
+    )
+    assert lines == expected
