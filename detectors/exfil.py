@@ -89,7 +89,8 @@ class ExfilConfig:
         host with its top destination, is at least this. The pair's PCR
         compares the largest single flow each way (what the bounded sketches
         of :mod:`detectors.hosts` keep), so a split call still reads ~0 and
-        an upload with ACKs back ~1. Default - 0.4
+        an upload with ACKs back ~1; when the received statistics carry no
+        peer sketch, only the host's PCR is known and decides. Default - 0.4
     :param weight_volume: score weight of the volume term, which grows from 0.5
         at ``min_baseline_ratio`` to 1 at ``full_ratio`` (log scale). Default - 0.5
     :param weight_evidence: score weight of the share of supporting signs that
@@ -302,14 +303,12 @@ def _host_evidence(
     top_hi, top_lo, top_bytes = now.peers[0]  # the sketches are sorted, largest flow first
     top_port = now.ports[0][0]
     received_now = received_hours.get(hour_start_ms)
-    back = max(
-        (
-            peer[2]
-            for peer in (received_now.peers if received_now else ())
-            if peer[:2] == (top_hi, top_lo)
-        ),
-        default=0,
-    )
+    pair_pcr: float | None = None  # unknown when the received side keeps no peer sketch
+    back = 0
+    if received_now is None or received_now.peers:
+        peers = received_now.peers if received_now else ()
+        back = max((p[2] for p in peers if p[:2] == (top_hi, top_lo)), default=0)
+        pair_pcr = (top_bytes - back) / (top_bytes + back) if top_bytes + back else 0.0
     return {
         "client_bytes": now.client_bytes,
         "client_packets": now.client_packets,
@@ -322,7 +321,7 @@ def _host_evidence(
         "robust_z": float(robust_z),
         "history_hours": len(history),
         "producer_consumer_ratio": pcr,
-        "pair_producer_ratio": (top_bytes - back) / (top_bytes + back) if top_bytes + back else 0.0,
+        "pair_producer_ratio": pair_pcr,
         "top_flow_bytes_back": back,
         "ratio_shift": pcr - float(np.median(past_pcr)),
         "new_destination_share": _new_share(now.peers, known_peers),
@@ -350,7 +349,8 @@ def _alert(
     held = [name for name, holds in signs.items() if holds]
     evidence["signs"] = len(held)
     defining = signs["big packets"] or signs["above the bubble fit"]
-    outbound = max(evidence["producer_consumer_ratio"], evidence["pair_producer_ratio"])
+    pair_pcr = evidence["pair_producer_ratio"]
+    outbound = max(evidence["producer_consumer_ratio"], -1.0 if pair_pcr is None else pair_pcr)
     if outbound < config.min_producer_ratio:
         return None  # as much came back as went out: a call or a sync, not a leak
     if not defining or len(held) < config.min_evidence:

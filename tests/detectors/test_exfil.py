@@ -230,3 +230,20 @@ def test_exfiltration_needs_outbound_dominance(up_bytes, down_bytes, expected) -
 def test_the_producer_ratio_gate_is_a_setting() -> None:
     batch = _two_way(1_000_000_000, 1_000_000_000)
     assert _score(batch, LEAK_HOUR, ExfilConfig(min_producer_ratio=0.0)) != []
+
+
+@pytest.mark.parametrize(
+    ("down_bytes", "fires", "host_pcr"), [(1_000_000_000, False, -0.0), (10_000_000, True, 0.97)]
+)
+def test_without_a_received_sketch_the_hosts_ratio_decides(down_bytes, fires, host_pcr) -> None:
+    """The columnar engine keeps no peer sketch of what a host received: the pair's PCR is
+    then unknown (None), and the host's own PCR must show the asymmetry."""
+    import dataclasses
+
+    sent, received = host_deltas(_two_way(1_000_000_000, down_bytes))
+    bare = {key: dataclasses.replace(value, peers=()) for key, value in received.items()}
+    alerts = score_exfil(sent, bare, hour_start_ms=LEAK_HOUR * HOUR_MS)
+    assert bool(alerts) is fires
+    if alerts:
+        assert alerts[0].evidence["pair_producer_ratio"] is None
+        assert round(alerts[0].evidence["producer_consumer_ratio"], 2) == host_pcr
