@@ -347,10 +347,21 @@ def _join(*pieces: np.ndarray | bytes, rows: int) -> np.ndarray:
 def int_cells(column: np.ndarray) -> np.ndarray:
     """Integers as decimal text.
 
+    Columns of at most 16 bits (ports, protocols, sensors) are looked up in a table of
+    the 65,536 texts: numpy's own conversion costs ~0.2 µs a value, the lookup 20 ns.
+
     >>> int_cells(np.array([0, 7, 65535], np.uint16)).tolist()
     [b'0', b'7', b'65535']
     """
-    return np.asarray(column).astype(np.bytes_)
+    column = np.asarray(column)
+    if column.dtype.kind == "u" and column.dtype.itemsize <= 2:
+        return _small_ints()[column]
+    return column.astype(np.bytes_)
+
+
+@functools.cache
+def _small_ints() -> np.ndarray:
+    return np.array([b"%d" % i for i in range(1 << 16)], dtype="S5")
 
 
 def milli_cells(values_ms: np.ndarray) -> np.ndarray:
@@ -477,6 +488,9 @@ def ip_cells(
 TIME_STYLES = {"default": 23, "iso": 23, "m/d/y": 23, "epoch": 14}
 
 
+_MILLIS = np.array([b"%03d" % i for i in range(1000)], dtype="S3")
+
+
 def parse_timestamp_format(text: str) -> tuple[str, bool]:
     """``--timestamp-format=m/d/y,no-msec`` → (style, with milliseconds).
 
@@ -508,10 +522,15 @@ def time_cells(ms: np.ndarray, style: str = "default", *, msec: bool = True) -> 
     ms = np.asarray(ms, dtype=np.int64)
     if style == "epoch":
         return milli_cells(ms) if msec else int_cells(ms // 1000)
-    text = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").astype("S23")
-    m = _bytes_matrix(text).copy()
-    if len(text) and m.shape[1] != 23:  # years beyond 9999: fall back to plain text
-        return text
+    # flows share seconds: format each distinct second once, then add the milliseconds
+    seconds, where = np.unique(ms // 1000, return_inverse=True)
+    text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s").astype("S19")
+    if len(text) and text.dtype.itemsize != 19:  # years beyond 9999: numpy's own text
+        return np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").astype(np.bytes_)
+    m = _bytes_matrix(text)[where.reshape(-1)]
+    if msec:
+        fraction = _bytes_matrix(_MILLIS[ms % 1000])
+        m = np.hstack([m, np.full((len(ms), 1), ord("."), np.uint8), fraction])
     if style == "default":
         m[:, [4, 7]] = ord("/")
     elif style == "iso":
@@ -520,10 +539,8 @@ def time_cells(ms: np.ndarray, style: str = "default", *, msec: bool = True) -> 
         m = np.hstack([m[:, 5:7], m[:, 4:5], m[:, 8:10], m[:, 4:5], m[:, 0:4], m[:, 10:]])
         m[:, [2, 5]] = ord("/")
         m[:, 10] = ord(" ")
-    if not msec:
-        m = m[:, :19]
     m = np.ascontiguousarray(m)
-    return m.view(f"S{m.shape[1]}").reshape(len(text))
+    return m.view(f"S{m.shape[1]}").reshape(len(ms))
 
 
 def flag_cells(column: np.ndarray, *, padded: bool = True, integer: bool = False) -> np.ndarray:
