@@ -182,25 +182,35 @@ def exfil_inputs(
     candidates = KeyIndex.from_keys(keys[chosen])
     since_ms = hour_ms - baseline_hours * HOUR_MS
     sketches = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations)
+    # the sources a host received from (their largest flow), for the pair's producer ratio
+    sources = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations, received=True)
     received_map: dict[HostKey, HostHour] = {}
-    for table, out, with_sketch in ((sent, sent_map, True), (received, received_map, False)):
+    for table, out, sketched in ((sent, sent_map, sketches), (received, received_map, sources)):
         hours = table.hours
         rows = np.flatnonzero(
             (candidates.find(table.hosts) >= 0) & (hours >= since_ms) & (hours <= hour_ms)
         )
         for slot in rows.tolist():
             key = (host_bytes(table.hosts[slot]), int(hours[slot]))
-            peers, ports = sketches.get(key, ((), ())) if with_sketch else ((), ())
+            peers, ports = sketched.get(key, ((), ()))
             out[key] = table.at(slot, peers, ports)
     return sent_map, received_map
 
 
 def _sketches(
-    pairs: PairState, hosts: KeyIndex, since_ms: int, until_ms: int, k: int
+    pairs: PairState,
+    hosts: KeyIndex,
+    since_ms: int,
+    until_ms: int,
+    k: int,
+    *,
+    received: bool = False,
 ) -> dict[HostKey, tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int], ...]]]:
-    """Per (host, hour): the ``k`` destinations and ports with the largest single flow."""
+    """Per (host, hour): the ``k`` destinations and ports with the largest single flow
+    (``received``: the ``k`` sources that sent the host its largest flows, no ports)."""
     pairs.merge()
-    owner = hosts.find(pairs.index.keys[:, :2])
+    own, peer = (slice(2, 4), (0, 1)) if received else (slice(0, 2), (2, 3))
+    owner = hosts.find(pairs.index.keys[:, own])
     slots = np.flatnonzero(owner >= 0)
     if len(slots) == 0:
         return {}
@@ -219,11 +229,13 @@ def _sketches(
     host = owner[slots][which]
     port = ((words[:, 4] & np.uint64(0xFF)) << np.uint64(16)) | (words[:, 4] >> np.uint64(8))
     out: dict[HostKey, tuple] = {}
-    peer_top = _top(host, hour, words[:, 2], words[:, 3], size, k)
-    port_top = _top(host, hour, np.zeros_like(port), port, size, k)
+    peer_top = _top(host, hour, words[:, peer[0]], words[:, peer[1]], size, k)
     host_words = hosts.keys
     for (h, hr), entries in peer_top.items():
         out[(host_bytes(host_words[h]), hr)] = (tuple(entries), ())
+    if received:
+        return out
+    port_top = _top(host, hour, np.zeros_like(port), port, size, k)
     for (h, hr), entries in port_top.items():
         key = (host_bytes(host_words[h]), hr)
         peers = out.get(key, ((), ()))[0]
