@@ -46,6 +46,7 @@ from silkwatch.commands.count import (
     open_output,
     table_style,
     time_options,
+    xargs,
 )
 from silkwatch.flowio import add_input_arguments, read_inputs
 
@@ -344,17 +345,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read(args: argparse.Namespace) -> Iterator[FlowBatch]:
-    inputs = resolve_inputs(input_names(args))
+    """The input batches; the inputs are resolved (and bad names reported) right away."""
+    inputs = xargs(args) if args.xargs else resolve_inputs(input_names(args))
     copy_input(args, inputs)
-    for batch in read_inputs(args, inputs, rows=1 << 16):
-        yield apply_ipv6_policy(batch, args.ipv6_policy)
+
+    def batches() -> Iterator[FlowBatch]:
+        for batch in read_inputs(args, inputs, rows=1 << 16):
+            yield apply_ipv6_policy(batch, args.ipv6_policy)
+
+    return batches()
 
 
-def _selected(args: argparse.Namespace) -> Iterator[FlowBatch]:
+def _selected(args: argparse.Namespace, batches: Iterator[FlowBatch]) -> Iterator[FlowBatch]:
     """The records to print: rwcut's --start-rec-num, --end-rec-num, --num-recs, --tail-recs."""
     if args.tail_recs is not None:
         tail = None
-        for batch in _read(args):  # holds at most N records besides the current batch
+        for batch in batches:  # holds at most N records besides the current batch
             tail = batch if tail is None else np.concatenate([tail, batch])
             tail = tail[len(tail) - min(len(tail), args.tail_recs) :]
         if tail is not None:
@@ -367,7 +373,7 @@ def _selected(args: argparse.Namespace) -> Iterator[FlowBatch]:
     elif args.num_recs and not first and args.num_recs < stop:
         first = stop - args.num_recs  # only --end-rec-num: the N records before it
     seen = 0
-    for batch in _read(args):
+    for batch in batches:
         lo, hi = max(first - seen, 0), len(batch) if stop is None else min(stop - seen, len(batch))
         seen += len(batch)
         if hi > lo:
@@ -426,12 +432,13 @@ def run(args: argparse.Namespace) -> int:
             truncate=truncate,
         )
 
+    batches = iter(()) if args.dry_run else _read(args)  # bad input names fail before any output
     out = open_output(args)
     try:
         if table.titles:
             out.write(rows(title_cells([f.title for f in fields]), truncate=True))
         if not args.dry_run:
-            for batch in _selected(args):
+            for batch in _selected(args, batches):
                 out.write(rows([f.cells(batch, context) for f in fields]))
         out.flush()
     finally:
@@ -455,7 +462,7 @@ def _run_plain(args: argparse.Namespace, names: list[str]) -> int:
     writer = csv.writer(out, lineterminator="\n")
     if not args.no_titles and args.format == "csv":
         writer.writerow(f.name for f in fields)
-    for batch in _selected(args):
+    for batch in _selected(args, _read(args)):
         if args.format == "csv":
             writer.writerows(zip(*text_columns(batch, fields, opts), strict=True))
         else:
