@@ -18,21 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from collections.abc import Callable
+
+from bench_metrics import median_s  # bench/ is the script's folder: sys.path[0]
 
 from connectors.alerting.grouping import Grouper, GroupingConfig
 from connectors.alerting.schema import validate_alert
-
-
-def median_s(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def records(n: int) -> list[bytes]:

@@ -53,11 +53,19 @@ def fires(alert: str, at: str, *labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def run_promtool(tmp_path: Path, tests: list[dict[str, Any]]) -> tuple[int, str]:
+def run_promtool(
+    tmp_path: Path, name: str, input_series: list[dict], expected: list[dict]
+) -> tuple[int, str]:
+    """``promtool test rules`` on one timeline: (exit status, output)."""
     path = tmp_path / "rules_test.yml"
+    test = {"name": name, "interval": "1m", "input_series": input_series}
     path.write_text(
         yaml.safe_dump(
-            {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": tests},
+            {
+                "rule_files": [str(RULES)],
+                "evaluation_interval": "1m",
+                "tests": [{**test, "alert_rule_test": expected}],
+            },
             sort_keys=False,
         )
     )
@@ -167,18 +175,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_rule_timelines(tmp_path, case):
-    input_series, expected = CASES[case]
-    code, output = run_promtool(
-        tmp_path,
-        [
-            {
-                "name": case,
-                "interval": "1m",
-                "input_series": input_series,
-                "alert_rule_test": expected,
-            }
-        ],
-    )
+    code, output = run_promtool(tmp_path, case, *CASES[case])
     assert (code, output.strip().splitlines()[-1].strip()) == (0, "SUCCESS"), output
 
 
@@ -186,13 +183,8 @@ def test_a_wrong_expectation_fails(tmp_path):
     # the harness can fail: a worker that never went down must not be reported down
     code, output = run_promtool(
         tmp_path,
-        [
-            {
-                "name": "up all along",
-                "interval": "1m",
-                "input_series": [series("up", WORKER, "1x10")],
-                "alert_rule_test": [fires("SilkwatchWorkerDown", "5m", WORKER)],
-            }
-        ],
+        "up all along",
+        [series("up", WORKER, "1x10")],
+        [fires("SilkwatchWorkerDown", "5m", WORKER)],
     )
     assert code == 1 and "FAILED" in output
