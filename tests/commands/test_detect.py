@@ -129,3 +129,11 @@ def test_output_is_sorted_by_time_then_severity_and_filtered():
     ]  # fmt: skip
     args = argparse.Namespace(min_score=0.65, min_severity="medium")
     assert [a.kind for a in select_alerts(alerts, args, DetectorsConfig())] == ["exfil", "beacon"]
+
+
+def test_the_sites_alert_thresholds_set_the_severity(shared_dir, tmp_path):
+    config = tmp_path / "site.toml"
+    config.write_text("[alerts]\nhigh_at = 0.9\ncritical_at = 0.95\n")
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--config", str(config), "--format", "json")
+    [alert] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (alert["kind"], alert["score"], alert["severity"]) == ("beacon", 0.854, "medium")
