@@ -1,0 +1,147 @@
+"""``silkwatch cut|count|uniq|stats|filter`` on 8 M flows, against SiLK's and nfdump's times.
+
+SiLK cannot be installed from a package here, so its figures are FIXED reference
+numbers: the rw tools' times from issue 13, measured on the same machine class
+on 8 M records (``rwcut`` on an LZO1X file; the others on the same day). They
+are not re-measured by this script; the ratios against them say how far we are
+from the goal of <= 1.0x SiLK. nfdump runs in this same run wherever it has
+the same query (print every record, aggregate by source address, top 10
+sources by bytes, keep TCP), on the same flows exported to a loopback nfcapd
+(see ``bench_stats_vs_nfdump.prepare``).
+
+Every silkwatch command runs as an analyst runs it (a new process, output to
+/dev/null) on the uncompressed SiLK file and on an LZO1X copy; the commands
+run in interleaved rounds so load drifts hit them all alike.
+
+    .venv/bin/python bench/bench_vs_silk.py [--flows 8000000] [--repeat 3] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench_stats_vs_nfdump import prepare, timed_rounds
+
+from connectors.silk import Compression, SilkWriter, read_batches, read_header
+
+#: rw tool times (seconds) on 8 M records from issue 13, (low, high) of the runs reported;
+#: None where the issue gives no figure
+SILK_SECONDS: dict[str, tuple[float, float] | None] = {
+    "cut": (17.3, 17.3),  # rwcut, LZO1X file
+    "count": (0.30, 0.30),
+    "uniq": (1.1, 1.2),
+    "stats": (0.76, 0.85),
+    "filter": None,
+}
+
+#: silkwatch arguments of each command (the input file is appended; outputs go to /dev/null)
+QUERIES: dict[str, list[str]] = {
+    "cut": ["cut"],
+    "count": ["count"],
+    "uniq": ["uniq", "--fields=sIP"],
+    "stats": ["stats", "--fields=sIP", "--values=bytes", "--count=10"],
+    "filter": ["filter", "--proto=6", "--pass=/dev/null"],
+}
+
+#: nfdump's run of the same query over the nfcapd folder (None: no equivalent)
+NFDUMP: dict[str, list[str] | None] = {
+    "cut": ["-o", "csv"],  # every record as text
+    "count": None,  # nfdump has no time bins
+    "uniq": ["-A", "srcip", "-o", "csv"],  # aggregate by source address
+    "stats": ["-s", "srcip/bytes", "-n", "10"],
+    "filter": ["-w", "/dev/null", "proto tcp"],
+}
+
+
+def lzo_copy(source: Path, target: Path) -> Path:
+    """The same records as an LZO1X-compressed SiLK file (the compression SiLK sites use)."""
+    header = read_header(source)
+    with SilkWriter(
+        target,
+        file_format=header.file_format,
+        rec_version=header.rec_version,
+        compression=Compression.LZO1X,
+    ) as writer:
+        for batch in read_batches(source):
+            writer.write(batch)
+    return target
+
+
+def _span(low: float, high: float, unit: str = "") -> str:
+    return f"{low:.2f}{unit}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}{unit}"
+
+
+def run_quietly(argv: list[str]) -> Callable[[], object]:
+    return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--flows", type=int, default=8_000_000)
+    parser.add_argument("--hosts", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, help="keep the data here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true", help="use the flows in --workdir")
+    parser.add_argument(
+        "--commands", default=",".join(QUERIES), help="subset to run (default: all five)"
+    )
+    options = parser.parse_args()
+    if not shutil.which("nfcapd") or not shutil.which("nfdump"):
+        print("nfdump/nfcapd not installed (apt-get install nfdump)", file=sys.stderr)
+        return 2
+    commands = options.commands.split(",")
+    with tempfile.TemporaryDirectory(prefix="bench-silk-") as scratch:
+        workdir = options.workdir or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        if options.reuse and options.workdir:
+            plain, nf_dir = workdir / "flows.rw", workdir / "nfcapd"
+        else:
+            plain, nf_dir = prepare(workdir, options.flows, options.hosts, 1.0)
+        lzo = workdir / "flows-lzo.rw"
+        if not (options.reuse and lzo.exists()):
+            lzo_copy(plain, lzo)
+        print(
+            f"prepared {options.flows:,} flows in {time.perf_counter() - started:.0f} s: "
+            f"{plain.stat().st_size / 1e6:.0f} MB plain, {lzo.stat().st_size / 1e6:.0f} MB LZO1X"
+        )
+        silkwatch = [sys.executable, "-m", "silkwatch"]
+        actions: dict[str, Callable[[], object]] = {}
+        for command in commands:
+            for label, path in (("plain", plain), ("lzo1x", lzo)):
+                argv = [*silkwatch, *QUERIES[command], str(path)]
+                actions[f"{command} {label}"] = run_quietly(argv)
+            if NFDUMP[command] is not None:
+                argv = ["nfdump", "-R", str(nf_dir), *NFDUMP[command]]
+                actions[f"{command} nfdump"] = run_quietly(argv)
+        results = timed_rounds(actions, options.repeat)
+    print(f"\nmedian of {options.repeat} interleaved rounds, {options.flows:,} flows")
+    print(f"  {'':16s} {'silkwatch':>9s}  {'SiLK (fixed)':>12s}  {'x SiLK':>11s}  {'nfdump':>7s}")
+    for command in commands:
+        nfdump = results.get(f"{command} nfdump")
+        nfdump_s = statistics.median(nfdump) if nfdump else None
+        for label in ("plain", "lzo1x"):
+            median = statistics.median(results[f"{command} {label}"])
+            silk = SILK_SECONDS[command]
+            silk_text = "n/a" if silk is None else _span(*silk, unit=" s")
+            ratio = "n/a" if silk is None else _span(median / silk[1], median / silk[0])
+            versus = f"{nfdump_s:6.2f} s (x{median / nfdump_s:.2f})" if nfdump_s else "n/a"
+            print(
+                f"  {command + ' ' + label:16s} {median:7.2f} s  {silk_text:>12s}  {ratio:>11s}  "
+                f"{versus}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
