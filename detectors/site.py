@@ -58,12 +58,16 @@ class SiteConfig:
     :param site_prefix_v4: two *public* IPv4 addresses in one prefix of this
         length are one organisation (a campus /16). Default - 16
     :param site_prefix_v6: the same for IPv6 (a site's usual allocation). Default - 48
+    :param suppressions: path of the site's suppression file (``[[suppress]]``
+        rules, :mod:`connectors.suppressions`), which every runner applies to
+        its alerts and re-reads when it changes; empty for none. Default - ""
     """
 
     internal_networks: tuple[str, ...] = DEFAULT_INTERNAL_NETWORKS
     score_internal: bool = False
     site_prefix_v4: int = 16
     site_prefix_v6: int = 48
+    suppressions: str = ""
 
 
 @lru_cache(maxsize=16)

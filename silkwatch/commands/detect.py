@@ -76,7 +76,8 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suppress",
         type=Path,
-        help="suppression rules ([[suppress]] by sip/dip/dport/proto/kind, optional expires)",
+        help="suppression rules ([[suppress]] by sip/dip/dport/proto/kind, optional expires); "
+        "default: [site] suppressions of --config",
     )
 
 
@@ -121,7 +122,8 @@ def detection_setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
         raise SilkwatchError(f"--min-score {args.min_score}: must be in [0, 1]")
     run_config = explain_config(config, args.min_score) if args.explain else config
-    suppressions = SuppressionFile(args.suppress) if args.suppress else None
+    path = args.suppress or config.site.suppressions  # the flag wins over the site's file
+    suppressions = SuppressionFile(path) if path else None
     return config, run_config, suppressions
 
 

@@ -137,3 +137,12 @@ def test_the_sites_alert_thresholds_set_the_severity(shared_dir, tmp_path):
     done = silkwatch("detect", str(shared_dir / NJRAT), "--config", str(config), "--format", "json")
     [alert] = [json.loads(line) for line in done.stdout.splitlines()]
     assert (alert["kind"], alert["score"], alert["severity"]) == ("beacon", 0.854, "medium")
+
+
+def test_the_sites_suppression_file_is_applied_from_the_config(shared_dir, tmp_path):
+    rules = tmp_path / "accepted.toml"
+    rules.write_text('[[suppress]]\nsip = "192.168.1.115"\nkind = "beacon"\n')
+    config = tmp_path / "site.toml"
+    config.write_text(f'[site]\nsuppressions = "{rules}"\n')
+    done = silkwatch("detect", str(shared_dir / NJRAT), "--config", str(config))
+    assert (done.returncode, done.stdout) == (0, "")
