@@ -534,9 +534,10 @@ def _shifted(batch: FlowBatch, origin_ms: int) -> FlowBatch:
     """The batch with times relative to the grid origin (``bin_volumes`` bins from 0)."""
     if not origin_ms:
         return batch
-    moved = batch.copy()
-    moved["stime_ms"] -= origin_ms
-    return moved
+    # in place: each batch is this command's own, fresh from the reader, and copying whole
+    # 104-byte records took 1.7 of 3.8 s on 8 M flows
+    batch["stime_ms"] -= origin_ms
+    return batch
 
 
 def run(args: argparse.Namespace) -> int:
