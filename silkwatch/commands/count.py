@@ -40,6 +40,7 @@ from detectors.schema import FlowBatch
 from detectors.timebins import (
     LOAD_SCHEMES,
     VOLUME_COLUMNS,
+    BinVolumes,
     bin_volumes,
     empty_bins,
     merge_bins,
@@ -561,7 +562,7 @@ def run(args: argparse.Namespace) -> int:
         low = -(1 << 62) if start_ms is None else start_ms - origin
         high = (1 << 62) if end_ms is None else end_ms - origin
         keep = (merged.bin_start_ms >= low) & (merged.bin_start_ms < high)
-        merged = type(merged)(*(getattr(merged, name)[keep] for name in _BIN_COLUMNS))
+        merged = BinVolumes(*(getattr(merged, name)[keep] for name in _BIN_COLUMNS))
     rows = _printed_bins(merged, bin_ms, start_ms, end_ms, origin, args.skip_zeroes)
     times = rows.bin_start_ms + origin
     if args.format != "text":
@@ -590,8 +591,13 @@ MAX_PRINTED_BINS = 50_000_000
 
 
 def _printed_bins(
-    merged, bin_ms: int, start_ms: int | None, end_ms: int | None, origin: int, skip_zeroes: bool
-):
+    merged: BinVolumes,
+    bin_ms: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    origin: int,
+    skip_zeroes: bool,
+) -> BinVolumes:
     """rwcount's ``printBins``: from the start time (else the first bin with bytes) to the
     end time (else the last bin with bytes); ``--skip-zeroes`` drops bins without records."""
     with_bytes = merged.bin_start_ms[merged.bytes > 0]
@@ -610,7 +616,7 @@ def _printed_bins(
         last = first
     if skip_zeroes:  # only bins that hold records: as many as the input made, whatever the span
         keep = (merged.bin_start_ms >= first) & (merged.bin_start_ms <= last) & (merged.records > 0)
-        return type(merged)(*(getattr(merged, name)[keep] for name in _BIN_COLUMNS))
+        return BinVolumes(*(getattr(merged, name)[keep] for name in _BIN_COLUMNS))
     rows_printed = (last - first) // bin_ms + 1 if last >= first else 0
     if rows_printed > MAX_PRINTED_BINS:
         raise CountArgumentError(
@@ -627,23 +633,21 @@ def _printed_bins(
     slot = slot.clip(max=max(len(merged) - 1, 0))
     found = (merged.bin_start_ms[slot] == span) if len(merged) else np.zeros(len(span), bool)
 
-    def take(column):
+    def take(column: np.ndarray) -> np.ndarray:
         return np.where(found, column[slot], 0.0) if len(merged) else np.zeros(len(span))
 
-    rows = type(merged)(
+    return BinVolumes(
         np.zeros(len(span), np.int64),
         span,
         take(merged.records),
         take(merged.bytes),
         take(merged.packets),
     )
-    if skip_zeroes:
-        keep = rows.records > 0
-        rows = type(rows)(*(getattr(rows, name)[keep] for name in _BIN_COLUMNS))
-    return rows
 
 
-def _write_plain(args, rows, times, bin_ms: int, scheme: int) -> int:
+def _write_plain(
+    args: argparse.Namespace, rows: BinVolumes, times: np.ndarray, bin_ms: int, scheme: int
+) -> int:
     """``--format=csv|json``."""
     dates = timestamps(times, with_ms=bin_ms % 1000 != 0)
     cells = [
