@@ -367,29 +367,39 @@ def text_table(table: GroupTable, ctx: Context) -> tuple[list[str], list[np.ndar
     return [p[0] for p in parts], [p[2] for p in parts], [p[1] for p in parts]
 
 
-def apply_thresholds(table: GroupTable, thresholds: list[str]) -> GroupTable:
-    """rwuniq's ``--threshold=VALUE=MIN[-MAX]``: keep bins whose value is within the range."""
-    keep = np.ones(_rows(table), bool)
-    for text in thresholds:
+Threshold = tuple[str, int, int | None]  # value, minimum, maximum (None: no maximum)
+
+
+def parse_thresholds(texts: list[str]) -> list[Threshold]:
+    """rwuniq's ``--threshold=VALUE=MIN[-MAX]`` switches, checked before any input is read.
+
+    >>> parse_thresholds(["bytes=2000", "flows=0-10"])
+    [('bytes', 2000, None), ('records', 0, 10)]
+    """
+    parsed = []
+    for text in texts:
         name, _, bounds = text.partition("=")
-        value = groupby.parse_values(name)[0]
-        low, _, high = bounds.partition("-")
-        try:
-            column = table.columns[value]
-            keep &= column >= int(low or 0)
-            if high:
-                keep &= column <= int(high)
-        except (KeyError, ValueError) as exc:
-            raise GroupByError(f"uniq: bad --threshold {text!r}") from exc
+        low, dash, high = bounds.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise GroupByError(f"uniq: bad --threshold {text!r} (VALUE=MIN or VALUE=MIN-MAX)")
+        parsed.append((groupby.parse_values(name)[0], int(low), int(high) if dash else None))
+    return parsed
+
+
+def apply_thresholds(table: GroupTable, thresholds: list[Threshold]) -> GroupTable:
+    """Keep the bins whose thresholded values are all within their ranges."""
+    keep = np.ones(len(table), bool)
+    for value, low, high in thresholds:
+        column = table.columns[value]
+        keep &= column >= low
+        if high is not None:
+            keep &= column <= high
     return table if keep.all() else table.take(np.flatnonzero(keep))
 
 
-def _rows(table: GroupTable) -> int:
-    return len(next(iter(table.columns.values()))) if table.columns else len(table)
-
-
 def run(args: argparse.Namespace) -> int:
-    table = apply_thresholds(aggregate(args), uniq_thresholds(args))
+    thresholds = parse_thresholds(uniq_thresholds(args))
+    table = apply_thresholds(aggregate(args), thresholds)
     if args.format == "text":
         titles, columns, widths = text_table(table, text_context(args))
         write_table(args, titles, columns, widths)
