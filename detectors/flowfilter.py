@@ -386,12 +386,34 @@ def _address_test(kind: str, columns: tuple[str, ...], text: str, negate: bool):
             return _match_wildcard(column, tables)
 
     def mask(batch: FlowBatch) -> Mask:
-        found = matches(batch[columns[0]])
+        found = matches(ipv4_mapped(batch, columns[0]))
         for column in columns[1:]:
-            found |= matches(batch[column])
+            found |= matches(ipv4_mapped(batch, column))
         return ~found if negate else found
 
     return mask
+
+
+def ipv4_mapped(batch: FlowBatch, column: str) -> np.ndarray:
+    """An address column with every IPv4 record's address IPv4-mapped (``::ffff:a.b.c.d``).
+
+    SiLK files decode that way; a column a text reader left zero (the next hop of a
+    Zeek flow) reads ``::`` and would not match ``0.0.0.0``.
+
+    >>> b = make_batch(sip=["10.0.0.1"])
+    >>> ipv4_mapped(b, "nhip").view(">u2")[5:].tolist()
+    [65535, 0, 0]
+    >>> parse_switch("nhcidr", "0.0.0.0/32").mask(b).tolist()
+    [True]
+    """
+    addresses = np.ascontiguousarray(batch[column]).view(">u2").reshape(-1, 8)
+    v4 = ~batch["ipv6"]
+    if not v4.any() or (addresses[v4, 5] == 0xFFFF).all():
+        return addresses.reshape(-1).view("V16")
+    addresses = addresses.copy()
+    addresses[v4, :5] = 0
+    addresses[v4, 5] = 0xFFFF
+    return addresses.reshape(-1).view("V16")
 
 
 #: address switches: name → (cidr | address, columns)
