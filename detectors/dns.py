@@ -148,7 +148,7 @@ def _add_pair(
     config: DnsConfig,
 ) -> None:
     """Fold one port-53 pair into its source host's totals."""
-    flows, nbytes, packets, duration_ms = history.totals(since_ms).tolist()
+    flows, nbytes, packets, duration_ms = history.totals(since_ms, int(events[-1, 0])).tolist()
     host.flows += flows
     host.bytes += nbytes
     host.packets += packets

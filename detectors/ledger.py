@@ -8,9 +8,11 @@ changed materially: its score rose by ``rescore_step`` or its severity rose. A
 key not seen for ``forget_after_ms`` of event time is forgotten, and if it
 comes back it is a new finding with a new id.
 
-The id is a hash of the key and the event time the finding was first
-reported, so two runs over the same flows (the embedded runner and the Kafka
-workers, or a worker and its replay after a restart) give the same ids.
+The id is a hash of the key and of the forgetting period (``forget_after_ms``
+of event time, a week by default) in which the finding was first reported, so
+two runs over the same flows (the embedded runner and the Kafka workers, or a
+worker and its replay after a restart) give the same ids even when they first
+report it at slightly different moments.
 
 The ledger is bounded (``max_entries``, the stalest forgotten first) and its
 state is plain data (:meth:`AlertLedger.to_columns`), never pickled.
@@ -45,15 +47,15 @@ class Entry:
     seen_ms: int
 
 
-def alert_id(key: AlertKey, first_ms: int) -> str:
-    """The stable id of a finding: its key and when it was first reported (event time).
+def alert_id(key: AlertKey, period: int) -> str:
+    """The stable id of a finding: its key and the forgetting period it was first reported in.
 
     Examples
     --------
-    >>> alert_id(("beacon", "10.0.0.1", "1.2.3.4", 443, 6), 1_000)
-    '029aa6c6600be708'
+    >>> alert_id(("beacon", "10.0.0.1", "1.2.3.4", 443, 6), 2_372)
+    '7334b8ee97453181'
     """
-    text = "|".join("" if part is None else str(part) for part in (*key, first_ms))
+    text = "|".join("" if part is None else str(part) for part in (*key, period))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -95,7 +97,8 @@ class AlertLedger:
             if old is not None and alert.last_seen_ms - old.seen_ms > self.config.forget_after_ms:
                 old = None  # forgotten: a new finding
             if old is None:
-                entry = Entry(alert_id(key, alert.first_seen_ms), 1, alert.score, rank, 0)
+                period = alert.first_seen_ms // self.config.forget_after_ms
+                entry = Entry(alert_id(key, period), 1, alert.score, rank, 0)
             elif self._material(old, alert.score, rank):
                 entry = Entry(old.id, old.revision + 1, alert.score, rank, old.seen_ms)
             else:

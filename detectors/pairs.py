@@ -100,9 +100,16 @@ class PairHistory:
         """Start of the newest flow seen (event time)."""
         return int(self.events[-1, 0])
 
-    def totals(self, since_ms: int) -> np.ndarray:
-        """``[flows, bytes, packets, duration_ms]`` over the hours that end after ``since_ms``."""
-        return self.hour_totals[self.hour_ms > since_ms - HOUR_MS].sum(axis=0)
+    def totals(self, since_ms: int, until_ms: int | None = None) -> np.ndarray:
+        """``[flows, bytes, packets, duration_ms]`` over the hours that end after ``since_ms``.
+
+        :param until_ms: and start at or before this (the scored instant), so flows
+            the state already holds from after it do not count. Default - no bound
+        """
+        keep = self.hour_ms > since_ms - HOUR_MS
+        if until_ms is not None:
+            keep &= self.hour_ms <= until_ms
+        return self.hour_totals[keep].sum(axis=0)
 
 
 def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[PairKey, PairHistory]:

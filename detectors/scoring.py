@@ -145,15 +145,15 @@ def score_pairs(
             continue
         extra = {}
         if scorer.score is score_beacons:
-            extra["population"] = population(pairs, since_ms=now_ms - window_ms)
+            extra["population"] = population(pairs, since_ms=now_ms - window_ms, now_ms=now_ms)
         found += scorer.score(
             pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
     return found
 
 
-def population(pairs: PairState, *, since_ms: int) -> Population:
-    """Source hosts per destination, and in all, over pairs active since ``since_ms``.
+def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:
+    """Source hosts per destination, and in all, over pairs active in ``(since_ms, now_ms]``.
 
     Reply-side pairs (one source port below the destination port) do not count,
     as in :meth:`detectors.pairs.PairHistory.is_reply`.
@@ -161,7 +161,7 @@ def population(pairs: PairState, *, since_ms: int) -> Population:
     keys = pairs.index.keys
     dport = (keys[:, 4] >> np.uint64(8)).astype(np.int64)
     reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < dport)
-    active = (pairs.last_ms > since_ms) & ~reply
+    active = (pairs.last_ms > since_ms) & (pairs.first_ms <= now_ms) & ~reply
     links = KeyIndex(4)  # (sip, dip) once each
     links.slots(keys[active][:, :4])
     sources = KeyIndex(2)

@@ -18,6 +18,7 @@ import time
 
 import faust
 import numpy as np
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from connectors.geoip import CountryDB
@@ -45,7 +46,7 @@ from streams.settings import WorkerSettings
 from streams.tablecodec import register_codecs
 from streams.throttle import Every
 from streams.transport import App
-from streams.views import host_rows, top_host_columns
+from streams.views import host_rows, partition_status, top_host_columns
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,26 @@ network_table = _table("network", bins_topic)
 BOOTSTRAP = bootstrap_servers(settings.broker)
 
 
+_checkpoint_producer: AIOKafkaProducer | None = None
+
+
 async def _send_chunk(partition: int, key: bytes, value: bytes) -> None:
-    await checkpoints_topic.send(key=key, value=value, partition=partition)
+    """One checkpoint record, to the checkpoint topic's partition of the same number."""
+    global _checkpoint_producer
+    if _checkpoint_producer is None:
+        _checkpoint_producer = AIOKafkaProducer(
+            bootstrap_servers=BOOTSTRAP, acks="all", max_request_size=4 * 1024 * 1024
+        )
+        await _checkpoint_producer.start()
+    await _checkpoint_producer.send(
+        checkpoints_topic.get_topic_name(), value=value, key=key, partition=partition
+    )
 
 
 async def _flush() -> None:
+    """Every checkpoint record and alert acknowledged by the broker."""
+    if _checkpoint_producer is not None:
+        await _checkpoint_producer.flush()
     await app.producer.flush()
 
 
@@ -154,7 +170,7 @@ role = DetectRole(
     read_checkpoint=_read_checkpoint,
     read_alerts_since=_read_alerts_since,
     checkpoint_interval_s=settings.checkpoint_interval_s,
-    score_interval_s=settings.score_interval_s,
+    score_interval_s=settings.score_interval_s or None,
 )
 if "detect" in settings.roles:
     # the consumer commits a flows partition only as far as its newest durable checkpoint
@@ -313,6 +329,12 @@ def _mine() -> list:
     """This worker's detection processors of its active partitions."""
     mine = active_partitions()
     return [held.processor for p, held in role.partitions.items() if p in mine]
+
+
+@app.page("/silkwatch/detect/")
+async def detect_view(web, request):
+    """Per partition held here: the offset detection reached, its state and what it dropped."""
+    return web.json({str(p): partition_status(held) for p, held in sorted(role.partitions.items())})
 
 
 @app.page("/silkwatch/hosts/")

@@ -6,7 +6,9 @@ Each assigned flows partition has one :class:`streams.detection.DetectionProcess
 in memory. Every ``checkpoint_interval_s`` of wall time, and whenever an hour
 closes, its whole state goes to a compacted checkpoint topic
 (:mod:`streams.checkpoint`: numpy arrays, never pickle) in chunks, keyed by
-partition, with the source offset it reflects.
+partition, with the source offset it reflects. Chunks alternate between two
+key slots and the manifest naming them is written last, so a checkpoint cut
+short by a crash never spoils the previous one, even after compaction.
 
 Exactly once, checkpoint first: the worker's consumer commits a flows
 partition only up to the offset of its newest *durable* checkpoint
@@ -55,6 +57,8 @@ class Partition:
     processor: DetectionProcessor
     checkpointed_offset: int
     last_checkpoint_s: float
+    #: the chunk slot (0 or 1) the next checkpoint writes: never the one the manifest names
+    slot: int = 0
     #: (id, revision) of alerts already on the alerts topic that a replay would repeat
     already_sent: set[tuple[str, int]] = field(default_factory=set)
 
@@ -151,10 +155,13 @@ class DetectRole:
         chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
         for index, chunk in enumerate(chunks):
             await self.send_chunk(
-                partition, f"{partition}/{index}".encode(), checkpoint_id.encode() + chunk
+                partition,
+                f"{partition}/{held.slot}/{index}".encode(),
+                checkpoint_id.encode() + chunk,
             )
         manifest = {
             "id": checkpoint_id,
+            "slot": held.slot,
             "chunks": len(chunks),
             "offset": state.offset,
             "alerts_offset": self.alerts_offset,
@@ -163,8 +170,16 @@ class DetectRole:
         await self.flush()
         held.checkpointed_offset = state.offset
         held.last_checkpoint_s = time.monotonic()
+        held.slot = 1 - held.slot
         self.durable[partition] = state.offset + 1
         self.checkpoints_written += 1
+        logger.info(
+            "checkpoint partition=%d offset=%d bytes=%d chunks=%d",
+            partition,
+            state.offset,
+            len(data),
+            len(chunks),
+        )
         return len(data)
 
     async def _restore(self, partition: int) -> Partition:
@@ -173,8 +188,12 @@ class DetectRole:
         )
         stored = await self.read_checkpoint(partition)
         already_sent: set[tuple[str, int]] = set()
-        if stored is not None:
+        slot = 0
+        if stored is None:
+            logger.info("no checkpoint of partition %d: it starts empty", partition)
+        else:
             manifest, chunks = stored
+            slot = 0 if manifest.get("slot") == 1 else 1  # the next checkpoint: the other slot
             try:
                 data = _assemble(partition, manifest, chunks)
                 processor.state = load_state(data, self.detectors, partition=partition)
@@ -193,7 +212,7 @@ class DetectRole:
                 )
         offset = processor.state.offset
         self.durable[partition] = offset + 1
-        return Partition(processor, offset, time.monotonic(), already_sent)
+        return Partition(processor, offset, time.monotonic(), slot=slot, already_sent=already_sent)
 
 
 def _assemble(partition: int, manifest: dict[str, Any], chunks: dict[int, bytes]) -> bytes:

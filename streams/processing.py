@@ -105,15 +105,16 @@ def observe(
 ) -> tuple[int, np.ndarray]:
     """Advance the watermark past a batch's believable flows.
 
-    Returns the instant hours may close before, and which flows are believable:
-    those starting at most ``future_tolerance_ms`` after the later of the
-    watermark and the batch's median start, plus the batch's own spread below
-    its median (median minus 5th percentile, so a sorted replay batch of a
-    quiet night is believed whole). A replay of a later day moves time for
-    everyone; a few flows stamped in the future do not. On a live feed
-    (``wall_ms``), no flow may start more than the tolerance after the wall clock. The others are
-    counted in ``future_flows``; what to do with them is the caller's choice.
-    Believable flows starting before an hour already closed are counted as late.
+    Returns the instant hours may close before, and which flows are believable.
+    Time may move forward as far as the batch's flows reach in a chain without
+    a gap of more than ``future_tolerance_ms``, starting from the later of the
+    watermark and the batch's median start, plus that tolerance once more. A
+    sorted replay, however long its batches, is believed whole, and so is a
+    whole feed that jumps to a later day (its median moves); a few flows
+    stamped far ahead of the rest are not. On a live feed (``wall_ms``) no flow
+    may start more than the tolerance after the wall clock either. The others
+    are counted in ``future_flows``; what to do with them is the caller's
+    choice. Believable flows starting before an hour already closed are late.
 
     Examples
     --------
@@ -122,14 +123,14 @@ def observe(
     >>> until, ok = observe(state, make_batch(stime_ms=[0, 60_000, day]), StreamConfig())
     >>> ok.tolist(), state.watermark_ms, state.future_flows
     ([True, True, False], 60000, 1)
+    >>> steps = [i * 1_800_000 for i in range(20)]  # every 30 min for 10 h: one chain
+    >>> bool(observe(Progress(), make_batch(stime_ms=steps), StreamConfig())[1].all())
+    True
     """
     stime = batch["stime_ms"]
     believable = np.ones(len(batch), dtype=bool)
     if batch.size:
-        low, median = np.percentile(stime, [5, 50])
-        # a sorted replay batch spans its own spread past its median: allow that much more
-        spread = int(median - low)
-        ceiling = max(state.watermark_ms, int(median)) + spread + config.future_tolerance_ms
+        ceiling = _ceiling(np.sort(stime), state.watermark_ms, config.future_tolerance_ms)
         if wall_ms is not None:
             ceiling = min(ceiling, wall_ms + config.future_tolerance_ms)
         believable = stime <= ceiling
@@ -141,6 +142,16 @@ def observe(
             state.watermark_ms = max(state.watermark_ms, int(trusted.max()))
     horizon_ms = state.watermark_ms - config.allowed_lateness_ms
     return horizon_ms - horizon_ms % config.bin_ms, believable
+
+
+def _ceiling(ordered: np.ndarray, watermark_ms: int, tolerance_ms: int) -> int:
+    """The latest believable start: the gap-free chain up from the reference, plus the tolerance."""
+    reference = max(watermark_ms, int(ordered[len(ordered) // 2]))
+    above = ordered[np.searchsorted(ordered, reference, side="right") :]
+    chain = np.concatenate([[reference], above])
+    gaps = np.flatnonzero(np.diff(chain) > tolerance_ms)
+    reached = int(chain[gaps[0]]) if len(gaps) else int(chain[-1])
+    return reached + tolerance_ms
 
 
 def final_horizon(state: Progress, config: StreamConfig) -> int:

@@ -32,7 +32,7 @@ class WorkerSettings:
     :param checkpoint_interval_s: wall time between checkpoints of a busy
         partition's detection state (and at every hour close)
     :param score_interval_s: wall time between scorings of what changed, between
-        hour closes: the alert latency on a live feed
+        hour closes: the alert latency on a live feed (0: only at hour close)
     :param idle_close_s: a partition without a message for this long closes its
         last hour (the end of a published file, or a feed that paused)
     :param roles: which agents run: ``bins`` (hourly bins, network hours, volume,

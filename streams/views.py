@@ -58,3 +58,25 @@ def top_host_columns(
     hosts = key[last, :2].astype(">u8").view("V16").reshape(-1)
     ipv6 = ~((key[last, 0] == 0) & ((key[last, 1] >> np.uint64(32)) == 0xFFFF))
     return hosts, ipv6, total[last, 1].astype(np.float64), total[last, 0].astype(np.float64)
+
+
+def partition_status(held: Any) -> dict[str, Any]:
+    """One detect partition as JSON: progress, state size, and everything it dropped."""
+    state = held.processor.state
+    progress = state.progress
+    return {
+        "offset": state.offset,
+        "checkpointed_offset": held.checkpointed_offset,
+        "watermark_ms": progress.watermark_ms,
+        "closed_until_ms": progress.closed_until_ms,
+        "pairs": len(state.pairs),
+        "host_hours": len(state.sent) + len(state.received),
+        "state_bytes": state.nbytes,
+        "late_flows": progress.late_flows,
+        "future_flows": progress.future_flows,
+        "quarantined_flows": held.processor.quarantined,
+        "dropped_future_flows": progress.dropped_future_flows,
+        "shed_pairs": state.pairs.counters.shed_pairs,
+        "shed_host_hours": state.shed_host_hours,
+        "alerts_remembered": len(state.ledger),
+    }

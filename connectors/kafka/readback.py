@@ -34,10 +34,10 @@ async def read_records(
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        if start is None:
-            await consumer.seek_to_beginning(tp)
-        else:
-            consumer.seek(tp, start)
+        # an explicit offset: aiokafka's seek_to_beginning on an assigned partition without
+        # a group leaves the position at the end (auto_offset_reset="latest")
+        first = (await consumer.beginning_offsets([tp]))[tp]
+        consumer.seek(tp, first if start is None else max(start, first))
         position = await consumer.position(tp)
         while position < end:
             batches = await consumer.getmany(tp, timeout_ms=int(timeout_s * 1000))
@@ -57,17 +57,22 @@ async def read_records(
 def newest_checkpoint(
     records: list[tuple[bytes | None, bytes | None]], partition: int
 ) -> tuple[dict[str, Any], dict[int, bytes]] | None:
-    """The last manifest of ``partition`` and the newest chunk of each index, or None.
+    """The last manifest of ``partition`` and the newest chunks of the slot it names, or None.
+
+    Checkpoints alternate between two slots of chunk keys (``P/0/i``, ``P/1/i``),
+    and the manifest (key ``P``) is written last, so a checkpoint cut short by a
+    crash overwrites only the other slot's chunks, never those the manifest names.
 
     Examples
     --------
-    >>> recs = [(b"3/0", b"old"), (b"3", b'{"id": "a", "chunks": 1}'), (b"3/0", b"new"),
-    ...         (b"4", b'{"id": "b"}'), (b"3", b"not json")]
+    >>> recs = [(b"3/0/0", b"old"), (b"3", b'{"id": "a", "slot": 0, "chunks": 1}'),
+    ...         (b"3/0/0", b"new"), (b"3/1/0", b"partial"), (b"4", b'{"id": "b"}'),
+    ...         (b"3", b"not json")]
     >>> newest_checkpoint(recs, 3)
-    ({'id': 'a', 'chunks': 1}, {0: b'new'})
+    ({'id': 'a', 'slot': 0, 'chunks': 1}, {0: b'new'})
     """
     manifest: dict[str, Any] | None = None
-    chunks: dict[int, bytes] = {}
+    chunks: dict[tuple[bytes, int], bytes] = {}
     prefix = f"{partition}/".encode()
     for key, value in records:
         if key is None or value is None:
@@ -79,9 +84,14 @@ def newest_checkpoint(
                 continue
             if isinstance(parsed, dict):
                 manifest = parsed
-        elif key.startswith(prefix) and key[len(prefix) :].isdigit():
-            chunks[int(key[len(prefix) :])] = value
-    return None if manifest is None else (manifest, chunks)
+        elif key.startswith(prefix):
+            slot, _, index = key[len(prefix) :].partition(b"/")
+            if index.isdigit():
+                chunks[(slot, int(index))] = value
+    if manifest is None:
+        return None
+    slot = str(manifest.get("slot", "")).encode()
+    return manifest, {index: value for (s, index), value in chunks.items() if s == slot}
 
 
 def alert_dicts(records: list[tuple[bytes | None, bytes | None]]) -> list[dict[str, Any]]:

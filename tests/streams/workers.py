@@ -41,11 +41,24 @@ class Worker:
         os.kill(self.service.pid, signal.SIGKILL)
         self.service.popen.wait()
 
+    def detect(self) -> dict[str, dict]:
+        """Per detect partition held here: offset, state size, drops (``/silkwatch/detect/``)."""
+        return self._get("/silkwatch/detect/")
+
 
 def start_worker(
-    broker_url: str, workdir: Path, *, app_id: str, topic: str, roles: str = "bins,detect"
+    broker_url: str,
+    workdir: Path,
+    *,
+    app_id: str,
+    topic: str,
+    roles: str = "bins,detect",
+    env: dict[str, str] | None = None,
 ) -> Worker:
-    """Start ``silkwatch worker`` and return once its web server answers."""
+    """Start ``silkwatch worker`` and return once its web server answers.
+
+    :param env: more ``SILKWATCH_*`` settings for the child (checkpoint interval, ...)
+    """
     web_port = free_port()
     settings = WorkerSettings(
         broker=broker_url,
@@ -64,6 +77,7 @@ def start_worker(
     ]  # fmt: skip
     env_before = dict(os.environ)
     os.environ.update(settings.to_env())  # bins/alerts topic names reach the child
+    os.environ.update(env or {})
     try:
         service = start_service(
             f"worker-{web_port}",
