@@ -31,8 +31,8 @@ from connectors.silk.text import (
     float_cells,
     format_times,
     int_cells,
+    iter_table,
     parse_timestamp_format,
-    render_table,
     time_cells,
 )
 from detectors.exceptions import SilkwatchError
@@ -416,7 +416,8 @@ def write_table(
     style = table_style(args)
     out = open_output(args)
     try:
-        out.write(render_table(titles, columns, widths, style, preamble=preamble))
+        for chunk in iter_table(titles, columns, widths, style, preamble=preamble):
+            out.write(chunk)
         out.flush()
     finally:
         if out not in (sys.stdout.buffer, sys.stderr.buffer):
