@@ -22,12 +22,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from connectors.flows import read_flows
-from connectors.flowtext import ErrorPolicy, stop_on_malformed
 from connectors.silk.repository import iter_repository, parse_hour_file
 from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch
+
+if TYPE_CHECKING:  # the readers load when a command reads, not for its --help
+    from connectors.flowtext import ErrorPolicy
+    from detectors.schema import FlowBatch
 
 STDIN_NAMES = ("-", "stdin")
 
@@ -135,7 +137,7 @@ def iter_inputs(
     format: str = "auto",
     rows: int = 65_536,
     columns: frozenset[str] | None = None,
-    on_error: ErrorPolicy = stop_on_malformed,
+    on_error: ErrorPolicy | None = None,
     run: InputRun | None = None,
 ) -> Iterator[FlowBatch]:
     """Every batch of every file in order (see :func:`resolve_inputs` for the names).
@@ -151,6 +153,10 @@ def iter_inputs(
     :param on_error: the policy for malformed text lines. Default - stop at the first
     :param run: filled with the number of files read and failed
     """
+    from connectors.flows import read_flows
+    from connectors.flowtext import stop_on_malformed
+
+    on_error = on_error or stop_on_malformed
     run = run if run is not None else InputRun()
     for name in files:
         run.files += 1
