@@ -186,3 +186,12 @@ def test_empty_inputs_are_no_flows(tmp_path):
     batches = list(iter_inputs([str(empty), str(SUITE_DATA / "empty.rwf")]))
     assert sum(map(len, batches)) == 0
     assert all(isinstance(b, np.ndarray) for b in batches)
+
+
+def test_a_pcap_goes_through_the_exporter_chain_when_asked(capsys):
+    """``--input-format pcap``: softflowd → nfcapd → nfdump, as connectors.pcapflows runs it."""
+    pcap = SHARED / "data" / "real" / "pcap" / "benign" / "chrissanders-dns_query_response.pcapng"
+    assert main(["filter", "--input-format=pcap", "--proto=17", "--print-stat", str(pcap)]) == 0
+    assert capsys.readouterr().err == (
+        "Files     1.  Read          2.  Pass          2. Fail           0.\n"
+    )
