@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     flowtype = FLOWTYPE_BY_TYPE.get(args.type)
     if flowtype is None:
         raise CollectorConfigError(f"--type {args.type}: not a type of the twoway site")
+    listens = [parse_listen(url) for url in args.listen]  # every mistake before any output
     cache = TemplateCache()
     loaded = cache.load(args.state)
     stop = threading.Event()
@@ -89,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     started_s = time.monotonic()
     with ExitStack() as stack:
+        # sockets first: a port in use is reported before a stream header goes out
+        receiver = UdpReceiver(
+            [(host, port) for scheme, host, port in listens if scheme == "udp"],
+            tcp_addresses=[(host, port) for scheme, host, port in listens if scheme == "tcp"],
+        )
+        stack.callback(receiver.close)
         sinks = []
         if args.broker:
             from connectors.kafka.publisher import FlowPublisher
@@ -105,12 +112,6 @@ def run(args: argparse.Namespace) -> int:
             stream = StreamWriter(target)
             stack.callback(stream.close)
             sinks.append(stream)
-        listens = [parse_listen(url) for url in args.listen]
-        receiver = UdpReceiver(
-            [(host, port) for scheme, host, port in listens if scheme == "udp"],
-            tcp_addresses=[(host, port) for scheme, host, port in listens if scheme == "tcp"],
-        )
-        stack.enter_context(receiver)
         decoder = Decoder(cache)
         collector = Collector(
             decoder, sinks, sensor=args.sensor, flowtype=flowtype.flowtype_id,
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             f"collecting on {', '.join(args.listen)} ({loaded} templates from {args.state})",
             file=sys.stderr,
         )
+        receiver.start()
         collector.run(receiver, stop, idle_exit_s=args.idle_exit)
         dropped = collector.receive_dropped(receiver)
     counts = list(decoder.counts.values())

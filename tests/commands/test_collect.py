@@ -109,3 +109,27 @@ def test_collect_publishes_the_frames_of_publish(kafka_broker, tmp_path: Path) -
                 octets += int(batch["bytes"].sum())
     consumer.close()
     assert (flows, octets) == (521, 231_575)
+
+
+def test_mistakes_are_one_line_and_nothing_on_stdout(tmp_path: Path, capfd) -> None:
+    import socket
+
+    state = str(tmp_path / "state.json")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy = f"udp://127.0.0.1:{taken.getsockname()[1]}"
+        (tmp_path / "bad.json").write_text("[1, 2]")
+        cases = [
+            (["--listen", busy, "--output", "-", "--state", state],
+             f"silkwatch: error: --listen {busy}: Address already in use\n"),
+            (["--listen", "http://x:1", "--output", "-"],
+             "silkwatch: error: --listen http://x:1: expected udp://HOST:PORT or tcp://HOST:PORT\n"),
+            (["--listen", busy, "--state", state],
+             "silkwatch: error: collect needs an output: --broker, --repository or --output\n"),
+            (["--listen", busy, "--output", "-", "--state", str(tmp_path / "bad.json")],
+             f"silkwatch: error: collector state {tmp_path / 'bad.json'}: not a collector state "
+             "file\n"),
+        ]  # fmt: skip
+        for argv, message in cases:
+            assert main(["collect", *argv]) == 1
+            assert capfd.readouterr() == ("", message)
