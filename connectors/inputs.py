@@ -139,6 +139,7 @@ def iter_inputs(
     columns: frozenset[str] | None = None,
     on_error: ErrorPolicy | None = None,
     run: InputRun | None = None,
+    keep_going: bool | None = None,
 ) -> Iterator[FlowBatch]:
     """Every batch of every file in order (see :func:`resolve_inputs` for the names).
 
@@ -152,6 +153,9 @@ def iter_inputs(
     :param columns: the batch columns the caller reads (SiLK files decode only those)
     :param on_error: the policy for malformed text lines. Default - stop at the first
     :param run: filled with the number of files read and failed
+    :param keep_going: report a damaged file and go on even when it is the only one
+        (``filter`` and ``sort`` write what was read, as rwfilter does). Default - only
+        when there are several files
     """
     from connectors.flows import read_flows
     from connectors.flowtext import stop_on_malformed
@@ -165,7 +169,7 @@ def iter_inputs(
                 name, format=format, rows=rows, columns=columns, on_error=on_error
             )
         except SilkwatchError as exc:
-            if len(files) == 1:
+            if not (keep_going or (keep_going is None and len(files) > 1)):
                 raise
             run.failed += 1
             FAULTS.add(str(exc))

@@ -104,6 +104,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _input_faults() -> int:
+    """Inputs reported damaged so far in this process (``connectors.inputs.FAULTS``)."""
+    inputs = sys.modules.get("connectors.inputs")  # not imported: no input read yet
+    return len(inputs.FAULTS.messages) if inputs is not None else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
     tune_process()  # before the command's modules import numpy
@@ -124,11 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    faults_before = _input_faults()
     try:
         status = int(args.run(args) or 0)
         # inputs that failed part-way were reported as they happened; the run went on
-        inputs = sys.modules.get("connectors.inputs")
-        return max(status, 1) if inputs is not None and inputs.FAULTS.messages else status
+        return max(status, 1) if _input_faults() > faults_before else status
     except SilkwatchError as exc:
         print(f"silkwatch: error: {exc}", file=sys.stderr)
         return 1

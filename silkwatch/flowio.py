@@ -56,6 +56,7 @@ def read_inputs(
     rows: int = 1 << 17,
     columns: frozenset[str] | None = None,
     run=None,
+    keep_going: bool | None = None,
 ) -> Iterator:
     """Batches of every input the command line names (``args.inputs``, or ``files``)."""
     from connectors.flowtext.policy import allow_bad_lines
@@ -69,6 +70,7 @@ def read_inputs(
         columns=columns,
         on_error=allow_bad_lines(args.skip_bad_lines),
         run=run,
+        keep_going=keep_going,
     )
 
 

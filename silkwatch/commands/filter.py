@@ -349,7 +349,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = InputRun()
     with ExitStack() as stack:
         writers = _open_writers(args, stack)
-        batches: Iterator[np.ndarray] = read_inputs(args, files, run=inputs)
+        # a damaged input is reported and the records read are still written (exit 1)
+        batches: Iterator[np.ndarray] = read_inputs(args, files, run=inputs, keep_going=True)
         for batch in batches:
             passed = partition(batch, checks)
             if stop_when_passed:

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise SortArgumentError(
             "sort: will not write binary flows to a terminal; use --output-path or a pipe"
         )
-    batches = list(read_inputs(args))
+    batches = list(read_inputs(args, keep_going=True))  # a damaged input: its records, exit 1
     flows = np.concatenate(batches) if batches else empty_batch()
     del batches
     order = sort_order(flows, keys, reverse=args.reverse)

@@ -195,7 +195,6 @@ def test_repository_selection_by_date_sensor_and_type(tmp_path, capsys):
         (["--proto=6", "--pass=/no/such/folder/x.rw", DATA], "/no/such/folder/x.rw: cannot write"),
         (["--sport=99999", "--pass=-", DATA], "filter: --sport=99999: '99999' is outside 0-65535"),
         (["--type=nope", "--print-stat", DATA], "filter: --type=all/nope: unknown class/type"),
-        (["--proto=6", "/no/such.rw", "--print-stat"], "/no/such.rw: cannot open"),
         (["--proto=6", "--print-stat", "--data-rootdir=/tmp", DATA], "cannot be combined"),
     ],
 )
@@ -203,6 +202,14 @@ def test_bad_command_lines_are_one_line(capsys, argv, message):
     assert main(["filter", *argv]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("silkwatch: error: ")
+
+
+def test_a_missing_input_is_reported_and_the_rest_is_read(capsys):
+    assert main(["filter", "--proto=1", "/no/such.rw", DATA, "--print-statistics"]) == 1
+    assert capsys.readouterr().err == (
+        "silkwatch: error: /no/such.rw: cannot open: No such file or directory\n"
+        "Files     2.  Read     501876.  Pass      15622. Fail      486254.\n"
+    )
 
 
 def test_empty_input_gives_an_empty_silk_file(tmp_path, capsys):

@@ -172,6 +172,7 @@ def test_every_bad_line_is_not_a_silent_success(tmp_path, capsys):
     assert main(["filter", "--proto=6", "--print-statistics", str(path)]) == 1
     assert capsys.readouterr().err == (
         f"silkwatch: error: flowtext: {path} line 2: 1 fields, expected 12\n"
+        "Files     1.  Read          0.  Pass          0. Fail           0.\n"
     )
     assert main(["filter", "--proto=6", "--skip-bad-lines=19", "--print-stat", str(path)]) == 0
     assert capsys.readouterr().err == (
@@ -195,3 +196,14 @@ def test_a_pcap_goes_through_the_exporter_chain_when_asked(capsys):
     assert capsys.readouterr().err == (
         "Files     1.  Read          2.  Pass          2. Fail           0.\n"
     )
+
+
+def test_filter_writes_what_a_single_damaged_input_held(tmp_path, capsys):
+    bad = hour_file(tmp_path, "in", 1, 2, 7)
+    bad.write_bytes(bad.read_bytes()[:-30])
+    out = tmp_path / "pass.rw"
+    assert main(["filter", "--bytes=1-", f"--pass={out}", "--print-statistics", str(bad)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "truncated record" in err[0] and len(err) == 2
+    assert err[1] == "Files     1.  Read          6.  Pass          6. Fail           0."
+    assert sum(len(b) for b in read_flows(out)) == 6
