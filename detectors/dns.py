@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -83,12 +84,24 @@ class _HostDns:
     regular_period_ms: float = 0.0
 
 
+class DnsPopulation(NamedTuple):
+    """Every host's DNS traffic over the window, when ``pairs`` holds only the hosts to score.
+
+    :param clients: destination → source hosts that sent it queries (a resolver has many)
+    :param host_bytes: each source host's bytes to port 53, all hosts (the peer comparison)
+    """
+
+    clients: Mapping[bytes, int]
+    host_bytes: np.ndarray
+
+
 def score_dns_tunnels(
     pairs: Mapping[PairKey, PairHistory],
     *,
     now_ms: int,
     config: DnsConfig | None = None,
     site: SiteConfig | None = None,
+    population: DnsPopulation | None = None,
 ) -> list[Alert]:
     """One ``dns_tunnel`` alert per source host whose port-53 traffic is not normal DNS.
 
@@ -99,6 +112,9 @@ def score_dns_tunnels(
         matter here (tunnels go through the site's own resolvers), and
         queries to broadcast or multicast addresses are never a tunnel.
         Default - ``SiteConfig()``
+    :param population: resolvers' client counts and every host's DNS bytes, counted
+        by the engine over all pairs when ``pairs`` holds only the hosts that could
+        alert. Default - counted from ``pairs``
 
     Examples
     --------
@@ -125,10 +141,15 @@ def score_dns_tunnels(
             continue
         clients_of[dip].add(sip)
         _add_pair(hosts[sip], key, history, events, since_ms, config)
+    if population is None:
+        population = DnsPopulation(
+            {ip: len(clients) for ip, clients in clients_of.items()},
+            np.array([host.bytes for host in hosts.values()], dtype=np.float64),
+        )
     resolvers = {
-        ip for ip, clients in clients_of.items() if len(clients) >= config.resolver_min_clients
+        ip for ip, n in population.clients.items() if n >= config.resolver_min_clients
     }
-    peer_z = _peer_z(hosts, config)
+    peer_z = _peer_z(hosts, population.host_bytes, config)
     alerts = []
     for sip, host in hosts.items():
         if sip in resolvers:
@@ -168,15 +189,16 @@ def _add_pair(
             host.regular_rel_mad, host.regular_period_ms = timing.rel_mad, timing.period_ms
 
 
-def _peer_z(hosts: Mapping[bytes, _HostDns], config: DnsConfig) -> dict[bytes, float]:
+def _peer_z(
+    hosts: Mapping[bytes, _HostDns], every_host_bytes: np.ndarray, config: DnsConfig
+) -> dict[bytes, float]:
     """Robust z of ln(bytes to port 53) against all hosts, when there are enough of them."""
-    if len(hosts) < config.min_peer_hosts:
+    if len(every_host_bytes) < config.min_peer_hosts:
         return {}
-    keys = list(hosts)
-    log_bytes = np.log1p(np.array([hosts[k].bytes for k in keys], dtype=np.float64))
+    log_bytes = np.log1p(np.asarray(every_host_bytes, dtype=np.float64))
     median = np.median(log_bytes)
     mad = max(float(np.median(np.abs(log_bytes - median))) * 1.4826, 0.25)
-    return {k: float(z) for k, z in zip(keys, (log_bytes - median) / mad, strict=True)}
+    return {k: float((np.log1p(host.bytes) - median) / mad) for k, host in hosts.items()}
 
 
 def _ramp_up(value: float, low: float, high: float) -> float:

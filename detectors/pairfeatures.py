@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detectors.keyindex import KeyIndex
+from detectors.pairs import HOUR_MS
 from detectors.pairstate import PairState
 
 
@@ -43,6 +45,16 @@ class Callbacks:
 
 
 @dataclass(frozen=True)
+class WindowEvents:
+    """The flows of the window, grouped by pair (``owner``: index into the pairs), in time order."""
+
+    owner: np.ndarray
+    start_ms: np.ndarray
+    bytes: np.ndarray
+    packets: np.ndarray
+
+
+@dataclass(frozen=True)
 class PairFeatures:
     """Statistics of some pairs over the window ``(since_ms, now_ms]``.
 
@@ -57,6 +69,11 @@ class PairFeatures:
     :param callbacks: merged callbacks per gap (ms) asked for
     :param cap: the state's per-pair flow cap (``max_events``): a pair holds at
         most this many flows, the rest count only in its hourly totals
+    :param events: the windowed flows themselves, for prefilters that need more
+    :param source_host: per pair, a dense number of its source host (pairs of one
+        host share it), for prefilters that judge hosts
+    :param overflow_bytes: per pair, bytes of flows over the cap in the window's
+        hours (counted in its totals, not among its retained flows)
     """
 
     slots: np.ndarray
@@ -69,6 +86,9 @@ class PairFeatures:
     busy_ms: np.ndarray
     callbacks: dict[int, Callbacks]
     cap: int
+    events: WindowEvents
+    source_host: np.ndarray
+    overflow_bytes: np.ndarray
 
 
 def pair_features(
@@ -119,7 +139,24 @@ def pair_features(
             gap: _callbacks(segment, start, elapsed, octets, n, gap) for gap in sorted(set(gaps))
         },
         cap=pairs.config.max_events,
+        events=WindowEvents(segment, start, octets, packets),
+        source_host=KeyIndex(2).slots(pairs.index.keys[slots, :2]).astype(np.int64),
+        overflow_bytes=_overflow_bytes(pairs, slots, since_ms, now_ms),
     )
+
+
+def _overflow_bytes(pairs: PairState, slots: np.ndarray, since_ms: int, now_ms: int) -> np.ndarray:
+    """Per pair, bytes over the cap in the hours ending after ``since_ms`` and starting by now."""
+    out = np.zeros(len(slots), dtype=np.int64)
+    if pairs.overflow:
+        where = {slot: i for i, slot in enumerate(slots.tolist()) if slot in pairs.overflow}
+        for slot, i in where.items():
+            out[i] = sum(
+                int(row[1])
+                for hour, row in pairs.overflow[slot].items()
+                if since_ms - HOUR_MS < hour <= now_ms
+            )
+    return out
 
 
 def _sums(segment: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -152,18 +189,29 @@ def _callbacks(
     cb_start, cb_end = start[heads], running_end[tails]
     cb_bytes = np.add.reduceat(octets, heads).astype(np.float64)
     count = np.bincount(owner, minlength=n)
-    same = owner[1:] == owner[:-1]
-    intervals = (cb_start[1:] - cb_start[:-1])[same].astype(np.float64)
-    interval_owner = owner[1:][same]
-    period = _median(intervals, interval_owner, n)
+    period, rel_mad = interval_stats(owner, cb_start, n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        spread = _median(np.abs(intervals - period[interval_owner]), interval_owner, n)
-        rel_mad = np.where(period > 0, spread / period, np.inf)
         size = _median(cb_bytes, owner, n)
         size_spread = _median(np.abs(cb_bytes - size[owner]), owner, n)
         size_rel_mad = np.where(size > 0, size_spread / size, 0.0)
     duration = _median((cb_end - cb_start).astype(np.float64), owner, n)
     return Callbacks(count, period, rel_mad, duration, size, size_rel_mad)
+
+
+def interval_stats(owner: np.ndarray, start: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per owner, the median gap between successive starts and its MAD / median.
+
+    ``start`` is grouped by owner and sorted within; NaN where an owner has fewer
+    than two starts, inf where its median gap is 0 (``interval_timing``'s values).
+    """
+    same = owner[1:] == owner[:-1]
+    intervals = (start[1:] - start[:-1])[same].astype(np.float64)
+    interval_owner = owner[1:][same]
+    period = _median(intervals, interval_owner, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = _median(np.abs(intervals - period[interval_owner]), interval_owner, n)
+        rel_mad = np.where(period > 0, spread / period, np.inf)
+    return period, rel_mad
 
 
 def _median(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:

@@ -24,10 +24,11 @@ import numpy as np
 
 from detectors.alerts import Alert
 from detectors.beacon import BeaconConfig, Population, score_beacons
-from detectors.dns import DNS_PORT, score_dns_tunnels
+from detectors.dns import DNS_PORT, UDP, DnsConfig, DnsPopulation, score_dns_tunnels
 from detectors.keyindex import KeyIndex
-from detectors.pairfeatures import PairFeatures, pair_features
+from detectors.pairfeatures import PairFeatures, interval_stats, pair_features
 from detectors.pairstate import PairState
+from detectors.site import is_broadcast
 from detectors.strobe import StrobeConfig, score_strobes
 from detectors.upload import UploadConfig, score_uploads
 
@@ -45,12 +46,16 @@ class PairScorer:
     :param prefilter: ``prefilter(features, config) -> bool array``, a necessary
         condition of an alert, per pair
     :param gap_ms: the callback gap its statistics use (from its config), if any
+    :param population: ``population(pairs, features, now_ms, config)``: what the
+        scorer must know of the pairs its prefilter left out (passed to it as
+        ``population=``), if anything
     """
 
     attribute: str
     score: Callable[..., list[Alert]]
     prefilter: Callable[[PairFeatures, Any], np.ndarray]
     gap_ms: Callable[[Any], int] | None = None
+    population: Callable[[PairState, PairFeatures, int, Any], Any] | None = None
 
 
 def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
@@ -70,9 +75,39 @@ def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
     return np.isin(f.proto, c.protocols) & (periodic | session)
 
 
-def _dns(f: PairFeatures, _: Any) -> np.ndarray:
-    """Every DNS pair: the scorer tells resolvers from all of their clients."""
-    return f.dport == DNS_PORT
+def _dns(f: PairFeatures, c: DnsConfig) -> np.ndarray:
+    """The DNS pairs of hosts that could hold one of ``_host_alert``'s four signs.
+
+    A host's signs add up over all of its DNS pairs, so a host passes or fails
+    whole: enough long single-packet queries, one UDP flow of many packets, one
+    pair of single-packet queries on a clock, or the bytes the volume sign needs.
+    """
+    dns = f.dport == DNS_PORT
+    e = f.events
+    single = (e.packets == 1) & dns[e.owner]
+    n = len(f.slots)
+    long_queries = np.bincount(e.owner[single & (e.bytes >= c.long_query_bytes)], minlength=n)
+    most_packets = np.zeros(n, dtype=np.int64)
+    udp = (f.proto == UDP)[e.owner] & dns[e.owner]
+    np.maximum.at(most_packets, e.owner[udp], e.packets[udp])
+    owner = e.owner[single]
+    period, rel_mad = interval_stats(owner, e.start_ms[single], n)
+    with np.errstate(invalid="ignore"):
+        regular = (
+            (np.bincount(owner, minlength=n) >= c.min_regular_queries)
+            & (rel_mad <= c.max_regular_rel_mad + _SLACK)
+            & (period >= c.min_regular_period_ms)
+            & (period <= c.max_regular_period_ms)
+        )
+    host = f.source_host
+    hosts = int(host.max()) + 1 if n else 0
+    per_host = np.zeros(hosts, dtype=bool)
+    per_host[host[(regular | (most_packets >= c.min_session_packets)) & dns]] = True
+    long_sum = np.bincount(host[dns], weights=long_queries[dns], minlength=hosts)
+    total = f.bytes + f.overflow_bytes
+    bytes_sum = np.bincount(host[dns], weights=total[dns], minlength=hosts)
+    per_host |= (long_sum >= c.min_long_queries) | (bytes_sum >= c.min_volume_bytes)
+    return dns & per_host[host]
 
 
 def _strobe(f: PairFeatures, c: StrobeConfig) -> np.ndarray:
@@ -103,8 +138,16 @@ def _anything(f: PairFeatures, _: Any) -> np.ndarray:
 
 #: the pair detectors, in the order their alerts are listed
 PAIR_SCORERS: tuple[PairScorer, ...] = (
-    PairScorer("beacon", score_beacons, _beacon, lambda c: c.callback_gap_ms),
-    PairScorer("dns", score_dns_tunnels, _dns),
+    PairScorer(
+        "beacon",
+        score_beacons,
+        _beacon,
+        lambda c: c.callback_gap_ms,
+        lambda pairs, _, now_ms, c: population(pairs, since_ms=now_ms - c.window_ms, now_ms=now_ms),
+    ),
+    PairScorer(
+        "dns", score_dns_tunnels, _dns, population=lambda pairs, f, _, __: dns_population(pairs, f)
+    ),
     PairScorer("strobe", score_strobes, _strobe),
     PairScorer("upload", score_uploads, _upload, lambda c: c.callback_gap_ms),
 )
@@ -144,8 +187,8 @@ def score_pairs(
         if len(chosen) == 0:
             continue
         extra = {}
-        if scorer.score is score_beacons:
-            extra["population"] = population(pairs, since_ms=now_ms - window_ms, now_ms=now_ms)
+        if scorer.population is not None and prefilter:
+            extra["population"] = scorer.population(pairs, f, now_ms, config)
         found += scorer.score(
             pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
@@ -171,3 +214,31 @@ def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:
     raw = destinations.keys.astype(">u8").tobytes()
     sharing = {raw[16 * i : 16 * i + 16]: int(n) for i, n in enumerate(counts.tolist())}
     return Population(sharing, len(sources))
+
+
+def dns_population(pairs: PairState, f: PairFeatures) -> DnsPopulation:
+    """Resolvers' client counts and every host's DNS bytes, over the DNS pairs of ``f``.
+
+    Like the scorer, it leaves out reply-side pairs and queries to broadcast or
+    multicast addresses, and pairs without a flow in the window.
+    """
+    dns = (f.dport == DNS_PORT) & (f.flows > 0)
+    keys = pairs.index.keys[f.slots[dns]]
+    # one source port, below 53: a server's answers (PairHistory.is_reply)
+    reply = (f.sport_span[dns] == 1) & (pairs.sport_lo[f.slots[dns]] < DNS_PORT)
+    raw = keys[:, :4].astype(">u8").tobytes()
+    broadcast = np.array(
+        [is_broadcast(raw[32 * i + 16 : 32 * i + 32]) for i in range(len(keys))], dtype=bool
+    ).reshape(-1)
+    keep = ~reply & ~broadcast
+    keys, total = keys[keep], (f.bytes + f.overflow_bytes)[dns][keep]
+    links = KeyIndex(4)
+    links.slots(keys[:, :4])
+    servers = KeyIndex(2)
+    clients = np.bincount(servers.slots(links.keys[:, 2:]))
+    named = servers.keys.astype(">u8").tobytes()
+    hosts = KeyIndex(2)
+    per_host = np.bincount(hosts.slots(keys[:, :2]), weights=total)
+    return DnsPopulation(
+        {named[16 * i : 16 * i + 16]: int(c) for i, c in enumerate(clients.tolist())}, per_host
+    )
