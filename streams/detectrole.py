@@ -136,11 +136,17 @@ class DetectRole:
         return fresh
 
     def checkpoint_due(self, held: Partition, *, hour_closed: bool) -> bool:
-        """True when the partition has news and an hour closed or the interval passed."""
+        """True when the partition has news and the interval passed, or an hour closed.
+
+        An hour close checkpoints too, but at most once a second: replaying a
+        backlog closes hours many times a second, and each checkpoint is the
+        whole state.
+        """
         if held.processor.state.offset <= held.checkpointed_offset:
             return False
-        return (
-            hour_closed or time.monotonic() - held.last_checkpoint_s >= self.checkpoint_interval_s
+        waited_s = time.monotonic() - held.last_checkpoint_s
+        return waited_s >= self.checkpoint_interval_s or (
+            hour_closed and waited_s >= min(1.0, self.checkpoint_interval_s)
         )
 
     async def checkpoint(self, partition: int) -> int:

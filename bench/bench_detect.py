@@ -1,0 +1,262 @@
+"""Detection engine: embedded speed, memory per pair, recovery, and the stream end to end.
+
+Measured in one run, on this machine (medians of ``--repeat``):
+
+* **embedded** — ``streams.embedded.run`` over the demo day (``silkwatch demo``'s
+  synthetic day, seed 7, 2,000 hosts, 1.05 M flows, batches in memory): flows/s
+  of the whole stream (bins, detection, network hours), and of detection alone.
+  Baseline in the same run: the bins side alone (``BinProcessor``), the part of
+  the stream that was already fast.
+* **memory** — bytes of detection state per tracked pair with 1 M pairs (16-byte
+  retained flows counted apart), from the state's own accounting and from RSS.
+* **recovery** — a partition holding 500,000 pairs: checkpoint size, time to write
+  it (``dump_state``), to read it back (``load_state``), and to replay 100,000 flows
+  on top.
+* **end to end** (``--kafka``) — the demo day published to a real broker (8
+  partitions), one ``silkwatch worker`` with every role (bins, detect); time from
+  the first frame sent until the worker's detection reached the last offset of
+  every partition and the bins hold every flow. Baseline in the same run: the
+  same worker with ``--roles bins``.
+
+    .venv/bin/python bench/bench_detect.py [--repeat 3] [--kafka]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repo's test services are imported below
+
+from detectors.config import DetectorsConfig  # noqa: E402
+from detectors.pairs import PairConfig  # noqa: E402
+from detectors.schema import empty_batch, ipv4_to_v16  # noqa: E402
+from detectors.synthetic import synthetic_day  # noqa: E402
+from silkwatch.runtime import tune_process  # noqa: E402
+from streams.checkpoint import dump_state, load_state  # noqa: E402
+from streams.detection import DetectionProcessor  # noqa: E402
+from streams.embedded import run  # noqa: E402
+from streams.processing import BinProcessor, BinStores, StreamConfig  # noqa: E402
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def embedded(batches: list[np.ndarray], repeat: int) -> None:
+    flows = sum(len(b) for b in batches)
+
+    def bins_only() -> None:
+        processor = BinProcessor(BinStores({}, {}), 0, StreamConfig())
+        for offset, batch in enumerate(batches):
+            processor.process(batch, offset)
+        processor.flush()
+
+    def detection_only() -> None:
+        processor = DetectionProcessor(0, StreamConfig(), DetectorsConfig())
+        for offset, batch in enumerate(batches):
+            processor.process(batch, offset)
+        processor.flush()
+
+    rounds = {
+        "bins alone (baseline)": bins_only,
+        "detection alone": detection_only,
+        "whole stream": lambda: run(batches),
+    }
+    results = {name: [timed(fn) for _ in range(repeat)] for name, fn in rounds.items()}
+    base = statistics.median(results["bins alone (baseline)"])
+    print(f"embedded, demo day ({flows:,} flows, {len(batches)} batches, median of {repeat}):")
+    for name, times in results.items():
+        median = statistics.median(times)
+        runs = [round(t, 2) for t in times]
+        print(f"  {name:24s} {median:7.2f} s  {flows / median:12,.0f} flows/s  "
+              f"{median / base:5.1f}x the baseline's time  runs {runs}")  # fmt: skip
+
+
+def many_pairs(count: int, *, per_pair: int, seed: int = 3) -> list[np.ndarray]:
+    """``count`` distinct pairs with ``per_pair`` flows each over one hour, in batches."""
+    rng = np.random.default_rng(seed)
+    total = count * per_pair
+    batch = empty_batch(total)
+    pair = np.repeat(np.arange(count, dtype=np.uint32), per_pair)
+    batch["sip"] = ipv4_to_v16(0x0A000000 + pair // 64)
+    batch["dip"] = ipv4_to_v16(0xC6336400 + pair % 64 * 7919)
+    batch["dport"] = 443
+    batch["proto"] = 6
+    batch["sport"] = rng.integers(1024, 65535, total)
+    batch["stime_ms"] = 1_434_553_200_000 + rng.integers(0, 3_600_000, total)
+    batch["bytes"] = rng.integers(60, 5_000, total)
+    batch["packets"] = rng.integers(1, 10, total)
+    batch = batch[np.argsort(batch["stime_ms"], kind="stable")]
+    return [batch[i : i + 262_144] for i in range(0, total, 262_144)]
+
+
+def memory(pairs: int) -> None:
+    config = DetectorsConfig(pairs=PairConfig(max_pairs=2 * pairs))
+    batches = many_pairs(pairs, per_pair=2)
+    tracemalloc.start()
+    processor = DetectionProcessor(0, StreamConfig(), config)
+    for offset, batch in enumerate(batches):
+        processor.process(batch, offset)
+    state = processor.state.pairs
+    state.merge()
+    allocated, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    events = len(state.events)
+    accounted = (state.nbytes - state.events.nbytes) / len(state)
+    traced = (allocated - state.events.nbytes) / len(state)
+    print(f"memory, {len(state):,} pairs ({events:,} retained flows, 16 bytes each):")
+    print(f"  {accounted:7.0f} bytes per pair held by the pair state's columns and index")
+    print(f"  {traced:7.0f} bytes per pair allocated in all (tracemalloc: the host hours too)")
+
+
+def recovery(pairs: int) -> None:
+    config = DetectorsConfig(pairs=PairConfig(max_pairs=2 * pairs))
+    batches = many_pairs(pairs, per_pair=4)
+    processor = DetectionProcessor(0, StreamConfig(), config)
+    for offset, batch in enumerate(batches):
+        processor.process(batch, offset)
+    data = b""
+
+    def dump() -> None:
+        nonlocal data
+        data = dump_state(processor.state, partition=0)
+
+    write_s = timed(dump)
+    state = None
+
+    def load() -> None:
+        nonlocal state
+        state = load_state(data, config, partition=0)
+
+    read_s = timed(load)
+    tail = many_pairs(25_000, per_pair=4, seed=9)
+    for batch in tail:
+        batch["stime_ms"] += 3_600_000
+    restored = DetectionProcessor(0, StreamConfig(), config, state=state)
+    replay_s = timed(lambda: [restored.process(b, len(batches) + i) for i, b in enumerate(tail)])
+    print(f"recovery, a partition of {len(processor.state.pairs):,} pairs:")
+    print(f"  checkpoint {len(data) / 1e6:7.1f} MB; write {write_s:.2f} s, read {read_s:.2f} s, "
+          f"replay of {sum(len(b) for b in tail):,} flows {replay_s:.2f} s; "
+          f"restore = read + replay")  # fmt: skip
+
+
+def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
+    import json
+    import urllib.request
+
+    from connectors.kafka.publisher import FlowPublisher
+    from streams.network import network_totals
+    from tests.services.kafka import start_kafka
+    from tests.services.process import free_port, start_service, url_answers
+
+    flows = sum(len(b) for b in batches)
+
+    def get(url: str):
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+
+    def once(broker, workdir: Path, roles: str) -> float:
+        tag = uuid.uuid4().hex[:8]
+        topic, port = f"bench-{tag}", free_port()
+        broker.create_topic(topic, 8)
+        argv = [sys.executable, "-m", "silkwatch", "worker", "--broker", broker.url,
+                "--app-id", f"bench-{tag}", "--topic", topic, "--web-port", str(port),
+                "--data-dir", str(workdir / tag), "--roles", roles]  # fmt: skip
+        old = dict(os.environ)
+        os.environ.update({"SILKWATCH_BINS_TOPIC": f"{topic}-bins",
+                           "SILKWATCH_ALERTS_TOPIC": f"{topic}-alerts"})  # fmt: skip
+        base = f"http://127.0.0.1:{port}/silkwatch"
+        try:
+            worker = start_service(
+                "worker", argv, log_path=workdir / f"{tag}.log",
+                ready=lambda: url_answers(f"{base}/bins/"), timeout_s=120,
+            )  # fmt: skip
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        try:
+            time.sleep(3)  # let the group settle its assignment before the clock starts
+            started = time.monotonic()
+            with FlowPublisher(broker.url, topic) as publisher:
+                for batch in batches:
+                    publisher.send(batch)
+            ends = end_offsets(broker.bootstrap, topic)
+
+            def done() -> bool:
+                binned = sum(v[0] for v in network_totals(get(f"{base}/bins/")).values())
+                if binned < flows - 0.5:
+                    return False
+                if "detect" not in roles:
+                    return True
+                status = get(f"{base}/detect/")
+                return all(status.get(str(p), {}).get("offset", -1) >= end - 1
+                           for p, end in ends.items() if end > 0)  # fmt: skip
+
+            while not done():
+                time.sleep(0.05)
+            return flows / (time.monotonic() - started)
+        finally:
+            worker.stop()
+
+    with tempfile.TemporaryDirectory(prefix="silkwatch-bench-") as scratch:
+        workdir = Path(scratch)
+        broker = start_kafka(workdir / "kafka")
+        try:
+            once(broker, workdir, "bins")  # warm the broker's JIT up, not counted
+            base = [once(broker, workdir, "bins") for _ in range(repeat)]
+            full = [once(broker, workdir, "bins,detect") for _ in range(repeat)]
+        finally:
+            broker.process.stop()
+    b, f = statistics.median(base), statistics.median(full)
+    print(
+        f"end to end through Kafka, demo day ({flows:,} flows, 8 partitions, median of {repeat}):"
+    )
+    print(f"  --roles bins (baseline)   {b:12,.0f} flows/s  runs {[f'{r:,.0f}' for r in base]}")
+    print(f"  --roles bins,detect       {f:12,.0f} flows/s  runs {[f'{r:,.0f}' for r in full]}")
+    print(f"  ratio                     {f / b:12.2f}x")
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The next offset of each partition of ``topic``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
+
+
+def main() -> None:
+    tune_process()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=1_000_000, help="pairs for the memory test")
+    parser.add_argument("--kafka", action="store_true", help="also run end to end through Kafka")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+    batches = synthetic_day(7, hosts=2_000).batches
+    embedded(batches, args.repeat)
+    memory(args.pairs)
+    recovery(args.pairs // 2)
+    if args.kafka:
+        end_to_end(batches, args.repeat)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
