@@ -7,6 +7,9 @@ Measured in one run, on this machine:
   pcap, replayed until ``--flows`` flows. **Baseline: nfcapd** (nfdump 1.7)
   receiving the same datagrams over loopback: its CPU seconds (``/proc/PID/stat``)
   for the flows it stored (``nfdump`` counts them back; any it lost are reported).
+  goflow2 too when it is built (``GOFLOW2``, default ``/tmp/gopath/bin/goflow2``:
+  ``GOPATH=/tmp/gopath go install github.com/netsampler/goflow2/v2/cmd/goflow2@latest``),
+  measured the same way, its own metrics counting the flows.
 * **receive** — ``silkwatch collect`` in its own process, a sender here pacing
   the same datagrams at a target rate for ``--seconds``; the collector's own
   closing line says how many flows it decoded and how many datagrams the kernel
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +127,48 @@ def nfcapd_rate(datagrams: list[bytes], flows: int, rate_dps: float) -> tuple[fl
     return stored / used, stored
 
 
+GOFLOW2 = Path(os.environ.get("GOFLOW2", "/tmp/gopath/bin/goflow2"))
+
+
+def goflow2_rate(datagrams: list[bytes], rate_dps: float) -> tuple[float, int]:
+    """goflow2's flows per CPU second on the same datagrams (protobuf to /dev/null).
+
+    The first datagram (softflowd's templates) goes alone and goflow2 is given a
+    moment: it decodes datagrams on parallel workers, and data racing ahead of its
+    template is dropped ("template not found").
+    """
+    port, metrics_port = free_udp_port(), free_udp_port()
+    daemon = subprocess.Popen(
+        [str(GOFLOW2), "-listen", f"netflow://127.0.0.1:{port}", "-addr",
+         f"127.0.0.1:{metrics_port}", "-format", "bin", "-transport.file", "/dev/null",
+         "-loglevel", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)
+        send_paced(datagrams[:1], port, rate_dps)
+        time.sleep(0.5)
+        before = cpu_s(daemon.pid)
+        send_paced(datagrams[1:], port, rate_dps)
+        last = -1.0
+        while (now := cpu_s(daemon.pid)) != last:
+            last = now
+            time.sleep(0.5)
+        used = last - before
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+            text = response.read().decode()
+        stored = sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith("goflow2_flow_process_nf_flowset_records_total")
+            and 'type="DataFlowSet"' in line
+        )
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    return stored / used, stored
+
+
 def receive(datagrams: list[bytes], rate_fps: int, seconds: float, broker: str | None) -> dict:
     """Run ``silkwatch collect`` and send at ``rate_fps`` flows/s; what it reports."""
     carried = flows_per_datagram(datagrams)
@@ -167,6 +213,12 @@ def main() -> None:
             f"{ours:,.0f} flows/CPU-s ({decoded:,} decoded) | nfcapd {theirs:,.0f} flows/CPU-s "
             f"({stored:,} stored) | ratio {ours / theirs:.2f}"
         )
+        if GOFLOW2.exists():
+            go_rate, go_flows = goflow2_rate(datagrams, rate_dps=20_000)
+            print(
+                f"decode {name}: goflow2 {go_rate:,.0f} flows/CPU-s ({go_flows:,} decoded, "
+                f"all its cores) | ratio {ours / go_rate:.2f}"
+            )
     broker = args.broker
     started = None
     if broker == "kafka":
