@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.silk import read_batches
 from silkwatch.cli import main
 from tests.connectors.netflow_exporters import free_udp_port, nfdump_records
 
@@ -133,3 +134,32 @@ def test_mistakes_are_one_line_and_nothing_on_stdout(tmp_path: Path, capfd) -> N
         for argv, message in cases:
             assert main(["collect", *argv]) == 1
             assert capfd.readouterr() == ("", message)
+
+
+@pytest.mark.skipif(not TOOLS, reason="softflowd is needed")
+def test_restart_decodes_data_at_once_from_the_state_file(tmp_path: Path) -> None:
+    """First run: the templates arrive. Second run: only data, and none of it is lost."""
+    import socket
+
+    from tests.connectors.netflow_exporters import softflowd_export
+
+    datagrams = softflowd_export(PCAP, "10", "-a")  # the first and last carry templates
+    state, repository = tmp_path / "state.json", tmp_path / "repo"
+    lines = []
+    for part in (datagrams[:1], datagrams[1:-1]):
+        port = free_udp_port()
+        collector = subprocess.Popen(
+            [sys.executable, "-c", COLLECT, "collect", "--listen", f"udp://127.0.0.1:{port}",
+             "--repository", str(repository), "--state", str(state), "--idle-exit", "1"],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(3.0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for datagram in part:
+                sender.sendto(datagram, ("127.0.0.1", port))
+        _, stderr = collector.communicate(timeout=60)
+        lines.append(stderr.splitlines())
+    assert lines[1][0].endswith(f"(5 templates from {state})")
+    assert "collected 481 flows" in lines[1][-1]  # 521 - 24 (first) - 16 (last datagram)
+    assert "template misses 0" in lines[1][-1]
+    assert sum(b.size for p in repository.rglob("in-S0_*") for b in read_batches(p)) == 24 + 481

@@ -53,7 +53,7 @@ def softflowd_export(pcap: Path, version: str, *extra: str) -> list[bytes]:
 def nfdump_records(datagrams: list[bytes], tmp: Path) -> list[dict]:
     """What nfcapd stores and ``nfdump -o json`` prints for these datagrams."""
     folder = tmp / "nfcapd"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_udp_port()
     daemon = subprocess.Popen(
         ["nfcapd", "-w", str(folder), "-p", str(port), "-b", "127.0.0.1"],

@@ -56,3 +56,23 @@ def test_same_records_as_nfdump(tmp_path: Path, pcap: str, flows: int, version: 
     assert (counts.records, counts.malformed, counts.template_misses) == (flows, 0, 0)
     # softflowd's IPFIX sequence counts the message's own flows (see sequence.py): no loss
     assert (counts.lost_records, counts.lost_packets) == (0, 0)
+
+
+@pytest.mark.skipif(not TOOLS, reason="softflowd, nfcapd and nfdump are needed")
+def test_sampled_export_is_scaled_the_same_in_every_version(tmp_path: Path) -> None:
+    """softflowd -s 10: the rate is in the v5 header, in options data for v9 and IPFIX.
+
+    nfdump scales v5 by its header; for v9/IPFIX it stores the raw counters (it does
+    not apply options-data rates), exactly a tenth. We scale all three alike.
+    """
+    pcap = PCAPS / "beacon/slips-test-cc-capture-2.pcap"
+    totals = {}
+    for version in ("5", "9", "10"):
+        datagrams = softflowd_export(pcap, version, "-a", "-s", "10")
+        batch = Decoder().decode([(d, "127.0.0.1") for d in datagrams], 0.0)
+        totals[version] = (len(batch), int(batch["packets"].sum()), int(batch["bytes"].sum()))
+        records = nfdump_records(datagrams, tmp_path / version)
+        nfdump = (len(records), sum(r["in_packets"] for r in records))
+        nfdump += (sum(r["in_bytes"] for r in records),)
+        assert nfdump == ((91, 1_090, 256_940) if version == "5" else (91, 109, 25_694))
+    assert totals == dict.fromkeys(("5", "9", "10"), (91, 1_090, 256_940))
