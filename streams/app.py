@@ -279,6 +279,15 @@ async def _on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None
     role.revoke({tp.partition for tp in revoked if tp.topic == settings.flows_topic})
 
 
+@app.timer(interval=0.5)
+async def score_between_messages() -> None:
+    """Score what changed since the last look, even when no message follows the deciding flow."""
+    for partition, held in list(role.partitions.items()):
+        alerts = held.processor.tick()
+        if alerts:
+            await _send_alerts(held, alerts, partition, held.processor.state.offset)
+
+
 @app.timer(interval=1.0)
 async def close_idle_partitions() -> None:
     """Close the last hour of partitions that got nothing for ``idle_close_s`` (a live feed

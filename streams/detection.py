@@ -136,6 +136,14 @@ class DetectionProcessor:
             alerts = self._look()
         return alerts
 
+    def tick(self) -> list[Alert]:
+        """Between messages: score what changed if ``score_interval_s`` has passed.
+
+        The worker calls this from a timer, so the flow that decides a finding is
+        scored within the interval even when no message follows it.
+        """
+        return self._look() if self._due() else []
+
     def flush(self) -> list[Alert]:
         """Close every hour up to the watermark (end of a finite input, or an idle feed)."""
         progress = self.state.progress
