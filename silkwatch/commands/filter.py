@@ -104,6 +104,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--type", dest="types", metavar="TYPE[,TYPE]", help="types, or all")
     select.add_argument("--flowtypes", metavar="CLASS/TYPE[,...]", help="class/type pairs")
     select.add_argument("--sensors", metavar="SENSOR[,...]", help="names, ids, id ranges")
+    select.add_argument(
+        "--site-config-file",
+        metavar="FILE",
+        help="silk.conf naming sensors, classes and types (default: $SILK_CONFIG_FILE, else "
+        "the stock twoway site)",
+    )
     out = parser.add_argument_group("outputs")
     for name in ("pass", "fail", "all"):
         out.add_argument(
@@ -145,9 +151,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _site_checks(
     args: argparse.Namespace,
 ) -> tuple[list[Check], list[str] | None, list[int] | None]:
-    """Sensor and class/type tests, and the type names and sensor ids for file selection."""
-    from connectors.silk.site import FLOWTYPE_BY_TYPE, TWOWAY_FLOWTYPES, sensor_id
+    """Sensor and class/type tests, and the type names and sensor ids for file selection.
 
+    Names are the site's (``--site-config-file``, ``$SILK_CONFIG_FILE``, else twoway).
+    """
+    from connectors.silk.siteconfig import load_site_config
+
+    site = load_site_config(args.site_config_file)
     checks, type_names, sensors = [], None, None
     if args.class_name or args.types or args.flowtypes:
         if args.flowtypes and (args.class_name or args.types):
@@ -166,19 +176,17 @@ def _site_checks(
         ids = set()
         for class_name, type_name in pairs:
             known = [
-                ft
-                for ft in TWOWAY_FLOWTYPES.values()
-                if class_name in ("all", ft.class_name) and type_name in ("all", ft.type_name)
+                flowtype
+                for flowtype, (in_class, name) in site.flowtypes.items()
+                if class_name in ("all", in_class) and type_name in ("all", name)
             ]
             if not known:
                 raise FilterArgumentError("type", f"{class_name}/{type_name}", "unknown class/type")
-            ids.update(ft.flowtype_id for ft in known)
+            ids.update(known)
         flowtypes = np.zeros(256, dtype=bool)
         flowtypes[sorted(ids)] = True
         checks.append(_lookup(",".join(map(str, sorted(ids))), "flowtype", flowtypes))
-        type_names = sorted(
-            ft.type_name for ft in FLOWTYPE_BY_TYPE.values() if ft.flowtype_id in ids
-        )
+        type_names = sorted({site.flowtypes[flowtype][1] for flowtype in ids})
     if args.sensors:
         table = np.zeros(65536, dtype=bool)
         for item in args.sensors.split(","):
@@ -187,7 +195,7 @@ def _site_checks(
                 if low.isdigit() and (not dash or high.isdigit()):
                     table[int(low) : int(high or low) + 1] = True
                 else:
-                    table[sensor_id(item)] = True
+                    table[_sensor_id(site, item)] = True
             except (ValueError, IndexError) as exc:
                 raise FilterArgumentError(
                     "sensors", args.sensors, f"unknown sensor {item!r}"
@@ -195,6 +203,17 @@ def _site_checks(
         sensors = np.flatnonzero(table).tolist()
         checks.append(_lookup(args.sensors, "sensor", table))
     return checks, type_names, sensors
+
+
+def _sensor_id(site, name: str) -> int:
+    """A sensor name of the site (``S<id>`` too on the twoway site); ValueError if unknown."""
+    for sensor, known in site.sensors.items():
+        if known == name:
+            return sensor
+    prefix = site.sensor_prefix
+    if prefix and name.startswith(prefix) and name[len(prefix) :].isdigit():
+        return int(name[len(prefix) :])
+    raise ValueError(name)
 
 
 def _lookup(value: str, column: str, table: np.ndarray) -> Check:

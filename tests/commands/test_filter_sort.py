@@ -278,3 +278,23 @@ def test_text_inputs_filter_into_silk_files(tmp_path, name):
     assert written.pop("nhip") == ipv4_mapped(udp, "nhip").tobytes()
     del expected["nhip"]
     assert written == expected
+
+
+def test_sensor_and_type_names_come_from_the_site_config(tmp_path, capsys, monkeypatch):
+    site = tmp_path / "silk.conf"
+    site.write_text(
+        "sensor 0 alpha\nsensor 1 beta\n"
+        "class all\n  type 0 in in\n  type 2 inweb iw\nend class\n"
+        "class ext\n  type 5 mirror mirror\nend class\n"
+    )
+    by_id = statistics(capsys, "--sensors=1", DATA)
+    assert statistics(capsys, f"--site-config-file={site}", "--sensors=beta", DATA) == by_id
+    monkeypatch.setenv("SILK_CONFIG_FILE", str(site))
+    assert statistics(capsys, "--sensors=beta", DATA) == by_id
+    assert statistics(capsys, "--flowtypes=all/in,all/inweb", DATA) == (
+        f"Files     1.  Read {TOTAL:10d}.  Pass     250928. Fail      250948.\n"
+    )
+    assert main(["filter", "--sensors=S1", "--print-stat", DATA]) == 1  # not this site's name
+    assert capsys.readouterr().err == (
+        "silkwatch: error: filter: --sensors=S1: unknown sensor 'S1'\n"
+    )
