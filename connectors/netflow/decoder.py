@@ -51,6 +51,8 @@ _NTP_TO_UNIX_S = 2_208_988_800
 _V9_SCOPE = 0xFFFF_FFFF
 #: systemInitTimeMilliseconds: the zero of IPFIX flowStart/EndSysUpTime
 _SYSTEM_INIT_MS = 160
+#: a systemInitTimeMilliseconds past this (year 10889) is damage, not a time
+_LATEST_MS = 1 << 48
 #: options data elements the decoder reads
 _OPTIONS_READ = SAMPLING_ELEMENTS | {_SYSTEM_INIT_MS}
 
@@ -357,6 +359,7 @@ class Decoder:
                 specs.append(FieldSpec(element, length, enterprise))
             if scope > count:
                 raise NetflowDecodeError(exporter, offset + 4 + at, f"scope count {scope}")
+            _check_record_length(specs, exporter, offset + 4 + start)
             template = Template(version, specs, scope, wire=bytes(body[start:at]))
             self._learn(exporter, domain, template_id, template)
 
@@ -382,6 +385,7 @@ class Decoder:
                 at += 4
                 scoped = i < scope_bytes // 4
                 specs.append(FieldSpec(element, length, _V9_SCOPE if scoped else 0))
+            _check_record_length(specs, exporter, offset + 4 + start)
             template = Template(9, specs, scope_bytes // 4 or 1, wire=bytes(body[start:at]))
             self._learn(exporter, domain, template_id, template)
 
@@ -458,7 +462,7 @@ class Decoder:
         size = template.plan.fixed_bytes
         for i in range(records):
             values = values_of(template.plan, body[i * size : (i + 1) * size])
-            if values.get(_SYSTEM_INIT_MS):
+            if 0 < values.get(_SYSTEM_INIT_MS, 0) < _LATEST_MS:
                 self.system_init_ms[(exporter, domain)] = values[_SYSTEM_INIT_MS]
                 while len(self.system_init_ms) > self.max_sources:
                     self.system_init_ms.popitem(last=False)
@@ -628,6 +632,8 @@ def _cut_variable(body: memoryview | bytes, lengths: tuple[int, ...], exporter: 
         record = []
         for length in lengths:
             if length == VARLEN:
+                if at >= len(data):
+                    raise NetflowDecodeError(exporter, start, "record overruns its set")
                 size = data[at]
                 at += 1
                 if size == 255:
@@ -644,6 +650,17 @@ def _cut_variable(body: memoryview | bytes, lengths: tuple[int, ...], exporter: 
         pieces.append(b"".join(record))
         records += 1
     return b"".join(pieces), records
+
+
+#: the longest data record a message can hold (65,535 bytes less the headers)
+_MAX_RECORD_BYTES = 65_535 - 16 - 4
+
+
+def _check_record_length(specs: list[FieldSpec], exporter: str, offset: int) -> None:
+    """A template whose records could not fit in any message is malformed."""
+    fixed = sum(spec.length for spec in specs if spec.length != VARLEN)
+    if fixed > _MAX_RECORD_BYTES:
+        raise NetflowDecodeError(exporter, offset, f"template records of {fixed} bytes")
 
 
 def _domain_of(payload: bytes) -> int:

@@ -19,6 +19,8 @@ INTERVAL = 34  # samplingInterval / SAMPLING_INTERVAL
 RANDOM_INTERVAL = 50  # samplerRandomInterval / FLOW_SAMPLER_RANDOM_INTERVAL
 PACKET_INTERVAL, PACKET_SPACE = 305, 306
 SIZE, POPULATION = 309, 310
+#: rates are 32-bit in every exporter we know; larger values are damage, kept in range
+MAX_RATE = 0xFFFF_FFFF
 SAMPLING_ELEMENTS = frozenset({INTERVAL, RANDOM_INTERVAL, PACKET_INTERVAL, SIZE, POPULATION})
 
 
@@ -61,7 +63,7 @@ class SamplingTable:
     def set(self, key: tuple[str, int, int], rate: int) -> None:
         """Record the rate now in force for one sampler."""
         self.rates.pop(key, None)
-        self.rates[key] = max(1, int(rate))
+        self.rates[key] = min(max(1, int(rate)), MAX_RATE)
         while len(self.rates) > self.max_entries:
             self.rates.popitem(last=False)
 

@@ -122,3 +122,21 @@ def test_malformed_sets_are_counted_and_earlier_sets_kept() -> None:
     batch, decoder = decode(broken)
     assert batch["bytes"].tolist() == [5]
     assert decoder.counts[(EXPORTER, 1)].malformed == 1
+
+
+def test_damage_the_fuzzer_found_is_malformed_not_a_crash() -> None:
+    huge = template_set(305, [(1, 40_000), (2, 40_000)])  # records longer than any message
+    truncated = template_set(306, [(82, 65535), (82, 65535)]) + data_set(306, b"\x01a")
+    # options template 307, scope meteringProcessId; systemInitTimeMilliseconds all ones
+    options = struct.pack(">HH", 3, 4 + 6 + 8) + struct.pack(">HHH", 307, 2, 1)
+    options += struct.pack(">HHHH", 143, 4, 160, 8)
+    damaged_init = data_set(307, struct.pack(">IQ", 1, (1 << 64) - 1))
+    uptime = template_set(308, [*BASE, (22, 4), (21, 4)]) + data_set(308, base(1, 1) + bytes(8))
+    batch, decoder = decode(
+        ipfix(huge), ipfix(truncated), ipfix(options, damaged_init), ipfix(uptime)
+    )
+    assert batch["bytes"].tolist() == [1]
+    assert decoder.counts[(EXPORTER, 1)].malformed == 2
+    assert decoder.system_init_ms == {}  # not a time: ignored
+    decoder.cache.sampling.set((EXPORTER, 1, 0), (1 << 64) - 1)
+    assert decoder.cache.sampling.rate((EXPORTER, 1, 0)) == 0xFFFF_FFFF

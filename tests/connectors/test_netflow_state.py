@@ -134,13 +134,18 @@ PAYLOADS = sorted(LOGSTASH.glob("*.dat"))
     )
 )
 def test_fuzzed_payloads_never_crash_and_memory_stays_bounded(mutations) -> None:
-    decoder = Decoder(TemplateCache(max_exporters=2, max_templates=4), pending_bytes=1 << 16)
+    cache = TemplateCache(max_exporters=2, max_templates=4)
+    decoder = Decoder(cache, pending_bytes=1 << 16, max_sources=3)
+    burst = []
     for index, (path, flips, cut) in enumerate(mutations):
         data = bytearray(path.read_bytes())
         for at, value in flips:
             if at < len(data):
                 data[at] = value
-        batch = decoder.decode([(bytes(data[: cut or None]), f"192.0.2.{index % 3}")], index)
+        burst.append((bytes(data[: cut or None]), f"192.0.2.{index % 3}"))
+        batch = decoder.decode(burst[-1:], index)
         assert batch.dtype.names[0] == "stime_ms"
+    decoder.decode(burst, len(burst))  # and all at once: one vectorised pass per template
     assert len(decoder.cache) <= 2 * 4
+    assert len(decoder.counts) <= 3
     assert decoder._pending_size <= 1 << 16
