@@ -209,6 +209,13 @@ class Decoder:
                 self.counts_of(exporter, _domain_of(payload)).malformed += 1
                 if self._throttle.allow(self._now_s):
                     logger.warning("netflow malformed reason=%s %s", exc.reason, exc)
+            except (ValueError, IndexError, OverflowError, struct.error):
+                # damage no check above foresaw: a bug to fix, but one datagram must not
+                # stop a collector; counted, and logged with its traceback
+                self.counts_of(exporter, _domain_of(payload)).malformed += 1
+                if self._throttle.allow(self._now_s):
+                    logger.warning("netflow malformed reason=unexpected exporter=%s", exporter,
+                                   exc_info=True)  # fmt: skip
         sources = list(self._sources)
         parts = [self._finish(template, sets, sources) for template, sets in self._groups.values()]
         self._groups, self._sources = {}, {}
