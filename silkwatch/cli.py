@@ -43,6 +43,7 @@ SUMMARIES: dict[str, str] = {
     "demo": "make a synthetic day with planted attacks and detect them (no Kafka)",
     "detect": "detect exfiltration, beacons and DNS tunnels in a flow file (no Kafka)",
     "publish": "publish SiLK flows to Kafka",
+    "collect": "receive NetFlow v5/v9 and IPFIX exports",
     "worker": "run the stream processor (Faust worker) on Kafka",
     "alerts": "deliver alerts from Kafka to Slack, Mattermost, Teams, webhooks, Grafana",
     "cut": "print SiLK flow records as text (like rwcut)",
