@@ -125,7 +125,7 @@ def is_repository_file(name: str) -> bool:
 
 @dataclass
 class InputRun:
-    """Counts of one read over many inputs (``files`` opened, ``failed`` part-way)."""
+    """Counts of one read over many inputs: ``files`` opened, ``failed`` (unopened or part-way)."""
 
     files: int = 0
     failed: int = 0
@@ -157,13 +157,13 @@ def iter_inputs(
         (``filter`` and ``sort`` write what was read, as rwfilter does). Default - only
         when there are several files
     """
-    from connectors.flows import read_flows
+    from connectors.flows import InputOpenError, read_flows
     from connectors.flowtext import stop_on_malformed
 
     on_error = on_error or stop_on_malformed
     run = run if run is not None else InputRun()
     for name in files:
-        run.files += 1
+        run.files += 1  # files opened, as rwfilter's statistics count them
         try:
             yield from read_flows(
                 name, format=format, rows=rows, columns=columns, on_error=on_error
@@ -171,5 +171,6 @@ def iter_inputs(
         except SilkwatchError as exc:
             if not (keep_going or (keep_going is None and len(files) > 1)):
                 raise
+            run.files -= isinstance(exc, InputOpenError)
             run.failed += 1
             FAULTS.add(str(exc))

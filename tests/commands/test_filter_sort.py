@@ -208,7 +208,7 @@ def test_a_missing_input_is_reported_and_the_rest_is_read(capsys):
     assert main(["filter", "--proto=1", "/no/such.rw", DATA, "--print-statistics"]) == 1
     assert capsys.readouterr().err == (
         "silkwatch: error: /no/such.rw: cannot open: No such file or directory\n"
-        "Files     2.  Read     501876.  Pass      15622. Fail      486254.\n"
+        "Files     1.  Read     501876.  Pass      15622. Fail      486254.\n"  # opened files
     )
 
 
