@@ -140,12 +140,14 @@ def test_kafka_image_is_the_broker_version_the_tests_run(services: dict[str, Any
 
 @pytest.mark.parametrize(
     ("service", "command"),
-    [("worker", "worker"), ("publisher", "publish"), ("alerts", "alerts")],
-)
+    [("worker", "worker"), ("publisher", "publish"), ("alerts", "alerts"),
+     ("collector", "collect")],
+)  # fmt: skip
 def test_service_commands_parse_with_the_real_cli(
     services: dict[str, Any], service: str, command: str
 ) -> None:
-    args = build_parser().parse_args(services[service]["command"])
+    # build_parser() alone only lists the commands; the command's own parser parses
+    args = build_parser(command).parse_args(services[service]["command"])
     assert args.run.__module__ == f"silkwatch.commands.{command}"
 
 
