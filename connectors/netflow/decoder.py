@@ -603,8 +603,9 @@ class Decoder:
 def _split_biflows(wide: np.ndarray) -> np.ndarray:
     """RFC 5103 biflows → two one-way records, as SiLK's rwflowpack does.
 
-    The reverse record swaps addresses and ports and takes the reverse counters
-    and flags; only biflows that saw reverse packets get one.
+    The reverse record swaps addresses, ports and ifIndexes, takes the reverse
+    counters and flags, and starts ``reverseFlowDeltaMilliseconds`` later (as SiLK's
+    rwipfix2silk); only biflows that saw reverse packets get one.
     """
     forward = wide[(wide["rev_packets"] > 0) | (wide["rev_bytes"] > 0)]
     if not forward.size:
@@ -618,6 +619,10 @@ def _split_biflows(wide: np.ndarray) -> np.ndarray:
     reverse["packets"] = forward["rev_packets"]
     reverse["bytes"] = forward["rev_bytes"]
     reverse["flags"] = forward["rev_flags"]
+    # the reverse direction starts reverseFlowDeltaMilliseconds later and ends with the flow
+    delta = np.minimum(forward["rev_delta_ms"], forward["elapsed_ms"])
+    reverse["stime_ms"] = forward["stime_ms"] + delta
+    reverse["elapsed_ms"] = forward["elapsed_ms"] - delta
     return both
 
 

@@ -40,6 +40,7 @@ _EXTRA = [
     ("interval", "<u4", 152),  # samplingInterval carried in the data record itself
     ("icmp", "<u2", 156),  # type * 256 + code
     ("rev_flags", "u1", 158),
+    ("rev_delta_ms", "<u4", 160),  # reverseFlowDeltaMilliseconds: reverse start - start
 ]
 #: ``FLOW_DTYPE`` and scratch columns after it: what a template's moves fill
 WIDE_DTYPE = np.dtype(
@@ -47,7 +48,7 @@ WIDE_DTYPE = np.dtype(
         "names": [*FLOW_DTYPE.names, *(name for name, _, _ in _EXTRA)],
         "formats": [FLOW_DTYPE.fields[n][0] for n in FLOW_DTYPE.names] + [f for _, f, _ in _EXTRA],
         "offsets": [FLOW_DTYPE.fields[n][1] for n in FLOW_DTYPE.names] + [o for _, _, o in _EXTRA],
-        "itemsize": 160,
+        "itemsize": 168,
     }
 )
 #: the move that copies the ``FLOW_DTYPE`` part of a wide record out
@@ -82,6 +83,7 @@ _INT_COLUMNS: dict[str, list[int]] = {
     "rev_bytes": [(REVERSE_PEN << 16) | 1],
     "rev_packets": [(REVERSE_PEN << 16) | 2],
     "rev_flags": [(REVERSE_PEN << 16) | 6],
+    "rev_delta_ms": [(REVERSE_PEN << 16) | 21],
     "init_ms": [160],
     "sampler": [48, 302],  # samplerId / FLOW_SAMPLER_ID, selectorId
     "interval": [34],

@@ -49,9 +49,13 @@ def decode(*messages: bytes):
 
 def test_biflow_splits_into_two_one_way_records() -> None:
     fields = [*BASE, (1, 8, 29305), (2, 8, 29305), (6, 1), (6, 1, 29305)]
-    record = base(1000, 10) + struct.pack(">QQBB", 500, 5, 0x1A, 0x12)
-    silent = base(70, 1) + struct.pack(">QQBB", 0, 0, 0x02, 0)  # no reverse traffic
+    fields += [(152, 8), (153, 8), (21, 4, 29305)]  # times; reverseFlowDeltaMilliseconds
+    times = struct.pack(">QQI", 1_000_000, 1_000_900, 250)
+    record = base(1000, 10) + struct.pack(">QQBB", 500, 5, 0x1A, 0x12) + times
+    silent = base(70, 1) + struct.pack(">QQBB", 0, 0, 0x02, 0) + times  # no reverse traffic
     batch, _ = decode(ipfix(template_set(300, fields), data_set(300, record, silent)))
+    assert batch["stime_ms"].tolist() == [1_000_000, 1_000_000, 1_000_250]
+    assert batch["elapsed_ms"].tolist() == [900, 900, 650]
     assert ip_strings(batch["sip"], batch["ipv6"]) == ["10.0.0.1", "10.0.0.1", "10.0.0.2"]
     assert batch["sport"].tolist() == [1234, 1234, 80]
     assert batch["dport"].tolist() == [80, 80, 1234]
