@@ -10,10 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tqdm import tqdm
-
-from connectors.kafka.publisher import FlowPublisher
-from connectors.silk.follow import iter_follow
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
 from silkwatch.flowio import add_input_arguments, read_inputs
@@ -69,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish every batch, show flows/s on a terminal, print exact totals."""
+    from tqdm import tqdm  # the Kafka client and tqdm load here, not for publish --help
+
+    from connectors.kafka.publisher import FlowPublisher
+
     started_s = time.monotonic()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -98,4 +98,6 @@ def _batches(args: argparse.Namespace, stop: threading.Event) -> Iterator[FlowBa
         named = " ".join(args.inputs) or "nothing"
         raise SilkwatchError(f"publish --follow needs one SiLK repository folder, not {named}")
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    from connectors.silk.follow import iter_follow
+
     return iter_follow(args.inputs[0], args.checkpoint, poll_s=args.poll, stop=stop)

@@ -7,7 +7,6 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from connectors.kafka.publisher import bootstrap_servers, ensure_topic
 from streams.settings import WorkerSettings
 
 EPILOG = """\
@@ -83,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # Create the topics first: Faust skips a source topic that does not exist when the
     # group is assigned, and would not consume it until the next rebalance.
+    from connectors.kafka.publisher import bootstrap_servers, ensure_topic  # not for --help
+
     bootstrap = bootstrap_servers(settings.broker)
     ensure_topic(bootstrap, settings.flows_topic, settings.partitions)
     ensure_topic(bootstrap, settings.bins_topic, 1)
