@@ -144,14 +144,18 @@ class Decoder:
 
     Examples
     --------
-    >>> from pathlib import Path
-    >>> payload = Path("../shared/data/netflow/logstash/netflow5.dat").read_bytes()
+    A NetFlow v5 packet (sysUptime 10 s) with one flow that began at uptime 9 s:
+
+    >>> header = struct.pack(">HHIIIIBBH", 5, 1, 10_000, 1_700_000_000, 0, 0, 0, 0, 0)
+    >>> record = bytes([10, 0, 0, 1, 10, 0, 0, 2]) + bytes(8)  # addresses; next hop, ifIndexes
+    >>> record += struct.pack(">IIIIHHBBBB", 3, 180, 9_000, 9_500, 1234, 53, 0, 0, 17, 0)
+    >>> record += bytes(8)  # AS numbers, masks, padding
     >>> decoder = Decoder()
-    >>> batch = decoder.decode([(payload, "10.0.2.15")])
-    >>> batch["bytes"].tolist(), batch["dport"].tolist()
-    ([230, 304], [22, 54435])
-    >>> decoder.counts[("10.0.2.15", 0)].records
-    2
+    >>> batch = decoder.decode([(header + record, "192.0.2.1")])
+    >>> batch["bytes"].tolist(), batch["stime_ms"].tolist(), batch["elapsed_ms"].tolist()
+    ([180], [1699999999000], [500])
+    >>> decoder.counts[("192.0.2.1", 0)].records
+    1
     """
 
     def __init__(
