@@ -40,6 +40,12 @@ class OutputError(SilkwatchError):
         self.path = path
 
 
+def _output_error(name: str, exc: OSError) -> OutputError:
+    """The one line for an output that cannot be created."""
+    detail = "no such folder" if isinstance(exc, FileNotFoundError) else exc.strerror
+    return OutputError(name, detail or str(exc))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -94,8 +100,7 @@ def open_output(target: str | os.PathLike) -> Iterator[BinaryIO]:
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        detail = "no such folder" if isinstance(exc, FileNotFoundError) else exc.strerror
-        raise OutputError(name, detail or str(exc)) from exc
+        raise _output_error(name, exc) from exc
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as stream:
@@ -107,6 +112,31 @@ def open_output(target: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def open_stream(target: str | os.PathLike) -> BinaryIO:
+    """``target`` opened for writing as SiLK's ``--output-path`` does: in place, no temp file.
+
+    For writers that close the stream themselves (the text tables of ``cut``, ``count``,
+    ``uniq``, ``stats``); standard output and error are returned as they are. A
+    missing folder or a refused permission is one :class:`OutputError` line.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "table.txt")
+    >>> with open_stream(path) as out:
+    ...     _ = out.write(b"x|")
+    >>> open(path, "rb").read()
+    b'x|'
+    """
+    name = os.fspath(target)
+    if name in STDOUT_NAMES:
+        return sys.stdout.buffer
+    if name in STDERR_NAMES:
+        return sys.stderr.buffer
+    try:
+        return open(name, "wb")
+    except OSError as exc:
+        raise _output_error(name, exc) from exc
 
 
 @contextlib.contextmanager

@@ -401,7 +401,9 @@ def open_output(args: argparse.Namespace) -> BinaryIO:
         return sys.stdout.buffer
     if path == "stderr":
         return sys.stderr.buffer
-    return open(path, "wb")
+    from connectors.output import open_stream  # one error line for a missing folder
+
+    return open_stream(path)
 
 
 def write_table(

@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate, write, read back, detect, score against the plants."""
+    from connectors.output import open_output
     from connectors.silk import Compression, SilkWriter, read_batches
     from detectors.config import is_alert
     from detectors.synthetic import synthetic_day
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     day = synthetic_day(args.seed, hosts=args.hosts)
     with tempfile.TemporaryDirectory(prefix="silkwatch-demo-") as scratch:
         path = args.output or Path(scratch) / "demo.rw"
-        with SilkWriter(path, compression=Compression.ZLIB) as writer:
+        with open_output(path) as out, SilkWriter(out, compression=Compression.ZLIB) as writer:
             for batch in day.batches:
                 writer.write(batch)
         print(f"wrote {day.flows:,} flows of {args.hosts:,} hosts to {path}", file=sys.stderr)

@@ -88,3 +88,26 @@ def test_text_output_and_stdout(tmp_path, capsys):
     with open_text_output(None) as out:
         out.write("to stdout\n")
     assert capsys.readouterr().out == "to stdout\n"
+
+
+def test_output_path_of_the_text_tables_is_one_line_too(tmp_path, capsys):
+    from silkwatch.cli import main
+
+    empty = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "silk"
+    empty = empty / "silk-suite" / "data" / "empty.rwf"
+    missing = tmp_path / "no" / "such" / "count.txt"
+    assert main(["count", f"--output-path={missing}", str(empty)]) == 1
+    assert capsys.readouterr().err == f"silkwatch: error: {missing}: cannot write: no such folder\n"
+    written = tmp_path / "count.txt"
+    assert main(["count", f"--output-path={written}", str(empty)]) == 0
+    assert written.read_text().startswith("               Date|")
+
+
+def test_demo_output_into_a_missing_folder_is_one_line(tmp_path, capsys):
+    from silkwatch.cli import main
+
+    missing = tmp_path / "no" / "day.rw"
+    assert main(["demo", "--hosts", "20", "--output", str(missing)]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"silkwatch: error: {missing}: cannot write: no such folder\n"
+    )
