@@ -380,16 +380,21 @@ def copy_input(args: argparse.Namespace, inputs: Sequence[str]) -> None:
     target = getattr(args, "copy_input", None)
     if not target:
         return
-    out = sys.stdout.buffer if target in ("-", "stdout") else open(target, "wb")  # noqa: SIM115
+    from connectors.output import open_stream  # one error line for a missing folder
+
+    out = open_stream(target)
     try:
         for source in inputs:
             if source == "-":
                 raise CountArgumentError("--copy-input cannot copy stdin")
-            with open(source, "rb") as raw:
-                shutil.copyfileobj(raw, out)
+            try:
+                with open(source, "rb") as raw:
+                    shutil.copyfileobj(raw, out)
+            except OSError as exc:
+                raise CountArgumentError(f"--copy-input: {source}: {exc.strerror or exc}") from exc
         out.flush()
     finally:
-        if out is not sys.stdout.buffer:
+        if out not in (sys.stdout.buffer, sys.stderr.buffer):
             out.close()
 
 
