@@ -162,8 +162,10 @@ def exfil_inputs(
     baseline_hours: int,
     min_sent_bytes: int,
     max_destinations: int,
-) -> tuple[dict[HostKey, HostHour], dict[HostKey, HostHour]]:
+) -> tuple[dict[HostKey, HostHour], dict[HostKey, HostHour]] | None:
     """What :func:`detectors.exfil.score_exfil` reads for one hour, built from the columns.
+
+    None when no host sent enough in the hour to be scored (the common case).
 
     Every host sending in the hour, for the fit across hosts; for the hosts that
     sent at least ``min_sent_bytes`` as clients (the only ones scored), their
@@ -178,7 +180,7 @@ def exfil_inputs(
     totals = sent.totals[in_hour]
     chosen = in_hour[totals[:, 2] - totals[:, 4] >= min_sent_bytes]
     if len(chosen) == 0:
-        return sent_map, {}
+        return None
     candidates = KeyIndex.from_keys(keys[chosen])
     since_ms = hour_ms - baseline_hours * HOUR_MS
     sketches = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations)

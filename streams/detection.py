@@ -258,7 +258,7 @@ class DetectionProcessor:
 
     def _score_hosts(self, hour_ms: int) -> list[Alert]:
         d = self.detectors
-        sent, received = exfil_inputs(
+        inputs = exfil_inputs(
             self.state.sent,
             self.state.received,
             self.state.pairs,
@@ -267,8 +267,9 @@ class DetectionProcessor:
             min_sent_bytes=d.exfil.min_sent_bytes,
             max_destinations=d.exfil.max_destinations,
         )
-        if not received:  # no host sent enough in the hour to be scored
+        if inputs is None:  # no host sent enough in the hour to be scored
             return []
+        sent, received = inputs
         return score_exfil(sent, received, hour_start_ms=hour_ms, config=d.exfil)
 
     def _score_pairs(self, *, now_ms: int, chosen: np.ndarray) -> list[Alert]:
