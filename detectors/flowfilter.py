@@ -105,6 +105,8 @@ def decimal_range(text: str) -> tuple[float, float]:
         high = float(high_text) if high_text else (np.inf if dash else low)
     except ValueError as exc:
         raise ValueError("expected MIN-MAX, MIN- or a single value") from exc
+    if not np.isfinite(low) or np.isnan(high) or (high_text and not np.isfinite(high)):
+        raise ValueError("expected finite numbers")
     if low < 0 or high < low:
         raise ValueError("expected non-negative MIN <= MAX")
     return low, high
@@ -174,6 +176,8 @@ def _part_table(text: str, max_value: int, base: int) -> np.ndarray:
 
 def _v4_parts_to_hextets(octets: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Four octet tables → the eight hexadectet tables of ``::ffff:a.b.c.d``."""
+    if len(octets) != 4:
+        raise ValueError("an IPv4 wildcard has four parts")
     fixed = [np.arange(65536) == value for value in (0, 0, 0, 0, 0, 0xFFFF)]
     high = np.outer(octets[0], octets[1]).reshape(-1)
     low = np.outer(octets[2], octets[3]).reshape(-1)
@@ -531,7 +535,7 @@ def parse_switch(switch: str, text: str) -> Check:
     """
     try:
         return Check(switch, text, _switch_mask(switch, text))
-    except ValueError as exc:
+    except (ValueError, IndexError, OverflowError) as exc:  # what a malformed value raises
         raise FilterArgumentError(switch, text, str(exc)) from exc
 
 

@@ -193,7 +193,10 @@ def _site_checks(
             low, dash, high = item.partition("-")
             try:
                 if low.isdigit() and (not dash or high.isdigit()):
-                    table[int(low) : int(high or low) + 1] = True
+                    first, last = int(low), int(high or low)
+                    if not first <= last < len(table):
+                        raise ValueError(item)
+                    table[first : last + 1] = True
                 else:
                     table[_sensor_id(site, item)] = True
             except (ValueError, IndexError) as exc:

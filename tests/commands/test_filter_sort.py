@@ -195,6 +195,8 @@ def test_repository_selection_by_date_sensor_and_type(tmp_path, capsys):
         (["--proto=6", "--pass=/no/such/folder/x.rw", DATA], "/no/such/folder/x.rw: cannot write"),
         (["--sport=99999", "--pass=-", DATA], "filter: --sport=99999: '99999' is outside 0-65535"),
         (["--type=nope", "--print-stat", DATA], "filter: --type=all/nope: unknown class/type"),
+        (["--sensors=3-1", "--print-stat", DATA], "filter: --sensors=3-1: unknown sensor '3-1'"),
+        (["--sensors=70000", "--print-stat", DATA], "--sensors=70000: unknown sensor '70000'"),
         (["--proto=6", "--print-stat", "--data-rootdir=/tmp", DATA], "cannot be combined"),
     ],
 )

@@ -130,6 +130,10 @@ def test_switch_passes_what_the_manual_says(switch, value, expected):
         ("saddress", "10.1.x", "--saddress=10.1.x: an IPv4 wildcard has four parts"),
         ("ip-version", "5", "--ip-version=5: expected 4, 6 or 4,6"),
         ("not-sport", "80", "--not-sport=80: only address switches have a --not- form"),
+        ("duration", "1e400", "--duration=1e400: expected finite numbers"),
+        ("bytes-per-packet", "nan", "--bytes-per-packet=nan: expected finite numbers"),
+        ("saddress", "::ffff:0.0.x", "--saddress=::ffff:0.0.x: an IPv4 wildcard has four parts"),
+        ("stime", "2009/02/30", "--stime=2009/02/30: day is out of range for month"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_switch(switch, value, message):
