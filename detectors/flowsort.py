@@ -88,6 +88,8 @@ def parse_sort_fields(text: str) -> list[KeyColumns]:
         low, dash, high = item.partition("-")
         if low.isdigit() and (not dash or high.isdigit()):
             numbers = range(int(low), int(high or low) + 1)
+            if not numbers:
+                raise ValueError(f"the range {item!r} is reversed")
             missing = [n for n in numbers if n not in _BY_NUMBER]
             if missing:
                 raise ValueError(f"no sort field number {missing[0]}")
