@@ -300,3 +300,28 @@ def test_sensor_and_type_names_come_from_the_site_config(tmp_path, capsys, monke
     assert capsys.readouterr().err == (
         "silkwatch: error: filter: --sensors=S1: unknown sensor 'S1'\n"
     )
+
+
+PIPED_CASES = [
+    case
+    for case in json.loads((SUITE / "cases.json").read_text())
+    if {"rwfilter", "rwsort"} & set(case["tools"])
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", PIPED_CASES, ids=[case["name"] for case in PIPED_CASES])
+def test_silk_suite_pipelines_through_real_pipes(case):
+    """SiLK's cases that pipe rwfilter/rwsort into a tool: the same MD5 through OS pipes."""
+    command = case["command"]
+    for tool in ("rwfilter", "rwsort", "rwcut", "rwcount", "rwuniq", "rwstats"):
+        command = command.replace(tool, f"{sys.executable} -m silkwatch {tool[2:]}")
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        cwd=SUITE,
+        env={**os.environ, **case["env"]},
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-300:]
+    assert hashlib.md5(done.stdout).hexdigest() == case["md5"]
