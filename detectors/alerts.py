@@ -1,15 +1,8 @@
-"""Alerts: the one record every detector emits, and deduplication of repeats.
+"""Alerts: the one record every detector emits, and how scores become severities.
 
-A scorer runs each time an event-time hour closes and re-reports everything it
-still sees, so without deduplication an analyst would get the same beacon 24
-times a day. :func:`dedupe` lets an alert through once per (kind, pair or host)
-and again only when it changes materially: the score rose by at least
-``AlertConfig.rescore_step``, the severity rose, or the previous report was
-forgotten (``forget_after_ms`` of event time without the alert being seen).
-
-The dedupe state is a keyed aggregate like every other piece of detection
-state: a mapping from :func:`alert_key` to a small frozen :class:`Reported`,
-which the embedded runner keeps in a dict and the stream keeps in a Faust table.
+Scorers re-report everything they still see each time they run; what an
+analyst is told (a new finding, or a new revision of one) is decided by
+:class:`detectors.ledger.AlertLedger`, which keys findings by :func:`alert_key`.
 """
 
 from __future__ import annotations
@@ -17,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,21 +95,6 @@ class Alert:
         }
 
 
-@dataclass(frozen=True)
-class Reported:
-    """What dedupe remembers about one alert key.
-
-    :param score: score of the last alert let through
-    :param severity_rank: index in :data:`SEVERITIES` of that alert
-    :param seen_ms: newest ``last_seen_ms`` of any alert with this key,
-        reported or suppressed (drives forgetting)
-    """
-
-    score: float
-    severity_rank: int
-    seen_ms: int
-
-
 def iso_utc(ms: int) -> str:
     """Milliseconds since the epoch as ISO 8601 UTC with milliseconds.
 
@@ -158,7 +136,7 @@ def rate(alerts: Iterable[Alert], config: AlertConfig) -> list[Alert]:
 
 
 def alert_key(alert: Alert) -> AlertKey:
-    """The identity dedupe uses: kind plus whichever of pair/port/proto apply.
+    """The identity of a finding (the ledger's key): kind plus whichever of pair/port/proto apply.
 
     Examples
     --------
@@ -166,62 +144,6 @@ def alert_key(alert: Alert) -> AlertKey:
     ('dns_tunnel', '10.0.0.7', '10.0.0.53', 53, 17)
     """
     return (alert.kind, alert.sip, alert.dip, alert.dport, alert.proto)
-
-
-def dedupe(
-    state: Mapping[AlertKey, Reported],
-    alerts: Iterable[Alert],
-    config: AlertConfig | None = None,
-) -> tuple[dict[AlertKey, Reported], list[Alert]]:
-    """Let through only alerts that are new or changed materially.
-
-    Pure: returns a new state mapping and the alerts to send, leaving ``state``
-    untouched. Keys not seen for ``forget_after_ms`` (measured from the newest
-    ``last_seen_ms`` in this call, event time) are dropped, which bounds the state.
-
-    :param state: what was reported before (``{}`` to start)
-    :param alerts: this round's alerts, in any order
-    :param config: severity cut points and the rescore step. Default - ``AlertConfig()``
-
-    Examples
-    --------
-    >>> a = Alert("beacon", "medium", 0.6, "10.0.0.1", "1.2.3.4", 443, 6, 0, 3_600_000)
-    >>> state, sent = dedupe({}, [a])
-    >>> len(sent)
-    1
-    >>> state, sent = dedupe(state, [a])  # the same again: suppressed
-    >>> len(sent)
-    0
-    >>> b = Alert("beacon", "high", 0.8, "10.0.0.1", "1.2.3.4", 443, 6, 0, 7_200_000)
-    >>> state, sent = dedupe(state, [b])  # score +0.2 and severity up: re-fires
-    >>> [(x.severity, x.score) for x in sent]
-    [('high', 0.8)]
-    """
-    config = config or AlertConfig()
-    new_state = dict(state)
-    sent: list[Alert] = []
-    for alert in sorted(alerts, key=lambda a: (a.last_seen_ms, -a.score)):
-        key = alert_key(alert)
-        old = new_state.get(key)
-        rank = SEVERITIES.index(alert.severity)
-        forgotten = old is not None and alert.last_seen_ms - old.seen_ms > config.forget_after_ms
-        if old is None or forgotten or _material(old, alert.score, rank, config):
-            sent.append(alert)
-            new_state[key] = Reported(float(alert.score), rank, alert.last_seen_ms)
-        else:
-            new_state[key] = Reported(
-                old.score, old.severity_rank, max(old.seen_ms, alert.last_seen_ms)
-            )
-    if new_state:
-        newest_ms = max(entry.seen_ms for entry in new_state.values())
-        horizon_ms = newest_ms - config.forget_after_ms
-        new_state = {key: entry for key, entry in new_state.items() if entry.seen_ms >= horizon_ms}
-    return new_state, sent
-
-
-def _material(old: Reported, score: float, rank: int, config: AlertConfig) -> bool:
-    """True when a repeat differs enough from what was last reported."""
-    return rank > old.severity_rank or score >= old.score + config.rescore_step - 1e-12
 
 
 def _plain(value: Any) -> Any:

@@ -1,26 +1,24 @@
-"""Per (host, hour) traffic statistics: what each host sent and what it received.
+"""Per (host, hour) traffic statistics, as the exfiltration scorer reads them.
 
-This is the keyed aggregate behind the exfiltration scorer. For every source
-host and event-time hour it keeps exact totals (flows, packets, bytes, first and
-last time) plus two bounded sketches: the ``k`` destinations and the ``k``
-destination ports that carried the largest single flows. The same is kept for
-what each host received, so a producer/consumer ratio can be formed.
+:class:`HostHour` is one host's traffic in one direction during one hour:
+exact totals (flows, packets, bytes, first and last time) plus two bounded
+sketches, the ``k`` destinations and the ``k`` destination ports that carried
+the largest single flows. The stream keeps the totals of every (host, hour) in
+columns (:mod:`detectors.hoststate`) and builds these values only for the hosts
+it scores; :func:`host_deltas` builds them from one batch (the doctests' and
+tests' input).
 
-Why "largest single flow" and not "most bytes": keeping the top ``k`` keys by
-a per-key *maximum* is exactly associative (a key in the merged top ``k`` is in
-the top ``k`` of the part where it reached its maximum), so the Faust tables
-and the embedded runner agree whatever the batch boundaries; top ``k`` by a
-*sum* is not. It also asks the right question for exfiltration: "has this host
-ever sent a large flow to this destination before?".
+Why "largest single flow" and not "most bytes": the top ``k`` keys by a
+per-key *maximum* do not depend on how the flows were batched; by a *sum* they
+do. It also asks the right question for exfiltration: "has this host ever sent
+a large flow to this destination before?".
 
-Keys are ``(host, hour_start_ms)`` with ``host`` the 16 bytes of the address
-column, so the stream can keep them in a table partitioned by source address.
+Keys are ``(host, hour_start_ms)`` with ``host`` the 16 bytes of the address column.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,7 +27,7 @@ import numpy as np
 from detectors.schema import FlowBatch, ip_words
 
 if TYPE_CHECKING:
-    from detectors.exfil import ExfilConfig
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -141,60 +139,6 @@ def host_deltas(
     return sent, received
 
 
-def combine_hosts(
-    old: HostHour | None, new: HostHour, config: ExfilConfig | None = None
-) -> HostHour:
-    """Merge two statistics of the same (host, hour); associative and bounded.
-
-    :param config: supplies ``max_destinations``, the sketch size.
-        Default - :data:`MAX_DESTINATIONS`
-
-    Examples
-    --------
-    >>> from detectors.schema import make_batch
-    >>> b = make_batch(sip=["10.0.0.1"] * 3, dip=["1.1.1.1", "2.2.2.2", "1.1.1.1"],
-    ...                packets=[1, 2, 3], bytes=[100, 200, 300], stime_ms=[5, 6, 7])
-    >>> whole = host_deltas(b)[0]
-    >>> parts = [host_deltas(b[i:i + 1])[0] for i in range(3)]
-    >>> key = next(iter(whole))
-    >>> merged = combine_hosts(combine_hosts(parts[0][key], parts[1][key]), parts[2][key])
-    >>> merged == whole[key], merged.bytes, [peer[2] for peer in merged.peers]
-    (True, 600, [300, 200])
-    """
-    if old is None:
-        return new
-    k = config.max_destinations if config is not None else MAX_DESTINATIONS
-    return HostHour(
-        flows=old.flows + new.flows,
-        packets=old.packets + new.packets,
-        bytes=old.bytes + new.bytes,
-        served_packets=old.served_packets + new.served_packets,
-        served_bytes=old.served_bytes + new.served_bytes,
-        first_ms=min(old.first_ms, new.first_ms),
-        last_ms=max(old.last_ms, new.last_ms),
-        peers=_merge_top(old.peers, new.peers, k),
-        ports=_merge_top(old.ports, new.ports, k),
-    )
-
-
-def expired_hosts(
-    mapping: Mapping[HostKey, HostHour], *, now_ms: int, keep_hours: int
-) -> list[HostKey]:
-    """Keys whose hour ended more than ``keep_hours`` before the hour of ``now_ms``.
-
-    ``now_ms`` is the newest event time seen, never the wall clock; the caller
-    deletes these keys, which bounds the table to ``keep_hours`` + 1 hours.
-
-    Examples
-    --------
-    >>> expired_hosts({(b"a", 0): None, (b"a", 7_200_000): None},
-    ...               now_ms=7_300_000, keep_hours=1)
-    [(b'a', 0)]
-    """
-    horizon_ms = (now_ms // HOUR_MS - keep_hours) * HOUR_MS
-    return [key for key in mapping if key[1] < horizon_ms]
-
-
 def _side(
     batch: FlowBatch, host_col: np.ndarray, peer_col: np.ndarray, hours: np.ndarray, k: int
 ) -> dict[HostKey, HostHour]:
@@ -251,23 +195,6 @@ def _side(
         port_slice = tuple(ports[port_at[i] : port_at[i + 1]])
         out[(host.tobytes(), hour)] = HostHour(n, pk, by, spk, sby, t0, t1, peer_slice, port_slice)
     return out
-
-
-def _merge_top(old: tuple[tuple[int, ...], ...], new: tuple[tuple[int, ...], ...], k: int):
-    """Two top-``k`` sketches (key..., max) merged, in the order :func:`_top_per_group` gives.
-
-    Sketches hold at most ``k`` entries each, so plain Python on a dict beats
-    numpy's per-call overhead here by an order of magnitude.
-    """
-    if not old or not new:
-        return (old or new)[:k]
-    best = {entry[:-1]: entry[-1] for entry in old}
-    for entry in new:
-        key, value = entry[:-1], entry[-1]
-        if value > best.get(key, -1):
-            best[key] = value
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return tuple((*key, value) for key, value in ranked)
 
 
 def _top_per_group(

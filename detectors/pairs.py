@@ -3,9 +3,11 @@
 One value per (sip, dip, dport, proto): hourly totals (flows, bytes, packets,
 duration) over the last ``window_ms`` of event time, exact, plus a bounded
 sample of the most recent flows (start, elapsed, bytes, packets) for timing
-analysis. Both parts are trimmed relative to the newest event of the pair, so
-:func:`combine_pairs` is associative and commutative and a Faust table, fed
-batch by batch, holds exactly what one pass over the whole input would give.
+analysis. Both parts are trimmed relative to the newest event of the pair.
+:class:`PairHistory` is what the scorers read; the stream keeps every pair of
+a partition in columns (:mod:`detectors.pairstate`) and builds a history only
+for the pairs it scores. :func:`pair_deltas` builds them from one batch (the
+reference the columnar state is tested against, and the doctests' input).
 
 The source port is left out of the key on purpose: a beacon opens a new
 connection (new source port) per callback, and those are the repeats we want
@@ -14,7 +16,6 @@ to see together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,45 +192,6 @@ def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[Pair
     return out
 
 
-def combine_pairs(
-    old: PairHistory | None, new: PairHistory, config: PairConfig | None = None
-) -> PairHistory:
-    """Merge two histories of one pair (associative, commutative, bounded).
-
-    Examples
-    --------
-    >>> from detectors.schema import make_batch
-    >>> b = make_batch(sip=["10.0.0.1"] * 4, dip=["1.2.3.4"] * 4, stime_ms=[0, 1, 2, 3],
-    ...                bytes=[1, 2, 3, 4], packets=[1, 1, 1, 1])
-    >>> (key, whole), = pair_deltas(b).items()
-    >>> combine_pairs(pair_deltas(b[:1])[key], pair_deltas(b[1:])[key]) == whole
-    True
-    """
-    config = config or PairConfig()
-    if old is None:
-        return _trim(new, config)
-    if old.events[-1, 0] < new.events[0, 0] and old.hour_ms[-1] < new.hour_ms[0]:
-        # the common case in a stream: the new batch is all later, a plain append
-        hours = np.concatenate([old.hour_ms, new.hour_ms])
-        sports = (min(old.sport_lo, new.sport_lo), max(old.sport_hi, new.sport_hi))
-        merged = PairHistory(
-            hours,
-            np.concatenate([old.hour_totals, new.hour_totals]),
-            np.concatenate([old.events, new.events]),
-            *sports,
-        )
-        return _trim(merged, config)
-    hours = np.concatenate([old.hour_ms, new.hour_ms])
-    totals = np.concatenate([old.hour_totals, new.hour_totals])
-    unique_hours, index = np.unique(hours, return_inverse=True)
-    summed = np.zeros((len(unique_hours), 4), dtype=np.int64)
-    np.add.at(summed, index, totals)
-    events = np.concatenate([old.events, new.events])
-    events = events[np.lexsort(events.T[::-1])]
-    sports = (min(old.sport_lo, new.sport_lo), max(old.sport_hi, new.sport_hi))
-    return _trim(PairHistory(unique_hours, summed, events, *sports), config)
-
-
 def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
     """Drop what lies outside the window from the pair's newest event; cap the sample."""
     events = history.events
@@ -249,27 +211,6 @@ def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
         history.sport_lo,
         history.sport_hi,
     )
-
-
-def shed_pairs(mapping: Mapping[PairKey, PairHistory], max_pairs: int) -> list[PairKey]:
-    """Keys to evict so that at most ``max_pairs`` remain: stalest first.
-
-    Pairs whose newest flow is oldest go first (ties: fewest flows in the
-    sample, then key order), so live beacons survive a flood of one-off pairs.
-
-    Examples
-    --------
-    >>> from detectors.schema import make_batch
-    >>> b = make_batch(sip=["10.0.0.1", "10.0.0.2", "10.0.0.3"], dip=["1.1.1.1"] * 3,
-    ...                stime_ms=[5, 1, 9])
-    >>> [pair_label(k) for k in shed_pairs(pair_deltas(b), 1)]
-    ['10.0.0.2 -> 1.1.1.1:0/0', '10.0.0.1 -> 1.1.1.1:0/0']
-    """
-    excess = len(mapping) - max_pairs
-    if excess <= 0:
-        return []
-    ranked = sorted(mapping.items(), key=lambda kv: (kv[1].last_ms, len(kv[1].events), kv[0]))
-    return [key for key, _ in ranked[:excess]]
 
 
 def address_text(raw: bytes) -> str:

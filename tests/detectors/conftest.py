@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import pytest
 
-from detectors.pairs import combine_pairs, pair_deltas
 from detectors.synthetic import SyntheticDay, synthetic_day
+from tests.detectors.folding import fold_pairs
 
 
 class DayPairs(NamedTuple):
@@ -22,9 +22,6 @@ class DayPairs(NamedTuple):
 def realistic_day_pairs() -> DayPairs:
     """Seed 4, 150 hosts: planted beacons and a DNS tunnel among benign traffic."""
     day = synthetic_day(4, hosts=150)
-    pairs: dict = {}
-    for batch in day.batches:
-        for key, value in pair_deltas(batch).items():
-            pairs[key] = combine_pairs(pairs.get(key), value)
+    pairs = fold_pairs(day.batches)
     now_ms = max(int(batch["stime_ms"].max()) for batch in day.batches)
     return DayPairs(day, pairs, now_ms)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import pytest
 
-from detectors.alerts import Alert, AlertConfig, Reported, dedupe, severity_for
+from detectors.alerts import Alert, AlertConfig, rate, severity_for
+from detectors.ledger import AlertLedger
 
 
-def _alert(score: float, last_seen_ms: int = 3_600_000, kind: str = "beacon", dip="1.2.3.4"):
-    return Alert(kind, severity_for(score), score, "10.0.0.1", dip, 443, 6, 0, last_seen_ms)
+def _alert(
+    score: float,
+    last_seen_ms: int = 3_600_000,
+    kind: str = "beacon",
+    dip: str | None = "1.2.3.4",
+    first_seen_ms: int = 0,
+) -> Alert:
+    return Alert(
+        kind, severity_for(score), score, "10.0.0.1", dip, 443, 6, first_seen_ms, last_seen_ms
+    )
 
 
 @pytest.mark.parametrize(
@@ -74,8 +82,8 @@ def test_to_dict_is_json_with_iso_times():
     }
 
 
-# (previous score, new score, sent?) — rescore_step 0.1, severities at 0.5/0.75/0.9
-DEDUPE_TABLE = [
+# (previous score, new score, revised?) — rescore_step 0.1, severities at 0.5/0.75/0.9
+REVISION_TABLE = [
     (0.60, 0.60, 0),  # identical repeat
     (0.60, 0.69, 0),  # +0.09, same severity
     (0.60, 0.70, 1),  # +0.10: the step
@@ -85,45 +93,45 @@ DEDUPE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("before", "after", "sent"), DEDUPE_TABLE)
-def test_dedupe_material_change(before, after, sent):
-    state, first = dedupe({}, [_alert(before)])
-    assert len(first) == 1
-    state2, second = dedupe(state, [_alert(after, last_seen_ms=7_200_000)])
-    assert len(second) == sent
+@pytest.mark.parametrize(("before", "after", "revised"), REVISION_TABLE)
+def test_a_material_change_is_a_new_revision_of_the_same_id(before, after, revised):
+    ledger = AlertLedger()
+    [first] = ledger.admit(rate([_alert(before)], AlertConfig()))
+    second = ledger.admit(rate([_alert(after, last_seen_ms=7_200_000)], AlertConfig()))
+    assert [(a.id, a.revision) for a in second] == ([(first.id, 2)] if revised else [])
     key = ("beacon", "10.0.0.1", "1.2.3.4", 443, 6)
-    assert state2[key].seen_ms == 7_200_000
-    assert state2[key].score == (after if sent else before)
+    assert ledger.entries[key].seen_ms == 7_200_000
+    assert ledger.entries[key].score == (after if revised else before)
 
 
-def test_dedupe_keys_by_kind_and_pair_and_leaves_state_untouched():
-    state = {}
-    state1, sent = dedupe(
-        state, [_alert(0.6), _alert(0.6, dip="5.6.7.8"), _alert(0.6, kind="c2_long_session")]
+def test_findings_are_keyed_by_kind_and_pair():
+    ledger = AlertLedger()
+    sent = ledger.admit(
+        [_alert(0.6), _alert(0.6, dip="5.6.7.8"), _alert(0.6, kind="c2_long_session")]
     )
-    assert (len(sent), len(state1), state) == (3, 3, {})
+    assert (len(sent), len({a.id for a in sent}), len(ledger)) == (3, 3, 3)
 
 
-def test_dedupe_forgets_and_refires_after_quiet_period():
-    config = AlertConfig(forget_after_ms=86_400_000)
-    state, _ = dedupe({}, [_alert(0.6, last_seen_ms=0)], config)
-    state, sent = dedupe(state, [_alert(0.6, last_seen_ms=86_400_000)], config)
-    assert len(sent) == 0  # exactly at the horizon: still remembered
-    state, sent = dedupe(state, [_alert(0.6, last_seen_ms=2 * 86_400_000 + 1)], config)
-    assert len(sent) == 1
+def test_a_finding_forgotten_after_a_quiet_period_comes_back_as_new():
+    ledger = AlertLedger(AlertConfig(forget_after_ms=86_400_000))
+    [first] = ledger.admit([_alert(0.6, last_seen_ms=0)])
+    assert ledger.admit([_alert(0.6, last_seen_ms=86_400_000)]) == []  # at the horizon
+    [again] = ledger.admit([_alert(0.6, first_seen_ms=2 * 86_400_000 + 1,
+                                   last_seen_ms=2 * 86_400_000 + 1)])  # fmt: skip
+    assert (again.revision, again.id != first.id) == (1, True)
 
 
-def test_dedupe_prunes_entries_beyond_horizon():
-    config = AlertConfig(forget_after_ms=1_000)
-    state, _ = dedupe({}, [_alert(0.6, last_seen_ms=0, dip="9.9.9.9")], config)
-    state, _ = dedupe(state, [_alert(0.6, last_seen_ms=5_000)], config)
-    assert list(state) == [("beacon", "10.0.0.1", "1.2.3.4", 443, 6)]
+def test_the_ledger_is_bounded_stalest_first():
+    ledger = AlertLedger(AlertConfig(forget_after_ms=1_000), max_entries=2)
+    ledger.admit([_alert(0.6, last_seen_ms=0, dip="9.9.9.9")])
+    ledger.admit([_alert(0.6, last_seen_ms=5_000)])  # 9.9.9.9 is past the horizon now
+    assert list(ledger.entries) == [("beacon", "10.0.0.1", "1.2.3.4", 443, 6)]
+    ledger.admit([_alert(0.6, last_seen_ms=5_100, dip=f"9.9.9.{i}") for i in range(3)])
+    assert (len(ledger), ledger.evicted) == (2, 2)
 
 
-def test_state_pickles():
-    state, _ = dedupe({}, [_alert(0.6)])
-    assert (
-        pickle.loads(pickle.dumps(state))
-        == state
-        == {("beacon", "10.0.0.1", "1.2.3.4", 443, 6): Reported(0.6, 1, 3_600_000)}
-    )
+def test_the_ledger_round_trips_as_plain_data():
+    ledger = AlertLedger()
+    ledger.admit([_alert(0.6), _alert(0.8, kind="exfil", dip=None)])
+    columns = json.loads(json.dumps(ledger.to_columns()))
+    assert AlertLedger.from_columns(columns).entries == ledger.entries

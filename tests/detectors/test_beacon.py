@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from detectors.beacon import BeaconConfig, interval_timing, merge_callbacks, score_beacons
-from detectors.pairs import combine_pairs, pair_deltas
+from detectors.pairs import pair_deltas
 from detectors.schema import make_batch
 from detectors.site import SiteConfig
+from tests.detectors.folding import fold_pairs
 
 HOST, C2 = "10.0.0.5", "203.0.113.9"
 
@@ -258,10 +259,7 @@ def test_sessions_name_the_client_as_source_never_the_server(
 
 def test_split_batches_give_the_same_alerts():
     batch = _callbacks(HOST, C2, _jittered(60, 0.3, 200, seed=6))
-    pairs = {}
-    for part in np.array_split(batch, 7):
-        for key, value in pair_deltas(part).items():
-            pairs[key] = combine_pairs(pairs.get(key), value)
+    pairs = fold_pairs(np.array_split(batch, 7))
     now_ms = int(batch["stime_ms"].max())
     assert score_beacons(pairs, now_ms=now_ms) == _score(batch)
 

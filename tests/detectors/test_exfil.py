@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from detectors.exfil import ExfilConfig, fit_bubble, score_exfil
-from detectors.hosts import HOUR_MS, combine_hosts, host_deltas
+from detectors.hosts import HOUR_MS, host_deltas
 from detectors.schema import make_batch
+from tests.detectors.folding import fold_hosts
 
 HOST = "10.0.0.5"
 LEAK_HOUR = 10
@@ -131,16 +132,10 @@ def test_server_replies_are_not_uploads() -> None:
     assert _score(np.concatenate([_network(None), extra]), LEAK_HOUR) == []
 
 
-def test_split_batches_give_the_same_alert() -> None:
+def test_the_streams_columns_in_split_batches_give_the_same_alert() -> None:
     batch = _network(10.0)
-    sent: dict = {}
-    received: dict = {}
-    for part in np.array_split(batch[np.random.default_rng(3).permutation(len(batch))], 7):
-        part_sent, part_received = host_deltas(part)
-        for key, value in part_sent.items():
-            sent[key] = combine_hosts(sent.get(key), value)
-        for key, value in part_received.items():
-            received[key] = combine_hosts(received.get(key), value)
+    parts = np.array_split(batch[np.random.default_rng(3).permutation(len(batch))], 7)
+    sent, received = fold_hosts(parts, LEAK_HOUR * HOUR_MS)
     [alert] = score_exfil(sent, received, hour_start_ms=LEAK_HOUR * HOUR_MS)
     assert alert == _score(batch, LEAK_HOUR)[0]
 

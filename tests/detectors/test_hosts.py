@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
+import dataclasses
 
 import numpy as np
 import pytest
 
-from detectors.exfil import ExfilConfig
-from detectors.hosts import HOUR_MS, combine_hosts, expired_hosts, host_deltas
+from detectors.hosts import HOUR_MS, host_deltas
+from detectors.hoststate import HostHours
 from detectors.schema import empty_batch, ip_strings, make_batch, parse_ip
 
 A, B = parse_ip("10.0.0.1")[0], parse_ip("2001:db8::2")[0]
@@ -93,17 +93,16 @@ def _many_peers(rows: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("cuts", [[1], [17, 500], [3, 4, 5, 900]])
-def test_split_equals_whole_even_when_sketches_truncate(cuts: list[int]) -> None:
+def test_the_columns_in_split_batches_hold_the_whole_totals(cuts: list[int]) -> None:
     batch = _many_peers(1000, seed=len(cuts))
-    config = ExfilConfig(max_destinations=8)
-    whole = host_deltas(batch, max_destinations=8)
-    for side in (0, 1):
-        merged: dict = {}
+    whole = host_deltas(batch)
+    for side, column in ((0, "sip"), (1, "dip")):
+        hosts = HostHours(seed=1)
         for part in np.split(batch, cuts):
-            for key, value in host_deltas(part, max_destinations=8)[side].items():
-                merged[key] = combine_hosts(merged.get(key), value, config)
-        assert merged == whole[side]
-    assert max(len(v.peers) for v in whole[0].values()) == 8
+            hosts.update(part, part[column])
+        for (host, hour), value in whole[side].items():
+            held = hosts.hour_of(host, hour)
+            assert held == dataclasses.replace(value, peers=(), ports=())
 
 
 def test_row_order_and_input_unchanged() -> None:
@@ -111,26 +110,3 @@ def test_row_order_and_input_unchanged() -> None:
     before = batch.copy()
     assert host_deltas(batch[::-1]) == host_deltas(batch)
     assert np.array_equal(batch, before)
-
-
-def test_combine_is_associative_in_any_grouping() -> None:
-    batch = _many_peers(600, seed=4)
-    parts = [host_deltas(p, max_destinations=5)[0] for p in np.split(batch, [200, 400])]
-    key = (parse_ip("10.9.9.9")[0], 0)
-    a, b, c = (p[key] for p in parts)
-    config = ExfilConfig(max_destinations=5)
-    left = combine_hosts(combine_hosts(a, b, config), c, config)
-    right = combine_hosts(a, combine_hosts(b, c, config), config)
-    assert left == right
-    assert combine_hosts(None, a) is a
-
-
-def test_pickle_round_trip() -> None:
-    sent, _ = host_deltas(_flows())
-    assert pickle.loads(pickle.dumps(sent)) == sent
-
-
-def test_expired_hosts_measures_from_event_time() -> None:
-    keys = {(A, hour * HOUR_MS): None for hour in range(30)}
-    expired = expired_hosts(keys, now_ms=29 * HOUR_MS + 1, keep_hours=24)
-    assert sorted(hour_ms // HOUR_MS for _, hour_ms in expired) == [0, 1, 2, 3, 4]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from detectors.pairs import (
     PairConfig,
-    combine_pairs,
     pair_deltas,
     pair_label,
-    shed_pairs,
 )
 from detectors.schema import make_batch
 
@@ -92,26 +89,6 @@ def test_trimming_is_relative_to_the_newest_event(config, expected_starts, expec
     assert history.hour_ms.tolist() == expected_hours
 
 
-def test_combine_is_associative_and_commutative_across_splits():
-    rng = np.random.default_rng(3)
-    n = 300
-    b = make_batch(
-        sip=["10.0.0.1"] * n,
-        dip=["1.1.1.1"] * n,
-        sport=rng.integers(1024, 65535, n).tolist(),
-        stime_ms=rng.integers(0, 30 * H, n).tolist(),
-        bytes=rng.integers(40, 1500, n).tolist(),
-        packets=rng.integers(1, 5, n).tolist(),
-    )
-    config = PairConfig(window_ms=6 * H, max_events=50)
-    [(key, whole)] = pair_deltas(b, config).items()
-    a, c, d = (pair_deltas(part, config)[key] for part in (b[:100], b[100:200], b[200:]))
-    left = combine_pairs(combine_pairs(a, c, config), d, config)
-    right = combine_pairs(a, combine_pairs(d, c, config), config)
-    assert left == whole == right
-    assert (len(whole.events), int(whole.hour_totals[:, 0].sum())) == (50, 66)
-
-
 def test_totals_since_counts_whole_hours():
     b = make_batch(sip=["10.0.0.1"] * 3, dip=["1.1.1.1"] * 3, stime_ms=[0, H + 10, 2 * H + 10],
                    bytes=[1, 10, 100], packets=[1, 1, 1])  # fmt: skip
@@ -129,17 +106,3 @@ def test_is_reply(sports, dport, reply):
     b = make_batch(sip=["1.1.1.1"] * n, dip=["10.0.0.1"] * n, sport=sports, dport=[dport] * n)
     [history] = pair_deltas(b).values()
     assert history.is_reply(dport) is reply
-
-
-def test_shed_pairs_evicts_stalest_then_smallest():
-    b = make_batch(
-        sip=["10.0.0.1", "10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.4"],
-        dip=["1.1.1.1"] * 5,
-        stime_ms=[50, 10, 20, 20, 90],
-    )
-    deltas = pair_deltas(b)
-    assert [pair_label(k) for k in shed_pairs(deltas, 2)] == [
-        "10.0.0.3 -> 1.1.1.1:0/0",
-        "10.0.0.2 -> 1.1.1.1:0/0",
-    ]
-    assert shed_pairs(deltas, 4) == []

@@ -8,6 +8,7 @@ import pytest
 from detectors.pairs import pair_deltas
 from detectors.schema import make_batch
 from detectors.strobe import StrobeConfig, score_strobes
+from tests.detectors.folding import fold_pairs
 
 START = 1_434_499_200_000
 
@@ -66,13 +67,8 @@ def test_what_is_not_a_strobe(batch, why):
 
 
 def test_split_batches_give_the_same_alert():
-    from detectors.pairs import combine_pairs
-
     batch = _attempts(3_000, 400)
-    pairs: dict = {}
-    for part in np.array_split(batch, 6):
-        for key, value in pair_deltas(part).items():
-            pairs[key] = combine_pairs(pairs.get(key), value)
+    pairs = fold_pairs(np.array_split(batch, 6))
     assert score_strobes(pairs, now_ms=int(batch["stime_ms"].max())) == _score(batch)
 
 

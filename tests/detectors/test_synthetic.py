@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detectors.exfil import score_exfil
-from detectors.hosts import HOUR_MS, combine_hosts, host_deltas
+from detectors.hosts import HOUR_MS, host_deltas
 from detectors.schema import FLOW_DTYPE, ip_strings, parse_ip
 from detectors.synthetic import exfil_sweep_case, synthetic_day
 
@@ -101,14 +101,7 @@ def test_records_come_in_request_reply_pairs_with_silk_flowtypes(day) -> None:
 
 
 def test_scorer_finds_the_planted_exfiltration_and_nothing_else(day) -> None:
-    sent: dict = {}
-    received: dict = {}
-    for batch in day.batches:
-        batch_sent, batch_received = host_deltas(batch)
-        for key, value in batch_sent.items():
-            sent[key] = combine_hosts(sent.get(key), value)
-        for key, value in batch_received.items():
-            received[key] = combine_hosts(received.get(key), value)
+    sent, received = host_deltas(np.concatenate(day.batches))
     alerts = [
         alert
         for hour in range(24)
