@@ -167,7 +167,7 @@ def memory_per_pair(batches: list[FlowBatch]) -> tuple[float, int]:
     stream = EmbeddedStream()
     for batch in batches:
         stream.send(batch)
-    pairs = len(stream.detection.stores.pairs)
+    pairs = len(stream.detection.state.pairs)
     return (rss() - before) / max(pairs, 1), pairs
 
 
