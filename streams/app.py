@@ -13,6 +13,7 @@ partition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -273,10 +274,22 @@ if "detect" in settings.roles:
     app.agent(flows_topic, name="detect")(detect)
 
 
-@app.on_partitions_revoked.connect
-async def _on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-    """Partitions another worker now owns: it restores them from their checkpoints."""
-    role.revoke({tp.partition for tp in revoked if tp.topic == settings.flows_topic})
+@app.on_partitions_assigned.connect
+async def _on_assigned(sender: faust.App, assigned: set, **kwargs: object) -> None:
+    """Forget partitions another worker now owns; restore the new ones without waiting for a
+    message (their views, idle close and last alerts do not depend on new traffic)."""
+    if "detect" not in settings.roles:
+        return
+    mine = {tp.partition for tp in assigned if tp.topic == settings.flows_topic}
+    role.assign(mine)
+    for partition in mine - set(role.partitions):
+        last_event_s.setdefault(partition, time.monotonic())
+        task = asyncio.ensure_future(role.processor(partition))
+        _restoring.add(task)  # a failed restore is retried by the partition's next message
+        task.add_done_callback(_restoring.discard)
+
+
+_restoring: set[asyncio.Task] = set()
 
 
 @app.timer(interval=0.5)

@@ -118,10 +118,16 @@ class DetectRole:
                 self.partitions[partition] = await self._restore(partition)
         return self.partitions[partition]
 
-    def revoke(self, partitions: set[int]) -> None:
-        """Forget partitions another worker now owns (it restores them from checkpoints)."""
-        for partition in partitions:
-            self.partitions.pop(partition, None)
+    def assign(self, partitions: set[int]) -> None:
+        """After a rebalance: forget the partitions another worker now owns.
+
+        A partition kept through the rebalance keeps its state in memory: while
+        the group rebalances nobody processes it, and the replay from the
+        committed offset that follows is skipped message by message. A partition
+        that went elsewhere and comes back later is restored from its checkpoint.
+        """
+        for partition in set(self.partitions) - partitions:
+            del self.partitions[partition]
             self.durable.pop(partition, None)
 
     def held_back(self, held: Partition, alerts: list[Alert]) -> list[Alert]:
@@ -193,8 +199,7 @@ class DetectRole:
             partition, self.config, self.detectors, score_interval_s=self.score_interval_s
         )
         stored = await self.read_checkpoint(partition)
-        already_sent: set[tuple[str, int]] = set()
-        slot = 0
+        slot, alerts_offset = 0, -1  # without a checkpoint, every alert sent so far counts
         if stored is None:
             logger.info("no checkpoint of partition %d: it starts empty", partition)
         else:
@@ -203,19 +208,23 @@ class DetectRole:
             try:
                 data = _assemble(partition, manifest, chunks)
                 processor.state = load_state(data, self.detectors, partition=partition)
-            except CheckpointError as exc:
+                alerts_offset = int(manifest["alerts_offset"])
+            except (CheckpointError, KeyError, TypeError, ValueError) as exc:
                 self.bad_checkpoints += 1
                 logger.error("%s; rebuilding the partition by replay", exc)
             else:
-                for alert in await self.read_alerts_since(int(manifest["alerts_offset"])):
-                    if alert.get("partition") == partition:
-                        already_sent.add((str(alert.get("id")), int(alert.get("revision", 0))))
                 logger.info(
                     "restored partition %d from its checkpoint at offset %d (%d bytes)",
                     partition,
                     processor.state.offset,
                     len(data),
                 )
+        # what this partition sent after the state it starts from: a replay raises it again
+        already_sent = {
+            (str(alert.get("id")), int(alert.get("revision", 0)))
+            for alert in await self.read_alerts_since(alerts_offset)
+            if alert.get("partition") == partition
+        }
         offset = processor.state.offset
         self.durable[partition] = offset + 1
         return Partition(processor, offset, time.monotonic(), slot=slot, already_sent=already_sent)
