@@ -35,6 +35,7 @@ from connectors.prometheus import (
     record_countries,
     record_decode_error,
     record_hour,
+    record_newest_flow,
     record_shed,
     record_top_hosts,
     render,
@@ -211,6 +212,8 @@ async def count_bins(stream: faust.StreamT) -> None:
         processor = BinProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
+        # freshness from the watermark: a flow stamped in the future does not look fresh
+        record_newest_flow(metrics, event.message.partition, processor.watermark_ms)
         record_batch(metrics, batch)
         record_batch_latency(metrics, time.perf_counter() - started_s)
         if batch.size and export_hours.due():
@@ -236,6 +239,8 @@ async def detect(stream: faust.StreamT) -> None:
         closed_before = held.processor.state.progress.closed_until_ms
         shed_before = held.processor.state.pairs.counters.shed_pairs
         alerts = held.processor.process(batch, offset, wall_ms=int(time.time() * 1000))
+        if "bins" not in settings.roles:
+            record_newest_flow(metrics, partition, held.processor.state.progress.watermark_ms)
         # Geo-IP enrichment rides with the per-host work, off the bins agent's hot path
         record_countries(metrics, batch, countries)
         await _send_alerts(held, alerts, partition, offset)

@@ -282,6 +282,12 @@ class HourlyProcessor:
         return closed
 
     @property
+    def watermark_ms(self) -> int:
+        """The newest believable flow start of this partition (ms; very negative before any)."""
+        stamped = self._progress()
+        return -(2**62) if stamped is None else stamped.value.watermark_ms
+
+    @property
     def closed_until_ms(self) -> int | None:
         """Every hour of this partition starting before this instant is closed."""
         stamped = self._progress()

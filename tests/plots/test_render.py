@@ -104,7 +104,7 @@ def test_no_flows_draw_every_chart_empty(browser, tmp_path):
     charts = [
         chart
         for arguments in [case[1] for case in CASES if case[0].endswith("-v6mix")]
-        for chart in build(build_parser().parse_args(["plot", *arguments.split()]), [])
+        for chart in build(build_parser("plot").parse_args(["plot", *arguments.split()]), [])
     ]
     page = tmp_path / "empty.html"
     page.write_text(render(Page("no flows", "", charts)))
