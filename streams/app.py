@@ -40,6 +40,7 @@ from connectors.prometheus import (
     record_top_hosts,
     render,
 )
+from connectors.suppressions import SuppressionFile
 from detectors.config import load_config
 from streams.detectrole import DetectRole, Stored
 from streams.network import NetworkHours, closed_hour_message, network_totals
@@ -59,6 +60,7 @@ registry = CollectorRegistry()
 metrics = create_metrics(registry)
 metrics.decode_errors.labels(FrameError.reason)  # exported as 0 before the first bad frame
 countries = CountryDB()
+suppressions = SuppressionFile(detectors.site.suppressions) if detectors.site.suppressions else None
 processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
 last_event_s: dict[int, float] = {}  # flows partition → wall time of its last message
 register_codecs()
@@ -253,7 +255,13 @@ async def detect(stream: faust.StreamT) -> None:
 
 
 async def _send_alerts(held, alerts: list, partition: int, offset: int) -> None:
-    """Alerts to the alerts topic, each with the partition and offset that raised it."""
+    """Alerts to the alerts topic, each with the partition and offset that raised it.
+
+    The site's suppression file (``[site] suppressions``) is applied here, re-read
+    when it changes; suppressed alerts are counted by the file, not sent.
+    """
+    if suppressions is not None:
+        alerts = suppressions.apply(alerts)
     for alert in role.held_back(held, alerts):
         value = {**alert.to_dict(), "partition": partition, "source_offset": offset}
         metadata = await (await alerts_topic.send(value=value))
