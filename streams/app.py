@@ -274,7 +274,9 @@ async def close_network_hours(stream: faust.StreamT) -> None:
     network = NetworkHours(network_table, retention_ms=config.retention_ms)
     async for event in stream.events():
         for hour in network.add(event.value, offset=event.message.offset):
-            alerts = network.volume_alerts(hour, detectors.volume)
+            alerts = network.volume_alerts(hour, detectors.volume, detectors.alerts)
+            if suppressions is not None:
+                alerts = suppressions.apply(alerts)
             for alert in alerts:
                 await alerts_topic.send(value=alert.to_dict())
             record_alerts(metrics, alerts)

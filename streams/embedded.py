@@ -86,7 +86,9 @@ class EmbeddedStream:
         for hour in closed:
             message = closed_hour_message(hour, self.bins.closed_until_ms)
             for done in self.network.add(message, offset=self._network_offset):
-                alerts += self.network.volume_alerts(done, self.detectors.volume)
+                alerts += self.network.volume_alerts(
+                    done, self.detectors.volume, self.detectors.alerts
+                )
             self._network_offset += 1
         return alerts
 

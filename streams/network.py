@@ -9,12 +9,14 @@ flow does not hold the network back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Container, Hashable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
 
-from detectors.alerts import Alert
+from detectors.alerts import Alert, AlertConfig, rate
+from detectors.ledger import alert_id
 from detectors.timebins import BinVolumes
 from detectors.volume import VolumeConfig, score_volume
 from streams.processing import ClosedHour, Stamped, apply_deltas
@@ -98,17 +100,27 @@ class NetworkHours:
             if key[1] == "volume" and key[2] == hour_start_ms
         }
 
-    def volume_alerts(self, hour_start_ms: int, config: VolumeConfig) -> list[Alert]:
+    def volume_alerts(
+        self, hour_start_ms: int, config: VolumeConfig, alerts: AlertConfig | None = None
+    ) -> list[Alert]:
         """Peaks of the whole network's and each sensor's bytes in a completed hour.
 
-        Not deduplicated: a network hour completes once, so each peak is reported once.
+        Not deduplicated: a network hour completes once, so each peak is reported
+        once, as revision 1 of a finding whose id names the group and the hour.
+        Severities follow the site's ``[alerts]`` cuts.
         """
         found: list[Alert] = []
         for dimension, name in _VOLUME_GROUPS.items():
             history = self._history(dimension)
             names = {int(g): name.format(g) for g in np.unique(history.group)}
             found += score_volume(history, hour_start_ms=hour_start_ms, config=config, names=names)
-        return found
+        key = ("volume", None, None, None, None)
+        return [
+            dataclasses.replace(
+                a, id=alert_id((*key[:1], a.evidence["group"], *key[2:]), hour_start_ms), revision=1
+            )
+            for a in rate(found, alerts or AlertConfig())
+        ]
 
     def _history(self, dimension: str) -> BinVolumes:
         rows = sorted(
