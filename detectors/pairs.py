@@ -59,6 +59,9 @@ class PairHistory:
     :param sport_hi: highest source port seen; a pair whose only source port is
         below its destination port is the reply side of a connection
         (server:443 → client:51234), see :meth:`is_reply`
+    :param opened: TCP flows whose first packet was a SYN without ACK (this side
+        opened the connection); from SiLK's initial flags, 0 where records lack them
+    :param answered: TCP flows whose first packet was a SYN+ACK (this side answered)
     """
 
     hour_ms: np.ndarray
@@ -66,6 +69,8 @@ class PairHistory:
     events: np.ndarray
     sport_lo: int
     sport_hi: int
+    opened: int = 0
+    answered: int = 0
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PairHistory):
@@ -74,7 +79,8 @@ class PairHistory:
             np.array_equal(self.hour_ms, other.hour_ms)
             and np.array_equal(self.hour_totals, other.hour_totals)
             and np.array_equal(self.events, other.events)
-            and (self.sport_lo, self.sport_hi) == (other.sport_lo, other.sport_hi)
+            and (self.sport_lo, self.sport_hi, self.opened, self.answered)
+            == (other.sport_lo, other.sport_hi, other.opened, other.answered)
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable-by-content arrays
@@ -170,6 +176,10 @@ def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[Pair
     sport = batch["sport"][order]
     sport_lo = np.minimum.reduceat(sport, starts).tolist()
     sport_hi = np.maximum.reduceat(sport, starts).tolist()
+    opened, answered = (
+        np.add.reduceat(column[order].astype(np.int64), starts).tolist()
+        for column in handshake(batch)
+    )
     # only pairs longer than the window or the sample cap need trimming
     too_long = (events[ends - 1, 0] - events[starts, 0] >= config.window_ms) | (
         ends - starts > config.max_events
@@ -184,12 +194,40 @@ def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[Pair
     for p, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         h0, h1 = hour_of_pair[p], hour_of_pair[p + 1]
         history = PairHistory(
-            hour_start_ms[h0:h1], sums[h0:h1], events[lo:hi], sport_lo[p], sport_hi[p]
+            hour_start_ms[h0:h1],
+            sums[h0:h1],
+            events[lo:hi],
+            sport_lo[p],
+            sport_hi[p],
+            opened[p],
+            answered[p],
         )
         out[(sip_raw[p], dip_raw[p], dport[p], proto[p])] = (
             _trim(history, config) if too_long[p] else history
         )
     return out
+
+
+#: TCP flag bits (RFC 9293)
+_SYN, _ACK = 0x02, 0x10
+
+
+def handshake(batch: FlowBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow: did its first packet open (SYN, no ACK) or answer (SYN+ACK) a TCP connection?
+
+    From SiLK's initial flags; records without them (not expanded) say neither.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(proto=[6, 6, 6, 17], init_flags=[0x02, 0x12, 0x18, 0x02])
+    >>> [column.tolist() for column in handshake(b)]
+    [[True, False, False, False], [False, True, False, False]]
+    """
+    tcp = batch["proto"] == 6
+    first = batch["init_flags"]
+    syn = tcp & (first & _SYN != 0)
+    return syn & (first & _ACK == 0), syn & (first & _ACK != 0)
 
 
 def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
@@ -210,6 +248,8 @@ def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
         events,
         history.sport_lo,
         history.sport_hi,
+        history.opened,
+        history.answered,
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.keyindex import KeyIndex
-from detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey
+from detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
 from detectors.schema import FlowBatch, ip_words
 
 #: one retained flow: start (ms after the state's base), duration, bytes, packets
@@ -95,6 +95,8 @@ class PairState:
         self.sport_lo = np.zeros(0, dtype=np.uint16)
         self.sport_hi = np.zeros(0, dtype=np.uint16)
         self.touched = np.zeros(0, dtype=np.int64)  # sequence number of the last batch
+        self.opened = np.zeros(0, dtype=np.int32)  # flows that opened a TCP connection
+        self.answered = np.zeros(0, dtype=np.int32)  # flows that answered one (SYN+ACK)
         self.events = np.zeros(0, dtype=EVENT_DTYPE)  # grouped by slot, by time within
         self.counts = np.zeros(0, dtype=np.int64)  # events per slot in self.events
         #: slot → hour_ms → [flows, bytes, packets, duration_ms] of flows over the cap
@@ -136,6 +138,9 @@ class PairState:
         np.minimum.at(self.sport_lo, slots, sport)
         np.maximum.at(self.sport_hi, slots, sport)
         self.touched[slots] = seq
+        opened, answered = handshake(batch)
+        np.add.at(self.opened, slots[opened], 1)
+        np.add.at(self.answered, slots[answered], 1)
         events = np.empty(len(batch), dtype=EVENT_DTYPE)
         events["t"] = stime - self.base_ms
         events["elapsed"] = np.minimum(batch["elapsed_ms"], _U32_MAX)
@@ -239,7 +244,15 @@ class PairState:
     @property
     def nbytes(self) -> int:
         """Memory held: index, columns, event store (pending flows included)."""
-        columns = (self.first_ms, self.last_ms, self.sport_lo, self.sport_hi, self.touched)
+        columns = (
+            self.first_ms,
+            self.last_ms,
+            self.sport_lo,
+            self.sport_hi,
+            self.touched,
+            self.opened,
+            self.answered,
+        )
         pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
         return (
             self.index.nbytes
@@ -265,7 +278,13 @@ class PairState:
             hour_ms = np.array(sorted(merged), dtype=np.int64)
             totals = np.array([merged[h] for h in hour_ms.tolist()], dtype=np.int64)
         return PairHistory(
-            hour_ms, totals, events, int(self.sport_lo[slot]), int(self.sport_hi[slot])
+            hour_ms,
+            totals,
+            events,
+            int(self.sport_lo[slot]),
+            int(self.sport_hi[slot]),
+            int(self.opened[slot]),
+            int(self.answered[slot]),
         )
 
     def _trim(self, merged: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -324,7 +343,15 @@ class PairState:
         segment = np.repeat(np.arange(len(keep)), self.counts)
         self.events = self.events[keep[segment]]
         self.counts = self.counts[keep]
-        for name in ("first_ms", "last_ms", "sport_lo", "sport_hi", "touched"):
+        for name in (
+            "first_ms",
+            "last_ms",
+            "sport_lo",
+            "sport_hi",
+            "touched",
+            "opened",
+            "answered",
+        ):
             setattr(self, name, getattr(self, name)[: len(keep)][keep])
         self.overflow = {int(remap[s]): hours for s, hours in self.overflow.items() if keep[s]}
 
@@ -339,6 +366,8 @@ class PairState:
         self.sport_lo = np.concatenate([self.sport_lo, np.full(more, 65535, np.uint16)])
         self.sport_hi = np.concatenate([self.sport_hi, np.zeros(more, np.uint16)])
         self.touched = np.concatenate([self.touched, np.zeros(more, np.int64)])
+        self.opened = np.concatenate([self.opened, np.zeros(more, np.int32)])
+        self.answered = np.concatenate([self.answered, np.zeros(more, np.int32)])
         self.counts = np.concatenate([self.counts, np.zeros(more, np.int64)])
 
     def _rebase(self, oldest_ms: int, newest_ms: int) -> None:

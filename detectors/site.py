@@ -191,7 +191,10 @@ def is_response(key: PairKey, history: PairHistory, pairs: Mapping[PairKey, Pair
     """True when the pair holds a server's answers, so its source is not the initiator.
 
     Flow records carry one direction each; an alert must name the side that
-    opened the conversation. When the opposite record is in ``pairs``
+    opened the conversation. TCP says it first where the records keep their
+    initial flags (SiLK's expanded records): a pair whose flows answered SYNs
+    with SYN+ACK and never sent a bare SYN is the server's side. Otherwise, when
+    the opposite record is in ``pairs``
     (destination → source, to this pair's one source port, from this pair's
     destination port), the side seen first opened it, and on a tie
     (exporters that give both records the connection's start) the side
@@ -199,8 +202,7 @@ def is_response(key: PairKey, history: PairHistory, pairs: Mapping[PairKey, Pair
     Without the opposite record, one source port below the destination port
     is a reply
     (:meth:`PairHistory.is_reply`); many source ports towards one port is a
-    client opening connections. The pair state keeps no TCP flags yet; when
-    it does, SYN without ACK will decide first.
+    client opening connections.
 
     Examples
     --------
@@ -212,7 +214,13 @@ def is_response(key: PairKey, history: PairHistory, pairs: Mapping[PairKey, Pair
     >>> pairs = pair_deltas(b)
     >>> [(pair_label(k), is_response(k, v, pairs)) for k, v in pairs.items()]
     [('147.32.1.1 -> 198.51.100.7:40000/6', True), ('198.51.100.7 -> 147.32.1.1:50000/6', False)]
+    >>> b["init_flags"] = [0x12, 0x02]  # the flags say 198.51.100.7 answered a SYN
+    >>> pairs = pair_deltas(b)
+    >>> [(pair_label(k), is_response(k, v, pairs)) for k, v in pairs.items()]
+    [('147.32.1.1 -> 198.51.100.7:40000/6', False), ('198.51.100.7 -> 147.32.1.1:50000/6', True)]
     """
+    if history.opened or history.answered:  # TCP's own word: who sent the first SYN
+        return history.answered > 0 and history.opened == 0
     if history.sport_lo == history.sport_hi:
         reverse = pairs.get((key[1], key[0], history.sport_lo, key[3]))
         if reverse is not None and reverse.sport_lo == reverse.sport_hi == key[2]:

@@ -46,7 +46,7 @@ from streams.detection import DetectionState
 from streams.processing import Progress
 
 #: bumped when the layout changes; an older checkpoint is rebuilt by replay
-VERSION = 1
+VERSION = 2
 
 _PAIR_COLUMNS = {
     "first_ms": np.int64,
@@ -54,6 +54,8 @@ _PAIR_COLUMNS = {
     "sport_lo": np.uint16,
     "sport_hi": np.uint16,
     "touched": np.int64,
+    "opened": np.int32,
+    "answered": np.int32,
     "counts": np.int64,
 }
 

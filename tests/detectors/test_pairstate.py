@@ -23,6 +23,7 @@ def random_flows(seed: int, n: int, *, span_ms: int, pairs: int) -> np.ndarray:
         elapsed_ms=rng.integers(0, 5_000, n).tolist(),
         bytes=rng.integers(40, 5_000, n).tolist(),
         packets=rng.integers(1, 9, n).tolist(),
+        init_flags=rng.choice([0, 0x02, 0x12, 0x18], n).tolist(),
     )
 
 
@@ -52,6 +53,7 @@ def test_histories_equal_the_reference_whatever_the_batches(
         ours = got[key]
         assert np.array_equal(ours.events, history.events), key
         assert (ours.sport_lo, ours.sport_hi) == (history.sport_lo, history.sport_hi)
+        assert (ours.opened, ours.answered) == (history.opened, history.answered)
         # hours wholly inside the window hold the same totals, flows over the cap included
         # (the reference also keeps the hour the window starts in, whole)
         inside = history.hour_ms > history.events[-1, 0] - config.window_ms
