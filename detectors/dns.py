@@ -146,9 +146,7 @@ def score_dns_tunnels(
             {ip: len(clients) for ip, clients in clients_of.items()},
             np.array([host.bytes for host in hosts.values()], dtype=np.float64),
         )
-    resolvers = {
-        ip for ip, n in population.clients.items() if n >= config.resolver_min_clients
-    }
+    resolvers = {ip for ip, n in population.clients.items() if n >= config.resolver_min_clients}
     peer_z = _peer_z(hosts, population.host_bytes, config)
     alerts = []
     for sip, host in hosts.items():
