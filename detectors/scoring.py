@@ -49,6 +49,8 @@ class PairScorer:
     :param population: ``population(pairs, features, now_ms, config)``: what the
         scorer must know of the pairs its prefilter left out (passed to it as
         ``population=``), if anything
+    :param by_host: the scorer judges source hosts over all their pairs (it must
+        see every pair of a host whenever one of them changed)
     """
 
     attribute: str
@@ -56,6 +58,7 @@ class PairScorer:
     prefilter: Callable[[PairFeatures, Any], np.ndarray]
     gap_ms: Callable[[Any], int] | None = None
     population: Callable[[PairState, PairFeatures, int, Any], Any] | None = None
+    by_host: bool = False
 
 
 def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
@@ -144,9 +147,14 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         _beacon,
         lambda c: c.callback_gap_ms,
         lambda pairs, _, now_ms, c: population(pairs, since_ms=now_ms - c.window_ms, now_ms=now_ms),
+        by_host=True,  # fan-out damping weighs a source's other beacons and sessions
     ),
     PairScorer(
-        "dns", score_dns_tunnels, _dns, population=lambda pairs, f, _, __: dns_population(pairs, f)
+        "dns",
+        score_dns_tunnels,
+        _dns,
+        population=lambda pairs, f, _, __: dns_population(pairs, f),
+        by_host=True,
     ),
     PairScorer("strobe", score_strobes, _strobe),
     PairScorer("upload", score_uploads, _upload, lambda c: c.callback_gap_ms),
@@ -160,6 +168,7 @@ def score_pairs(
     now_ms: int,
     detectors: Any,
     prefilter: bool = True,
+    changed_after_ms: int | None = None,
 ) -> list[Alert]:
     """Every registered pair scorer's alerts for the pairs ``slots`` at event time ``now_ms``.
 
@@ -168,6 +177,9 @@ def score_pairs(
     :param detectors: a :class:`detectors.config.DetectorsConfig`
     :param prefilter: give each scorer only the pairs its prefilter keeps.
         Default - True (False: every pair in ``slots``, for the tests)
+    :param changed_after_ms: score only pairs with a flow in ``(changed_after_ms,
+        now_ms]`` (for a scorer that judges hosts, every pair of such a host): the
+        others were scored at ``changed_after_ms`` on the same flows. Default - None
     """
     found: list[Alert] = []
     features: dict[int, PairFeatures] = {}
@@ -183,6 +195,8 @@ def score_pairs(
             )
         f = features[window_ms]
         keep = scorer.prefilter(f, config) if prefilter else f.flows > 0
+        if changed_after_ms is not None:
+            keep &= _changed(f, changed_after_ms, by_host=scorer.by_host)
         chosen = f.slots[keep]
         if len(chosen) == 0:
             continue
@@ -193,6 +207,42 @@ def score_pairs(
             pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
     return found
+
+
+def could_alert(pairs: PairState, detectors: Any) -> np.ndarray:
+    """Per pair (after ``merge``): could any registered scorer alert on it, ever, as it is?
+
+    A cheap screen on the columns, looser than every prefilter: enough retained
+    flows for the smallest repeat count (uploads, beacons, strobes), or flows
+    long enough for a session, or DNS. The engine uses it to choose which
+    unchanged pairs of a changed host to hand the scorers as context.
+    """
+    fewest = min(
+        detectors.beacon.min_callbacks,
+        detectors.upload.min_uploads,
+        min(detectors.strobe.min_attempts, pairs.config.max_events),
+    )
+    busy = np.zeros(len(pairs), dtype=np.int64)
+    filled = pairs.counts > 0
+    busy[filled] = np.add.reduceat(
+        pairs.events["elapsed"].astype(np.int64), pairs.segment_starts()[filled]
+    )
+    busy += np.maximum(pairs.counts - 1, 0) * detectors.beacon.session_gap_ms
+    dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
+    long_enough = busy >= detectors.beacon.session_min_duration_ms
+    return filled & ((pairs.counts >= fewest) | long_enough | dns)
+
+
+def _changed(f: PairFeatures, after_ms: int, *, by_host: bool) -> np.ndarray:
+    """Pairs with a flow in the window after ``after_ms`` (or of a host with one)."""
+    newest = np.full(len(f.slots), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(newest, f.events.owner, f.events.start_ms)
+    changed = newest > after_ms
+    if by_host and len(changed):
+        host_changed = np.zeros(int(f.source_host.max()) + 1, dtype=bool)
+        host_changed[f.source_host[changed]] = True
+        changed = host_changed[f.source_host]
+    return changed
 
 
 def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:

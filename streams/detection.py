@@ -39,10 +39,11 @@ from detectors.config import DetectorsConfig
 from detectors.dns import DNS_PORT
 from detectors.exfil import score_exfil
 from detectors.hoststate import HostHours, exfil_inputs
+from detectors.keyindex import KeyIndex
 from detectors.ledger import AlertLedger
 from detectors.pairstate import PairState
 from detectors.schema import FlowBatch, empty_batch
-from detectors.scoring import score_pairs
+from detectors.scoring import could_alert, score_pairs
 from streams.processing import HOUR_MS, Progress, StreamConfig, final_horizon, observe
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,9 @@ class DetectionProcessor:
             fresh = (state.pairs.touched > state.closed_seq) | (
                 state.pairs.last_ms > state.scored_until_ms
             )
-            found += self._score_pairs(now_ms=now_ms, chosen=fresh)
+            found += self._score_pairs(
+                now_ms=now_ms, chosen=fresh, changed_after_ms=state.scored_until_ms
+            )
             state.scored_until_ms = now_ms
         progress.closed_until_ms = until_ms
         state.closed_seq = state.looked_seq = state.seq
@@ -272,17 +275,36 @@ class DetectionProcessor:
         sent, received = inputs
         return score_exfil(sent, received, hour_start_ms=hour_ms, config=d.exfil)
 
-    def _score_pairs(self, *, now_ms: int, chosen: np.ndarray) -> list[Alert]:
-        """Every pair scorer over the ``chosen`` pairs (and all DNS pairs, if one is chosen)."""
+    def _score_pairs(
+        self, *, now_ms: int, chosen: np.ndarray, changed_after_ms: int | None = None
+    ) -> list[Alert]:
+        """Every pair scorer over the ``chosen`` pairs (and all DNS pairs, if one is chosen).
+
+        :param changed_after_ms: at an hour close, the previous close's instant: pairs
+            without a flow since were scored then, on the same flows
+        """
         pairs = self.state.pairs
         pairs.merge()
         chosen = chosen[: len(pairs)] & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
         if not chosen.any():
             return []
+        # scorers weigh a source's pairs together (fan-out, DNS per host): all of them come
+        sources = KeyIndex(2, seed=0)
+        owner = sources.slots(pairs.index.keys[:, :2])
+        chosen_source = np.zeros(len(sources), dtype=bool)
+        chosen_source[owner[chosen]] = True
+        context = chosen_source[owner] & could_alert(pairs, self.detectors)
+        chosen = (chosen | context) & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
         dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
         if (chosen & dns).any():
             chosen |= dns & (pairs.counts > 0)  # the DNS scorer tells resolvers by all clients
-        return score_pairs(pairs, np.flatnonzero(chosen), now_ms=now_ms, detectors=self.detectors)
+        return score_pairs(
+            pairs,
+            np.flatnonzero(chosen),
+            now_ms=now_ms,
+            detectors=self.detectors,
+            changed_after_ms=changed_after_ms,
+        )
 
     def _expire(self) -> None:
         """Forget host hours past the baseline and pairs idle for a whole window."""
