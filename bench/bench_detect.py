@@ -157,10 +157,12 @@ def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
     import json
     import urllib.request
 
+    from bench_stream_e2e import start_worker
+
     from connectors.kafka.publisher import FlowPublisher
     from streams.network import network_totals
     from tests.services.kafka import start_kafka
-    from tests.services.process import free_port, start_service, url_answers
+    from tests.services.process import free_port
 
     flows = sum(len(b) for b in batches)
 
@@ -175,18 +177,9 @@ def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
         argv = [sys.executable, "-m", "silkwatch", "worker", "--broker", broker.url,
                 "--app-id", f"bench-{tag}", "--topic", topic, "--web-port", str(port),
                 "--data-dir", str(workdir / tag), "--roles", roles]  # fmt: skip
-        old = dict(os.environ)
-        os.environ.update({"SILKWATCH_BINS_TOPIC": f"{topic}-bins",
-                           "SILKWATCH_ALERTS_TOPIC": f"{topic}-alerts"})  # fmt: skip
+        env = {"SILKWATCH_BINS_TOPIC": f"{topic}-bins", "SILKWATCH_ALERTS_TOPIC": f"{topic}-alerts"}
         base = f"http://127.0.0.1:{port}/silkwatch"
-        try:
-            worker = start_service(
-                "worker", argv, log_path=workdir / f"{tag}.log",
-                ready=lambda: url_answers(f"{base}/bins/"), timeout_s=120,
-            )  # fmt: skip
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        worker = start_worker(argv, env, f"{base}/bins/", workdir / f"{tag}.log")
         try:
             time.sleep(3)  # let the group settle its assignment before the clock starts
             started = time.monotonic()
