@@ -42,11 +42,10 @@ ENV = {
 
 def alerts_on(bootstrap: str, topic: str) -> list[dict]:
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        consumer_timeout_ms=3_000, value_deserializer=json.loads,
-    )  # fmt: skip
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3_000
+    )
     try:
-        return [record.value for record in consumer]
+        return [json.loads(record.value) for record in consumer]
     finally:
         consumer.close()
 
