@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import numpy as np
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.producer.future import FutureRecordMetadata
@@ -80,11 +80,16 @@ def partition_of(batch: FlowBatch, partitions: int) -> np.ndarray:
 
 @dataclass
 class PublishCounts:
-    """What a publisher has handed to Kafka so far."""
+    """What a publisher has handed to Kafka so far (and what a resume skipped)."""
 
     flows: int = 0
     bytes: int = 0
     frames: int = 0
+    skipped_flows: int = 0  # already in Kafka from an earlier run of the same source
+
+
+#: message headers that stamp a frame with its place in its source
+SOURCE_HEADER, POSITION_HEADER = "silkwatch-source", "silkwatch-position"
 
 
 class FlowPublisher:
@@ -95,6 +100,10 @@ class FlowPublisher:
     :param partitions: partition count for a new topic (an existing topic keeps its own)
     :param max_frame_bytes: upper bound of one Kafka message. Default - 900,000
     :param buffer_bytes: memory for frames not yet acknowledged. Default - 64 MiB
+    :param source: an id of what is published (a file's path, size and time), stamped
+        on every frame with the frame's position in it, so that :meth:`resume` can
+        skip what an earlier, interrupted run of the same source already landed.
+        Default - None (no stamps, no resume)
 
     Examples
     --------
@@ -114,10 +123,14 @@ class FlowPublisher:
         partitions: int = 8,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         buffer_bytes: int = 64 * 1024 * 1024,
+        source: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap_servers(broker)
         self.topic = topic
+        self.source = source
         self.counts = PublishCounts()
+        self._batches = 0  # batches sent so far: a frame's position is (batch, frame)
+        self._landed: dict[int, tuple[int, int]] = {}  # partition → newest position in Kafka
         self._max_rows = max(1, (max_frame_bytes - 16) // FLOW_DTYPE.itemsize)
         self._buffer_bytes = buffer_bytes
         self._in_flight: deque[tuple[FutureRecordMetadata, int]] = deque()
@@ -139,7 +152,12 @@ class FlowPublisher:
             raise KafkaUnavailableError(self.bootstrap, str(exc)) from exc
 
     def send(self, batch: FlowBatch) -> None:
-        """Queue one batch: split by partition, framed, sent asynchronously."""
+        """Queue one batch: split by partition, framed, sent asynchronously.
+
+        Frames an earlier run of the same source already landed (:meth:`resume`)
+        are skipped and counted in ``counts.skipped_flows``.
+        """
+        index, self._batches = self._batches, self._batches + 1
         if not batch.size:
             return
         partition = partition_of(batch, self.partitions)
@@ -147,12 +165,68 @@ class FlowPublisher:
         bounds = np.searchsorted(partition[order], np.arange(self.partitions + 1))
         for p in range(self.partitions):
             rows = order[bounds[p] : bounds[p + 1]]
-            for start in range(0, len(rows), self._max_rows):
-                frame = encode_frame(batch, rows[start : start + self._max_rows])
-                self._track(self._producer.send(self.topic, value=frame, partition=p), len(frame))
+            for number, start in enumerate(range(0, len(rows), self._max_rows)):
+                part = rows[start : start + self._max_rows]
+                if (index, number) <= self._landed.get(p, (-1, -1)):
+                    self.counts.skipped_flows += len(part)
+                    continue
+                frame = encode_frame(batch, part)
+                headers = None
+                if self.source is not None:
+                    headers = [
+                        (SOURCE_HEADER, self.source.encode()),
+                        (POSITION_HEADER, f"{index}.{number}".encode()),
+                    ]
+                future = self._producer.send(self.topic, value=frame, partition=p, headers=headers)
+                self._track(future, len(frame))
                 self.counts.frames += 1
-        self.counts.flows += int(batch.size)
-        self.counts.bytes += int(batch["bytes"].sum())
+                self.counts.flows += len(part)
+                self.counts.bytes += int(batch["bytes"][part].sum())
+
+    def resume(self, *, scan: int = 4_096) -> int:
+        """Find how far an earlier run of this source got, per partition; returns frames found.
+
+        Reads each partition backwards from its end (1 message, then 8, 64, ...
+        up to ``scan``) for the newest frame stamped with this source. Frames of
+        one partition land in order (an idempotent producer), so every position
+        up to that one is in Kafka and :meth:`send` skips it. A partition where
+        other publishers wrote more than ``scan`` messages since is sent again in
+        full.
+        """
+        if self.source is None:
+            return 0
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, consumer_timeout_ms=3_000)
+        try:
+            for p in range(self.partitions):
+                tp = TopicPartition(self.topic, p)
+                consumer.assign([tp])
+                end = consumer.end_offsets([tp])[tp]
+                upper, step = end, 1
+                while upper > 0 and end - upper < scan and p not in self._landed:
+                    lower = max(0, end - step, end - scan)
+                    self._scan(consumer, tp, lower, upper)
+                    upper, step = lower, step * 8
+        except KafkaError as exc:
+            raise KafkaUnavailableError(self.bootstrap, f"reading back: {exc}") from exc
+        finally:
+            consumer.close()
+        return len(self._landed)
+
+    def _scan(self, consumer: KafkaConsumer, tp: TopicPartition, lower: int, upper: int) -> None:
+        """Note the newest position of this source among the messages ``[lower, upper)``."""
+        consumer.seek(tp, lower)
+        for record in consumer:
+            if record.offset >= upper:
+                break
+            headers = dict(record.headers or [])
+            if headers.get(SOURCE_HEADER) != self.source.encode():
+                continue
+            batch, _, number = headers.get(POSITION_HEADER, b"").decode().partition(".")
+            if batch.isdigit() and number.isdigit():
+                newest = max(self._landed.get(tp.partition, (-1, -1)), (int(batch), int(number)))
+                self._landed[tp.partition] = newest
+            if record.offset >= upper - 1:
+                break
 
     def _track(self, future: FutureRecordMetadata, size: int) -> None:
         """Remember an unacknowledged frame; wait for the oldest ones past the budget."""
