@@ -97,6 +97,8 @@ class PairState:
         self.touched = np.zeros(0, dtype=np.int64)  # sequence number of the last batch
         self.opened = np.zeros(0, dtype=np.int32)  # flows that opened a TCP connection
         self.answered = np.zeros(0, dtype=np.int32)  # flows that answered one (SYN+ACK)
+        #: some scorer's prefilter kept the pair when it was last scored
+        self.candidate = np.zeros(0, dtype=bool)
         self.events = np.zeros(0, dtype=EVENT_DTYPE)  # grouped by slot, by time within
         self.counts = np.zeros(0, dtype=np.int64)  # events per slot in self.events
         #: slot → hour_ms → [flows, bytes, packets, duration_ms] of flows over the cap
@@ -252,6 +254,7 @@ class PairState:
             self.touched,
             self.opened,
             self.answered,
+            self.candidate,
         )
         pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
         return (
@@ -351,6 +354,7 @@ class PairState:
             "touched",
             "opened",
             "answered",
+            "candidate",
         ):
             setattr(self, name, getattr(self, name)[: len(keep)][keep])
         self.overflow = {int(remap[s]): hours for s, hours in self.overflow.items() if keep[s]}
@@ -368,6 +372,7 @@ class PairState:
         self.touched = np.concatenate([self.touched, np.zeros(more, np.int64)])
         self.opened = np.concatenate([self.opened, np.zeros(more, np.int32)])
         self.answered = np.concatenate([self.answered, np.zeros(more, np.int32)])
+        self.candidate = np.concatenate([self.candidate, np.zeros(more, bool)])
         self.counts = np.concatenate([self.counts, np.zeros(more, np.int64)])
 
     def _rebase(self, oldest_ms: int, newest_ms: int) -> None:

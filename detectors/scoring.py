@@ -183,6 +183,7 @@ def score_pairs(
     """
     found: list[Alert] = []
     features: dict[int, PairFeatures] = {}
+    verdicts: dict[int, tuple[PairFeatures, np.ndarray]] = {}
     for scorer in PAIR_SCORERS:
         config = getattr(detectors, scorer.attribute)
         window_ms = config.window_ms
@@ -195,6 +196,7 @@ def score_pairs(
             )
         f = features[window_ms]
         keep = scorer.prefilter(f, config) if prefilter else f.flows > 0
+        verdicts.setdefault(window_ms, (f, np.zeros(len(f.slots), dtype=bool)))[1][keep] = True
         if changed_after_ms is not None:
             keep &= _changed(f, changed_after_ms, by_host=scorer.by_host)
         chosen = f.slots[keep]
@@ -206,31 +208,9 @@ def score_pairs(
         found += scorer.score(
             pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
+    for f, kept in verdicts.values():  # remembered: the context of a source's next scoring
+        pairs.candidate[f.slots] = kept
     return found
-
-
-def could_alert(pairs: PairState, detectors: Any) -> np.ndarray:
-    """Per pair (after ``merge``): could any registered scorer alert on it, ever, as it is?
-
-    A cheap screen on the columns, looser than every prefilter: enough retained
-    flows for the smallest repeat count (uploads, beacons, strobes), or flows
-    long enough for a session, or DNS. The engine uses it to choose which
-    unchanged pairs of a changed host to hand the scorers as context.
-    """
-    fewest = min(
-        detectors.beacon.min_callbacks,
-        detectors.upload.min_uploads,
-        min(detectors.strobe.min_attempts, pairs.config.max_events),
-    )
-    busy = np.zeros(len(pairs), dtype=np.int64)
-    filled = pairs.counts > 0
-    busy[filled] = np.add.reduceat(
-        pairs.events["elapsed"].astype(np.int64), pairs.segment_starts()[filled]
-    )
-    busy += np.maximum(pairs.counts - 1, 0) * detectors.beacon.session_gap_ms
-    dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
-    long_enough = busy >= detectors.beacon.session_min_duration_ms
-    return filled & ((pairs.counts >= fewest) | long_enough | dns)
 
 
 def _changed(f: PairFeatures, after_ms: int, *, by_host: bool) -> np.ndarray:

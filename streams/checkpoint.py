@@ -46,7 +46,7 @@ from streams.detection import DetectionState
 from streams.processing import Progress
 
 #: bumped when the layout changes; an older checkpoint is rebuilt by replay
-VERSION = 2
+VERSION = 3
 
 _PAIR_COLUMNS = {
     "first_ms": np.int64,
@@ -56,6 +56,7 @@ _PAIR_COLUMNS = {
     "touched": np.int64,
     "opened": np.int32,
     "answered": np.int32,
+    "candidate": np.bool_,
     "counts": np.int64,
 }
 

@@ -43,7 +43,7 @@ from detectors.keyindex import KeyIndex
 from detectors.ledger import AlertLedger
 from detectors.pairstate import PairState
 from detectors.schema import FlowBatch, empty_batch
-from detectors.scoring import could_alert, score_pairs
+from detectors.scoring import score_pairs
 from streams.processing import HOUR_MS, Progress, StreamConfig, final_horizon, observe
 
 logger = logging.getLogger(__name__)
@@ -293,7 +293,8 @@ class DetectionProcessor:
         owner = sources.slots(pairs.index.keys[:, :2])
         chosen_source = np.zeros(len(sources), dtype=bool)
         chosen_source[owner[chosen]] = True
-        context = chosen_source[owner] & could_alert(pairs, self.detectors)
+        # unchanged pairs of those sources that a prefilter kept when last scored
+        context = chosen_source[owner] & pairs.candidate
         chosen = (chosen | context) & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
         dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
         if (chosen & dns).any():
