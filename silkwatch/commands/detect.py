@@ -130,9 +130,18 @@ def detection_setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 def select_alerts(
     alerts: Iterable[Alert], args: argparse.Namespace, config: Any, suppressions: Any = None
 ) -> list[Alert]:
-    """What to print: suppressions applied, ``--min-score``/``--min-severity`` kept, by time
-    then severity (most severe first), then score."""
-    kept = suppressions.apply(alerts) if suppressions is not None else list(alerts)
+    """What to print: each finding once, at its last revision; suppressions applied,
+    ``--min-score``/``--min-severity`` kept; by time, then severity (most severe first),
+    then score."""
+    newest: dict[str, Alert] = {}
+    kept = []
+    for alert in alerts:
+        if not alert.id:  # a near miss (--explain): no finding, no revisions
+            kept.append(alert)
+        elif alert.id not in newest or newest[alert.id].revision < alert.revision:
+            newest[alert.id] = alert
+    kept += newest.values()
+    kept = suppressions.apply(kept) if suppressions is not None else kept
     floor = args.min_score if args.min_score is not None else 0.0
     rank = SEVERITIES.index(args.min_severity)
     kept = [a for a in kept if a.score >= floor and SEVERITIES.index(a.severity) >= rank]
@@ -212,9 +221,10 @@ def alert_line(alert: Alert) -> str:
         who += f" -> {alert.dip}"
         if alert.dport is not None:
             who += f":{alert.dport}/{alert.proto}"
+    revised = f" (revision {alert.revision})" if alert.revision > 1 else ""
     return (
         f"{iso_utc(alert.first_seen_ms)[:19]}Z {alert.severity:<8} {alert.score:.2f} "
-        f"{alert.kind:<15} {who}  {alert.reason}"
+        f"{alert.kind:<15} {who}  {alert.reason}{revised}"
     )
 
 

@@ -146,3 +146,21 @@ def test_the_sites_suppression_file_is_applied_from_the_config(shared_dir, tmp_p
     config.write_text(f'[site]\nsuppressions = "{rules}"\n')
     done = silkwatch("detect", str(shared_dir / NJRAT), "--config", str(config))
     assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_a_finding_prints_once_at_its_last_revision():
+    import argparse
+
+    from detectors.alerts import Alert
+    from silkwatch.commands.detect import alert_line, select_alerts
+
+    def revision(n: int, score: float, severity: str) -> Alert:
+        return Alert(
+            "beacon", severity, score, "10.0.0.1", "1.2.3.4", 443, 6, 0, n, id="ab" * 8, revision=n
+        )
+
+    args = argparse.Namespace(min_score=None, min_severity="low")
+    alerts = [revision(1, 0.75, "medium"), revision(3, 0.94, "critical"), revision(2, 0.8, "high")]
+    [shown] = select_alerts(alerts, args, None)
+    assert (shown.revision, shown.severity) == (3, "critical")
+    assert alert_line(shown).endswith("  (revision 3)")
