@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
-import logging
 import sys
 import tempfile
 import zlib
@@ -31,8 +30,6 @@ from connectors.flowtext import (
 from connectors.flowtext.nfdump import NFCAPD_MAGIC, read_nfcapd
 from detectors.exceptions import SilkwatchError
 from detectors.schema import FlowBatch
-
-logger = logging.getLogger(__name__)
 
 SILK_MAGIC = b"\xde\xad\xbe\xef"
 GZIP_MAGIC = b"\x1f\x8b"

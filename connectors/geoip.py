@@ -14,7 +14,6 @@ tree for all distinct addresses at once, one bit per step.
 from __future__ import annotations
 
 import ipaddress
-import logging
 from pathlib import Path
 
 import maxminddb
@@ -24,8 +23,6 @@ from connectors.silk.exceptions import SilkFormatError
 from connectors.silk.header import SilkHeader, parse_header
 from detectors.exceptions import SilkwatchError
 from detectors.schema import ip_words
-
-logger = logging.getLogger(__name__)
 
 #: addresses whose country ``CountryDB`` remembers across batches (a City record
 #: takes ~100 µs to decode; most destinations recur batch after batch)

@@ -26,7 +26,6 @@ label set, never a Python loop over flows.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
@@ -36,8 +35,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from detectors.groupby import group_rows, key_words
 from detectors.schema import FlowBatch, ip_strings
-
-logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 

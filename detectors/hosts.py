@@ -18,7 +18,6 @@ Keys are ``(host, hour_start_ms)`` with ``host`` the 16 bytes of the address col
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,8 +27,6 @@ from detectors.schema import FlowBatch, ip_words
 
 if TYPE_CHECKING:
     pass
-
-logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 

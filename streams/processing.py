@@ -18,7 +18,6 @@ changelog writes are atomic, so no count is lost or doubled.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Hashable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -27,8 +26,6 @@ import numpy as np
 
 from detectors.schema import FlowBatch
 from detectors.timebins import bin_volumes_by
-
-logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 

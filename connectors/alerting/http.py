@@ -17,7 +17,6 @@ Timeouts (``docs/alerts.md``): ``timeout_s`` (default 10 s, per sink in
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import aiohttp
@@ -25,8 +24,6 @@ import aiohttp
 from connectors.alerting.grouping import Notification
 from connectors.alerting.secrets import Secret
 from detectors.exceptions import SilkwatchError
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 

@@ -8,7 +8,6 @@ need only ``send(batch)`` and ``flush()`` (the ``BatchSink`` of the style guide)
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -19,8 +18,6 @@ from typing import Protocol
 from connectors.netflow.decoder import Decoder
 from connectors.netflow.receiver import UdpReceiver, kernel_drops
 from detectors.schema import FlowBatch
-
-logger = logging.getLogger(__name__)
 
 
 class Sink(Protocol):

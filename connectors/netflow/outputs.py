@@ -9,7 +9,6 @@ per (flowtype, sensor, hour of the flow's start), appended to as flows arrive
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +21,6 @@ from connectors.silk.repository import HOUR_MS
 from connectors.silk.site import TWOWAY_FLOWTYPES, sensor_name
 from connectors.silk.writer import SilkWriter, hour_file_entries
 from detectors.schema import FlowBatch
-
-logger = logging.getLogger(__name__)
 
 
 def hour_file_path(root: Path, flowtype: int, sensor: int, hour_ms: int) -> Path:

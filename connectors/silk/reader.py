@@ -16,7 +16,6 @@ Example
 from __future__ import annotations
 
 import gzip
-import logging
 import os
 import struct
 import sys
@@ -45,8 +44,6 @@ from connectors.silk.header import Compression, SilkHeader, parse_header
 from connectors.silk.layouts import Layout, decode, find_layout
 from connectors.silk.repository import iter_repository
 from detectors.schema import FlowBatch
-
-logger = logging.getLogger(__name__)
 
 Source = str | os.PathLike | BinaryIO
 

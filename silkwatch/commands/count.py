@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import os
 import shutil
 import sys
@@ -47,8 +46,6 @@ from detectors.timebins import (
     parse_load_scheme,
 )
 from silkwatch.flowio import add_input_arguments, read_inputs
-
-logger = logging.getLogger(__name__)
 
 #: flows per batch read: 128 Ki flows (13 MB) was the fastest of 16 Ki–256 Ki for
 #: ``stats`` on 10 M flows (bench/bench_stats_vs_nfdump.py): fewer batches cost less

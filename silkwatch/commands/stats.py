@@ -10,7 +10,6 @@ of the total (``%Value``) and its running sum (``cumul_%``).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import numpy as np
@@ -38,8 +37,6 @@ from silkwatch.commands.uniq import (
     text_table,
     value_names,
 )
-
-logger = logging.getLogger(__name__)
 
 EPILOG = """\
 examples:

@@ -9,7 +9,6 @@ here (addresses, times, TCP flags) is shared with ``silkwatch stats``.
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 import numpy as np
@@ -39,8 +38,6 @@ from silkwatch.commands.count import (
     write_table,
 )
 from silkwatch.commands.cut import Context
-
-logger = logging.getLogger(__name__)
 
 #: new bins held in partial states before they are merged into one (or as many as the
 #: merged state holds, if more): merging re-groups them all, so few keys per batch (top
