@@ -34,9 +34,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from detectors.groupby import group_rows, key_words
-from detectors.schema import FlowBatch, ip_strings
-
-HOUR_MS = 3_600_000
+from detectors.schema import HOUR_MS, FlowBatch, ip_strings
 
 #: IANA keywords for the protocols a wall display should name; others stay numeric
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "ipv6-icmp"}

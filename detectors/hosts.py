@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from detectors.schema import FlowBatch, ip_words
+from detectors.schema import HOUR_MS, FlowBatch, ip_words
 
 if TYPE_CHECKING:
     pass
 
-HOUR_MS = 3_600_000
 
 #: default size of the destination and port sketches (``ExfilConfig.max_destinations``)
 MAX_DESTINATIONS = 32

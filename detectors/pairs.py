@@ -20,9 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.schema import FlowBatch, ip_strings, ip_words
-
-HOUR_MS = 3_600_000
+from detectors.schema import HOUR_MS, FlowBatch, ip_strings, ip_words
 
 #: (sip 16 bytes, dip 16 bytes, dport, proto)
 PairKey = tuple[bytes, bytes, int, int]

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+#: one hour in milliseconds: the unit of event-time bins, host hours and pair totals
+HOUR_MS = 3_600_000
+
 _FIELDS = [
     ("stime_ms", "<i8"),  # flow start, ms since the UNIX epoch (UTC)
     ("packets", "<u8"),

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.schema import FLOW_DTYPE, FlowBatch, ip_strings, ipv4_to_v16
+from detectors.schema import FLOW_DTYPE, HOUR_MS, FlowBatch, ip_strings, ipv4_to_v16
 
 logger = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
 DAY_HOURS = 24
 
 #: 2015-06-17 00:00 UTC, inside the FCCX reference data's span

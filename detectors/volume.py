@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alerts import Alert, severity_for
+from detectors.schema import HOUR_MS
 from detectors.timebins import BinVolumes
-
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)

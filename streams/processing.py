@@ -24,10 +24,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from detectors.schema import FlowBatch
+from detectors.schema import HOUR_MS, FlowBatch
 from detectors.timebins import bin_volumes_by
-
-HOUR_MS = 3_600_000
 
 #: the breakdowns kept for every hourly bin; "total" is the whole network
 BIN_DIMENSIONS: dict[str, str | None] = {

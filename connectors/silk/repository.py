@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.silk.site import FLOWTYPE_BY_PREFIX, sensor_id
+from detectors.schema import HOUR_MS
 
 logger = logging.getLogger(__name__)
 
 _HOUR_FILE = re.compile(r"^(?P<prefix>[^-/]+)-(?P<sensor>[^_/]+)_(?P<day>\d{8})\.(?P<hour>\d{2})$")
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, order=True)
