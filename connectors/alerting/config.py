@@ -52,7 +52,7 @@ WEBHOOK_SINKS = {
 SINK_TYPES = (*WEBHOOK_SINKS, "apprise", "grafana")
 
 
-class AlertConfigError(SilkwatchError):
+class DeliveryConfigError(SilkwatchError):
     """``sinks.toml`` is missing, malformed, or names a secret that cannot be read."""
 
     reason = "alert_config"
@@ -91,19 +91,19 @@ def build_sink(entry: dict[str, Any]) -> AlertSink:
     raise ValueError(f"unknown type {kind!r} (one of {', '.join(SINK_TYPES)})")
 
 
-def load_config(path: Path) -> DeliveryConfig:
+def load_delivery_config(path: Path) -> DeliveryConfig:
     """Read ``sinks.toml``, resolving every secret, so errors show at start, not at 3 a.m."""
     try:
         data = tomllib.loads(path.read_text())
     except OSError as exc:
-        raise AlertConfigError(path, f"cannot read ({exc.strerror})") from exc
+        raise DeliveryConfigError(path, f"cannot read ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise AlertConfigError(path, f"not valid TOML ({exc})") from exc
+        raise DeliveryConfigError(path, f"not valid TOML ({exc})") from exc
     known = {f.name for f in fields(GroupingConfig)}
     grouping_table = data.get("grouping", {})
     unknown = set(grouping_table) - known
     if unknown:
-        raise AlertConfigError(path, f"[grouping]: unknown keys {sorted(unknown)}")
+        raise DeliveryConfigError(path, f"[grouping]: unknown keys {sorted(unknown)}")
     if "group_by" in grouping_table:
         grouping_table = {**grouping_table, "group_by": tuple(grouping_table["group_by"])}
     for key, least in (("group_wait_s", 0), ("group_interval_s", 0), ("repeat_interval_s", 0),
@@ -111,7 +111,7 @@ def load_config(path: Path) -> DeliveryConfig:
         value = grouping_table.get(key, least)
         wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
         if wrong_type or value < least or (key == "max_alerts" and not isinstance(value, int)):
-            raise AlertConfigError(
+            raise DeliveryConfigError(
                 path, f"[grouping] {key} = {value!r}: must be a number >= {least}"
             )
     sinks = []
@@ -119,12 +119,12 @@ def load_config(path: Path) -> DeliveryConfig:
         try:
             sinks.append(build_sink(entry))
         except (KeyError, TypeError, ValueError, SecretError, DeliveryError) as exc:
-            raise AlertConfigError(path, f"sinks[{index}] ({entry.get('name')}): {exc}") from exc
+            raise DeliveryConfigError(path, f"sinks[{index}] ({entry.get('name')}): {exc}") from exc
     if not sinks:
-        raise AlertConfigError(path, "no [[sinks]] configured")
+        raise DeliveryConfigError(path, "no [[sinks]] configured")
     names = [s.name for s in sinks]
     if len(set(names)) != len(names):
-        raise AlertConfigError(
+        raise DeliveryConfigError(
             path, f"sink names must be unique (they name consumer groups): {names}"
         )
     topic = str(data.get("topic", DEFAULT_TOPIC))

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from connectors.alerting.apprise_sink import AppriseSink
-from connectors.alerting.config import AlertConfigError, load_config
+from connectors.alerting.config import DeliveryConfigError, load_delivery_config
 from connectors.alerting.grafana import GrafanaAnnotationSink
 from connectors.alerting.grouping import GroupingConfig, Notification
 from connectors.alerting.http import DeliveryError
@@ -270,7 +270,7 @@ def test_secrets_from_env_and_file(monkeypatch, tmp_path):
         read_secret(file=tmp_path / "missing")
 
 
-def test_load_config(monkeypatch, tmp_path):
+def test_load_delivery_config(monkeypatch, tmp_path):
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.com/services/T/B/SECRET")
     (tmp_path / "token").write_text("glsa_x\n")
     path = tmp_path / "sinks.toml"
@@ -291,7 +291,7 @@ url = "http://grafana:3000"
 token_file = "{tmp_path / "token"}"
 """
     )
-    config = load_config(path)
+    config = load_delivery_config(path)
     assert config.topic == "soc-alerts"
     assert config.grouping == GroupingConfig(group_by=("kind", "severity"), group_wait_s=10)
     assert [type(s).__name__ for s in config.sinks] == ["SlackSink", "GrafanaAnnotationSink"]
@@ -317,8 +317,8 @@ def test_bad_config_is_one_clear_error(tmp_path, text, message, monkeypatch):
     monkeypatch.setenv("X", "https://x")
     path = tmp_path / "sinks.toml"
     path.write_text(text)
-    with pytest.raises(AlertConfigError) as info:
-        load_config(path)
+    with pytest.raises(DeliveryConfigError) as info:
+        load_delivery_config(path)
     assert str(info.value).startswith(f"alert config: {path}: ")
     assert message in str(info.value)
 
