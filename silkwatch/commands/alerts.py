@@ -1,8 +1,7 @@
 """``silkwatch alerts deliver``: send the ``alerts`` topic to chat, webhooks and Grafana.
 
-A process of its own beside the worker, so a slow or dead receiver never touches
-the stream; the worker may also run the same loops in-process
-(``connectors.alerting.delivery.run_delivery``).
+A process of its own beside the worker (the worker publishes alerts to the topic
+and delivers none), so a slow or dead receiver never touches the stream.
 """
 
 from __future__ import annotations
