@@ -405,19 +405,8 @@ def run(args: argparse.Namespace) -> int:
     names = parse_cut_fields("1-26") if args.all_fields else args.fields
     if args.format != "text":
         return _run_plain(args, names)
-    policy, ip_format = ip_options(args)
-    style, msec = time_options(args)
     table = table_style(args)
-    context = Context(
-        policy,
-        ip_format,
-        style,
-        msec,
-        args.integer_sensors,
-        args.integer_tcp_flags,
-        load_site_config(args.site_config_file),
-        table.columns,
-    )
+    context = text_context(args)
     fields = [_FIELDS[name] for name in names]
     if args.icmp_type_and_code:
         fields = _icmp_in_ports(fields)
@@ -474,3 +463,19 @@ def _run_plain(args: argparse.Namespace, names: list[str]) -> int:
             )
     out.flush()
     return 0
+
+
+def text_context(args: argparse.Namespace) -> Context:
+    """How cells are spelled, from the text switches (rwcut's, shared by uniq and stats)."""
+    policy, ip_format = ip_options(args)
+    style, msec = time_options(args)
+    return Context(
+        policy,
+        ip_format,
+        style,
+        msec,
+        args.integer_sensors,
+        args.integer_tcp_flags,
+        load_site_config(args.site_config_file),
+        table_style(args).columns,
+    )

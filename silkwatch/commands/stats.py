@@ -26,6 +26,7 @@ from silkwatch.commands.count import (
     write_output,
     write_table,
 )
+from silkwatch.commands.cut import text_context
 from silkwatch.commands.uniq import (
     add_group_arguments,
     aggregate,
@@ -33,7 +34,6 @@ from silkwatch.commands.uniq import (
     table_cells,
     table_json,
     table_titles,
-    text_context,
     text_table,
     value_names,
 )

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from connectors.silk.site import flowtype_names, sensor_name
-from connectors.silk.siteconfig import load_site_config
 from connectors.silk.text import (
     flag_cells,
     int_cells,
@@ -29,15 +28,12 @@ from detectors.schema import ip_strings
 from silkwatch.commands.count import (
     add_io_arguments,
     add_table_arguments,
-    ip_options,
     iter_input,
-    table_style,
-    time_options,
     timestamps,
     write_output,
     write_table,
 )
-from silkwatch.commands.cut import Context
+from silkwatch.commands.cut import Context, text_context
 
 #: new bins held in partial states before they are merged into one (or as many as the
 #: merged state holds, if more): merging re-groups them all, so few keys per batch (top
@@ -282,22 +278,6 @@ def table_json(table: GroupTable) -> list[dict[str, Any]]:
     columns += [json_column(value, table.columns[value]) for value in table.values]
     titles = table_titles(table)
     return [dict(zip(titles, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
-def text_context(args: argparse.Namespace) -> Context:
-    """How cells are spelled, from the text switches (rwcut's, shared by uniq and stats)."""
-    policy, ip_format = ip_options(args)
-    style, msec = time_options(args)
-    return Context(
-        policy,
-        ip_format,
-        style,
-        msec,
-        args.integer_sensors,
-        args.integer_tcp_flags,
-        load_site_config(args.site_config_file),
-        table_style(args).columns,
-    )
 
 
 def key_column(name: str, column: np.ndarray, ctx: Context) -> tuple[str, int, np.ndarray]:
