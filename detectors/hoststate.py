@@ -216,12 +216,7 @@ def _sketches(
     slots = np.flatnonzero(owner >= 0)
     if len(slots) == 0:
         return {}
-    starts = pairs.segment_starts()[slots]
-    counts = pairs.counts[slots]
-    rows = np.repeat(starts, counts) + (
-        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    )
-    which = np.repeat(np.arange(len(slots)), counts)
+    rows, which = pairs.rows_of(slots)
     events = pairs.events[rows]
     start = events["t"].astype(np.int64) + pairs.base_ms
     hour = start - start % HOUR_MS

@@ -112,12 +112,7 @@ def pair_features(
     pairs.merge()
     slots = np.asarray(slots, dtype=np.int64)
     n = len(slots)
-    counts = pairs.counts[slots]
-    starts = pairs.segment_starts()[slots]
-    rows = np.repeat(starts, counts) + (
-        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    )
-    segment = np.repeat(np.arange(n), counts)
+    rows, segment = pairs.rows_of(slots)
     events = pairs.events[rows]
     start = events["t"].astype(np.int64) + (pairs.base_ms or 0)
     inside = (start > since_ms) & (start <= now_ms)

@@ -210,6 +210,15 @@ class PairState:
         events[:, 3] = segment["packets"]
         return events
 
+    def rows_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the events of ``slots`` are in :attr:`events` (after :meth:`merge`).
+
+        Returns (rows, owner): the event rows, slot by slot in time order, and for
+        each row the index in ``slots`` it belongs to.
+        """
+        counts = self.counts[slots]
+        return _runs(self.segment_starts()[slots], counts), np.repeat(np.arange(len(slots)), counts)
+
     def segment_starts(self) -> np.ndarray:
         """Where each slot's events start in :attr:`events` (after :meth:`merge`)."""
         return np.cumsum(self.counts) - self.counts
@@ -418,9 +427,7 @@ def _sort_segments(
 ) -> np.ndarray:
     """Re-sort the events of ``slots`` by (t, elapsed, bytes, packets) in place of their run."""
     lengths = total[slots]
-    rows = np.repeat(start[slots], lengths) + (
-        np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    )
+    rows = _runs(start[slots], lengths)
     owner = np.repeat(np.arange(len(slots)), lengths)
     part = merged[rows]
     order = np.lexsort((part["packets"], part["bytes"], part["elapsed"], part["t"], owner))
@@ -466,3 +473,16 @@ class PairView(Mapping[PairKey, PairHistory]):
         if built is None:
             built = self._built[slot] = self._state.history(slot, int(self._starts[slot]))
         return built
+
+
+def _runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices of runs ``[start, start + length)``, one after another.
+
+    Examples
+    --------
+    >>> _runs(np.array([5, 0]), np.array([2, 3])).tolist()
+    [5, 6, 0, 1, 2]
+    """
+    return np.repeat(starts, lengths) + (
+        np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
