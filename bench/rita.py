@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import kendalltau
 
-from detectors.beacon import BeaconConfig, interval_timing, score_beacons
+from detectors.beacon import BeaconConfig, score_beacons
 from detectors.pairs import pair_deltas
+from detectors.robust import interval_timing
 from detectors.schema import make_batch
 
 T0 = 1_517_338_924  # RITA's base timestamp (s)

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from detectors.groupby import group_rows, key_words
+from detectors.grouping import group_rows, key_words
 from detectors.schema import HOUR_MS, FlowBatch, ip_strings
 
 #: IANA keywords for the protocols a wall display should name; others stay numeric

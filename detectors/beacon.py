@@ -50,7 +50,9 @@ from typing import NamedTuple
 import numpy as np
 
 from detectors.alerts import Alert, severity_for
-from detectors.pairs import HOUR_MS, PairHistory, PairKey, address_text
+from detectors.pairs import Callbacks, PairHistory, PairKey, merge_callbacks
+from detectors.robust import Timing, interval_timing
+from detectors.schema import HOUR_MS, address_text
 from detectors.site import SiteConfig, is_outbound, is_response
 
 _NETWORK = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,87 +121,6 @@ class Population(NamedTuple):
 
     sharing: Mapping[bytes, int]
     total_hosts: int
-
-
-@dataclass(frozen=True)
-class Callbacks:
-    """A pair's flows merged into callbacks (bursts and back-to-back records joined).
-
-    All arrays have one entry per callback, in time order.
-    """
-
-    start_ms: np.ndarray
-    end_ms: np.ndarray
-    bytes: np.ndarray
-    packets: np.ndarray
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Robust statistics of the intervals between callback starts."""
-
-    period_ms: float  # median interval
-    rel_mad: float  # MAD / median: 0 for a perfect clock, ~0.69 for Poisson
-    skew: float  # Bowley quartile skew in [-1, 1]
-
-
-def merge_callbacks(events: np.ndarray, gap_ms: int) -> Callbacks:
-    """Join flows that start within ``gap_ms`` of the end of everything before them.
-
-    Examples
-    --------
-    >>> ev = np.array([[0, 100, 10, 1], [500, 0, 5, 1], [5_000, 10, 7, 2]])
-    >>> c = merge_callbacks(ev, gap_ms=1_000)
-    >>> c.start_ms.tolist(), c.end_ms.tolist(), c.bytes.tolist(), c.packets.tolist()
-    ([0, 5000], [500, 5010], [15, 7], [2, 2])
-    """
-    start = events[:, 0]
-    running_end = np.maximum.accumulate(start + events[:, 1])
-    first = np.ones(len(start), dtype=bool)
-    first[1:] = start[1:] > running_end[:-1] + gap_ms
-    heads = np.flatnonzero(first)
-    tails = np.append(heads[1:], len(start)) - 1
-    return Callbacks(
-        start[heads],
-        running_end[tails],
-        np.add.reduceat(events[:, 2], heads),
-        np.add.reduceat(events[:, 3], heads),
-    )
-
-
-def interval_timing(start_ms: np.ndarray) -> Timing:
-    """Median, relative MAD and Bowley skew of the gaps between sorted start times.
-
-    Examples
-    --------
-    >>> interval_timing(np.array([0, 10_000, 20_000, 30_000, 40_000]))
-    Timing(period_ms=10000.0, rel_mad=0.0, skew=0.0)
-    >>> interval_timing(np.array([0, 8_000, 20_000, 29_000, 40_000]))
-    Timing(period_ms=10000.0, rel_mad=0.15, skew=0.0)
-    """
-    intervals = np.sort(np.diff(start_ms).astype(np.float64))
-    q1, median, q3 = (_sorted_quantile(intervals, q) for q in (0.25, 0.5, 0.75))
-    if median <= 0:
-        return Timing(0.0, float("inf"), 0.0)
-    spread = np.sort(np.abs(intervals - median))
-    rel_mad = _sorted_quantile(spread, 0.5) / median
-    skew = 0.0 if q3 == q1 else float((q1 + q3 - 2 * median) / (q3 - q1))
-    return Timing(float(median), round(rel_mad, 6), round(skew, 6))
-
-
-def _sorted_quantile(ordered: np.ndarray, q: float) -> float:
-    """``np.percentile(x, 100 * q)`` (linear) of an already sorted array, without its overhead.
-
-    Examples
-    --------
-    >>> x = np.array([1.0, 2.0, 4.0, 8.0])
-    >>> [bool(_sorted_quantile(x, q) == np.percentile(x, 100 * q)) for q in (0.25, 0.5, 0.75)]
-    [True, True, True]
-    """
-    at = (len(ordered) - 1) * q
-    lo = int(at)
-    hi = min(lo + 1, len(ordered) - 1)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (at - lo))
 
 
 def _ramp_down(value: float, zero_at: float, one_at: float = 0.0) -> float:

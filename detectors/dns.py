@@ -31,8 +31,9 @@ from typing import NamedTuple
 import numpy as np
 
 from detectors.alerts import Alert, severity_for
-from detectors.beacon import interval_timing
-from detectors.pairs import HOUR_MS, PairHistory, PairKey, address_text
+from detectors.pairs import PairHistory, PairKey
+from detectors.robust import interval_timing
+from detectors.schema import HOUR_MS, address_text
 from detectors.site import SiteConfig, is_broadcast
 
 DNS_PORT = 53

@@ -33,9 +33,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
 
 from detectors.alerts import Alert, severity_for
-from detectors.hosts import HOUR_MS, HostHour, HostKey
-from detectors.pairs import address_text
-from detectors.volume import busy_half, robust_sd
+from detectors.hosts import HostHour, HostKey
+from detectors.robust import busy_half, robust_sd
+from detectors.schema import HOUR_MS, address_text
 
 
 @dataclass(frozen=True)

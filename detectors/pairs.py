@@ -8,6 +8,8 @@ analysis. Both parts are trimmed relative to the newest event of the pair.
 a partition in columns (:mod:`detectors.pairstate`) and builds a history only
 for the pairs it scores. :func:`pair_deltas` builds them from one batch (the
 reference the columnar state is tested against, and the doctests' input).
+:func:`merge_callbacks` joins a history's sampled flows into callbacks, the
+unit the beacon and upload scorers time.
 
 The source port is left out of the key on purpose: a beacon opens a new
 connection (new source port) per callback, and those are the repeats we want
@@ -20,12 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.schema import HOUR_MS, FlowBatch, ip_strings, ip_words
+from detectors.schema import HOUR_MS, FlowBatch, address_text, ip_words
 
 #: (sip 16 bytes, dip 16 bytes, dport, proto)
 PairKey = tuple[bytes, bytes, int, int]
-
-_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -251,17 +251,41 @@ def _trim(history: PairHistory, config: PairConfig) -> PairHistory:
     )
 
 
-def address_text(raw: bytes) -> str:
-    """A 16-byte key address as text (IPv4-mapped addresses print as dotted quads).
+@dataclass(frozen=True)
+class Callbacks:
+    """A pair's flows merged into callbacks (bursts and back-to-back records joined).
+
+    All arrays have one entry per callback, in time order.
+    """
+
+    start_ms: np.ndarray
+    end_ms: np.ndarray
+    bytes: np.ndarray
+    packets: np.ndarray
+
+
+def merge_callbacks(events: np.ndarray, gap_ms: int) -> Callbacks:
+    """Join flows that start within ``gap_ms`` of the end of everything before them.
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
-    >>> address_text(parse_ip("10.0.0.1")[0]), address_text(parse_ip("2001:db8::1")[0])
-    ('10.0.0.1', '2001:db8::1')
+    >>> ev = np.array([[0, 100, 10, 1], [500, 0, 5, 1], [5_000, 10, 7, 2]])
+    >>> c = merge_callbacks(ev, gap_ms=1_000)
+    >>> c.start_ms.tolist(), c.end_ms.tolist(), c.bytes.tolist(), c.packets.tolist()
+    ([0, 5000], [500, 5010], [15, 7], [2, 2])
     """
-    column = np.frombuffer(raw, dtype="V16")
-    return ip_strings(column, np.array([not raw.startswith(_V4_MAPPED_PREFIX)]))[0]
+    start = events[:, 0]
+    running_end = np.maximum.accumulate(start + events[:, 1])
+    first = np.ones(len(start), dtype=bool)
+    first[1:] = start[1:] > running_end[:-1] + gap_ms
+    heads = np.flatnonzero(first)
+    tails = np.append(heads[1:], len(start)) - 1
+    return Callbacks(
+        start[heads],
+        running_end[tails],
+        np.add.reduceat(events[:, 2], heads),
+        np.add.reduceat(events[:, 3], heads),
+    )
 
 
 def pair_label(key: PairKey) -> str:

@@ -112,6 +112,19 @@ def ip_strings(column: np.ndarray, ipv6: np.ndarray) -> list[str]:
     return out
 
 
+def address_text(raw: bytes) -> str:
+    """A 16-byte key address as text (IPv4-mapped addresses print as dotted quads).
+
+    Examples
+    --------
+    >>> from detectors.schema import parse_ip
+    >>> address_text(parse_ip("10.0.0.1")[0]), address_text(parse_ip("2001:db8::1")[0])
+    ('10.0.0.1', '2001:db8::1')
+    """
+    column = np.frombuffer(raw, dtype="V16")
+    return ip_strings(column, np.array([not raw.startswith(_V4_MAPPED_PREFIX)]))[0]
+
+
 def parse_ip(text: str) -> tuple[bytes, bool]:
     """One address as text → (16 network-order bytes, is IPv6)."""
     address = ipaddress.ip_address(text.strip())

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alerts import Alert, severity_for
-from detectors.pairs import HOUR_MS, PairHistory, PairKey, address_text
+from detectors.pairs import PairHistory, PairKey
+from detectors.schema import HOUR_MS, address_text
 from detectors.site import SiteConfig, score_outbound_pairs
 
 

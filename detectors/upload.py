@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alerts import Alert, severity_for
-from detectors.beacon import interval_timing, merge_callbacks
-from detectors.pairs import HOUR_MS, PairHistory, PairKey, address_text
+from detectors.pairs import PairHistory, PairKey, merge_callbacks
+from detectors.robust import interval_timing
+from detectors.schema import HOUR_MS, address_text
 from detectors.site import SiteConfig, score_outbound_pairs
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alerts import Alert, severity_for
+from detectors.robust import busy_half, robust_sd
 from detectors.schema import HOUR_MS
 from detectors.timebins import BinVolumes
 
@@ -137,31 +138,3 @@ def score_volume(
             )
         )
     return alerts
-
-
-def busy_half(values: np.ndarray) -> np.ndarray:
-    """The upper half of a host's hourly values: its working regime, not its nights.
-
-    A workstation's history mixes busy days with idle nights; median and MAD
-    over both make every morning a jump and stretch the MAD so much that a
-    real jump looks ordinary. Median and MAD of the busier half keep both
-    robust and diurnal-proof (for a host without a daily rhythm they change little).
-
-    Examples
-    --------
-    >>> busy_half(np.array([5.0, 1.0, 4.0, 2.0, 3.0])).tolist()
-    [3.0, 4.0, 5.0]
-    """
-    ordered = np.sort(values)
-    return ordered[len(ordered) // 2 :]
-
-
-def robust_sd(values: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation: a standard deviation that ignores outliers.
-
-    Examples
-    --------
-    >>> robust_sd(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
-    1.4826
-    """
-    return float(1.4826 * np.median(np.abs(values - np.median(values)))) if len(values) else 0.0

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from detectors.hoststate import host_bytes
-from detectors.pairs import address_text
+from detectors.schema import address_text
 from streams.detection import DetectionProcessor
 
 

@@ -7,8 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from detectors.beacon import BeaconConfig, interval_timing, merge_callbacks, score_beacons
-from detectors.pairs import pair_deltas
+from detectors.beacon import BeaconConfig, score_beacons
+from detectors.pairs import merge_callbacks, pair_deltas
+from detectors.robust import interval_timing
 from detectors.schema import make_batch
 from detectors.site import SiteConfig
 from tests.detectors.folding import fold_pairs
