@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.ground_truth import CAPTURES, ROLES, VISIBILITY, by_path
+from silkwatch.evaluation.truth import CAPTURES, ROLES, VISIBILITY, by_path
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 REAL = SHARED / "data" / "real"
@@ -57,9 +57,9 @@ def test_roles_and_visibility_as_the_readme_says():
 
 
 def test_scoring_rules_pair_host_and_false():
-    from bench.evaluate import score_file
     from detectors.alerts import Alert
     from detectors.schema import make_batch
+    from silkwatch.evaluation.real import score_file
 
     capture = by_path()["pcap/beacon/slips-test-cc-capture-2.pcap"]
     flows = make_batch(

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 def unmatched_alerts(alerts: list, planted: list) -> list:
     """Alerts whose source is no planted attacker or controller (false alerts).
 
-    The rule of ``bench/evaluate.py``'s host level: an alert is right when its
+    The rule of ``silkwatch eval``'s host level: an alert is right when its
     source is an infected host or a controller of a planted attack.
     """
     hosts = {p.sip for p in planted} | {p.dip for p in planted if p.dip}

@@ -1,41 +1,35 @@
 """``silkwatch eval``: score the detector on the team's real captures and synthetic sweeps.
 
-The harness and its ground truth live in the source tree (``bench/``), beside
-the sample data they score (``../shared/data/real``); an installed silkwatch
-ships neither, so this command runs from a checkout (``python -m silkwatch eval``
-in the repository root) and says so anywhere else.
+The harness and its ground truth are :mod:`silkwatch.evaluation`; the data it
+scores is not shipped: ``--data`` names the folder (from a checkout it
+defaults to ``../shared/data`` beside the repository).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
-from detectors.exceptions import SilkwatchError
-
 EPILOG = """\
 examples:
-  python -m silkwatch eval --no-sweep                 real files only, a table on stdout
-  python -m silkwatch eval --write docs/evaluation.md the whole report into the doc
-  python -m silkwatch eval --data /srv/pcaps/real     another copy of the data folder
+  silkwatch eval --no-sweep                   real files only, a table on stdout
+  silkwatch eval --write docs/evaluation.md   the whole report into the doc
+  silkwatch eval --data /srv/silkwatch-data   another copy of the data folder (real/, silk/)
 
 Every pcap goes through softflowd -> IPFIX on 127.0.0.1 -> nfcapd -> nfdump (Debian
 packages softflowd and nfdump); flow files through the text and SiLK readers.
 """
 
 
-class EvalUnavailableError(SilkwatchError):
-    """The evaluation harness is not importable (not a source checkout)."""
-
-    reason = "eval_unavailable"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options ``silkwatch eval`` and ``python -m bench.evaluate`` share."""
+    """The options of ``silkwatch eval`` (``python -m bench.evaluate`` passes its own on)."""
     parser.add_argument(
-        "--data", type=Path, help="the data/real folder (default: ../shared/data/real)"
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="the data folder holding real/ and silk/ (default: ../shared/data beside "
+        "the checkout)",
     )
     parser.add_argument(
         "--write", type=Path, metavar="MARKDOWN", help="replace the generated part of this file"
@@ -60,18 +54,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, then print the report or write it into the markdown file."""
-    try:
-        harness = importlib.import_module("bench.evaluate")
-    except ModuleNotFoundError as exc:
-        raise EvalUnavailableError(
-            "eval: bench/evaluate.py not found; run `python -m silkwatch eval` "
-            "in the repository root"
-        ) from exc
-    text = harness.evaluate(
-        args.data or harness.DATA, sweep=not args.no_sweep, seeds=args.seeds, hosts=args.hosts
-    )
+    from silkwatch.evaluation.harness import data_folder, evaluate, write_report
+
+    data = data_folder(args.data)
+    text = evaluate(data, sweep=not args.no_sweep, seeds=args.seeds, hosts=args.hosts)
     if args.write:
-        harness.write_report(args.write, text)
+        write_report(args.write, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -297,9 +297,9 @@ def test_realistic_day_alerts_exactly_the_planted_beacons(realistic_day_pairs):
 
 
 def test_rita_series_keep_ritas_order_on_timing():
-    """RITA v5's published timestamp series (bench/rita.py): our timing part ranks them as
-    RITA's expected scores do (docs/evaluation.md, RITA comparison)."""
-    from bench.rita import SIZES, TIMESTAMPS, size_part, timing_part
+    """RITA v5's published timestamp series (silkwatch/evaluation/rita.py): our timing part
+    ranks them as RITA's expected scores do (docs/evaluation.md, RITA comparison)."""
+    from silkwatch.evaluation.rita import SIZES, TIMESTAMPS, size_part, timing_part
 
     assert [round(timing_part(s)[2], 3) for s in TIMESTAMPS] == [1.0, 1.0, 0.987, 0.323, 0.055]
     assert [s.rita for s in TIMESTAMPS] == [1.0, 1.0, 0.995, 0.746, 0.083]

@@ -74,8 +74,8 @@ AGGREGATES = [
 
 def _draw(seed: int) -> np.ndarray:
     """Half a synthetic day of a small network: web, DNS, NTP, beacons, a tunnel, plus
-    a retry storm and a scheduled upload (the cases of ``bench/cases.py``)."""
-    from bench.cases import CASES
+    a retry storm and a scheduled upload (the cases of ``silkwatch/evaluation/cases.py``)."""
+    from silkwatch.evaluation.cases import CASES
 
     day = synthetic_day(seed, hosts=24)
     rng = np.random.default_rng(seed)

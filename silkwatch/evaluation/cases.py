@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.schema import FlowBatch, empty_batch, ipv4_to_v16
+from detectors.schema import HOUR_MS, FlowBatch, empty_batch, ipv4_to_v16
+from silkwatch.evaluation.sweep import merge_time_ordered
 
 logger = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
 FCCX = Path("silk") / "fccx" / "FT_RWIPV6ROUTING-v1-c1-L.dat"
 
 Detect = Callable[..., list]
@@ -213,7 +213,6 @@ def _background_false(alerts: list, day) -> list:
 
 def run_cases(detect: Detect, *, seed: int = 1, hosts: int = 60) -> list[CaseResult]:
     """Each case on its own copy of one synthetic day."""
-    from bench.evaluate import merge_time_ordered
     from detectors.synthetic import synthetic_day
 
     day = synthetic_day(seed, hosts=hosts)
