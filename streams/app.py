@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from connectors.geoip import CountryDB
 from connectors.kafka.frame import FrameError, decode_frame
+from connectors.kafka.health import BrokerWatch
 from connectors.kafka.publisher import bootstrap_servers
 from connectors.kafka.readback import alert_dicts, newest_checkpoint, read_records
 from connectors.prometheus import (
@@ -132,6 +133,7 @@ progress_table = _table("progress", flows_topic)
 network_table = _table("network", bins_topic)
 
 BOOTSTRAP = bootstrap_servers(settings.broker)
+BrokerWatch(BOOTSTRAP, registry).install()  # a lost broker: a line per change, not per retry
 
 
 _checkpoint_producer: AIOKafkaProducer | None = None
