@@ -21,10 +21,12 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from connectors.silk.site import flowtype_names, sensor_name
+from detectors import groupby
 from detectors.schema import FlowBatch, ip_strings
 
 FLAG_LETTERS = "FSRPAUEC"  # bit 0 (FIN) first
@@ -91,6 +93,15 @@ def format_times(ms: np.ndarray, style: str = "default") -> list[str]:
     if style == "iso":
         return np.char.replace(text, "T", " ").tolist()
     return np.char.replace(text, "-", "/").tolist()
+
+
+def second_times(ms: np.ndarray) -> list[str]:
+    """Timestamps as SiLK's default text to the whole second (rwuniq's key times).
+
+    >>> second_times(np.array([1434553200013]))
+    ['2015/06/17T15:00:00']
+    """
+    return [t[:-4] for t in format_times(ms)]
 
 
 def parse_time_ms(text: str) -> int:
@@ -679,3 +690,36 @@ def render_table(
        80|         7|
     """
     return b"".join(iter_table(titles, columns, widths, style, preamble=preamble))
+
+
+def column_cells(name: str, column: np.ndarray) -> list[str]:
+    """One rwuniq/rwstats key field or value column as the text SiLK prints for it.
+
+    The renderers of rwcut's fields, for the columns of a :class:`~detectors.groupby.GroupTable`
+    (``silkwatch uniq``/``stats`` and the plots' labels).
+    """
+    if name in groupby.IP_FIELDS:
+        return ip_strings(column, groupby.is_ipv6(column))
+    if name in groupby.TIME_FIELDS:
+        return second_times(column * 1000)
+    if name in ("stime-earliest", "etime-latest"):
+        return second_times(column // 1000 * 1000)
+    render = _RENDER.get(name)
+    if render:
+        return [render(value) for value in column.tolist()]
+    return [str(value) for value in column.tolist()]
+
+
+_RENDER = {
+    "flags": tcp_flags_text,
+    "sensor": sensor_name,
+    "class": lambda value: flowtype_names(value)[0],  # groupby keeps 0 for "all", 255 for "?"
+    "type": lambda value: flowtype_names(value)[1],
+}
+
+
+def json_column(name: str, column: np.ndarray) -> list[Any]:
+    """One column for JSON: numbers stay numbers, addresses and key times become text."""
+    if name in groupby.IP_FIELDS or name in groupby.TIME_FIELDS or name in _RENDER:
+        return column_cells(name, column)
+    return column.tolist()

@@ -13,23 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from connectors.silk.site import flowtype_names, sensor_name
 from connectors.silk.text import (
+    column_cells,
     flag_cells,
     int_cells,
     ip_cells,
+    json_column,
     milli_cells,
-    tcp_flags_text,
     time_cells,
 )
 from detectors import groupby
 from detectors.groupby import GroupByError, GroupState, GroupTable
-from detectors.schema import ip_strings
 from silkwatch.commands.count import (
     add_io_arguments,
     add_table_arguments,
     iter_input,
-    timestamps,
     write_output,
     write_table,
 )
@@ -228,35 +226,6 @@ def aggregate(args: argparse.Namespace) -> GroupTable:
             partials = [groupby.merge(*partials)]
             merged, fresh = len(partials[0].records), 0
     return groupby.result(groupby.merge(empty, *partials) if partials else empty)
-
-
-def column_cells(name: str, column: np.ndarray) -> list[str]:
-    """One key field or value column as the text SiLK prints for it (rwcut's renderers)."""
-    if name in groupby.IP_FIELDS:
-        return ip_strings(column, groupby.is_ipv6(column))
-    if name in groupby.TIME_FIELDS:
-        return timestamps(column * 1000, with_ms=False)
-    if name in ("stime-earliest", "etime-latest"):
-        return timestamps(column // 1000 * 1000, with_ms=False)
-    render = _RENDER.get(name)
-    if render:
-        return [render(value) for value in column.tolist()]
-    return [str(value) for value in column.tolist()]
-
-
-_RENDER = {
-    "flags": tcp_flags_text,
-    "sensor": sensor_name,
-    "class": lambda value: flowtype_names(value)[0],  # groupby keeps 0 for "all", 255 for "?"
-    "type": lambda value: flowtype_names(value)[1],
-}
-
-
-def json_column(name: str, column: np.ndarray) -> list[Any]:
-    """One column for JSON: numbers stay numbers, addresses and key times become text."""
-    if name in groupby.IP_FIELDS or name in groupby.TIME_FIELDS or name in _RENDER:
-        return column_cells(name, column)
-    return column.tolist()
 
 
 def table_titles(table: GroupTable) -> list[str]:

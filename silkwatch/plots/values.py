@@ -14,11 +14,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from connectors.geoip import CountryDB
-from connectors.silk.site import flowtype_names, sensor_name
+from connectors.silk.text import column_cells
 from detectors import groupby
 from detectors.groupby import GroupTable, TopBins
 from detectors.schema import FlowBatch
-from silkwatch.commands.uniq import column_cells
 from silkwatch.plots import country
 from silkwatch.plots.exceptions import PlotArgumentError
 
@@ -75,10 +74,6 @@ def field_labels(table: GroupTable, name: str) -> list[str]:
     column = table.keys[name]
     if name in country.COUNTRY_FIELDS:
         return country.decode(column)
-    if name == "sensor":
-        return [sensor_name(value) for value in column.tolist()]
-    if name == "type":
-        return [flowtype_names(value)[1] for value in column.tolist()]
     return column_cells(name, column)
 
 
