@@ -66,6 +66,22 @@ def words_of(key: PairKey) -> np.ndarray:
     return np.append(addresses, np.uint64(key[2] << 8 | key[3]))
 
 
+#: the per-pair columns of :class:`PairState`: name → (dtype, value of a new slot)
+PAIR_COLUMNS: dict[str, tuple[type, int | bool]] = {
+    "first_ms": (np.int64, 2**62),
+    "last_ms": (np.int64, -(2**62)),
+    "sport_lo": (np.uint16, 65535),
+    "sport_hi": (np.uint16, 0),
+    "touched": (np.int64, 0),  # sequence number of the last batch
+    "opened": (np.int32, 0),  # flows that opened a TCP connection (SYN)
+    "answered": (np.int32, 0),  # flows that answered one (SYN+ACK)
+    "candidate": (np.bool_, False),  # some prefilter kept the pair when last scored
+    # the pair's source is a host of this partition (False: it came as a received
+    # copy, kept for its destination's sake, and is scored in its source's partition)
+    "own": (np.bool_, True),
+}
+
+
 class PairState:
     """The pairs of one partition.
 
@@ -86,19 +102,22 @@ class PairState:
     ([[60000, 0, 200], [3600000, 0, 100]], [[2, 500, 5, 0], [1, 100, 1, 0]])
     """
 
+    first_ms: np.ndarray
+    last_ms: np.ndarray
+    sport_lo: np.ndarray
+    sport_hi: np.ndarray
+    touched: np.ndarray
+    opened: np.ndarray
+    answered: np.ndarray
+    candidate: np.ndarray
+    own: np.ndarray
+
     def __init__(self, config: PairConfig | None = None, *, seed: int | None = None) -> None:
         self.config = config or PairConfig()
         self.index = KeyIndex(5, seed=seed)
         self.base_ms: int | None = None
-        self.first_ms = np.zeros(0, dtype=np.int64)
-        self.last_ms = np.zeros(0, dtype=np.int64)
-        self.sport_lo = np.zeros(0, dtype=np.uint16)
-        self.sport_hi = np.zeros(0, dtype=np.uint16)
-        self.touched = np.zeros(0, dtype=np.int64)  # sequence number of the last batch
-        self.opened = np.zeros(0, dtype=np.int32)  # flows that opened a TCP connection
-        self.answered = np.zeros(0, dtype=np.int32)  # flows that answered one (SYN+ACK)
-        #: some scorer's prefilter kept the pair when it was last scored
-        self.candidate = np.zeros(0, dtype=bool)
+        for name, (dtype, _) in PAIR_COLUMNS.items():
+            setattr(self, name, np.zeros(0, dtype=dtype))
         self.events = np.zeros(0, dtype=EVENT_DTYPE)  # grouped by slot, by time within
         self.counts = np.zeros(0, dtype=np.int64)  # events per slot in self.events
         #: slot → hour_ms → [flows, bytes, packets, duration_ms] of flows over the cap
@@ -115,12 +134,14 @@ class PairState:
         """Flows applied but not merged into the event store yet."""
         return self._pending_rows
 
-    def update(self, batch: FlowBatch, *, seq: int = 0) -> np.ndarray:
+    def update(self, batch: FlowBatch, *, seq: int = 0, own: bool = True) -> np.ndarray:
         """Apply one batch; returns each flow's slot (-1 for flows too old to keep).
 
         :param seq: a number that grows with every batch, stamped on the pairs it
             touches (:attr:`touched`), so a scorer can pick what changed since it
             last looked. Default - 0
+        :param own: the flows' sources are this partition's hosts (False: received
+            copies, see :attr:`own`). Default - True
         """
         if len(batch) == 0:
             return np.zeros(0, dtype=np.int32)
@@ -130,7 +151,7 @@ class PairState:
         if not keep.all():
             self.counters.stale_flows += int(np.count_nonzero(~keep))
             slots = np.full(len(batch), -1, dtype=np.int32)
-            slots[keep] = self.update(batch[keep], seq=seq)
+            slots[keep] = self.update(batch[keep], seq=seq, own=own)
             return slots
         slots = self.index.slots(pair_key_words(batch))
         self._grow(len(self.index))
@@ -140,6 +161,7 @@ class PairState:
         np.minimum.at(self.sport_lo, slots, sport)
         np.maximum.at(self.sport_hi, slots, sport)
         self.touched[slots] = seq
+        self.own[slots] = own
         opened, answered = handshake(batch)
         np.add.at(self.opened, slots[opened], 1)
         np.add.at(self.answered, slots[answered], 1)
@@ -255,16 +277,7 @@ class PairState:
     @property
     def nbytes(self) -> int:
         """Memory held: index, columns, event store (pending flows included)."""
-        columns = (
-            self.first_ms,
-            self.last_ms,
-            self.sport_lo,
-            self.sport_hi,
-            self.touched,
-            self.opened,
-            self.answered,
-            self.candidate,
-        )
+        columns = [getattr(self, name) for name in PAIR_COLUMNS]
         pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
         return (
             self.index.nbytes
@@ -355,16 +368,7 @@ class PairState:
         segment = np.repeat(np.arange(len(keep)), self.counts)
         self.events = self.events[keep[segment]]
         self.counts = self.counts[keep]
-        for name in (
-            "first_ms",
-            "last_ms",
-            "sport_lo",
-            "sport_hi",
-            "touched",
-            "opened",
-            "answered",
-            "candidate",
-        ):
+        for name in PAIR_COLUMNS:
             setattr(self, name, getattr(self, name)[: len(keep)][keep])
         self.overflow = {int(remap[s]): hours for s, hours in self.overflow.items() if keep[s]}
 
@@ -374,14 +378,8 @@ class PairState:
         if n <= have:
             return
         more = n - have
-        self.first_ms = np.concatenate([self.first_ms, np.full(more, 2**62, np.int64)])
-        self.last_ms = np.concatenate([self.last_ms, np.full(more, -(2**62), np.int64)])
-        self.sport_lo = np.concatenate([self.sport_lo, np.full(more, 65535, np.uint16)])
-        self.sport_hi = np.concatenate([self.sport_hi, np.zeros(more, np.uint16)])
-        self.touched = np.concatenate([self.touched, np.zeros(more, np.int64)])
-        self.opened = np.concatenate([self.opened, np.zeros(more, np.int32)])
-        self.answered = np.concatenate([self.answered, np.zeros(more, np.int32)])
-        self.candidate = np.concatenate([self.candidate, np.zeros(more, bool)])
+        for name, (dtype, fill) in PAIR_COLUMNS.items():
+            setattr(self, name, np.concatenate([getattr(self, name), np.full(more, fill, dtype)]))
         self.counts = np.concatenate([self.counts, np.zeros(more, np.int64)])
 
     def _rebase(self, oldest_ms: int, newest_ms: int) -> None:

@@ -197,6 +197,7 @@ def score_pairs(
         f = features[window_ms]
         keep = scorer.prefilter(f, config) if prefilter else f.flows > 0
         verdicts.setdefault(window_ms, (f, np.zeros(len(f.slots), dtype=bool)))[1][keep] = True
+        keep &= pairs.own[f.slots]  # received copies are scored in their sources' partitions
         if changed_after_ms is not None:
             keep &= _changed(f, changed_after_ms, by_host=scorer.by_host)
         chosen = f.slots[keep]
@@ -229,12 +230,15 @@ def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:
     """Source hosts per destination, and in all, over pairs active in ``(since_ms, now_ms]``.
 
     Reply-side pairs (one source port below the destination port) do not count,
-    as in :meth:`detectors.pairs.PairHistory.is_reply`.
+    as in :meth:`detectors.pairs.PairHistory.is_reply`; nor do received copies
+    (:attr:`PairState.own`): a partition's own sources are a hash-drawn sample of
+    the site's, so the share of them that contact a destination is the site's
+    share, where copies would add every outside sender of its hosts.
     """
     keys = pairs.index.keys
     dport = (keys[:, 4] >> np.uint64(8)).astype(np.int64)
     reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < dport)
-    active = (pairs.last_ms > since_ms) & (pairs.first_ms <= now_ms) & ~reply
+    active = pairs.own & (pairs.last_ms > since_ms) & (pairs.first_ms <= now_ms) & ~reply
     links = KeyIndex(4)  # (sip, dip) once each
     links.slots(keys[active][:, :4])
     sources = KeyIndex(2)

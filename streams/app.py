@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from connectors.geoip import CountryDB
-from connectors.kafka.frame import FrameError, decode_frame
+from connectors.kafka.frame import FrameError, decode_frame, is_received_copy
 from connectors.kafka.health import BrokerWatch
 from connectors.kafka.publisher import bootstrap_servers
 from connectors.kafka.readback import alert_dicts, newest_checkpoint, read_records
@@ -208,11 +208,13 @@ async def count_bins(stream: faust.StreamT) -> None:
     export_hours = Every(seconds=1.0)
     async for event in stream.events():
         started_s = time.perf_counter()
+        processed_offsets[event.message.partition] = event.message.offset
+        last_event_s[event.message.partition] = time.monotonic()
+        if is_received_copy(event.value):
+            continue  # counted in its source's partition
         batch = decoded(event)
         if batch is None:
             continue
-        processed_offsets[event.message.partition] = event.message.offset
-        last_event_s[event.message.partition] = time.monotonic()
         processor = BinProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
             await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
@@ -242,11 +244,14 @@ async def detect(stream: faust.StreamT) -> None:
         held = await role.processor(partition)
         closed_before = held.processor.state.progress.closed_until_ms
         shed_before = held.processor.state.pairs.counters.shed_pairs
-        alerts = held.processor.process(batch, offset, wall_ms=int(time.time() * 1000))
+        copy = is_received_copy(event.value)
+        alerts = held.processor.process(
+            batch, offset, wall_ms=int(time.time() * 1000), received_copy=copy
+        )
         if "bins" not in settings.roles:
             record_newest_flow(metrics, partition, held.processor.state.progress.watermark_ms)
-        # Geo-IP enrichment rides with the per-host work, off the bins agent's hot path
-        record_countries(metrics, batch, countries)
+        if not copy:  # Geo-IP enrichment rides with the per-host work, off the bins agent
+            record_countries(metrics, batch, countries)
         await _send_alerts(held, alerts, partition, offset)
         record_shed(metrics, held.processor.state.pairs.counters.shed_pairs > shed_before)
         hour_closed = held.processor.state.progress.closed_until_ms != closed_before

@@ -40,25 +40,17 @@ from detectors.exceptions import SilkwatchError
 from detectors.hoststate import TOTALS, HostHours
 from detectors.keyindex import KeyIndex
 from detectors.ledger import AlertLedger
-from detectors.pairstate import EVENT_DTYPE, PairCounters, PairState
+from detectors.pairstate import EVENT_DTYPE, PAIR_COLUMNS, PairCounters, PairState
 from detectors.schema import FLOW_DTYPE
 from streams.detection import DetectionState
 from streams.processing import Progress
 
 #: bumped when the layout changes; an older checkpoint is rebuilt by replay
-VERSION = 3
+VERSION = 4
 
-_PAIR_COLUMNS = {
-    "first_ms": np.int64,
-    "last_ms": np.int64,
-    "sport_lo": np.uint16,
-    "sport_hi": np.uint16,
-    "touched": np.int64,
-    "opened": np.int32,
-    "answered": np.int32,
-    "candidate": np.bool_,
-    "counts": np.int64,
-}
+_PAIR_COLUMNS = {name: dtype for name, (dtype, _) in PAIR_COLUMNS.items()} | {"counts": np.int64}
+#: the state's lists of quarantined flows (own flows, received copies)
+_QUARANTINES = ("quarantine", "quarantined_copies")
 
 
 class CheckpointError(SilkwatchError):
@@ -79,10 +71,10 @@ def dump_state(state: DetectionState, *, partition: int) -> bytes:
         "pairs.keys": pairs.index.keys,
         "pairs.events": pairs.events.view(np.uint32).reshape(-1, 4),
         "pairs.overflow": _overflow_rows(pairs),
-        "quarantine": np.concatenate(state.quarantine)
-        if state.quarantine
-        else np.zeros(0, FLOW_DTYPE),
     }
+    for name in _QUARANTINES:
+        held = getattr(state, name)
+        arrays[name] = np.concatenate(held) if held else np.zeros(0, FLOW_DTYPE)
     for name in _PAIR_COLUMNS:
         arrays[f"pairs.{name}"] = getattr(pairs, name)[: len(pairs)]
     for side in ("sent", "received"):
@@ -164,9 +156,12 @@ def _state(
         if len(rows) != 1 or hosts.totals.shape[1] != len(TOTALS):
             raise ValueError(f"{side} columns disagree")
         sides[side] = hosts
-    quarantine = arrays["quarantine"]
-    if quarantine.dtype != FLOW_DTYPE:
-        raise ValueError("quarantined flows of another layout")
+    held = {}
+    for name in _QUARANTINES:
+        flows = arrays[name]
+        if flows.dtype != FLOW_DTYPE:
+            raise ValueError("quarantined flows of another layout")
+        held[name] = [flows] if len(flows) else []
     return DetectionState(
         pairs,
         sides["sent"],
@@ -177,7 +172,7 @@ def _state(
         seq=int(meta["seq"]),
         closed_seq=int(meta["closed_seq"]),
         looked_seq=int(meta["looked_seq"]),
-        quarantine=[quarantine] if len(quarantine) else [],
+        **held,
         shed_host_hours=int(meta["shed_host_hours"]),
         scored_until_ms=int(meta["scored_until_ms"]),
     )

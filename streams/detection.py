@@ -58,6 +58,7 @@ class DetectionState:
     :param closed_seq: ``seq`` at the last hour close (pairs touched after it are rescored)
     :param looked_seq: ``seq`` at the last scoring of any kind
     :param quarantine: flows held back as too far ahead of event time
+    :param quarantined_copies: received copies held back the same way
     """
 
     pairs: PairState
@@ -70,6 +71,7 @@ class DetectionState:
     closed_seq: int = 0
     looked_seq: int = 0
     quarantine: list[FlowBatch] = field(default_factory=list)
+    quarantined_copies: list[FlowBatch] = field(default_factory=list)
     shed_host_hours: int = 0
     scored_until_ms: int = -(2**62)  # the event time of the last hour-close scoring
 
@@ -83,7 +85,7 @@ class DetectionState:
     @property
     def nbytes(self) -> int:
         """Memory held by the columns (for the state-size metric)."""
-        held = sum(b.nbytes for b in self.quarantine)
+        held = sum(b.nbytes for b in self.quarantine + self.quarantined_copies)
         return self.pairs.nbytes + self.sent.nbytes + self.received.nbytes + held
 
 
@@ -118,19 +120,34 @@ class DetectionProcessor:
         self.clock = clock
         self._last_look_s = clock()
 
-    def process(self, batch: FlowBatch, offset: int, *, wall_ms: int | None = None) -> list[Alert]:
+    def process(
+        self,
+        batch: FlowBatch,
+        offset: int,
+        *,
+        wall_ms: int | None = None,
+        received_copy: bool = False,
+    ) -> list[Alert]:
         """Apply the message at ``offset``; return the alerts (new findings and revisions).
 
         :param wall_ms: the wall clock (ms) on a live feed, capping how far ahead
             of it a flow may be stamped. Default - None (replay: event time only)
+        :param received_copy: the flows are copies sent here for their destinations
+            (``connectors.kafka.frame.RECEIVED_COPY``): they count on their
+            destinations' received side and stand as the other side of this
+            partition's connections, and are scored in their sources' partitions.
+            Default - False
         """
         state = self.state
         if offset <= state.offset:
             return []  # applied before a restart
         until_ms, trusted = observe(state.progress, batch, self.config, wall_ms=wall_ms)
-        self._hold(batch[~trusted])
-        self._apply(batch[trusted])
-        self._apply(self._readmit(wall_ms))
+        held = state.quarantined_copies if received_copy else state.quarantine
+        self._hold(batch[~trusted], held)
+        self._apply(batch[trusted], copies=received_copy)
+        own_due, copies_due = self._readmit(wall_ms)
+        self._apply(own_due)
+        self._apply(copies_due, copies=True)
         state.offset = offset
         alerts = self._close(until_ms)
         if not alerts and self._due():
@@ -155,15 +172,17 @@ class DetectionProcessor:
     @property
     def quarantined(self) -> int:
         """Flows held back now as stamped too far ahead of event time."""
-        return sum(len(b) for b in self.state.quarantine)
+        state = self.state
+        return sum(len(b) for b in state.quarantine + state.quarantined_copies)
 
-    def _apply(self, flows: FlowBatch) -> None:
+    def _apply(self, flows: FlowBatch, *, copies: bool = False) -> None:
         if len(flows) == 0:
             return
         state = self.state
         state.seq += 1
-        state.pairs.update(flows, seq=state.seq)
-        state.sent.update(flows, flows["sip"])
+        state.pairs.update(flows, seq=state.seq, own=not copies)
+        if not copies:  # a copy's source sends in its own partition
+            state.sent.update(flows, flows["sip"])
         state.received.update(flows, flows["dip"])
         state.pairs.shed()
         for hosts in (state.sent, state.received):
@@ -175,7 +194,7 @@ class DetectionProcessor:
                 hosts.keep(keep)
                 state.shed_host_hours += excess
 
-    def _hold(self, flows: FlowBatch) -> None:
+    def _hold(self, flows: FlowBatch, held: list[FlowBatch]) -> None:
         """Quarantine flows stamped too far ahead; the oldest held go when over the cap."""
         if len(flows) == 0:
             return
@@ -188,31 +207,35 @@ class DetectionProcessor:
             state.progress.watermark_ms,
             int(flows["stime_ms"].max()),
         )
-        state.quarantine.append(flows.copy())
+        held.append(flows.copy())
         over = self.quarantined - self.config.max_quarantined_flows
-        while over > 0 and state.quarantine:
-            first = state.quarantine[0]
+        while over > 0 and held:
+            first = held[0]
             if len(first) <= over:
-                state.quarantine.pop(0)
+                held.pop(0)
                 over -= len(first)
                 state.progress.dropped_future_flows += len(first)
             else:
-                state.quarantine[0] = first[over:]
+                held[0] = first[over:]
                 state.progress.dropped_future_flows += over
                 over = 0
 
-    def _readmit(self, wall_ms: int | None) -> FlowBatch:
-        """Held flows that event time has now reached."""
+    def _readmit(self, wall_ms: int | None) -> tuple[FlowBatch, FlowBatch]:
+        """Held flows that event time has now reached: own flows, and received copies."""
         state = self.state
-        if not state.quarantine:
-            return empty_batch()
-        held = np.concatenate(state.quarantine)
         ceiling = state.progress.watermark_ms + self.config.future_tolerance_ms
         if wall_ms is not None:
             ceiling = min(ceiling, wall_ms + self.config.future_tolerance_ms)
-        due = held["stime_ms"] <= ceiling
-        state.quarantine = [held[~due]] if (~due).any() else []
-        return held[due]
+        due = []
+        for name in ("quarantine", "quarantined_copies"):
+            if not getattr(state, name):
+                due.append(empty_batch())
+                continue
+            held = np.concatenate(getattr(state, name))
+            ready = held["stime_ms"] <= ceiling
+            setattr(state, name, [held[~ready]] if (~ready).any() else [])
+            due.append(held[ready])
+        return due[0], due[1]
 
     def _due(self) -> bool:
         if self.score_interval_s is None:
@@ -285,7 +308,8 @@ class DetectionProcessor:
         """
         pairs = self.state.pairs
         pairs.merge()
-        chosen = chosen[: len(pairs)] & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
+        # received copies are scored in their sources' partitions
+        chosen = chosen[: len(pairs)] & pairs.own & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
         if not chosen.any():
             return []
         # scorers weigh a source's pairs together (fan-out, DNS per host): all of them come
@@ -298,7 +322,7 @@ class DetectionProcessor:
         chosen = (chosen | context) & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
         dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
         if (chosen & dns).any():
-            chosen |= dns & (pairs.counts > 0)  # the DNS scorer tells resolvers by all clients
+            chosen |= dns & pairs.own & (pairs.counts > 0)  # resolvers are told by all clients
         return score_pairs(
             pairs,
             np.flatnonzero(chosen),

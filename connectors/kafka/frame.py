@@ -10,7 +10,7 @@ Layout (all integers little-endian)::
     0      4     magic  b"SWFB"
     4      1     version (1)
     5      1     layout  1 = full (IPv4 and IPv6), 2 = compact IPv4
-    6      2     reserved (0)
+    6      2     flags   bit 0: received copy (see below); other bits 0
     8      4     record count N
     12     4     record size R in bytes (104 for layout 1, 64 for layout 2)
     16     N*R   records, packed, in the layout's field order
@@ -18,6 +18,13 @@ Layout (all integers little-endian)::
 The compact layout is chosen automatically when every flow in the batch is
 IPv4; it stores addresses as 4-byte integers and saves a third of the bytes
 on the wire.
+
+A *received copy* (flag bit 0) carries flows to the partition of their
+destination: the publisher keys flows by source, so a host's own partition
+has everything it sent, and these copies bring it what it received (its
+producer/consumer ratio, the peers that answered it, the other side of its
+connections). Consumers that count flows (the bins) skip copies; each flow
+is counted once, in its source's partition.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ MAGIC = b"SWFB"
 VERSION = 1
 LAYOUT_FULL = 1
 LAYOUT_COMPACT_V4 = 2
+#: flags bit 0: the frame's flows are copies for their destinations' partition
+RECEIVED_COPY = 1
 
 _HEADER = struct.Struct("<4sBBHII")
 
@@ -78,8 +87,13 @@ class FrameError(SilkwatchError):
         super().__init__(f"flow frame: {detail}")
 
 
-def encode_frame(batch: FlowBatch, rows: np.ndarray | None = None) -> bytes:
+def encode_frame(
+    batch: FlowBatch, rows: np.ndarray | None = None, *, received_copy: bool = False
+) -> bytes:
     """Pack a flow batch (or its ``rows``, by index) into one frame, compact when all IPv4.
+
+    :param received_copy: mark the frame as flows copied to their destinations'
+        partition (:data:`RECEIVED_COPY`). Default - False
 
     Examples
     --------
@@ -100,7 +114,8 @@ def encode_frame(batch: FlowBatch, rows: np.ndarray | None = None) -> bytes:
         used = FLOW_DTYPE.fields["ipv6"][1] + 1
         packed.view(np.uint8).reshape(-1, FLOW_DTYPE.itemsize)[:, used:] = 0  # padding
         layout = LAYOUT_FULL
-    header = _HEADER.pack(MAGIC, VERSION, layout, 0, packed.size, packed.dtype.itemsize)
+    flags = RECEIVED_COPY if received_copy else 0
+    header = _HEADER.pack(MAGIC, VERSION, layout, flags, packed.size, packed.dtype.itemsize)
     return header + packed.tobytes()
 
 
@@ -108,11 +123,13 @@ def decode_frame(frame: bytes | memoryview) -> FlowBatch:
     """Unpack one frame into a flow batch; ``FrameError`` names what is wrong."""
     if len(frame) < _HEADER.size:
         raise FrameError(f"{len(frame)} bytes is shorter than the {_HEADER.size}-byte header")
-    magic, version, layout, _, count, record_size = _HEADER.unpack_from(frame)
+    magic, version, layout, flags, count, record_size = _HEADER.unpack_from(frame)
     if magic != MAGIC:
         raise FrameError(f"bad magic {magic!r} (expected {MAGIC!r})")
     if version != VERSION:
         raise FrameError(f"unsupported version {version}")
+    if flags & ~RECEIVED_COPY:
+        raise FrameError(f"unknown flags {flags:#06x}")
     dtype = _LAYOUTS.get(layout)
     if dtype is None:
         raise FrameError(f"unknown layout {layout}")
@@ -127,3 +144,15 @@ def decode_frame(frame: bytes | memoryview) -> FlowBatch:
     batch = np.empty(count, dtype=FLOW_DTYPE)
     _FROM_COMPACT.apply(records, batch, _COMPACT_TEMPLATE)
     return batch
+
+
+def is_received_copy(frame: bytes | memoryview) -> bool:
+    """Does the frame carry copies for the destinations' partition? (Read before decoding.)
+
+    >>> from detectors.schema import make_batch
+    >>> batch = make_batch(sip=["10.0.0.1"])
+    >>> copy = encode_frame(batch, received_copy=True)
+    >>> is_received_copy(encode_frame(batch)), is_received_copy(copy)
+    (False, True)
+    """
+    return len(frame) >= _HEADER.size and bool(frame[6] & RECEIVED_COPY)

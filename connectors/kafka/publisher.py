@@ -4,7 +4,12 @@ All flows of one source host land on one partition, so the per-host and
 per-pair state of the stream scales out with partitions: each worker owns its
 partitions' hosts outright. A batch is split by partition in one vectorised
 pass and each part goes out as one or more frames (``connectors.kafka.frame``)
-of at most ``max_frame_bytes``.
+of at most ``max_frame_bytes``. A flow whose destination hashes to another
+partition also goes there, as a *received copy* (a flagged frame, after that
+partition's own frames of the batch), so a host's partition sees both
+directions of its traffic: what a host received is part of judging what it
+sent (the Kafka Streams way would be a repartition topic; copies in the same
+topic keep each partition one ordered log, so replays stay deterministic).
 
 The producer is idempotent with ``acks=all``; ``buffer_bytes`` bounds the
 memory held for unacknowledged frames (``send`` blocks when it is full).
@@ -55,8 +60,8 @@ def bootstrap_servers(url: str) -> str:
     return url.removeprefix("kafka://").replace(";", ",")
 
 
-def partition_of(batch: FlowBatch, partitions: int) -> np.ndarray:
-    """The partition of each flow: a stable hash of its source address.
+def partition_of(batch: FlowBatch, partitions: int, *, address: str = "sip") -> np.ndarray:
+    """The partition of each flow: a stable hash of its source (or ``address``) address.
 
     Stable across processes and machines (no Python ``hash``), so a restarted
     publisher sends a host to the partition it used before.
@@ -66,8 +71,10 @@ def partition_of(batch: FlowBatch, partitions: int) -> np.ndarray:
     >>> from detectors.schema import make_batch
     >>> partition_of(make_batch(sip=["10.0.0.1", "10.0.0.3", "10.0.0.1"]), 8).tolist()
     [6, 0, 6]
+    >>> partition_of(make_batch(dip=["10.0.0.1", "10.0.0.3"]), 8, address="dip").tolist()
+    [6, 0]
     """
-    high, low = ip_words(batch["sip"])
+    high, low = ip_words(batch[address])
     mixed = (high * np.uint64(0x9E3779B97F4A7C15)) ^ low
     # splitmix64's finaliser: every input bit reaches the low bits the modulo keeps
     mixed ^= mixed >> np.uint64(30)
@@ -86,6 +93,41 @@ class PublishCounts:
     bytes: int = 0
     frames: int = 0
     skipped_flows: int = 0  # already in Kafka from an earlier run of the same source
+    copied_flows: int = 0  # also sent to their destination's partition (received copies)
+
+
+def frame_rows(batch: FlowBatch, partitions: int) -> list[tuple[int, np.ndarray, bool]]:
+    """The rows of each frame of a batch, in sending order: ``(partition, rows, copy)``.
+
+    Per partition, its own flows (source hashes there), then the received copies
+    (destination hashes there, source elsewhere). The embedded equivalent of a
+    partitioned run replays exactly these parts.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> b = make_batch(sip=["10.0.0.1", "10.0.0.3", "10.0.0.1"],
+    ...                dip=["10.0.0.3", "10.0.0.1", "10.0.0.1"])
+    >>> [(p, rows.tolist(), copy) for p, rows, copy in frame_rows(b, 8)]
+    [(0, [1], False), (0, [0], True), (6, [0, 2], False), (6, [1], True)]
+    """
+    source = partition_of(batch, partitions)
+    destination = partition_of(batch, partitions, address="dip")
+    foreign = np.flatnonzero(destination != source)
+    own_order = stable_order(source, partitions)
+    own_bounds = np.searchsorted(source[own_order], np.arange(partitions + 1))
+    copy_order = foreign[stable_order(destination[foreign], partitions)]
+    copy_bounds = np.searchsorted(destination[copy_order], np.arange(partitions + 1))
+    parts = []
+    for p in range(partitions):
+        for order, bounds, copy in (
+            (own_order, own_bounds, False),
+            (copy_order, copy_bounds, True),
+        ):
+            rows = order[bounds[p] : bounds[p + 1]]
+            if len(rows):
+                parts.append((p, rows, copy))
+    return parts
 
 
 #: message headers that stamp a frame with its place in its source
@@ -160,17 +202,15 @@ class FlowPublisher:
         index, self._batches = self._batches, self._batches + 1
         if not batch.size:
             return
-        partition = partition_of(batch, self.partitions)
-        order = stable_order(partition, self.partitions)
-        bounds = np.searchsorted(partition[order], np.arange(self.partitions + 1))
-        for p in range(self.partitions):
-            rows = order[bounds[p] : bounds[p + 1]]
-            for number, start in enumerate(range(0, len(rows), self._max_rows)):
+        numbers: dict[int, int] = {}  # a partition's frames of this batch, copies included
+        for p, rows, received_copy in frame_rows(batch, self.partitions):
+            for start in range(0, len(rows), self._max_rows):
                 part = rows[start : start + self._max_rows]
+                number = numbers[p] = numbers.get(p, -1) + 1
                 if (index, number) <= self._landed.get(p, (-1, -1)):
-                    self.counts.skipped_flows += len(part)
+                    self.counts.skipped_flows += 0 if received_copy else len(part)
                     continue
-                frame = encode_frame(batch, part)
+                frame = encode_frame(batch, part, received_copy=received_copy)
                 headers = None
                 if self.source is not None:
                     headers = [
@@ -180,8 +220,11 @@ class FlowPublisher:
                 future = self._producer.send(self.topic, value=frame, partition=p, headers=headers)
                 self._track(future, len(frame))
                 self.counts.frames += 1
-                self.counts.flows += len(part)
-                self.counts.bytes += int(batch["bytes"][part].sum())
+                if received_copy:
+                    self.counts.copied_flows += len(part)
+                else:
+                    self.counts.flows += len(part)
+                    self.counts.bytes += int(batch["bytes"][part].sum())
 
     def resume(self, *, scan: int = 4_096) -> int:
         """Find how far an earlier run of this source got, per partition; returns frames found.

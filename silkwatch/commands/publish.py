@@ -103,9 +103,10 @@ def _report(publisher, topic: str, seconds: float) -> None:
     skipped = (
         f", {counts.skipped_flows:,} skipped as already in Kafka" if counts.skipped_flows else ""
     )
+    copies = f" (and {counts.copied_flows:,} received copies)" if counts.copied_flows else ""
     print(
-        f"published {counts.flows:,} flows, {counts.bytes:,} bytes in {counts.frames:,} frames "
-        f"to {topic} ({publisher.partitions} partitions) in {seconds:.1f} s{skipped}"
+        f"published {counts.flows:,} flows, {counts.bytes:,} bytes in {counts.frames:,} frames"
+        f"{copies} to {topic} ({publisher.partitions} partitions) in {seconds:.1f} s{skipped}"
     )
 
 

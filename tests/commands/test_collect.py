@@ -79,7 +79,7 @@ def test_collect_publishes_the_frames_of_publish(kafka_broker, tmp_path: Path) -
     """Flows reach Kafka as ``silkwatch publish`` frames, each on its source's partition."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from connectors.kafka.frame import decode_frame
+    from connectors.kafka.frame import decode_frame, is_received_copy
     from connectors.kafka.publisher import partition_of
 
     topic = kafka_broker.create_topic("collect-frames", partitions=4)
@@ -100,16 +100,24 @@ def test_collect_publishes_the_frames_of_publish(kafka_broker, tmp_path: Path) -
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     ends = consumer.end_offsets(partitions)
-    flows = octets = 0
+    flows = octets = copies = 0
+    foreign = 0  # own flows whose destination hashes to another partition: each has a copy
     while any(consumer.position(tp) < ends[tp] for tp in partitions):
         for tp, records in consumer.poll(timeout_ms=1000).items():
             for record in records:
                 batch = decode_frame(record.value)
+                if is_received_copy(record.value):  # here for its destinations
+                    assert set(partition_of(batch, 4, address="dip").tolist()) == {tp.partition}
+                    assert tp.partition not in set(partition_of(batch, 4).tolist())
+                    copies += len(batch)
+                    continue
                 assert set(partition_of(batch, 4).tolist()) == {tp.partition}
+                foreign += int((partition_of(batch, 4, address="dip") != tp.partition).sum())
                 flows += len(batch)
                 octets += int(batch["bytes"].sum())
     consumer.close()
     assert (flows, octets) == (521, 231_575)
+    assert copies == foreign > 0
 
 
 def test_mistakes_are_one_line_and_nothing_on_stdout(tmp_path: Path, capfd) -> None:

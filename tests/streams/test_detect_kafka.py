@@ -19,7 +19,7 @@ import time
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka.frame import decode_frame
+from connectors.kafka.frame import decode_frame, is_received_copy
 from connectors.kafka.publisher import FlowPublisher
 from detectors.config import DetectorsConfig
 from detectors.synthetic import synthetic_day
@@ -130,11 +130,12 @@ def per_partition_alerts(bootstrap: str, topic: str, partitions: int) -> dict[st
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
-        batches = [decode_frame(record.value) for record in consumer]
+        frames = [record.value for record in consumer]
         consumer.close()
         processor = DetectionProcessor(partition, StreamConfig(), DetectorsConfig())
-        for offset, batch in enumerate(batches):
-            found += processor.process(batch, offset)
+        for offset, frame in enumerate(frames):
+            copy = is_received_copy(frame)
+            found += processor.process(decode_frame(frame), offset, received_copy=copy)
         found += processor.flush()
     return finals(found)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer
 
-from connectors.kafka.frame import decode_frame
+from connectors.kafka.frame import decode_frame, is_received_copy
 from connectors.kafka.publisher import FlowPublisher
 from connectors.silk import read_batches
 from tests.streams.test_worker_kafka import FCCX, unique_names
@@ -18,12 +18,13 @@ pytestmark = pytest.mark.kafka
 
 
 def landed(bootstrap: str, topic: str) -> np.ndarray:
-    """Every flow in the topic, as one batch."""
+    """Every flow in the topic, as one batch (received copies left out: each flow once)."""
     consumer = KafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3_000
     )
     try:
-        return np.concatenate([decode_frame(record.value) for record in consumer])
+        frames = [record.value for record in consumer if not is_received_copy(record.value)]
+        return np.concatenate([decode_frame(frame) for frame in frames])
     finally:
         consumer.close()
 
