@@ -40,7 +40,6 @@ BIN_DIMENSIONS: dict[str, str | None] = {
 class StreamConfig:
     """How the stream bins, waits for late flows and forgets.
 
-    :param bin_ms: width of a byte bin. Default - 1 h
     :param load_scheme: how a flow spanning bins is shared (rwcount's names).
         Default - ``time-proportional``, rwcount's default
     :param allowed_lateness_ms: an hour closes when the partition's event-time
@@ -60,7 +59,10 @@ class StreamConfig:
         per partition; older ones are dropped and counted. Default - 100,000
     """
 
-    bin_ms: int = HOUR_MS
+    #: the width of a byte bin: one hour, and not a setting. The network hours, the volume
+    #: scores and the detection's hour closes all count whole hours; a width given here
+    #: was honoured by the bins and by nothing after them (issue 16)
+    bin_ms: ClassVar[int] = HOUR_MS
     load_scheme: str = "time-proportional"
     allowed_lateness_ms: int = 30 * 60_000
     retention_ms: int = 48 * HOUR_MS
