@@ -122,10 +122,10 @@ def report_rita() -> list[str]:
         "",
         "RITA's `analysis/beacons_test.go` (activecm/rita) publishes input series with the "
         "scores its timestamp and data-size functions must give. The same series, fed to "
-        "`detectors/beacon.py` (see `bench/rita.py`): *our part* is our timing (or size) "
-        "sub-score on the same numbers; *whole scorer* is `score_beacons` on one flow per "
-        "timestamp with `min_callbacks` lowered to RITA's 4 (the count part is then low: 10 "
-        "callbacks of the 24 that earn it in full).",
+        "`detectors/beacon.py` (see `silkwatch/evaluation/rita.py`): *our part* is our timing "
+        "(or size) sub-score on the same numbers; *whole scorer* is `score_beacons` on one "
+        "flow per timestamp with `min_callbacks` lowered to RITA's 4 (the count part is then "
+        "low: 10 callbacks of the 24 that earn it in full).",
         "",
         "| timestamps | RITA | MAD/median | Bowley skew | our timing part | whole scorer |",
         "|---|---|---|---|---|---|",
