@@ -3,7 +3,7 @@
 Each burst of datagrams is decoded into one batch, stamped with the sensor and
 flowtype the collector was given (rwflowpack's probe), sent to every output and
 flushed, so a reader of the repository or the stream sees it at once. Outputs
-need only ``send(batch)`` and ``flush()`` (the ``BatchSink`` of the style guide).
+are :class:`~connectors.sinks.BatchSink` objects: ``send(batch)`` and ``flush()``.
 """
 
 from __future__ import annotations
@@ -13,23 +13,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from connectors.netflow.decoder import Decoder
 from connectors.netflow.receiver import UdpReceiver, kernel_drops
+from connectors.sinks import BatchSink
 from detectors.schema import FlowBatch
-
-
-class Sink(Protocol):
-    """An output of the collector."""
-
-    def send(self, batch: FlowBatch) -> None:
-        """Take one batch."""
-        ...
-
-    def flush(self) -> None:
-        """Make what was sent visible (written, acknowledged)."""
-        ...
 
 
 @dataclass
@@ -60,7 +48,7 @@ class Collector:
     def __init__(
         self,
         decoder: Decoder,
-        sinks: Sequence[Sink],
+        sinks: Sequence[BatchSink],
         *,
         sensor: int = 0,
         flowtype: int = 0,
