@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.hosts import HOUR_MS, HostHour, HostKey
+from detectors.hosts import HOUR_MS, HostHour, HostKey, Peer, Port
 from detectors.keyindex import KeyIndex
 from detectors.pairstate import PairState
 from detectors.schema import FlowBatch, ip_words
 
 #: the int64 total columns, in :class:`HostHour`'s order
 TOTALS = ("flows", "packets", "bytes", "served_packets", "served_bytes")
+
+#: one (host, hour)'s destination and port sketches: (:data:`Peer` tuples, :data:`Port` tuples)
+Sketch = tuple[tuple[Peer, ...], tuple[Port, ...]]
 
 
 class HostHours:
@@ -105,18 +108,26 @@ class HostHours:
         ports: tuple[tuple[int, int], ...] = (),
     ) -> HostHour:
         """The :class:`HostHour` of a slot."""
-        flows, packets, octets, served_packets, served_bytes = self.totals[slot].tolist()
-        return HostHour(
-            flows,
-            packets,
-            octets,
-            served_packets,
-            served_bytes,
-            int(self.first_ms[slot]),
-            int(self.last_ms[slot]),
-            peers,
-            ports,
+        [value] = self.hours_at(np.array([slot]), [(peers, ports)])
+        return value
+
+    def keys_at(self, slots: np.ndarray) -> list[HostKey]:
+        """The (host, hour start) key of each slot, as the scorers' mappings use them."""
+        return list(zip(host_addresses(self.hosts[slots]), self.hours[slots].tolist(), strict=True))
+
+    def hours_at(self, slots: np.ndarray, sketches: list[Sketch] | None = None) -> list[HostHour]:
+        """The :class:`HostHour` of each slot, with its (peers, ports) sketch from
+        ``sketches`` (default: empty). One pass of ``tolist`` per column, so a few
+        thousand slots cost about a millisecond."""
+        sketches = sketches if sketches is not None else [((), ())] * len(slots)
+        rows = zip(
+            self.totals[slots].tolist(),
+            self.first_ms[slots].tolist(),
+            self.last_ms[slots].tolist(),
+            sketches,
+            strict=True,
         )
+        return [HostHour(*totals, first, last, *sketch) for totals, first, last, sketch in rows]
 
     def expire(self, before_ms: int) -> int:
         """Forget hours starting before ``before_ms``; returns how many rows went."""
@@ -150,7 +161,14 @@ class HostHours:
 
 def host_bytes(words: np.ndarray) -> bytes:
     """A host's two key words as the 16 address bytes the scorers use."""
-    return np.asarray(words[:2], dtype=np.uint64).astype(">u8").tobytes()
+    [address] = host_addresses(np.asarray(words)[None, :2])
+    return address
+
+
+def host_addresses(words: np.ndarray) -> list[bytes]:
+    """Hosts' key words, shape (n, 2), as the 16 address bytes each, in one pass."""
+    column = np.ascontiguousarray(np.asarray(words, dtype=np.uint64)[:, :2]).astype(">u8")
+    return column.view("V16").reshape(-1).tolist()
 
 
 def exfil_inputs(
@@ -173,15 +191,12 @@ def exfil_inputs(
     the pair state's retained flows.
     """
     in_hour = np.flatnonzero(sent.hours == hour_ms)
-    keys = sent.hosts
-    sent_map: dict[HostKey, HostHour] = {
-        (host_bytes(keys[slot]), hour_ms): sent.at(slot) for slot in in_hour.tolist()
-    }
     totals = sent.totals[in_hour]
     chosen = in_hour[totals[:, 2] - totals[:, 4] >= min_sent_bytes]
     if len(chosen) == 0:
         return None
-    candidates = KeyIndex.from_keys(keys[chosen])
+    sent_map = dict(zip(sent.keys_at(in_hour), sent.hours_at(in_hour), strict=True))
+    candidates = KeyIndex.from_keys(sent.hosts[chosen])
     since_ms = hour_ms - baseline_hours * HOUR_MS
     sketches = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations)
     # the sources a host received from (their largest flow), for the pair's producer ratio
@@ -192,10 +207,10 @@ def exfil_inputs(
         rows = np.flatnonzero(
             (candidates.find(table.hosts) >= 0) & (hours >= since_ms) & (hours <= hour_ms)
         )
-        for slot in rows.tolist():
-            key = (host_bytes(table.hosts[slot]), int(hours[slot]))
-            peers, ports = sketched.get(key, ((), ()))
-            out[key] = table.at(slot, peers, ports)
+        keys = table.keys_at(rows)
+        empty: Sketch = ((), ())
+        values = table.hours_at(rows, [sketched.get(key, empty) for key in keys])
+        out.update(zip(keys, values, strict=True))
     return sent_map, received_map
 
 
@@ -207,7 +222,7 @@ def _sketches(
     k: int,
     *,
     received: bool = False,
-) -> dict[HostKey, tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int], ...]]]:
+) -> dict[HostKey, Sketch]:
     """Per (host, hour): the ``k`` destinations and ports with the largest single flow
     (``received``: the ``k`` sources that sent the host its largest flows, no ports)."""
     pairs.merge()
