@@ -125,7 +125,45 @@ class Population(NamedTuple):
 
 def _ramp_down(value: float, zero_at: float, one_at: float = 0.0) -> float:
     """1 at or below ``one_at``, 0 at or above ``zero_at``, linear between."""
-    return float(np.clip((zero_at - value) / (zero_at - one_at), 0.0, 1.0))
+    return float(_ramps_down(value, zero_at, one_at))
+
+
+def _ramps_down(value, zero_at: float, one_at: float = 0.0):
+    """:func:`_ramp_down` of a number or, element-wise, of an array."""
+    return np.clip((zero_at - value) / (zero_at - one_at), 0.0, 1.0)
+
+
+def periodic_parts(rel_mad, skew, size_rel_mad, bytes_per_packet, count, config: BeaconConfig):
+    """A periodic pair's undamped score: its parts, each in [0, 1], and their weighted mean.
+
+    Numbers or arrays alike: the scorer phrases one pair, the engine bounds
+    thousands of pairs at once with the same formula
+    (``detectors.scoring``), so the two cannot drift apart.
+
+    Examples
+    --------
+    >>> parts, raw = periodic_parts(0.1, 0.2, 0.05, 150.0, 40, BeaconConfig())
+    >>> {name: round(float(v), 3) for name, v in parts.items()}, round(float(raw), 3)
+    ({'timing': 0.833, 'skew': 0.8, 'size': 0.8, 'bytes_per_packet': 1.0, 'count': 1.0}, 0.873)
+    """
+    parts = {
+        "timing": _ramps_down(rel_mad, config.max_interval_rel_mad),
+        "skew": 1.0 - np.abs(skew),
+        "size": _ramps_down(size_rel_mad, config.max_size_rel_mad),
+        "bytes_per_packet": _ramps_down(
+            bytes_per_packet, config.high_bytes_per_packet, config.low_bytes_per_packet
+        ),
+        "count": _ramps_down(-count, -config.min_callbacks, -config.full_callbacks),
+    }
+    weights = {
+        "timing": config.weight_timing,
+        "skew": config.weight_skew,
+        "size": config.weight_size,
+        "bytes_per_packet": config.weight_bytes_per_packet,
+        "count": config.weight_count,
+    }
+    raw = sum(weights[name] * value for name, value in parts.items()) / sum(weights.values())
+    return parts, raw
 
 
 @lru_cache(maxsize=8)
@@ -330,23 +368,11 @@ def _periodic_candidate(
     totals = events[:, 1:].sum(axis=0)
     nbytes, packets = int(totals[1]), int(totals[2])
     count = len(callbacks.start_ms)
-    parts = {
-        "timing": _ramp_down(timing.rel_mad, config.max_interval_rel_mad),
-        "skew": 1.0 - abs(timing.skew),
-        "size": _ramp_down(size_rel_mad, config.max_size_rel_mad),
-        "bytes_per_packet": _ramp_down(
-            nbytes / max(packets, 1), config.high_bytes_per_packet, config.low_bytes_per_packet
-        ),
-        "count": _ramp_down(-count, -config.min_callbacks, -config.full_callbacks),
-    }
-    weights = {
-        "timing": config.weight_timing,
-        "skew": config.weight_skew,
-        "size": config.weight_size,
-        "bytes_per_packet": config.weight_bytes_per_packet,
-        "count": config.weight_count,
-    }
-    raw = sum(weights[name] * value for name, value in parts.items()) / sum(weights.values())
+    parts, raw = periodic_parts(
+        timing.rel_mad, timing.skew, size_rel_mad, nbytes / max(packets, 1), count, config
+    )
+    parts = {name: float(value) for name, value in parts.items()}
+    raw = float(raw)
     return _Candidate(
         key, callbacks, timing, len(events), packets, nbytes, size_median, size_rel_mad, parts, raw
     )

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from detectors.alerts import Alert
-from detectors.beacon import BeaconConfig, Population, score_beacons
+from detectors.beacon import BeaconConfig, Population, periodic_parts, score_beacons
 from detectors.dns import DNS_PORT, UDP, DnsConfig, DnsPopulation, score_dns_tunnels
 from detectors.keyindex import KeyIndex
 from detectors.pairfeatures import PairFeatures, interval_stats, pair_features
@@ -51,6 +51,9 @@ class PairScorer:
         ``population=``), if anything
     :param by_host: the scorer judges source hosts over all their pairs (it must
         see every pair of a host whenever one of them changed)
+    :param narrow: ``narrow(pairs, features, keep, population, config)``: of the
+        kept pairs, those that can still alert (or change another's alert) once
+        the population is known; a necessary condition like the prefilter
     """
 
     attribute: str
@@ -59,13 +62,19 @@ class PairScorer:
     gap_ms: Callable[[Any], int] | None = None
     population: Callable[[PairState, PairFeatures, int, Any], Any] | None = None
     by_host: bool = False
+    narrow: Callable[[PairState, PairFeatures, np.ndarray, Any, Any], np.ndarray] | None = None
 
 
 def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
     """``_periodic_candidate``'s gates, or a possible long session."""
+    return np.isin(f.proto, c.protocols) & (_maybe_periodic(f, c) | _maybe_session(f, c))
+
+
+def _maybe_periodic(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
+    """``_periodic_candidate``'s gates on the callbacks' count, timing, duration and sizes."""
     cb = f.callbacks[c.callback_gap_ms]
     with np.errstate(invalid="ignore"):
-        periodic = (
+        return (
             ~np.isin(f.dport, c.skip_dports)
             & (cb.count >= c.min_callbacks)
             & (2 * f.sport_span >= cb.count)
@@ -74,8 +83,64 @@ def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
             & (cb.duration_ms <= c.max_duty_cycle * cb.period_ms + _SLACK)
             & (cb.size_rel_mad < c.max_size_rel_mad + _SLACK)
         )
-    session = f.busy_ms + (f.flows - 1) * c.session_gap_ms >= c.session_min_duration_ms
-    return np.isin(f.proto, c.protocols) & (periodic | session)
+
+
+def _maybe_session(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
+    """Back-to-back flows whose durations plus gaps could reach a long session."""
+    return f.busy_ms + (f.flows - 1) * c.session_gap_ms >= c.session_min_duration_ms
+
+
+def _beacon_narrow(
+    pairs: PairState, f: PairFeatures, keep: np.ndarray, population: Population, c: BeaconConfig
+) -> np.ndarray:
+    """The kept pairs that can still matter once prevalence is known.
+
+    A periodic pair whose raw score (bounded from the features,
+    :func:`_raw_bound`) stays under the alert score after prevalence damping
+    (fan-out only lowers it further, and a campaign counts at most
+    ``campaign_max_hosts`` sources as one) cannot alert as a beacon. It still
+    matters as a possible long session, and as a fan-out peer of its source's
+    other beacons (when its raw score can reach ``fanout_min_raw``), so it is kept
+    when it may be a session, or when its source has a periodic pair that can alert.
+    On a workstation network this removes the thousands of hosts polling one
+    telemetry service every hour, the bulk of the periodic pairs.
+    """
+    sharing = np.zeros(len(f.slots), dtype=np.float64)
+    kept = np.flatnonzero(keep)
+    raw = pairs.index.keys[f.slots[kept], 2:4].astype(">u8").tobytes()
+    sharing[kept] = [population.sharing.get(raw[16 * i : 16 * i + 16], 0) for i in range(len(kept))]
+    fewest = np.maximum(sharing - c.campaign_max_hosts + 1, 1)  # after a campaign's discount
+    share = fewest / max(population.total_hosts, 1)
+    prevalence = np.where(
+        fewest >= c.prevalence_min_hosts,
+        c.prevalence_weight * np.minimum(share / c.prevalence_full_share, 1.0),
+        0.0,
+    )
+    periodic = keep & _maybe_periodic(f, c)
+    raw = _raw_bound(f, c)
+    can_alert = periodic & (raw * (1.0 - prevalence) >= c.alert_score - 1e-4)  # rounded scores
+    peer = np.isin(f.source_host, f.source_host[can_alert]) & (raw >= c.fanout_min_raw - 1e-9)
+    return (keep & _maybe_session(f, c)) | can_alert | (periodic & peer)
+
+
+def _raw_bound(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
+    """Per pair, at least ``_periodic_candidate``'s raw score (NaN where not periodic).
+
+    The same parts from the features' statistics, with the timing and size
+    spreads loosened by the rounding slack and the quartile skew taken at its
+    best (0), so the bound never falls below the score the scorer computes.
+    """
+    cb = f.callbacks[c.callback_gap_ms]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _, raw = periodic_parts(
+            cb.rel_mad - _SLACK,
+            0.0,
+            cb.size_rel_mad - _SLACK,
+            f.bytes / np.maximum(f.packets, 1),
+            cb.count,
+            c,
+        )
+    return raw
 
 
 def _dns(f: PairFeatures, c: DnsConfig) -> np.ndarray:
@@ -148,6 +213,7 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         lambda c: c.callback_gap_ms,
         lambda pairs, _, now_ms, c: population(pairs, since_ms=now_ms - c.window_ms, now_ms=now_ms),
         by_host=True,  # fan-out damping weighs a source's other beacons and sessions
+        narrow=_beacon_narrow,
     ),
     PairScorer(
         "dns",
@@ -206,6 +272,8 @@ def score_pairs(
         extra = {}
         if scorer.population is not None and prefilter:
             extra["population"] = scorer.population(pairs, f, now_ms, config)
+            if scorer.narrow is not None:
+                chosen = f.slots[scorer.narrow(pairs, f, keep, extra["population"], config)]
         found += scorer.score(
             pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
