@@ -3,10 +3,13 @@
 SiLK's ``rwcount`` offers seven *load schemes* that decide how a flow that
 spans several bins is shared among them (``silk-format.md`` §12.3). The same
 numbers feed the ``silkwatch count`` command and the streaming byte bins, so
-the computation lives here once, on whole batches: a flow touching ``k`` bins
-becomes ``k`` weighted pieces (``np.repeat``), and pieces with the same
-(group, bin) are summed. Bins are multiples of ``bin_ms`` since the epoch,
-which is what rwcount does for every bin size that divides a day.
+the computation lives here once, on whole batches. A small C kernel
+(``_timebins.c``) adds each flow's shares into a dense window of bins per group,
+with rwcount's own expressions and in rwcount's order, so the doubles are
+rwcount's; flows scattered over a huge span are listed as (flow, bin) pieces
+instead and summed per key in the same order. Bins lie on a grid of
+``bin_ms`` through ``origin_ms`` (default: the epoch grid, which is rwcount's for
+every bin size that divides a day; ``silkwatch count`` passes rwcount's origin).
 
 Batches can be binned one at a time and combined with :func:`merge_bins`; the
 result equals binning everything at once (up to float rounding of the shares).
@@ -16,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from detectors import _timebins
 from detectors.exceptions import SilkwatchError
-from detectors.groupby import group_rows, key_words, stable_order
+from detectors.grouping import group_rows, key_words
 from detectors.schema import FlowBatch
 
 #: rwcount's load-scheme names and the numbers ``--load-scheme`` also accepts
@@ -33,8 +38,14 @@ LOAD_SCHEMES: dict[str, int] = {
     "maximum-volume": 5,
     "minimum-volume": 6,
 }
-#: most (flow, bin) pieces built at once (~40 bytes each); larger batches are split
+#: most (flow, bin) pieces listed at once (40 bytes each); larger batches are split
 MAX_PIECES = 1 << 24
+#: a dense window of bins (24 bytes a bin and group) is used up to this many cells...
+DENSE_CELLS = 1 << 22
+#: ...when it has at most this many cells per flow, or this few in all; sparser flows
+#: (a record dated years ahead) are listed as (flow, bin) pieces and summed per key
+DENSE_CELLS_PER_FLOW = 4
+DENSE_MIN_CELLS = 1 << 16
 
 BIN_UNIFORM, START_SPIKE, END_SPIKE, MIDDLE_SPIKE, TIME_PROPORTIONAL, MAXIMUM, MINIMUM = range(7)
 
@@ -133,13 +144,15 @@ def bin_volumes(
     Examples
     --------
     A 10 ms flow crossing a 100 ms boundary, time-proportional (the flow
-    lasts ``elapsed + 1`` ms, end inclusive), then start-spike:
+    lasts ``elapsed + 1`` ms, end inclusive), then start-spike. The bytes are
+    rwcount's doubles: (1 - 95/100) of a whole bin's 1100 * 100/11 bytes, and
+    106/100 - 1 of it (rwcount prints 500.00 and 600.00):
 
     >>> from detectors.schema import make_batch
     >>> b = make_batch(stime_ms=[95], elapsed_ms=[10], bytes=[1100], packets=[11])
     >>> v = bin_volumes(b, bin_ms=100)
-    >>> v.bin_start_ms.tolist(), v.records.tolist(), v.bytes.tolist()
-    ([0, 100], [0.4545454545454546, 0.5454545454545454], [500.0, 600.0])
+    >>> v.bin_start_ms.tolist(), v.records.round(6).tolist(), v.bytes.tolist()
+    ([0, 100], [0.454545, 0.545455], [500.00000000000045, 600.0000000000006])
     >>> bin_volumes(b, bin_ms=100, scheme="start-spike").bytes.tolist()
     [1100.0]
     """
@@ -153,10 +166,14 @@ def bin_volumes_by(
     bin_ms: int,
     scheme: int | str = "time-proportional",
     groups: Sequence[np.ndarray | None],
+    origin_ms: int | None = None,
 ) -> list[BinVolumes]:
     """:func:`bin_volumes` for several groupings of the same flows (total, by sensor...).
 
-    The flows are split among bins once; only the summing is done per grouping.
+    Each flow's shares are computed by the C kernel (``_timebins.c``) with
+    rwcount's own expressions, relative to ``origin_ms`` as rwcount computes
+    them relative to its first bin: rwcount's grid origin gives rwcount's very
+    doubles. Default - the bin of the first flow, on the epoch grid.
 
     Examples
     --------
@@ -169,59 +186,160 @@ def bin_volumes_by(
     scheme_id = parse_load_scheme(scheme)
     if bin_ms <= 0:
         raise ValueError(f"bin_ms must be positive, not {bin_ms}")
-    start_ms = batch["stime_ms"].astype(np.int64)
-    elapsed_ms = batch["elapsed_ms"].astype(np.int64)
-    end_ms = start_ms + elapsed_ms  # rwcount's eTime: the last millisecond of the flow
-    columns = [
-        np.zeros(len(batch), np.int64) if group is None else np.asarray(group, np.int64)
-        for group in groups
-    ]
-    byte_counts = batch["bytes"].astype(np.float64)
-    packet_counts = batch["packets"].astype(np.float64)
-
-    if scheme_id in (START_SPIKE, END_SPIKE, MIDDLE_SPIKE):
-        if scheme_id == START_SPIKE:
-            spike_ms = start_ms
-        elif scheme_id == END_SPIKE:
-            spike_ms = end_ms
-        else:  # C integer division, as rwcount's middleAdd
-            spike_ms = start_ms + elapsed_ms // 2
-        ones = np.ones(len(batch))
-        bins = spike_ms // bin_ms
-        return [_sum_pieces(g, bins, bin_ms, ones, byte_counts, packet_counts) for g in columns]
-
-    first_bin = start_ms // bin_ms
-    bins_touched = end_ms // bin_ms - first_bin + 1
-    if len(batch) > 1 and int(bins_touched.sum()) > MAX_PIECES:
-        # long flows in small bins: bound the memory by binning halves apart
+    if not len(batch):
+        return [empty_bins() for _ in groups]
+    flows = _FlowColumns.of(batch)
+    origin = bin_ms * (int(flows.start[0]) // bin_ms) if origin_ms is None else int(origin_ms)
+    args = (*flows, origin, bin_ms, scheme_id)
+    first_bin, last_bin = _timebins.span(*args)
+    nbins = last_bin - first_bin + 1
+    compact = [_compact_groups(group) for group in groups]
+    dense = [_dense_enough(len(values) * nbins, len(batch)) for _, values in compact]
+    pieces = 0 if all(dense) else _timebins.pieces_count(*args)
+    if pieces > MAX_PIECES and len(batch) > 1:
+        # long flows scattered over a long span: bound the memory by binning halves apart
         half = len(batch) // 2
         halves = [
-            bin_volumes_by(part, bin_ms=bin_ms, scheme=scheme_id, groups=[g[rows] for g in columns])
-            for part, rows in ((batch[:half], slice(None, half)), (batch[half:], slice(half, None)))
+            bin_volumes_by(
+                batch[rows],
+                bin_ms=bin_ms,
+                scheme=scheme_id,
+                groups=[None if g is None else np.asarray(g)[rows] for g in groups],
+                origin_ms=origin,
+            )
+            for rows in (slice(None, half), slice(half, None))
         ]
         return [merge_bins(a, b) for a, b in zip(*halves, strict=True)]
-    flow, step = _runs(bins_touched)
-    bins = first_bin[flow] + step
-    span = bins_touched[flow]
-    if scheme_id == TIME_PROPORTIONAL:
-        inside_ms = np.minimum(end_ms[flow] + 1, (bins + 1) * bin_ms) - np.maximum(
-            start_ms[flow], bins * bin_ms
+    found: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    results = []
+    for (ids, values), in_window in zip(compact, dense, strict=True):
+        if in_window:
+            cells = np.zeros((len(values), nbins, 3))
+            _timebins.accumulate(*args, ids, first_bin, nbins, cells)
+            results.append(_window_volumes(cells, values, first_bin, origin, bin_ms))
+            continue
+        if found is None:  # flows scattered over a long span: list the pieces, sum per key
+            found = (np.empty(pieces, np.int64), np.empty(pieces, np.int64), np.empty((pieces, 3)))
+            _timebins.pieces(*args, *found)
+        bins, rows, shares = found
+        owner = np.zeros(pieces, np.int64) if ids is None else ids[rows]
+        results.append(_sum_by_key(values[owner], origin + bins * bin_ms, shares))
+    return results
+
+
+class VolumeCounter:
+    """rwcount's array of bins, filled batch after batch: each bin gets rwcount's double.
+
+    Merging per-batch sums (:func:`merge_bins`) adds the flows of a bin in
+    another order than rwcount, which can move a printed cent. Here the flows
+    are added into one window of bins, kept across batches and grown as they
+    reach out (as rwcount's ``reallocBins``), so every bin is summed flow after
+    flow in input order, as rwcount sums it. A batch that would stretch the
+    window far beyond the work done (a record dated years ahead) is binned
+    apart (:func:`bin_volumes_by`) and merged in at the end.
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch
+    >>> counter = VolumeCounter(bin_ms=100, scheme="start-spike", origin_ms=0)
+    >>> counter.add(make_batch(stime_ms=[5, 150], bytes=[10, 20]))
+    >>> counter.add(make_batch(stime_ms=[60, 10**12], bytes=[1, 2]))
+    >>> v = counter.result()
+    >>> v.bin_start_ms.tolist(), v.bytes.tolist()
+    ([0, 100, 1000000000000], [11.0, 20.0, 2.0])
+    """
+
+    def __init__(self, *, bin_ms: int, scheme: int | str, origin_ms: int) -> None:
+        if bin_ms <= 0:
+            raise ValueError(f"bin_ms must be positive, not {bin_ms}")
+        self.bin_ms, self.scheme, self.origin_ms = bin_ms, parse_load_scheme(scheme), origin_ms
+        self._first_bin = 0  # of the window, relative to the origin
+        self._cells = np.zeros((1, 0, 3))
+        self._flows = 0
+        self._apart = empty_bins()
+
+    def add(self, batch: FlowBatch) -> None:
+        """Count a batch's flows (``stime_ms``, ``elapsed_ms``, ``bytes``, ``packets``)."""
+        if not len(batch):
+            return
+        self._flows += len(batch)
+        args = (*_FlowColumns.of(batch), self.origin_ms, self.bin_ms, self.scheme)
+        first, last = _timebins.span(*args)
+        held = self._cells.shape[1]
+        if held:
+            first, last = min(first, self._first_bin), max(last, self._first_bin + held - 1)
+        if not _dense_enough(last - first + 1, self._flows):
+            (volumes,) = bin_volumes_by(
+                batch,
+                bin_ms=self.bin_ms,
+                scheme=self.scheme,
+                groups=[None],
+                origin_ms=self.origin_ms,
+            )
+            self._apart = merge_bins(self._apart, volumes)
+            return
+        if first < self._first_bin or last >= self._first_bin + held:
+            self._grow(first, last)
+        _timebins.accumulate(*args, None, self._first_bin, self._cells.shape[1], self._cells)
+
+    def result(self) -> BinVolumes:
+        """Every bin a flow touched, in time order."""
+        window = _window_volumes(
+            self._cells, np.zeros(1, np.int64), self._first_bin, self.origin_ms, self.bin_ms
         )
-        share = inside_ms / (elapsed_ms[flow] + 1.0)
-        record_share = volume_share = share
-    elif scheme_id == BIN_UNIFORM:
-        record_share = volume_share = 1.0 / span
-    elif scheme_id == MAXIMUM:
-        record_share = volume_share = np.ones(len(flow))
-    else:  # MINIMUM: volume only where the whole flow fits in one bin
-        record_share = np.ones(len(flow))
-        volume_share = (span == 1).astype(np.float64)
-    piece_bytes = byte_counts[flow] * volume_share
-    piece_packets = packet_counts[flow] * volume_share
-    return [
-        _sum_pieces(g[flow], bins, bin_ms, record_share, piece_bytes, piece_packets)
-        for g in columns
-    ]
+        return merge_bins(window, self._apart)
+
+    def _grow(self, first: int, last: int) -> None:
+        """Hold bins ``first`` .. ``last``, with as much again to spare on the side that grew
+        (within :data:`DENSE_CELLS`), so a file in time order copies the window rarely."""
+        held = self._cells.shape[1]
+        spare = max(0, min(held, DENSE_CELLS - (last - first + 1)))
+        if held and first < self._first_bin:
+            first -= spare
+        elif held:
+            last += spare
+        cells = np.zeros((1, last - first + 1, 3))
+        at = self._first_bin - first
+        cells[:, at : at + held] = self._cells
+        self._cells, self._first_bin = cells, first
+
+
+def _dense_enough(cells: int, flows: int) -> bool:
+    """Whether a window of ``cells`` bins is worth it for ``flows`` flows (see DENSE_CELLS)."""
+    return cells <= min(DENSE_CELLS, max(DENSE_MIN_CELLS, DENSE_CELLS_PER_FLOW * flows))
+
+
+def _window_volumes(
+    cells: np.ndarray, values: np.ndarray, first_bin: int, origin_ms: int, bin_ms: int
+) -> BinVolumes:
+    """The bins a flow touched in a window (groups x bins x 3), in (group, time) order."""
+    where, offset = np.nonzero(cells[:, :, 0] > 0)  # every touched bin holds records
+    start_ms = origin_ms + (first_bin + offset) * bin_ms
+    return _volumes(values[where], start_ms, cells[where, offset])
+
+
+class _FlowColumns(NamedTuple):
+    """The four columns the kernel reads, as (strided, uncopied) views of a batch."""
+
+    start: np.ndarray  # int64
+    elapsed: np.ndarray  # uint32
+    bytes: np.ndarray  # uint64
+    packets: np.ndarray  # uint64
+
+    @classmethod
+    def of(cls, batch: FlowBatch) -> _FlowColumns:
+        types = (np.int64, np.uint32, np.uint64, np.uint64)
+        names = ("stime_ms", "elapsed_ms", "bytes", "packets")
+        return cls(*(np.asarray(batch[n], t) for n, t in zip(names, types, strict=True)))
+
+
+def _compact_groups(group: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """(a dense group number per flow, in group-value order; the group values)."""
+    if group is None:
+        return None, np.zeros(1, np.int64)
+    values = np.asarray(group, np.int64)
+    found = group_rows(key_words(values))
+    return found.inverse, values[found.first]
 
 
 def merge_bins(a: BinVolumes, b: BinVolumes) -> BinVolumes:
@@ -240,13 +358,15 @@ def merge_bins(a: BinVolumes, b: BinVolumes) -> BinVolumes:
         return b
     if not len(b):
         return a
-    return _sum_pieces(
+    return _sum_by_key(
         np.concatenate([a.group, b.group]),
         np.concatenate([a.bin_start_ms, b.bin_start_ms]),
-        1,
-        np.concatenate([a.records, b.records]),
-        np.concatenate([a.bytes, b.bytes]),
-        np.concatenate([a.packets, b.packets]),
+        np.column_stack(
+            [
+                np.concatenate([getattr(a, n), getattr(b, n)])
+                for n in ("records", "bytes", "packets")
+            ]
+        ),
     )
 
 
@@ -305,30 +425,22 @@ def _runs(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
-def _sum_pieces(
-    groups: np.ndarray,
-    bins: np.ndarray,
-    bin_ms: int,
-    records: np.ndarray,
-    byte_counts: np.ndarray,
-    packet_counts: np.ndarray,
-) -> BinVolumes:
-    """Sum pieces sharing a (group, bin index); ``bins * bin_ms`` is the bin start.
+def _volumes(group: np.ndarray, bin_start_ms: np.ndarray, sums: np.ndarray) -> BinVolumes:
+    """``BinVolumes`` of rows already in key order; ``sums`` holds records, bytes, packets."""
+    return BinVolumes(group, bin_start_ms, *(np.ascontiguousarray(sums[:, k]) for k in range(3)))
 
-    The pieces are put in key order by a stable sort of their (few, small)
-    group ids, then each run is summed with ``add.reduceat``: numpy's pairwise,
-    vectorised sum, where ``bincount`` would add one piece at a time into the
-    same few cells.
+
+def _sum_by_key(group: np.ndarray, bin_start_ms: np.ndarray, values: np.ndarray) -> BinVolumes:
+    """Rows sharing a (group, bin start) summed, in key order; ``values``: n x 3.
+
+    ``np.bincount`` adds the rows of a key one after the other in row order,
+    which is the order rwcount adds flows to a bin: pieces listed by the kernel
+    sum to the doubles its dense window holds.
     """
-    if not len(bins):
+    if not len(bin_start_ms):
         return empty_bins()
-    found = group_rows([*key_words(groups), *key_words(bins)])
-    order = stable_order(found.inverse, found.count)
-    starts = np.cumsum(found.sizes) - found.sizes
-    return BinVolumes(
-        group=groups[found.first],
-        bin_start_ms=bins[found.first] * bin_ms,
-        records=np.add.reduceat(records[order], starts),
-        bytes=np.add.reduceat(byte_counts[order], starts),
-        packets=np.add.reduceat(packet_counts[order], starts),
+    found = group_rows([*key_words(group), *key_words(bin_start_ms)])
+    sums = np.column_stack(
+        [np.bincount(found.inverse, values[:, k], found.count) for k in range(3)]
     )
+    return _volumes(group[found.first], bin_start_ms[found.first], sums)

@@ -148,9 +148,135 @@ def test_fill_span_trims_byteless_edges_and_fills_gaps():
 def test_many_pieces_are_binned_in_parts(monkeypatch):
     batch = make_batch(stime_ms=[0, 5, 10, 15], elapsed_ms=[999] * 4, bytes=[1000] * 4)
     whole = bin_volumes(batch, bin_ms=10, scheme="bin-uniform")
+    monkeypatch.setattr(timebins, "DENSE_CELLS", 0)  # list pieces instead of a window
     monkeypatch.setattr(timebins, "MAX_PIECES", 150)  # 4 flows x ~100 pieces: split
-    assert bin_volumes(batch, bin_ms=10, scheme="bin-uniform") == whole
+    parts = bin_volumes(batch, bin_ms=10, scheme="bin-uniform")
+    assert parts.bin_start_ms.tolist() == whole.bin_start_ms.tolist() == list(range(0, 1020, 10))
+    np.testing.assert_allclose(parts.bytes, whole.bytes, rtol=1e-15)
     assert (whole.records.sum(), whole.bytes.sum()) == pytest.approx((4, 4000))
+
+
+# --- rwcount's arithmetic, double for double --------------------------------
+
+
+def rwcount_reference(flows, origin, size, scheme):
+    """rwcount.c's startAdd ... minimumAdd, transcribed one flow at a time (Python floats
+    are C doubles): bin → [records, bytes, packets], each bin summed in input order."""
+    bins = {}
+
+    def add(b, records, volume, packets):
+        cell = bins.setdefault(b, [0.0, 0.0, 0.0])
+        cell[0] += records
+        cell[1] += volume
+        cell[2] += packets
+
+    for start, elapsed, volume, packets in flows:
+        s = start - origin
+        e = s + elapsed
+        if scheme in (1, 2, 3):
+            t = {1: s, 2: e, 3: s + elapsed // 2}[scheme]
+            add(t // size, 1.0, float(volume), float(packets))
+            continue
+        first, last = s // size, e // size
+        if first == last:
+            add(first, 1.0, float(volume), float(packets))
+        elif scheme == 0:  # meanAdd
+            share = 1.0 / (float(last - first) + 1.0)
+            for b in range(first, last + 1):
+                add(b, share, float(volume) * share, float(packets) * share)
+        elif scheme == 4:  # durationAdd
+            share = float(size) / float(1 + e - s)
+            whole_bytes, whole_packets = float(volume) * share, float(packets) * share
+            ratio = float(first) + 1.0 - (float(s) / float(size))
+            add(first, ratio * share, ratio * whole_bytes, ratio * whole_packets)
+            ratio = (float(e + 1) / float(size)) - float(last)
+            add(last, ratio * share, ratio * whole_bytes, ratio * whole_packets)
+            for b in range(first + 1, last):
+                add(b, share, whole_bytes, whole_packets)
+        else:
+            for b in range(first, last + 1):
+                add(
+                    b, 1.0, float(volume) if scheme == 5 else 0.0, (packets if scheme == 5 else 0.0)
+                )
+    return {origin + b * size: tuple(cell) for b, cell in sorted(bins.items())}
+
+
+def _random_flows(seed, n, bin_ms=30_000):
+    """Flows over 240 bins lasting 0 to 60 bins, some on bin edges."""
+    rng = np.random.default_rng(seed)
+    return make_batch(
+        stime_ms=1_434_500_000_000 + rng.integers(0, 240 * bin_ms, n),
+        elapsed_ms=rng.choice([0, 1, bin_ms - 1, bin_ms, 2 * bin_ms + 1, 60 * bin_ms], n),
+        bytes=rng.integers(1, 10**10, n),
+        packets=rng.integers(1, 10**6, n),
+        sensor=rng.integers(0, 3, n),
+    )
+
+
+def _as_dict(volumes):
+    cells = zip(
+        volumes.records.tolist(), volumes.bytes.tolist(), volumes.packets.tolist(), strict=True
+    )
+    return dict(zip(volumes.bin_start_ms.tolist(), cells, strict=True))
+
+
+@pytest.mark.parametrize("scheme", range(7))
+@pytest.mark.parametrize("bin_ms", [30_000, 7])
+def test_counter_holds_rwcounts_doubles(scheme, bin_ms):
+    batch = _random_flows(scheme, 600, bin_ms)
+    origin = 1_434_326_400_000  # two days before the day of the flows, as rwcount
+    columns = ("stime_ms", "elapsed_ms", "bytes", "packets")
+    flows = zip(*(batch[n].tolist() for n in columns), strict=True)
+    expected = rwcount_reference(flows, origin, bin_ms, scheme)
+    counter = timebins.VolumeCounter(bin_ms=bin_ms, scheme=scheme, origin_ms=origin)
+    for start in range(0, len(batch), 97):  # the window grows batch after batch
+        counter.add(batch[start : start + 97])
+    assert _as_dict(counter.result()) == expected  # exactly: the same doubles
+    (one_batch,) = timebins.bin_volumes_by(
+        batch, bin_ms=bin_ms, scheme=scheme, groups=[None], origin_ms=origin
+    )
+    assert _as_dict(one_batch) == expected
+
+
+@pytest.mark.parametrize("scheme", range(7))
+def test_listed_pieces_sum_to_the_windows_doubles(monkeypatch, scheme):
+    batch = _random_flows(10 + scheme, 500)
+    groups = [None, batch["sensor"]]
+    window = timebins.bin_volumes_by(batch, bin_ms=60_000, scheme=scheme, groups=groups)
+    monkeypatch.setattr(timebins, "DENSE_CELLS", 0)
+    pieces = timebins.bin_volumes_by(batch, bin_ms=60_000, scheme=scheme, groups=groups)
+    assert pieces == window
+    assert window[1].group.tolist() == sorted(window[1].group.tolist())
+
+
+def test_counter_keeps_a_far_record_apart():
+    import tracemalloc
+
+    counter = timebins.VolumeCounter(bin_ms=1, scheme="time-proportional", origin_ms=0)
+    tracemalloc.start()
+    counter.add(make_batch(stime_ms=[5, 9], elapsed_ms=[2, 0], bytes=[30, 7]))
+    counter.add(make_batch(stime_ms=[10**13], bytes=[4]))  # 300 years ahead, 1 ms bins
+    counter.add(make_batch(stime_ms=[6], bytes=[1]))
+    got = counter.result()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 10 * 2**20  # not a window of 10**13 bins
+    assert got.bin_start_ms.tolist() == [5, 6, 7, 9, 10**13]
+    assert got.bytes.tolist() == [10.0, 11.0, 10.0, 7.0, 4.0]
+    assert got.records.tolist() == pytest.approx([1 / 3, 1 + 1 / 3, 1 / 3, 1, 1])
+
+
+def test_kernel_refuses_mismatched_buffers():
+    from detectors import _timebins
+
+    batch = make_batch(stime_ms=[0, 1])
+    columns = timebins._FlowColumns.of(batch)
+    with pytest.raises(ValueError, match="groups \\* nbins \\* 3"):
+        _timebins.accumulate(*columns, 0, 10, 4, None, 0, 1, np.zeros(4))
+    with pytest.raises(ValueError, match="outside"):
+        _timebins.accumulate(*columns, 0, 1, 4, None, 0, 1, np.zeros(3))
+    with pytest.raises(ValueError, match="1-D columns of one length"):
+        _timebins.span(columns.start[:1], *columns[1:], 0, 10, 4)
 
 
 def test_state_pickles():

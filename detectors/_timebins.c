@@ -1,0 +1,414 @@
+/* rwcount's seven load schemes, one flow at a time, with rwcount's own arithmetic.
+ *
+ * numpy shares flows among time bins by expanding each flow into one piece per bin
+ * touched (np.repeat), then grouping the pieces: ~100 ns a flow in a dozen passes.
+ * Here each flow is read once (from strided columns: a structured batch is not
+ * copied) and its shares are added straight into the bins, as rwcount's startAdd ...
+ * minimumAdd do, with the same expressions in the same order, so every bin holds the
+ * very double rwcount prints. Two sinks: a dense window of bins (the common case),
+ * or a list of pieces (bin, row, 3 values) for flows scattered over a huge span,
+ * which detectors/timebins.py sums per key in piece order (np.bincount), giving the
+ * same doubles. The GIL is released while adding.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* a*b+c fused into one rounding would not be rwcount's double */
+#pragma GCC optimize("fp-contract=off")
+
+enum { BIN_UNIFORM, START_SPIKE, END_SPIKE, MIDDLE_SPIKE, TIME_PROPORTIONAL, MAXIMUM, MINIMUM };
+
+typedef struct {
+    const char *at;
+    Py_ssize_t stride;
+} Column;
+
+typedef struct {
+    Column start, elapsed, bytes, packets; /* int64, uint32, uint64, uint64 */
+    Py_ssize_t rows;
+    int64_t origin, size; /* bins are [origin + k * size, origin + (k + 1) * size) */
+    int scheme;
+} Flows;
+
+
+typedef struct {
+    /* dense: values[((group * nbins) + bin - lo) * 3 + k] */
+    double *values;
+    const int64_t *group; /* NULL: one group */
+    int64_t lo, nbins;
+    /* pieces: bin (relative to origin), row, 3 values each; `count` so far */
+    int64_t *bins, *rows;
+    Py_ssize_t count;
+    int out_of_range;
+} Sink;
+
+static inline int64_t floor_div(int64_t a, int64_t b) { /* b > 0 */
+    int64_t q = a / b;
+    return (a % b < 0) ? q - 1 : q;
+}
+
+static inline int64_t get_i64(Column c, Py_ssize_t r) {
+    int64_t v;
+    memcpy(&v, c.at + r * c.stride, 8);
+    return v;
+}
+
+static inline uint64_t get_u64(Column c, Py_ssize_t r) {
+    uint64_t v;
+    memcpy(&v, c.at + r * c.stride, 8);
+    return v;
+}
+
+static inline uint32_t get_u32(Column c, Py_ssize_t r) {
+    uint32_t v;
+    memcpy(&v, c.at + r * c.stride, 4);
+    return v;
+}
+
+/* the time a spike scheme puts the whole flow at, relative to the origin */
+static inline int64_t spike_time(const Flows *f, Py_ssize_t r) {
+    int64_t s = get_i64(f->start, r) - f->origin;
+    int64_t elapsed = get_u32(f->elapsed, r);
+    switch (f->scheme) {
+    case START_SPIKE:
+        return s;
+    case END_SPIKE:
+        return s + elapsed;
+    default: /* MIDDLE_SPIKE: C integer division, as rwcount's middleAdd */
+        return s + elapsed / 2;
+    }
+}
+
+static inline int is_spike(int scheme) {
+    return scheme == START_SPIKE || scheme == END_SPIKE || scheme == MIDDLE_SPIKE;
+}
+
+/* bins [first, last] a flow touches, relative to the origin (one bin for the spikes);
+ * most flows lie in one bin, which costs one division */
+static inline void flow_bins(const Flows *f, Py_ssize_t r, int64_t *first, int64_t *last) {
+    if (is_spike(f->scheme)) {
+        *first = *last = floor_div(spike_time(f, r), f->size);
+        return;
+    }
+    int64_t s = get_i64(f->start, r) - f->origin;
+    int64_t elapsed = get_u32(f->elapsed, r);
+    *first = floor_div(s, f->size);
+    int64_t into_bin = s - *first * f->size;
+    *last = elapsed < f->size - into_bin ? *first : floor_div(s + elapsed, f->size);
+}
+
+/* inlined into each loop, so `dense` is decided at compile time (27 -> 14 ns a flow) */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void put(Sink *sink, const int dense, Py_ssize_t row, int64_t bin, double flows,
+                double bytes, double packets) {
+    double *cell;
+    if (dense) {
+        int64_t at = bin - sink->lo;
+        if (at < 0 || at >= sink->nbins) {
+            sink->out_of_range = 1;
+            return;
+        }
+        if (sink->group)
+            at += sink->group[row] * sink->nbins;
+        cell = sink->values + 3 * at;
+    } else {
+        sink->bins[sink->count] = bin;
+        sink->rows[sink->count] = row;
+        cell = sink->values + 3 * sink->count++;
+        cell[0] = cell[1] = cell[2] = 0.0;
+    }
+    cell[0] += flows;
+    cell[1] += bytes;
+    cell[2] += packets;
+}
+
+/* One flow's shares, as rwcount.c adds them (the same expressions, evaluated alike). */
+INLINE void add_flow(const Flows *f, Py_ssize_t r, Sink *sink, const int dense) {
+    int64_t first, last;
+    flow_bins(f, r, &first, &last);
+    double bytes = (double)get_u64(f->bytes, r), packets = (double)get_u64(f->packets, r);
+    if (first == last) { /* every scheme: the whole record in its one bin */
+        put(sink, dense, r, first, 1.0, bytes, packets);
+        return;
+    }
+    int64_t size = f->size;
+    switch (f->scheme) {
+    case BIN_UNIFORM: { /* meanAdd */
+        double flows = 1.0 / ((double)(last - first) + 1.0);
+        double b = bytes * flows, p = packets * flows;
+        for (int64_t bin = first; bin <= last; bin++)
+            put(sink, dense, r, bin, flows, b, p);
+        return;
+    }
+    case TIME_PROPORTIONAL: { /* durationAdd: a whole bin's share, then the partial ends */
+        int64_t s = get_i64(f->start, r) - f->origin;
+        int64_t e = s + get_u32(f->elapsed, r);
+        double flows = (double)size / (double)(1 + e - s);
+        double b = bytes * flows, p = packets * flows;
+        double ratio = ((double)first + 1.0 - ((double)s / (double)size));
+        put(sink, dense, r, first, ratio * flows, ratio * b, ratio * p);
+        ratio = (((double)(e + 1) / (double)size) - (double)last);
+        put(sink, dense, r, last, ratio * flows, ratio * b, ratio * p);
+        for (int64_t bin = first + 1; bin < last; bin++)
+            put(sink, dense, r, bin, flows, b, p);
+        return;
+    }
+    case MAXIMUM:
+        for (int64_t bin = first; bin <= last; bin++)
+            put(sink, dense, r, bin, 1.0, bytes, packets);
+        return;
+    default: /* MINIMUM: a record in every bin, the volume only when it fits in one */
+        for (int64_t bin = first; bin <= last; bin++)
+            put(sink, dense, r, bin, 1.0, 0.0, 0.0);
+        return;
+    }
+}
+
+/* ---------------------------------------------------------------- argument plumbing */
+
+typedef struct {
+    Py_buffer views[4];
+    int held;
+} Views;
+
+static void release(Views *v) {
+    for (int i = 0; i < v->held; i++)
+        PyBuffer_Release(&v->views[i]);
+    v->held = 0;
+}
+
+/* The four columns as strided 1-D buffers of the expected item sizes, equally long. */
+static int get_flows(PyObject *start, PyObject *elapsed, PyObject *bytes, PyObject *packets,
+                     long long origin, long long size, int scheme, Flows *f, Views *v) {
+    PyObject *objects[4] = {start, elapsed, bytes, packets};
+    static const Py_ssize_t itemsizes[4] = {8, 4, 8, 8};
+    Column *columns[4] = {&f->start, &f->elapsed, &f->bytes, &f->packets};
+    v->held = 0;
+    for (int i = 0; i < 4; i++) {
+        Py_buffer *view = &v->views[i];
+        if (PyObject_GetBuffer(objects[i], view, PyBUF_STRIDED_RO) < 0) {
+            release(v);
+            return -1;
+        }
+        v->held++;
+        if (view->ndim != 1 || view->itemsize != itemsizes[i] ||
+            view->shape[0] != v->views[0].shape[0]) {
+            release(v);
+            PyErr_SetString(PyExc_ValueError,
+                            "timebins: start (int64), elapsed (uint32), bytes and packets "
+                            "(uint64) must be 1-D columns of one length");
+            return -1;
+        }
+        columns[i]->at = view->buf;
+        columns[i]->stride = view->strides[0];
+    }
+    if (size <= 0 || scheme < 0 || scheme > MINIMUM) {
+        release(v);
+        PyErr_SetString(PyExc_ValueError, "timebins: bin size must be positive, scheme 0-6");
+        return -1;
+    }
+    f->rows = v->views[0].shape[0];
+    f->origin = origin;
+    f->size = size;
+    f->scheme = scheme;
+    return 0;
+}
+
+PyDoc_STRVAR(span_doc, "span(start, elapsed, bytes, packets, origin, size, scheme)\n"
+                       "-> (first bin, last bin)\n\n"
+                       "The bins the flows touch, relative to ``origin`` (no flows: (0, -1)).");
+
+static PyObject *span(PyObject *self, PyObject *args) {
+    PyObject *start, *elapsed, *bytes, *packets;
+    long long origin, size;
+    int scheme;
+    if (!PyArg_ParseTuple(args, "OOOOLLi", &start, &elapsed, &bytes, &packets, &origin, &size,
+                          &scheme))
+        return NULL;
+    Flows f;
+    Views v;
+    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v))
+        return NULL;
+    int64_t low = INT64_MAX, high = INT64_MIN; /* earliest and latest time, two divisions */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < f.rows; r++) {
+        int64_t from, to;
+        if (is_spike(f.scheme)) {
+            from = to = spike_time(&f, r);
+        } else {
+            from = get_i64(f.start, r) - f.origin;
+            to = from + get_u32(f.elapsed, r);
+        }
+        low = from < low ? from : low;
+        high = to > high ? to : high;
+    }
+    Py_END_ALLOW_THREADS
+    release(&v);
+    if (!f.rows)
+        return Py_BuildValue("LL", 0LL, -1LL);
+    return Py_BuildValue("LL", (long long)floor_div(low, f.size),
+                         (long long)floor_div(high, f.size));
+}
+
+static uint64_t count_pieces(const Flows *f) {
+    uint64_t pieces = 0;
+    for (Py_ssize_t r = 0; r < f->rows; r++) {
+        int64_t first, last;
+        flow_bins(f, r, &first, &last);
+        pieces += (uint64_t)(last - first) + 1;
+    }
+    return pieces;
+}
+
+PyDoc_STRVAR(pieces_count_doc, "pieces_count(start, elapsed, bytes, packets, origin, size, "
+                               "scheme) -> int\n\n"
+                               "How many (flow, bin) pieces the flows make.");
+
+static PyObject *pieces_count(PyObject *self, PyObject *args) {
+    PyObject *start, *elapsed, *bytes, *packets;
+    long long origin, size;
+    int scheme;
+    if (!PyArg_ParseTuple(args, "OOOOLLi", &start, &elapsed, &bytes, &packets, &origin, &size,
+                          &scheme))
+        return NULL;
+    Flows f;
+    Views v;
+    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v))
+        return NULL;
+    uint64_t pieces;
+    Py_BEGIN_ALLOW_THREADS
+    pieces = count_pieces(&f);
+    Py_END_ALLOW_THREADS
+    release(&v);
+    return PyLong_FromUnsignedLongLong(pieces);
+}
+
+PyDoc_STRVAR(accumulate_doc,
+             "accumulate(start, elapsed, bytes, packets, origin, size, scheme, group, lo, "
+             "nbins, out)\n\n"
+             "Add every flow's shares into ``out``: float64 [groups][nbins][3] (records,\n"
+             "bytes, packets) for bins ``lo`` .. ``lo + nbins - 1``. ``group``: a group\n"
+             "number per flow (int64, 0 .. groups - 1), or None for one group.");
+
+static PyObject *accumulate(PyObject *self, PyObject *args) {
+    PyObject *start, *elapsed, *bytes, *packets, *group;
+    long long origin, size, lo, nbins;
+    int scheme;
+    Py_buffer out;
+    if (!PyArg_ParseTuple(args, "OOOOLLiOLLw*", &start, &elapsed, &bytes, &packets, &origin,
+                          &size, &scheme, &group, &lo, &nbins, &out))
+        return NULL;
+    Flows f;
+    Views v;
+    Py_buffer group_view = {0};
+    PyObject *result = NULL;
+    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v)) {
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    Py_ssize_t cells = out.len / (3 * (Py_ssize_t)sizeof(double));
+    Py_ssize_t groups = nbins > 0 ? cells / nbins : 0;
+    if (nbins <= 0 || out.len != groups * nbins * 3 * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "accumulate: out must hold groups * nbins * 3 doubles");
+        goto done;
+    }
+    Sink sink = {.values = out.buf, .lo = lo, .nbins = nbins};
+    if (group != Py_None) {
+        if (PyObject_GetBuffer(group, &group_view, PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (group_view.len != f.rows * 8) {
+            PyErr_SetString(PyExc_ValueError, "accumulate: group must be one int64 per flow");
+            goto done;
+        }
+        sink.group = group_view.buf;
+        for (Py_ssize_t r = 0; r < f.rows; r++)
+            if (sink.group[r] < 0 || sink.group[r] >= groups) {
+                PyErr_SetString(PyExc_ValueError, "accumulate: a group number out of range");
+                goto done;
+            }
+    } else if (groups != 1) {
+        PyErr_SetString(PyExc_ValueError, "accumulate: out holds several groups, group is None");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < f.rows; r++)
+        add_flow(&f, r, &sink, 1);
+    Py_END_ALLOW_THREADS
+    if (sink.out_of_range) {
+        PyErr_SetString(PyExc_ValueError, "accumulate: a flow touches a bin outside lo .. nbins");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    if (group_view.obj)
+        PyBuffer_Release(&group_view);
+    PyBuffer_Release(&out);
+    release(&v);
+    return result;
+}
+
+PyDoc_STRVAR(pieces_doc,
+             "pieces(start, elapsed, bytes, packets, origin, size, scheme, bins, rows, values)\n"
+             "\n"
+             "Write every (flow, bin) piece: its bin (int64, relative to ``origin``), its\n"
+             "flow's row (int64) and its shares (3 float64), in flow order; ``bins`` and\n"
+             "``rows`` hold exactly pieces_count() pieces.");
+
+static PyObject *pieces(PyObject *self, PyObject *args) {
+    PyObject *start, *elapsed, *bytes, *packets;
+    long long origin, size;
+    int scheme;
+    Py_buffer bins, rows, values;
+    if (!PyArg_ParseTuple(args, "OOOOLLiw*w*w*", &start, &elapsed, &bytes, &packets, &origin,
+                          &size, &scheme, &bins, &rows, &values))
+        return NULL;
+    Flows f;
+    Views v;
+    PyObject *result = NULL;
+    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v))
+        goto release_outputs;
+    Py_ssize_t capacity = bins.len / 8;
+    if (bins.len % 8 || rows.len != bins.len || values.len != 3 * bins.len) {
+        PyErr_SetString(PyExc_ValueError, "pieces: bins, rows (int64) and values (3 float64) "
+                                          "must hold the same number of pieces");
+        goto done;
+    }
+    uint64_t needed;
+    Py_BEGIN_ALLOW_THREADS
+    needed = count_pieces(&f);
+    Py_END_ALLOW_THREADS
+    if (needed != (uint64_t)capacity) {
+        PyErr_SetString(PyExc_ValueError, "pieces: outputs must hold exactly pieces_count()");
+        goto done;
+    }
+    Sink sink = {.values = values.buf, .bins = bins.buf, .rows = rows.buf};
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < f.rows; r++)
+        add_flow(&f, r, &sink, 0);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    release(&v);
+release_outputs:
+    PyBuffer_Release(&bins);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&values);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"span", span, METH_VARARGS, span_doc},
+    {"pieces_count", pieces_count, METH_VARARGS, pieces_count_doc},
+    {"accumulate", accumulate, METH_VARARGS, accumulate_doc},
+    {"pieces", pieces, METH_VARARGS, pieces_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_timebins", "rwcount's load schemes, flow by flow.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__timebins(void) { return PyModule_Create(&module); }
