@@ -76,6 +76,7 @@ class CopyPlan:
 
     moves: FieldMoves
     v6_absent: tuple[str, ...] = ()  # address columns the layout lacks: "::" for IPv6 rows
+    ports: bool = True  # the ports are decoded, so SiLK's ICMP port fix-up applies
 
 
 def _bytes_type(size: int) -> np.dtype:
@@ -195,6 +196,7 @@ class Layout:
         return CopyPlan(
             FieldMoves(self.rec_size, FLOW_DTYPE.itemsize, moves),
             v6_absent if self.ipv6_capable else (),
+            ports="sport" in wanted,
         )
 
     @functools.cached_property
@@ -300,7 +302,7 @@ def _finish(layout: Layout, plan: CopyPlan, out: FlowBatch, state_bits: int) -> 
         state[wrong] &= ~np.uint8(_EXPANDED)
         out["init_flags"][wrong] = 0
         out["rest_flags"][wrong] = 0
-    if os.environ.get("SILK_ICMP_SPORT_HANDLER") != "none":
+    if plan.ports and os.environ.get("SILK_ICMP_SPORT_HANDLER") != "none":
         rows = np.flatnonzero(_ICMP_LIKE[proto])  # one pass; ICMP is rare, so are the rows
         rows = rows[(proto[rows] == _ICMP) | out["ipv6"][rows]]  # 58 is ICMP only on IPv6
         sport, dport = out["sport"][rows], out["dport"][rows]
