@@ -20,6 +20,7 @@ callbacks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,12 +29,37 @@ from detectors.pairs import HOUR_MS
 from detectors.pairstate import PairState
 
 
+class CallbackGate(NamedTuple):
+    """A callback gap, and the loosest timing any scorer using it accepts.
+
+    The interval statistics are computed for the pairs with at least
+    ``min_count`` callbacks, and the duration and size statistics only for
+    those whose timing is inside the gate (most pairs are not): the rest stay
+    NaN, which every prefilter rejects.
+    """
+
+    gap_ms: int
+    min_count: int = 0
+    min_period_ms: float = 0.0
+    max_rel_mad: float = np.inf
+
+    def loosest(self, other: CallbackGate) -> CallbackGate:
+        """One gate that lets through what either lets through (same gap)."""
+        return CallbackGate(
+            self.gap_ms,
+            min(self.min_count, other.min_count),
+            min(self.min_period_ms, other.min_period_ms),
+            max(self.max_rel_mad, other.max_rel_mad),
+        )
+
+
 @dataclass(frozen=True)
 class Callbacks:
     """Per pair, its windowed flows merged into callbacks with one gap, and their statistics.
 
     Every array has one entry per pair (the order of :attr:`PairFeatures.slots`);
-    statistics of pairs with too few callbacks are NaN.
+    statistics of pairs with too few callbacks, or (duration and sizes) with
+    timing outside the :class:`CallbackGate`, are NaN.
     """
 
     count: np.ndarray  # callbacks
@@ -92,9 +118,14 @@ class PairFeatures:
 
 
 def pair_features(
-    pairs: PairState, slots: np.ndarray, *, since_ms: int, now_ms: int, gaps: tuple[int, ...]
+    pairs: PairState,
+    slots: np.ndarray,
+    *,
+    since_ms: int,
+    now_ms: int,
+    gates: tuple[CallbackGate, ...],
 ) -> PairFeatures:
-    """The statistics of ``slots`` over ``(since_ms, now_ms]``, callbacks for each gap.
+    """The statistics of ``slots`` over ``(since_ms, now_ms]``, callbacks for each gate's gap.
 
     Examples
     --------
@@ -104,7 +135,8 @@ def pair_features(
     >>> _ = state.update(make_batch(sip=["10.0.0.1"] * 20, dip=["203.0.113.9"] * 20,
     ...     dport=[443] * 20, proto=[6] * 20, stime_ms=t, elapsed_ms=[200] * 20,
     ...     bytes=[1_200] * 20, packets=[8] * 20, sport=range(40_000, 40_020)))
-    >>> f = pair_features(state, np.array([0]), since_ms=-1, now_ms=t[-1], gaps=(1_000,))
+    >>> f = pair_features(state, np.array([0]), since_ms=-1, now_ms=t[-1],
+    ...                   gates=(CallbackGate(1_000),))
     >>> c = f.callbacks[1_000]
     >>> f.flows.tolist(), c.count.tolist(), c.period_ms.tolist(), c.rel_mad.tolist()
     ([20], [20], [64000.0], [0.0])
@@ -131,7 +163,8 @@ def pair_features(
         packets=_sums(segment, packets, n),
         busy_ms=_sums(segment, elapsed, n),
         callbacks={
-            gap: _callbacks(segment, start, elapsed, octets, n, gap) for gap in sorted(set(gaps))
+            gate.gap_ms: _callbacks(segment, start, elapsed, octets, n, gate)
+            for gate in _by_gap(gates)
         },
         cap=pairs.config.max_events,
         events=WindowEvents(segment, start, octets, packets),
@@ -160,15 +193,24 @@ def _sums(segment: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _by_gap(gates: tuple[CallbackGate, ...]) -> list[CallbackGate]:
+    """One gate per gap, the loosest of those asked for it, by gap."""
+    merged: dict[int, CallbackGate] = {}
+    for gate in gates:
+        merged[gate.gap_ms] = merged[gate.gap_ms].loosest(gate) if gate.gap_ms in merged else gate
+    return [merged[gap] for gap in sorted(merged)]
+
+
 def _callbacks(
     segment: np.ndarray,
     start: np.ndarray,
     elapsed: np.ndarray,
     octets: np.ndarray,
     n: int,
-    gap: int,
+    gate: CallbackGate,
 ) -> Callbacks:
-    """``detectors.beacon.merge_callbacks`` and its statistics, for every segment at once."""
+    """``detectors.pairs.merge_callbacks`` and its statistics, for every segment at once."""
+    gap = gate.gap_ms
     if len(start) == 0:
         nan = np.full(n, np.nan)
         return Callbacks(np.zeros(n, np.int64), nan, nan, nan, nan, nan)
@@ -181,14 +223,23 @@ def _callbacks(
     heads = np.flatnonzero(first)
     tails = np.append(heads[1:], len(start)) - 1
     owner = segment[heads]
-    cb_start, cb_end = start[heads], running_end[tails]
-    cb_bytes = np.add.reduceat(octets, heads).astype(np.float64)
     count = np.bincount(owner, minlength=n)
+    timed = count[owner] >= max(gate.min_count, 1)  # callbacks of pairs with enough of them
+    heads, tails, owner = heads[timed], tails[timed], owner[timed]
+    cb_start = start[heads]
     period, rel_mad = interval_stats(owner, cb_start, n)
+    with np.errstate(invalid="ignore"):
+        inside = (period >= gate.min_period_ms) & (rel_mad <= gate.max_rel_mad)
+    kept = inside[owner]
+    heads, tails, owner, cb_start = heads[kept], tails[kept], owner[kept], cb_start[kept]
+    cb_end = running_end[tails]
+    # bytes per callback: sums over [head, tail] (callbacks of dropped pairs left out)
+    cumulative = np.concatenate([[0], np.cumsum(octets)])
+    cb_bytes = (cumulative[tails + 1] - cumulative[heads]).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         size = _median(cb_bytes, owner, n)
         size_spread = _median(np.abs(cb_bytes - size[owner]), owner, n)
-        size_rel_mad = np.where(size > 0, size_spread / size, 0.0)
+        size_rel_mad = np.where(size > 0, size_spread / size, np.where(inside, 0.0, np.nan))
     duration = _median((cb_end - cb_start).astype(np.float64), owner, n)
     return Callbacks(count, period, rel_mad, duration, size, size_rel_mad)
 

@@ -26,7 +26,7 @@ from detectors.alerts import Alert
 from detectors.beacon import BeaconConfig, Population, periodic_parts, score_beacons
 from detectors.dns import DNS_PORT, UDP, DnsConfig, DnsPopulation, score_dns_tunnels
 from detectors.keyindex import KeyIndex
-from detectors.pairfeatures import PairFeatures, interval_stats, pair_features
+from detectors.pairfeatures import CallbackGate, PairFeatures, interval_stats, pair_features
 from detectors.pairstate import PairState
 from detectors.site import is_broadcast
 from detectors.strobe import StrobeConfig, score_strobes
@@ -45,7 +45,8 @@ class PairScorer:
     :param score: ``score(pairs, *, now_ms, config, site, **extra) -> list[Alert]``
     :param prefilter: ``prefilter(features, config) -> bool array``, a necessary
         condition of an alert, per pair
-    :param gap_ms: the callback gap its statistics use (from its config), if any
+    :param gate: the callback gap its statistics use, and the timing its
+        prefilter accepts at the loosest (from its config), if it reads callbacks
     :param population: ``population(pairs, features, now_ms, config)``: what the
         scorer must know of the pairs its prefilter left out (passed to it as
         ``population=``), if anything
@@ -59,7 +60,7 @@ class PairScorer:
     attribute: str
     score: Callable[..., list[Alert]]
     prefilter: Callable[[PairFeatures, Any], np.ndarray]
-    gap_ms: Callable[[Any], int] | None = None
+    gate: Callable[[Any], CallbackGate] | None = None
     population: Callable[[PairState, PairFeatures, int, Any], Any] | None = None
     by_host: bool = False
     narrow: Callable[[PairState, PairFeatures, np.ndarray, Any, Any], np.ndarray] | None = None
@@ -210,7 +211,9 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         "beacon",
         score_beacons,
         _beacon,
-        lambda c: c.callback_gap_ms,
+        lambda c: CallbackGate(
+            c.callback_gap_ms, c.min_callbacks, c.min_period_ms, c.max_interval_rel_mad + _SLACK
+        ),
         lambda pairs, _, now_ms, c: population(pairs, since_ms=now_ms - c.window_ms, now_ms=now_ms),
         by_host=True,  # fan-out damping weighs a source's other beacons and sessions
         narrow=_beacon_narrow,
@@ -223,7 +226,14 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         by_host=True,
     ),
     PairScorer("strobe", score_strobes, _strobe),
-    PairScorer("upload", score_uploads, _upload, lambda c: c.callback_gap_ms),
+    PairScorer(
+        "upload",
+        score_uploads,
+        _upload,
+        lambda c: CallbackGate(
+            c.callback_gap_ms, c.min_uploads, c.min_period_ms, c.max_interval_rel_mad + _SLACK
+        ),
+    ),
 )
 
 
@@ -254,11 +264,9 @@ def score_pairs(
         config = getattr(detectors, scorer.attribute)
         window_ms = config.window_ms
         if window_ms not in features:
-            gaps = tuple(
-                s.gap_ms(getattr(detectors, s.attribute)) for s in PAIR_SCORERS if s.gap_ms
-            )
+            gates = tuple(s.gate(getattr(detectors, s.attribute)) for s in PAIR_SCORERS if s.gate)
             features[window_ms] = pair_features(
-                pairs, slots, since_ms=now_ms - window_ms, now_ms=now_ms, gaps=gaps
+                pairs, slots, since_ms=now_ms - window_ms, now_ms=now_ms, gates=gates
             )
         f = features[window_ms]
         keep = scorer.prefilter(f, config) if prefilter else f.flows > 0
