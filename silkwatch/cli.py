@@ -76,6 +76,19 @@ def version() -> str:
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked: ``importlib.metadata`` scans every
+    installed distribution, 0.1 s that every command paid at start."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"silkwatch {version()}")
+        parser.exit()
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser: every subcommand, or just ``only`` when it names one.
 
@@ -92,7 +105,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
-    parser.add_argument("--version", action="version", version=f"silkwatch {version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     if only in COMMANDS:
         importlib.import_module(COMMANDS[only]).register(subparsers)
