@@ -43,8 +43,9 @@ from connectors.prometheus import (
 )
 from connectors.suppressions import SuppressionFile
 from detectors.config import load_config
+from streams.binstopic import closed_hour_from_message, closed_hour_message
 from streams.detectrole import DetectRole, Stored
-from streams.network import NetworkHours, closed_hour_message, network_totals
+from streams.network import NetworkHours, network_totals
 from streams.processing import BinProcessor, BinStores, StreamConfig
 from streams.settings import WorkerSettings
 from streams.tablecodec import register_codecs
@@ -217,7 +218,7 @@ async def count_bins(stream: faust.StreamT) -> None:
             continue
         processor = BinProcessor(stores, event.message.partition, config)
         for hour in processor.process(batch, event.message.offset):
-            await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
+            await bins_topic.send(value=closed_hour_message(hour))
         # freshness from the watermark: a flow stamped in the future does not look fresh
         record_newest_flow(metrics, event.message.partition, processor.watermark_ms)
         record_batch(metrics, batch)
@@ -280,13 +281,13 @@ async def close_network_hours(stream: faust.StreamT) -> None:
     """Merge the partitions' closed hours into network hours; score hourly volume."""
     network = NetworkHours(network_table, retention_ms=config.retention_ms)
     async for event in stream.events():
-        for hour in network.add(event.value, offset=event.message.offset):
-            alerts = network.volume_alerts(hour, detectors.volume, detectors.alerts)
-            if suppressions is not None:
-                alerts = suppressions.apply(alerts)
-            for alert in alerts:
-                await alerts_topic.send(value=alert.to_dict())
-            record_alerts(metrics, alerts)
+        hour = closed_hour_from_message(event.value)
+        alerts = network.close(hour, offset=event.message.offset, config=detectors)
+        if suppressions is not None:
+            alerts = suppressions.apply(alerts)
+        for alert in alerts:
+            await alerts_topic.send(value=alert.to_dict())
+        record_alerts(metrics, alerts)
 
 
 if "bins" in settings.roles:
@@ -335,7 +336,7 @@ async def close_idle_partitions() -> None:
         if "bins" in settings.roles and partition in active_partitions():
             processor = BinProcessor(BinStores(bins_table, progress_table), partition, config)
             for hour in processor.flush():
-                await bins_topic.send(value=closed_hour_message(hour, processor.closed_until_ms))
+                await bins_topic.send(value=closed_hour_message(hour))
         held = role.partitions.get(partition)
         if held is not None:
             state = held.processor.state

@@ -16,7 +16,7 @@ from detectors.alerts import Alert
 from detectors.config import DetectorsConfig
 from detectors.schema import FlowBatch
 from streams.detection import DetectionProcessor
-from streams.network import NetworkHours, closed_hour_message
+from streams.network import NetworkHours
 from streams.processing import BinProcessor, BinStores, ClosedHour, StreamConfig
 
 
@@ -84,11 +84,7 @@ class EmbeddedStream:
     def _network(self, closed: list[ClosedHour]) -> list[Alert]:
         alerts: list[Alert] = []
         for hour in closed:
-            message = closed_hour_message(hour, self.bins.closed_until_ms)
-            for done in self.network.add(message, offset=self._network_offset):
-                alerts += self.network.volume_alerts(
-                    done, self.detectors.volume, self.detectors.alerts
-                )
+            alerts += self.network.close(hour, offset=self._network_offset, config=self.detectors)
             self._network_offset += 1
         return alerts
 

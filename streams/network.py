@@ -1,21 +1,24 @@
 """Whole-network hours: the partitions' closed hours merged into one view.
 
-Each partition closes its own hours on its own event-time watermark and sends
-what it counted to the bins topic (one partition, so one consumer sees every
-partition's report in order). A network hour is closed once every partition
-that has reported so far has moved past it; a partition that never carried a
-flow does not hold the network back.
+Each partition closes its own hours on its own event-time watermark and hands
+what it counted on as a :class:`~streams.processing.ClosedHour`: the embedded
+runner straight to :meth:`NetworkHours.close`, the worker through the bins
+topic (one partition, so one consumer sees every partition's report in order;
+:mod:`streams.binstopic` is its JSON). A network hour is closed once every
+partition that has reported so far has moved past it; a partition that never
+carried a flow does not hold the network back.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Container, Hashable, Iterable, Mapping, MutableMapping
+from collections.abc import Container, Hashable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from detectors.alerts import Alert, AlertConfig, rate
+from detectors.config import DetectorsConfig
 from detectors.ledger import alert_id
 from detectors.timebins import BinVolumes
 from detectors.volume import VolumeConfig, score_volume
@@ -25,17 +28,7 @@ from streams.processing import ClosedHour, Stamped, apply_deltas
 _VOLUME_GROUPS = {"total": "network", "sensor": "sensor {}"}
 
 
-def closed_hour_message(hour: ClosedHour, closed_until_ms: int | None) -> dict[str, Any]:
-    """A closed partition hour as the JSON object sent to the bins topic."""
-    return {
-        "partition": hour.partition,
-        "hour_start_ms": hour.hour_start_ms,
-        "closed_until_ms": closed_until_ms,
-        "volumes": [[dim, value, *counts] for (dim, value), counts in hour.volumes.items()],
-    }
-
-
-def _sum(old: list[float] | None, new: list[float]) -> list[float]:
+def _sum(old: list[float] | None, new: Sequence[float]) -> list[float]:
     return list(new) if old is None else [a + b for a, b in zip(old, new, strict=True)]
 
 
@@ -44,7 +37,7 @@ def _latest(old: int | None, new: int) -> int:
 
 
 class NetworkHours:
-    """Merges partition reports (bins-topic messages) into network hours.
+    """Merges the partitions' closed hours into network hours.
 
     :param store: ``("volume", hour, dimension, value)`` → ``[records, bytes, packets]``
         summed over partitions, and ``("closed", partition)`` → closed-until ms;
@@ -57,22 +50,29 @@ class NetworkHours:
         self.store = store
         self.retention_ms = retention_ms
 
-    def add(self, message: Mapping[str, Any], *, offset: int) -> list[int]:
-        """Fold one partition report in; return network hours it completed."""
+    def close(self, hour: ClosedHour, *, offset: int, config: DetectorsConfig) -> list[Alert]:
+        """Fold one partition's closed hour in; the volume alerts of the network hours it completed.
+
+        Both runners call this for every hour a partition closes; ``offset`` numbers the
+        hours as they arrive (the bins topic's offset in the worker), so a replayed one
+        is not counted twice.
+        """
+        return [
+            alert
+            for done in self.add(hour, offset=offset)
+            for alert in self.volume_alerts(done, config.volume, config.alerts)
+        ]
+
+    def add(self, hour: ClosedHour, *, offset: int) -> list[int]:
+        """Fold one partition's closed hour in; return network hours it completed."""
         before = self.closed_until_ms()
         volumes = {
-            ("volume", message["hour_start_ms"], dim, value): [r, b, p]
-            for dim, value, r, b, p in message["volumes"]
+            ("volume", hour.hour_start_ms, dim, value): counts
+            for (dim, value), counts in hour.volumes.items()
         }
         apply_deltas(self.store, 0, volumes, _sum, offset)
-        if message["closed_until_ms"] is not None:
-            apply_deltas(
-                self.store,
-                0,
-                {("closed", message["partition"]): message["closed_until_ms"]},
-                _latest,
-                offset,
-            )
+        closed = {("closed", hour.partition): hour.closed_until_ms}
+        apply_deltas(self.store, 0, closed, _latest, offset)
         after = self.closed_until_ms()
         if after is None:
             return []

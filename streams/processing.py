@@ -79,11 +79,16 @@ class Stamped:
 
 
 class ClosedHour(NamedTuple):
-    """One partition's bins of an hour whose event time has passed."""
+    """One partition's bins of an hour whose event time has passed.
+
+    ``closed_until_ms`` is how far the partition has closed with it (every hour of the
+    partition starting before it is closed), which the network hours wait on.
+    """
 
     partition: int
     hour_start_ms: int
     volumes: dict[tuple[str, int], tuple[float, float, float]]  # (dimension, value) → r, b, p
+    closed_until_ms: int
 
 
 @dataclass
@@ -339,6 +344,7 @@ class BinProcessor(HourlyProcessor):
                 self.partition,
                 hour,
                 {key: tuple(float(x) for x in row) for key, row in by_hour[hour].items()},
+                until_ms,
             )
             for hour in sorted(h for h in by_hour if start_ms <= h < until_ms)
         ]
