@@ -309,17 +309,18 @@ class DetectionProcessor:
         pairs = self.state.pairs
         pairs.merge()
         # received copies are scored in their sources' partitions
-        chosen = chosen[: len(pairs)] & pairs.own & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
+        live = pairs.own & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
+        chosen = chosen[: len(pairs)] & live
         if not chosen.any():
             return []
-        # scorers weigh a source's pairs together (fan-out, DNS per host): all of them come
+        # scorers weigh a source's pairs together (fan-out, DNS per host): all of them come,
+        # with the unchanged pairs of those sources that a prefilter kept when last scored
+        rows = np.flatnonzero(live)
         sources = KeyIndex(2, seed=0)
-        owner = sources.slots(pairs.index.keys[:, :2])
+        owner = sources.slots(pairs.index.keys[rows, :2])
         chosen_source = np.zeros(len(sources), dtype=bool)
-        chosen_source[owner[chosen]] = True
-        # unchanged pairs of those sources that a prefilter kept when last scored
-        context = chosen_source[owner] & pairs.candidate
-        chosen = (chosen | context) & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
+        chosen_source[owner[chosen[rows]]] = True
+        chosen[rows] |= chosen_source[owner] & pairs.candidate[rows]
         dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
         if (chosen & dns).any():
             chosen |= dns & pairs.own & (pairs.counts > 0)  # resolvers are told by all clients
