@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.keyindex import KeyIndex
+from detectors import _keyindex
+from detectors.keyindex import KeyIndex, scatter
 from detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
 from detectors.schema import FlowBatch, ip_words
 
@@ -155,16 +156,16 @@ class PairState:
             return slots
         slots = self.index.slots(pair_key_words(batch))
         self._grow(len(self.index))
-        np.minimum.at(self.first_ms, slots, stime)
-        np.maximum.at(self.last_ms, slots, stime)
+        scatter("min", slots, self.first_ms, stime)
+        scatter("max", slots, self.last_ms, stime)
         sport = batch["sport"]
-        np.minimum.at(self.sport_lo, slots, sport)
-        np.maximum.at(self.sport_hi, slots, sport)
+        scatter("min", slots, self.sport_lo, sport)
+        scatter("max", slots, self.sport_hi, sport)
         self.touched[slots] = seq
         self.own[slots] = own
         opened, answered = handshake(batch)
-        np.add.at(self.opened, slots[opened], 1)
-        np.add.at(self.answered, slots[answered], 1)
+        scatter("add", slots, self.opened, opened)
+        scatter("add", slots, self.answered, answered)
         events = np.empty(len(batch), dtype=EVENT_DTYPE)
         events["t"] = stime - self.base_ms
         events["elapsed"] = np.minimum(batch["elapsed_ms"], _U32_MAX)
@@ -175,33 +176,32 @@ class PairState:
         return slots
 
     def merge(self) -> int:
-        """Fold pending flows into the event store, trim windows and caps; returns slots."""
+        """Fold pending flows into the event store, trim windows and caps; returns slots.
+
+        One compiled pass (:func:`detectors._keyindex.merge_events`) merges each
+        slot's old run with its new flows, in (t, elapsed, bytes, packets) order
+        so the order never depends on arrival, into a store allocated for the
+        worst case and shrunk in place.
+        """
         if not self._pending:
             return len(self)
         slots = np.concatenate([s for s, _ in self._pending])
         new = np.concatenate([e for _, e in self._pending])
         self._pending, self._pending_rows = [], 0
-        order = _event_order(slots, new)
-        slots, new = slots[order], new[order]
-        n = len(self)
-        new_counts = np.bincount(slots, minlength=n).astype(np.int64)
-        total = self.counts + new_counts
-        start = np.cumsum(total) - total
-        merged = np.empty(int(total.sum()), dtype=EVENT_DTYPE)
-        old_start = np.cumsum(self.counts) - self.counts
-        merged[np.arange(len(self.events)) + np.repeat(start - old_start, self.counts)] = (
-            self.events
+        n, room = len(self), len(self.events) + len(new)
+        counts, newest = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        events, over = np.empty(room, dtype=EVENT_DTYPE), np.empty(room, dtype=EVENT_DTYPE)
+        over_slots = np.empty(room, dtype=np.int32)
+        store = (self.events, self.counts, slots, new)
+        limits = (self.config.window_ms, self.config.max_events)
+        kept, capped = _keyindex.merge_events(
+            *store, *limits, counts, newest, events, over_slots, over
         )
-        new_start = np.cumsum(new_counts) - new_counts
-        rank = np.arange(len(new)) - new_start[slots]
-        merged[start[slots] + self.counts[slots] + rank] = new
-        # a slot whose new flows do not all follow its old ones is re-sorted
-        has_old = self.counts[slots] > 0
-        last_old = merged["t"][np.maximum(start[slots] + self.counts[slots] - 1, 0)]
-        unsorted = np.unique(slots[has_old & (new["t"] <= last_old)])
-        if len(unsorted):
-            merged = _sort_segments(merged, start, total, unsorted)
-        self.events, self.counts = self._trim(merged, total)
+        events.resize(kept, refcheck=False)  # the unused tail goes back, nothing is copied
+        if capped:
+            self._add_overflow(over_slots[:capped], over[:capped])
+        self._forget_overflow(newest)
+        self.events, self.counts = events, counts
         return n
 
     def history(self, slot: int, start: int | None = None) -> PairHistory:
@@ -265,11 +265,15 @@ class PairState:
         if len(self) <= limit:
             return 0
         self.merge()
-        target = int(limit * (1.0 - slack))
-        order = np.lexsort((np.arange(len(self)), self.counts, self.last_ms))
-        evict = len(self) - target
-        keep = np.ones(len(self), dtype=bool)
-        keep[order[:evict]] = False
+        evict = len(self) - int(limit * (1.0 - slack))
+        # the `evict` stalest without sorting them all: those older than the newest
+        # flow of the evict-th stalest, then the fewest flows among its ties
+        last = self.last_ms
+        edge = np.partition(last, evict - 1)[evict - 1]
+        keep = last >= edge
+        tied = np.flatnonzero(last == edge)
+        fewest = np.argsort(self.counts[tied], kind="stable")  # ties: by slot
+        keep[tied[fewest[: evict - int(np.count_nonzero(~keep))]]] = False
         self._keep(keep)
         self.counters.shed_pairs += evict
         return evict
@@ -312,25 +316,8 @@ class PairState:
             int(self.answered[slot]),
         )
 
-    def _trim(self, merged: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Drop flows older than the window before each pair's newest; cap each pair."""
-        if len(merged) == 0:
-            return merged, total
-        segment = np.repeat(np.arange(len(total)), total)
-        ends = np.cumsum(total)
-        newest = np.zeros(len(total), dtype=np.int64)
-        filled = total > 0
-        newest[filled] = merged["t"][ends[filled] - 1]
-        in_window = merged["t"].astype(np.int64) > (newest - self.config.window_ms)[segment]
-        window_count = np.bincount(segment, weights=in_window, minlength=len(total)).astype(
-            np.int64
-        )
-        kept = np.minimum(window_count, self.config.max_events)
-        position = np.arange(len(merged)) - (ends - total)[segment]
-        keep = position >= (total - kept)[segment]
-        capped = in_window & ~keep
-        if capped.any():
-            self._add_overflow(segment[capped], merged[capped])
+    def _forget_overflow(self, newest: np.ndarray) -> None:
+        """Drop overflow hours that ended before the window of their pair's newest flow."""
         for slot, hours in list(self.overflow.items()):
             horizon_ms = int(newest[slot]) + self.base_ms - self.config.window_ms
             kept_hours = {hour: row for hour, row in hours.items() if hour > horizon_ms - HOUR_MS}
@@ -338,7 +325,6 @@ class PairState:
                 self.overflow[slot] = kept_hours
             else:
                 del self.overflow[slot]
-        return merged[keep], kept
 
     def _add_overflow(self, slots: np.ndarray, events: np.ndarray) -> None:
         """Count flows over the per-pair cap in their pair's hourly totals."""
@@ -398,39 +384,6 @@ class PairState:
         self.events["t"] -= np.uint32(shift)
         self.counts = np.bincount(segment[keep], minlength=len(self.counts)).astype(np.int64)
         self.base_ms = new_base
-
-
-def _event_order(slots: np.ndarray, events: np.ndarray) -> np.ndarray:
-    """The order of events by (slot, t, elapsed, bytes, packets).
-
-    One stable integer sort of ``slot << 32 | t`` (fast, and nearly free on the
-    time-ordered input a stream brings); only runs of equal (slot, t) are then
-    ordered by the other fields, so the order never depends on arrival.
-    """
-    key = (slots.astype(np.int64) << np.int64(32)) | events["t"].astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if len(tied):
-        members = np.union1d(tied, tied + 1)
-        subset = order[members]
-        part = events[subset]
-        inner = np.lexsort((part["packets"], part["bytes"], part["elapsed"], ordered[members]))
-        order[members] = subset[inner]
-    return order
-
-
-def _sort_segments(
-    merged: np.ndarray, start: np.ndarray, total: np.ndarray, slots: np.ndarray
-) -> np.ndarray:
-    """Re-sort the events of ``slots`` by (t, elapsed, bytes, packets) in place of their run."""
-    lengths = total[slots]
-    rows = _runs(start[slots], lengths)
-    owner = np.repeat(np.arange(len(slots)), lengths)
-    part = merged[rows]
-    order = np.lexsort((part["packets"], part["bytes"], part["elapsed"], part["t"], owner))
-    merged[rows] = part[order]
-    return merged
 
 
 class PairView(Mapping[PairKey, PairHistory]):

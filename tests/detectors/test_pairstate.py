@@ -87,3 +87,17 @@ def test_too_old_flows_are_counted_not_kept() -> None:
     slots = state.update(make_batch(sip=["10.0.0.1"], dip=["1.1.1.1"], stime_ms=[0]))
     assert slots.tolist() == [-1]
     assert state.counters.stale_flows == 1
+
+
+def test_shed_evicts_the_stalest_ties_by_fewest_flows_then_slot() -> None:
+    # few distinct newest times and flow counts: the cut falls inside a run of ties
+    rng = np.random.default_rng(4)
+    flows = random_flows(4, 4_000, span_ms=1, pairs=900)
+    flows["stime_ms"] = rng.choice([0, 60_000, 120_000], len(flows))
+    state = PairState(PairConfig(max_pairs=300), seed=2)
+    state.update(flows)
+    state.merge()
+    order = np.lexsort((np.arange(len(state)), state.counts, state.last_ms))
+    keys = state.index.keys.copy()
+    assert state.shed() == len(keys) - 285
+    assert state.index.keys.tolist() == keys[np.sort(order[len(keys) - 285 :])].tolist()
