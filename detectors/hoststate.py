@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.hosts import HOUR_MS, HostHour, HostKey, Peer, Port
-from detectors.keyindex import KeyIndex
+from detectors.keyindex import KeyIndex, scatter
 from detectors.pairstate import PairState
 from detectors.schema import FlowBatch, ip_words
 
@@ -62,16 +62,15 @@ class HostHours:
         hours = stime - stime % HOUR_MS
         slots = self.index.slots(np.stack([hi, lo, hours.astype(np.uint64)], axis=1))
         self._grow(len(self.index))
-        packets = batch["packets"].astype(np.int64)
-        octets = batch["bytes"].astype(np.int64)
+        add = np.empty((len(batch), len(TOTALS)), dtype=np.int64)  # one row a flow, TOTALS
+        add[:, 0] = 1
+        add[:, 1] = batch["packets"]
+        add[:, 2] = batch["bytes"]
         served = (batch["sport"] > 0) & (batch["sport"] < batch["dport"])
-        np.add.at(self.totals[:, 0], slots, 1)
-        np.add.at(self.totals[:, 1], slots, packets)
-        np.add.at(self.totals[:, 2], slots, octets)
-        np.add.at(self.totals[:, 3], slots, np.where(served, packets, 0))
-        np.add.at(self.totals[:, 4], slots, np.where(served, octets, 0))
-        np.minimum.at(self.first_ms, slots, stime)
-        np.maximum.at(self.last_ms, slots, stime + batch["elapsed_ms"].astype(np.int64))
+        np.multiply(add[:, 1:3], served[:, None], out=add[:, 3:5])
+        scatter("add", slots, self.totals, add)
+        scatter("min", slots, self.first_ms, stime)
+        scatter("max", slots, self.last_ms, stime + batch["elapsed_ms"])
 
     @property
     def hosts(self) -> np.ndarray:
