@@ -20,7 +20,6 @@ import time
 import faust
 import numpy as np
 from aiokafka import AIOKafkaProducer
-from prometheus_client import CollectorRegistry
 
 from connectors.geoip import CountryDB
 from connectors.kafka.frame import FrameError, decode_frame, is_received_copy
@@ -28,14 +27,11 @@ from connectors.kafka.health import BrokerWatch
 from connectors.kafka.publisher import bootstrap_servers
 from connectors.kafka.readback import alert_dicts, newest_checkpoint, read_records
 from connectors.prometheus import (
-    create_metrics,
     record_alerts,
     record_batch,
     record_batch_latency,
-    record_consumer_lag,
     record_countries,
     record_decode_error,
-    record_hour,
     record_newest_flow,
     record_shed,
     record_top_hosts,
@@ -45,7 +41,8 @@ from connectors.suppressions import SuppressionFile
 from detectors.config import load_config
 from streams.binstopic import closed_hour_from_message, closed_hour_message
 from streams.detectrole import DetectRole, Stored
-from streams.network import NetworkHours, network_totals
+from streams.metrics import CONTENT_TYPE, record_lags, record_network_hours, worker_metrics
+from streams.network import NetworkHours
 from streams.processing import BinProcessor, BinStores, StreamConfig
 from streams.settings import WorkerSettings
 from streams.tablecodec import register_codecs
@@ -58,9 +55,7 @@ logger = logging.getLogger(__name__)
 settings = WorkerSettings.from_env()
 config = StreamConfig()
 detectors = load_config(settings.detectors_config)
-registry = CollectorRegistry()
-metrics = create_metrics(registry)
-metrics.decode_errors.labels(FrameError.reason)  # exported as 0 before the first bad frame
+registry, metrics = worker_metrics()
 countries = CountryDB()
 suppressions = SuppressionFile(detectors.site.suppressions) if detectors.site.suppressions else None
 processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
@@ -224,13 +219,8 @@ async def count_bins(stream: faust.StreamT) -> None:
         record_batch(metrics, batch)
         record_batch_latency(metrics, time.perf_counter() - started_s)
         if batch.size and export_hours.due():
-            hourly = network_totals(NetworkHours.summarise(bins_table, active_partitions()))
-            record_hour(
-                metrics,
-                {hour: int(v[1]) for hour, v in hourly.items()},
-                now_ms=int(batch["stime_ms"].max()),
-                bin_ms=config.bin_ms,
-            )
+            now_ms = int(batch["stime_ms"].max())
+            record_network_hours(metrics, bins_table, active_partitions(), now_ms=now_ms)
 
 
 async def detect(stream: faust.StreamT) -> None:
@@ -349,12 +339,7 @@ async def close_idle_partitions() -> None:
 @app.timer(interval=5.0)
 async def export_consumer_lag() -> None:
     """Flow messages not yet processed, per assigned partition of the flows topic."""
-    for tp in app.consumer.assignment():
-        if tp.topic == settings.flows_topic and tp.partition in processed_offsets:
-            highwater = app.consumer.highwater(tp)
-            if highwater is not None:
-                lag = max(0, highwater - processed_offsets[tp.partition] - 1)
-                record_consumer_lag(metrics, tp.topic, tp.partition, lag)
+    record_lags(metrics, app.consumer, settings.flows_topic, processed_offsets)
 
 
 def active_partitions() -> set[int]:
@@ -391,5 +376,4 @@ async def hosts_view(web, request):
 @app.page("/metrics")
 async def metrics_view(web, request):
     """Prometheus text exposition of this worker's metrics."""
-    # aiohttp refuses a charset inside content_type; Prometheus reads UTF-8 by default
-    return web.bytes(render(registry), content_type="text/plain; version=0.0.4")
+    return web.bytes(render(registry), content_type=CONTENT_TYPE)
