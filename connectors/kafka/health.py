@@ -41,7 +41,6 @@ CONNECTION_ERRORS = (
     "KafkaConnectionError",
     "Connect call failed",
     "Connection refused",
-    "coordinator dead",
 )
 
 #: an ApiVersions request, version 0, correlation id 1, client id "silkwatch"
@@ -137,13 +136,16 @@ class BrokerWatch(logging.Filter):
     The first connection error (:data:`CONNECTION_ERRORS`) marks the broker lost;
     from then on every record of the clients' loggers is counted and dropped, and a
     thread asks the broker (:func:`answers`, backing off from ``probe_s`` to 5 s)
-    until it answers. For ``grace_s`` after that, connection errors are the clients
-    catching up (their own reconnect backoff): counted, not a new outage.
+    until it answers and the clients logged no connection error for ``quiet_s`` (a
+    broker shutting down still answers for a moment). For ``grace_s`` after that,
+    connection errors are the clients catching up: counted, not a new outage.
 
     :param bootstrap: ``host:port[,host:port]``
     :param registry: where ``silkwatch_kafka_broker_up`` and
         ``silkwatch_kafka_client_errors_total`` go. Default - None (no metrics)
     :param probe_s: first wait between two probes while the broker is lost. Default - 1
+    :param quiet_s: no connection error for this long, with the broker answering, is
+        back. Default - 3
     :param grace_s: after the broker is back, how long its errors are not an outage. Default - 15
     """
 
@@ -153,12 +155,13 @@ class BrokerWatch(logging.Filter):
         registry: CollectorRegistry | None = None,
         *,
         probe_s: float = 1.0,
+        quiet_s: float = 3.0,
         grace_s: float = 15.0,
     ) -> None:
         super().__init__()
         self.outage = BrokerOutage(bootstrap)
-        self.probe_s, self.grace_s = probe_s, grace_s
-        self._back_at_s = float("-inf")
+        self.probe_s, self.quiet_s, self.grace_s = probe_s, quiet_s, grace_s
+        self._back_at_s = self._error_at_s = float("-inf")
         self._lock = threading.Lock()  # Faust's consumer logs from a thread of its own
         self.up = self.client_errors = None
         if registry is not None:
@@ -181,18 +184,21 @@ class BrokerWatch(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """False (dropped) for what the clients say about a broker that is gone."""
         with self._lock:
+            error = record.levelno >= logging.WARNING and _is_connection_error(record)
+            if error:
+                self._error_at_s = time.monotonic()
             if self.outage.down_since is not None:
                 self.outage.held_back += 1
                 self._count(record)
                 return False
-            if record.levelno < logging.WARNING or not _is_connection_error(record):
+            if not error:
                 return True
             self._count(record)
-            if time.monotonic() - self._back_at_s < self.grace_s:
+            if self._error_at_s - self._back_at_s < self.grace_s:
                 return False
-            self.outage.lost(record.getMessage()[:200])
             if self.up is not None:
                 self.up.set(0)
+            self.outage.lost(record.getMessage()[:200])
         threading.Thread(
             target=self._await_return, name="silkwatch-broker-probe", daemon=True
         ).start()
@@ -205,14 +211,19 @@ class BrokerWatch(logging.Filter):
     def _await_return(self) -> None:
         """Probe until the broker answers, then mark it back."""
         wait_s = self.probe_s
-        while not answers(self.outage.bootstrap):
+        while True:
             time.sleep(wait_s)
             wait_s = min(2 * wait_s, 5.0)
-        with self._lock:
-            self.outage.back()
-            self._back_at_s = time.monotonic()
-            if self.up is not None:
-                self.up.set(1)
+            if not answers(self.outage.bootstrap):
+                continue
+            with self._lock:
+                if time.monotonic() - self._error_at_s < self.quiet_s:
+                    continue
+                if self.up is not None:
+                    self.up.set(1)
+                self.outage.back()
+                self._back_at_s = time.monotonic()
+                return
 
 
 def _is_connection_error(record: logging.LogRecord) -> bool:

@@ -18,6 +18,7 @@ memory held for unacknowledged frames (``send`` blocks when it is full).
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
@@ -29,6 +30,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.producer.future import FutureRecordMetadata
 
 from connectors.kafka.frame import encode_frame
+from connectors.kafka.health import BrokerOutage, answers
 from detectors.exceptions import SilkwatchError
 from detectors.groupby import stable_order
 from detectors.schema import FLOW_DTYPE, FlowBatch, ip_words
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 #: Kafka's default message.max.bytes is about 1 MiB; stay clear of it
 DEFAULT_MAX_FRAME_BYTES = 900_000
+#: seconds between two looks at an acknowledgement that is late, and until it is an outage
+POLL_S, STALL_S = 1.0, 5.0
 
 
 class KafkaUnavailableError(SilkwatchError):
@@ -146,6 +150,13 @@ class FlowPublisher:
         on every frame with the frame's position in it, so that :meth:`resume` can
         skip what an earlier, interrupted run of the same source already landed.
         Default - None (no stamps, no resume)
+    :param broker_timeout_s: how long to wait for a broker that stopped acknowledging
+        before giving up (:class:`KafkaUnavailableError`); the producer retries on its own
+        meanwhile and, idempotent, lands a retried frame once. Default - 600
+
+    A broker outage is told in a few lines (:class:`~connectors.kafka.health.BrokerOutage`):
+    one when no acknowledgement came for ``STALL_S``, a reminder every 15 s, one when
+    it is back.
 
     Examples
     --------
@@ -166,8 +177,12 @@ class FlowPublisher:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         buffer_bytes: int = 64 * 1024 * 1024,
         source: str | None = None,
+        broker_timeout_s: float = 600.0,
     ) -> None:
         self.bootstrap = bootstrap_servers(broker)
+        self.broker_timeout_s = broker_timeout_s
+        self.outage = BrokerOutage(self.bootstrap)
+        self._gave_up = False  # a wait failed: closing drops what is queued
         self.topic = topic
         self.source = source
         self.counts = PublishCounts()
@@ -187,6 +202,9 @@ class FlowPublisher:
                 batch_size=1024 * 1024,
                 max_request_size=max(max_frame_bytes + 1024, 1024 * 1024),
                 bootstrap_timeout_ms=15_000,
+                # the producer retries until we give up (broker_timeout_s), not before
+                delivery_timeout_ms=int((broker_timeout_s + 60) * 1000),
+                reconnect_backoff_max_ms=5_000,  # a broker that is back is found within 5 s
             )
         except KafkaTimeoutError as exc:
             raise KafkaUnavailableError(self.bootstrap, "no broker answered") from exc
@@ -276,28 +294,76 @@ class FlowPublisher:
         self._in_flight.append((future, size))
         self._in_flight_bytes += size
         while self._in_flight_bytes > self._buffer_bytes:
-            oldest, oldest_size = self._in_flight.popleft()
-            try:
-                oldest.get(timeout=120)
-            except KafkaError as exc:
-                raise KafkaUnavailableError(self.bootstrap, f"send failed: {exc}") from exc
-            self._in_flight_bytes -= oldest_size
+            self._settle_oldest()
 
-    def flush(self, timeout_s: float = 120.0) -> None:
-        """Wait until every queued frame is acknowledged by the broker."""
+    def flush(self) -> None:
+        """Wait until every queued frame is acknowledged by the broker (see :meth:`_wait`)."""
+        while self._in_flight:
+            self._settle_oldest()
+
+    def _settle_oldest(self) -> None:
+        """Wait for the oldest unacknowledged frame, then forget it."""
+        self._wait(self._in_flight[0][0])
+        _, size = self._in_flight.popleft()
+        self._in_flight_bytes -= size
+
+    def _wait(self, future: FutureRecordMetadata) -> None:
+        """Wait for one frame's acknowledgement, through an outage of up to ``broker_timeout_s``.
+
+        :raises KafkaUnavailableError: the producer gave up on the frame, or no
+            acknowledgement came for ``broker_timeout_s``
+        """
+        started_s = time.monotonic()
         try:
-            self._producer.flush(timeout=timeout_s)
-            for future, _ in self._in_flight:
-                future.get(timeout=timeout_s)
+            while not self._acknowledged(future):
+                self._stalled(time.monotonic() - started_s)
+        except KafkaUnavailableError:
+            self._gave_up = True
+            raise
+        self.outage.back()
+
+    def _acknowledged(self, future: FutureRecordMetadata) -> bool:
+        """True once the frame is acknowledged, False if it is still pending after ``POLL_S``."""
+        try:
+            future.get(timeout=POLL_S)
         except KafkaError as exc:
-            raise KafkaUnavailableError(self.bootstrap, f"flush failed: {exc}") from exc
-        self._in_flight.clear()
-        self._in_flight_bytes = 0
+            if isinstance(exc, KafkaTimeoutError) and not future.is_done:
+                return False  # our poll ran out, not the producer's patience
+            raise KafkaUnavailableError(self.bootstrap, f"send failed: {exc}") from exc
+        return True
+
+    def _stalled(self, waited_s: float) -> None:
+        """No acknowledgement for ``waited_s``: say so once, remind, give up past the timeout."""
+        if waited_s >= self.broker_timeout_s:
+            raise KafkaUnavailableError(
+                self.bootstrap,
+                f"no acknowledgement for {waited_s:.0f} s (--broker-timeout "
+                f"{self.broker_timeout_s:.0f} s), {len(self._in_flight):,} frames unacknowledged; "
+                "a rerun of the same input resumes",
+            )
+        if waited_s >= STALL_S and self.outage.down_since is None:
+            state = "answers but" if answers(self.bootstrap) else "does not answer and"
+            self.outage.lost(
+                f"it {state} sent no acknowledgement for {waited_s:.0f} s; "
+                f"waiting up to {self.broker_timeout_s:.0f} s"
+            )
+        self.outage.remind(
+            f"{self.counts.flows:,} flows sent, {len(self._in_flight):,} frames unacknowledged"
+        )
 
     def close(self) -> None:
-        """Flush, then release the connection."""
-        self.flush()
-        self._producer.close()
+        """Flush, then release the connection; after a failed wait, release it at once."""
+        try:
+            if not self._gave_up:
+                self.flush()
+        finally:
+            if self._gave_up:
+                # close() waits for what is queued first, and would fail again (and once
+                # more when the object is collected): the sender drops it now. kafka-python
+                # 3.0 has no public way to abort.
+                self._producer._sender.force_close()
+                self._producer._sender.join(5.0)
+            self._producer.close(timeout=0 if self._gave_up else None)
 
     def __enter__(self) -> FlowPublisher:
         return self

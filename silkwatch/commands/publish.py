@@ -26,6 +26,11 @@ examples:
 append to them; the checkpoint remembers how far each file was published (saved only
 after Kafka acknowledged), so a restart neither loses nor repeats flows.
 
+A broker that stops answering is waited for, up to --broker-timeout, with a line when
+it goes, one every 15 s while it is away and one when it is back; past the timeout the
+counts sent so far are printed and the exit status is 1. Every frame is stamped with
+its place in the input, so running the same command again sends only what is missing.
+
 Flows are split by source address over the topic's partitions (a new topic gets
 --partitions), so each worker sees every flow of the hosts it owns.
 """
@@ -61,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--poll", type=float, default=5.0, help="with --follow: seconds between scans"
     )
     parser.add_argument(
+        "--broker-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for a broker that stopped acknowledging before giving up "
+        "(%(default).0f s); the producer retries meanwhile, and lands each frame once",
+    )
+    parser.add_argument(
         "--no-resume",
         action="store_true",
         help="send files whole even if an earlier run of the same files landed part of them "
@@ -81,17 +94,23 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     source = None if args.follow or args.no_resume else source_id(args.inputs)
-    publisher = FlowPublisher(args.broker, args.topic, partitions=args.partitions, source=source)
+    publisher = FlowPublisher(
+        args.broker,
+        args.topic,
+        partitions=args.partitions,
+        source=source,
+        broker_timeout_s=args.broker_timeout,
+    )
     try:
-        if publisher.resume():
-            print(f"resuming {source}: skipping what an earlier run landed", file=sys.stderr)
-        with tqdm(unit=" flows", unit_scale=True, disable=not sys.stderr.isatty()) as progress:
-            for batch in _batches(args, stop):
-                publisher.send(batch)
-                if args.follow:
-                    publisher.flush()  # acknowledged before the follower checkpoints it
-                progress.update(batch.size)
-        publisher.close()
+        with publisher:  # closing flushes; after a broker timeout it only lets go
+            if publisher.resume():
+                print(f"resuming {source}: skipping what an earlier run landed", file=sys.stderr)
+            with tqdm(unit=" flows", unit_scale=True, disable=not sys.stderr.isatty()) as bar:
+                for batch in _batches(args, stop):
+                    publisher.send(batch)
+                    if args.follow:
+                        publisher.flush()  # acknowledged before the follower checkpoints it
+                    bar.update(batch.size)
     finally:
         _report(publisher, args.topic, time.monotonic() - started_s)
     return 0

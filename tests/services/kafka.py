@@ -82,10 +82,11 @@ def _answers(bootstrap: str, port: int) -> bool:
         admin.close()
 
 
-def start_kafka(data_dir: Path) -> KafkaBroker:
-    """Format ``data_dir`` and start a broker + controller on two free loopback ports."""
+def start_kafka(data_dir: Path, ports: tuple[int, int] | None = None) -> KafkaBroker:
+    """Format ``data_dir`` and start a broker + controller on two free loopback ports,
+    or on ``ports`` (broker, controller): a restart of the broker that used them."""
     fetch_jars()
-    port, controller_port = free_ports(2)
+    port, controller_port = ports or free_ports(2)
     bootstrap = f"127.0.0.1:{port}"
     process = start_service(
         "kafka",
