@@ -1,9 +1,11 @@
-"""Every detector's thresholds in one object, loadable from a documented TOML file.
+"""Every detector's thresholds in one object, built from a parsed, documented TOML file.
 
 ``detectors/defaults.toml`` lists every setting with what it does and why its
 default; a site copies it, edits what it needs and passes it with
 ``--config``. Sections a file leaves out keep their defaults, and an unknown
-section or key is an error, so a typo never silently keeps a default.
+section or key is an error, so a typo never silently keeps a default. Reading
+the file is :func:`connectors.config.load_config`'s job; this module only
+checks the document it parsed (:func:`from_mapping`).
 
 List settings (``allow_networks``, ``allow_ports``, ``internal_networks``, ...)
 *extend* the defaults, so a site adding its own SCOM server does not drop the
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,28 +62,6 @@ class DetectorsConfig:
 
 #: the documented defaults file shipped with the package (a template for sites)
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
-
-
-def load_config(path: Path | str | None = None) -> DetectorsConfig:
-    """Defaults, overridden by the sections and keys of a TOML file when one is given.
-
-    :param path: a TOML file laid out like ``detectors/defaults.toml``.
-        Default - None (the built-in defaults, which that file documents)
-
-    Examples
-    --------
-    >>> load_config().beacon == BeaconConfig()
-    True
-    >>> load_config(DEFAULTS_PATH) == DetectorsConfig()
-    True
-    """
-    if path is None:
-        return DetectorsConfig()
-    try:
-        document = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(path, str(exc)) from exc
-    return from_mapping(document, source=str(path))
 
 
 def from_mapping(document: dict[str, Any], *, source: str = "<mapping>") -> DetectorsConfig:

@@ -21,6 +21,7 @@ import faust
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
+from connectors.config import load_config
 from connectors.geoip import CountryDB
 from connectors.kafka.frame import FrameError, decode_frame, is_received_copy
 from connectors.kafka.health import BrokerWatch
@@ -38,7 +39,6 @@ from connectors.prometheus import (
     render,
 )
 from connectors.suppressions import SuppressionFile
-from detectors.config import load_config
 from streams.binstopic import closed_hour_from_message, closed_hour_message
 from streams.detectrole import DetectRole, Stored
 from streams.metrics import CONTENT_TYPE, record_lags, record_network_hours, worker_metrics

@@ -113,8 +113,9 @@ def detection_setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     to the floor (:func:`detectors.config.explain_config`), so they return
     their near misses; the site's own config still tells alerts from those.
     """
+    from connectors.config import load_config
     from connectors.suppressions import SuppressionFile
-    from detectors.config import explain_config, load_config
+    from detectors.config import explain_config
 
     config = load_config(args.config)
     if args.explain and args.min_score is None:
