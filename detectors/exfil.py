@@ -33,7 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
 
 from detectors.alerts import Alert, severity_for
-from detectors.hosts import HostHour, HostKey
+from detectors.hosts import HostHour, HostKey, HourSenders
 from detectors.robust import busy_half, robust_sd
 from detectors.schema import HOUR_MS, address_text
 
@@ -211,7 +211,9 @@ def score_exfil(
     state: each host sending in that hour is compared with its own earlier
     hours, with its peers of the hour and with the bubble-chart fit.
 
-    :param sent: (host, hour_start_ms) → what the host sent
+    :param sent: (host, hour_start_ms) → what the host sent; a
+        :class:`detectors.hosts.SentHours` (the stream's) may hold only the hosts
+        to score, its columns standing for every other sender of the hour
     :param received: (host, hour_start_ms) → what the host received
     :param hour_start_ms: the hour to score (event time)
     :param config: thresholds. Default - ``ExfilConfig()``
@@ -240,27 +242,22 @@ def score_exfil(
     """
     config = config or ExfilConfig()
     # peers: hosts that sent something as clients this hour (pure servers would
-    # pile up at zero and drag both the bubble fit and the peer median down),
-    # sorted so the fit does not depend on the order the mapping was filled in
-    hosts = sorted(
-        host
-        for (host, hour_ms), value in sent.items()
-        if hour_ms == hour_start_ms and value.client_packets > 0
-    )
-    now = [sent[(host, hour_start_ms)] for host in hosts]
-    octets = np.array([value.client_bytes for value in now], dtype=np.float64)
+    # pile up at zero and drag both the bubble fit and the peer median down)
+    senders = HourSenders.of(sent, hour_start_ms)
+    octets = senders.client_bytes.astype(np.float64)
     candidates = np.flatnonzero(octets >= config.min_sent_bytes).tolist()
     if not candidates:
         return []
-    fit = fit_bubble(octets, np.array([value.client_packets for value in now], dtype=np.float64))
+    fit = fit_bubble(octets, senders.client_packets.astype(np.float64))
     ln_bytes = np.log(octets)
     peer_z = (ln_bytes - np.median(ln_bytes)) / max(robust_sd(ln_bytes), config.mad_floor_ln)
     since_ms = hour_start_ms - config.baseline_hours * HOUR_MS
     alerts = []
     for i in candidates:
+        host = senders.hosts[i]
         evidence = _host_evidence(
-            _hours(sent, hosts[i], since_ms, hour_start_ms),
-            _hours(received, hosts[i], since_ms, hour_start_ms),
+            _hours(sent, host, since_ms, hour_start_ms),
+            _hours(received, host, since_ms, hour_start_ms),
             hour_start_ms,
             config,
         )
@@ -268,7 +265,7 @@ def score_exfil(
             continue
         evidence["bubble_sigmas"] = float(fit.sigmas[i])
         evidence["peer_z"] = float(peer_z[i])
-        alert = _alert(hosts[i], now[i], evidence, config)
+        alert = _alert(host, sent[(host, hour_start_ms)], evidence, config)
         if alert is not None:
             alerts.append(alert)
     return alerts

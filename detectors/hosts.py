@@ -18,6 +18,7 @@ Keys are ``(host, hour_start_ms)`` with ``host`` the 16 bytes of the address col
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -103,6 +104,83 @@ class HostHour:
         """The sketched peers as a ``V16`` address column (for :func:`ip_strings`)."""
         words = np.array([peer[:2] for peer in self.peers], dtype=">u8").reshape(-1, 2)
         return words.view("V16").reshape(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class HourSenders:
+    """Every host that sent something as a client in one hour, in address order:
+    what the exfiltration scorer's fit across hosts and peer median read.
+
+    Columns, because the stream's hour holds thousands of senders and only a
+    few are scored: building a :class:`HostHour` for each of the others was most
+    of an hour close's exfiltration cost.
+
+    :param hour_ms: the hour's start (ms)
+    :param hosts: 16-byte addresses, sorted (the fit does not depend on the
+        order a mapping was filled in)
+    :param client_bytes: :attr:`HostHour.client_bytes` per host (int64)
+    :param client_packets: :attr:`HostHour.client_packets` per host (int64, all > 0)
+
+    Examples
+    --------
+    >>> from detectors.schema import make_batch, parse_ip
+    >>> b = make_batch(sip=["10.0.0.2", "10.0.0.1", "10.0.0.3"], dip=["8.8.8.8"] * 3,
+    ...                sport=[5000, 5001, 443], dport=[443, 443, 5000],
+    ...                packets=[3, 2, 9], bytes=[300, 200, 900])
+    >>> senders = HourSenders.of(host_deltas(b)[0], 0)  # 10.0.0.3 only replied: not a client
+    >>> [host == parse_ip(ip)[0] for host, ip in zip(senders.hosts, ["10.0.0.1", "10.0.0.2"])]
+    [True, True]
+    >>> senders.client_bytes.tolist(), senders.client_packets.tolist()
+    ([200, 300], [2, 3])
+    """
+
+    hour_ms: int
+    hosts: list[bytes]
+    client_bytes: np.ndarray
+    client_packets: np.ndarray
+
+    @classmethod
+    def of(cls, sent: Mapping[HostKey, HostHour], hour_ms: int) -> HourSenders:
+        """The senders of ``hour_ms`` in ``sent``: its own when it is a
+        :class:`SentHours` (which may hold only the scored hosts), else read from
+        every value of that hour.
+
+        Raises ValueError when a :class:`SentHours` holds another hour's senders.
+        """
+        if isinstance(sent, SentHours):
+            if sent.senders.hour_ms != hour_ms:
+                raise ValueError(
+                    f"sent hours hold the senders of hour {sent.senders.hour_ms}, not {hour_ms}"
+                )
+            return sent.senders
+        hosts = sorted(
+            host
+            for (host, hour), value in sent.items()
+            if hour == hour_ms and value.client_packets > 0
+        )
+        now = [sent[(host, hour_ms)] for host in hosts]
+        return cls(
+            hour_ms,
+            hosts,
+            np.array([value.client_bytes for value in now], dtype=np.int64),
+            np.array([value.client_packets for value in now], dtype=np.int64),
+        )
+
+
+class SentHours(dict[HostKey, HostHour]):
+    """What hosts sent, for scoring one hour: the scored hosts' hours as
+    :class:`HostHour` values, and every sender of the hour as :class:`HourSenders`
+    columns (the other hosts have no value here).
+
+    :param senders: every host that sent as a client in the scored hour
+    :param hours: (host, hour_start_ms) → what the host sent, for the scored hosts
+    """
+
+    def __init__(
+        self, senders: HourSenders, hours: Iterable[tuple[HostKey, HostHour]] = ()
+    ) -> None:
+        super().__init__(hours)
+        self.senders = senders
 
 
 def host_deltas(

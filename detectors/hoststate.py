@@ -3,17 +3,18 @@
 One row per (host, event-time hour) and direction, exact totals in int64
 columns (flows, packets, bytes, the part that looks like a service's replies,
 first and last time). A batch is one key-index pass and a few ``np.add.at``;
-no per-key objects. The scorers read :class:`detectors.hosts.HostHour` values
-built on demand (:meth:`HostHours.hour_of`), with the destination and port
-sketches filled from the pair state only for the few hosts that are scored.
+no per-key objects. The exfiltration scorer reads an hour's senders as columns
+(:class:`detectors.hosts.SentHours`) and :class:`detectors.hosts.HostHour` values
+only for the few hosts that are scored, with the destination and port sketches
+filled from the pair state.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from detectors.hosts import HOUR_MS, HostHour, HostKey, Peer, Port
-from detectors.keyindex import KeyIndex, scatter
+from detectors.hosts import HOUR_MS, HostHour, HostKey, HourSenders, Peer, Port, SentHours
+from detectors.keyindex import KeyIndex
 from detectors.pairstate import PairState
 from detectors.schema import FlowBatch, ip_words
 
@@ -62,15 +63,16 @@ class HostHours:
         hours = stime - stime % HOUR_MS
         slots = self.index.slots(np.stack([hi, lo, hours.astype(np.uint64)], axis=1))
         self._grow(len(self.index))
-        add = np.empty((len(batch), len(TOTALS)), dtype=np.int64)  # one row a flow, TOTALS
-        add[:, 0] = 1
-        add[:, 1] = batch["packets"]
-        add[:, 2] = batch["bytes"]
+        packets = batch["packets"].astype(np.int64)
+        octets = batch["bytes"].astype(np.int64)
         served = (batch["sport"] > 0) & (batch["sport"] < batch["dport"])
-        np.multiply(add[:, 1:3], served[:, None], out=add[:, 3:5])
-        scatter("add", slots, self.totals, add)
-        scatter("min", slots, self.first_ms, stime)
-        scatter("max", slots, self.last_ms, stime + batch["elapsed_ms"])
+        np.add.at(self.totals[:, 0], slots, 1)
+        np.add.at(self.totals[:, 1], slots, packets)
+        np.add.at(self.totals[:, 2], slots, octets)
+        np.add.at(self.totals[:, 3], slots, np.where(served, packets, 0))
+        np.add.at(self.totals[:, 4], slots, np.where(served, octets, 0))
+        np.minimum.at(self.first_ms, slots, stime)
+        np.maximum.at(self.last_ms, slots, stime + batch["elapsed_ms"].astype(np.int64))
 
     @property
     def hosts(self) -> np.ndarray:
@@ -114,11 +116,9 @@ class HostHours:
         """The (host, hour start) key of each slot, as the scorers' mappings use them."""
         return list(zip(host_addresses(self.hosts[slots]), self.hours[slots].tolist(), strict=True))
 
-    def hours_at(self, slots: np.ndarray, sketches: list[Sketch] | None = None) -> list[HostHour]:
+    def hours_at(self, slots: np.ndarray, sketches: list[Sketch]) -> list[HostHour]:
         """The :class:`HostHour` of each slot, with its (peers, ports) sketch from
-        ``sketches`` (default: empty). One pass of ``tolist`` per column, so a few
-        thousand slots cost about a millisecond."""
-        sketches = sketches if sketches is not None else [((), ())] * len(slots)
+        ``sketches``; one pass of ``tolist`` per column."""
         rows = zip(
             self.totals[slots].tolist(),
             self.first_ms[slots].tolist(),
@@ -179,27 +179,39 @@ def exfil_inputs(
     baseline_hours: int,
     min_sent_bytes: int,
     max_destinations: int,
-) -> tuple[dict[HostKey, HostHour], dict[HostKey, HostHour]] | None:
+) -> tuple[SentHours, dict[HostKey, HostHour]] | None:
     """What :func:`detectors.exfil.score_exfil` reads for one hour, built from the columns.
 
     None when no host sent enough in the hour to be scored (the common case).
 
-    Every host sending in the hour, for the fit across hosts; for the hosts that
-    sent at least ``min_sent_bytes`` as clients (the only ones scored), their
-    baseline hours in both directions, with destination and port sketches from
-    the pair state's retained flows.
+    Every host sending in the hour as columns, for the fit across hosts; for the
+    hosts that sent at least ``min_sent_bytes`` as clients (the only ones
+    scored), their baseline hours in both directions as :class:`HostHour`
+    values, with destination and port sketches from the pair state's retained
+    flows.
     """
     in_hour = np.flatnonzero(sent.hours == hour_ms)
     totals = sent.totals[in_hour]
-    chosen = in_hour[totals[:, 2] - totals[:, 4] >= min_sent_bytes]
+    client_bytes = totals[:, 2] - totals[:, 4]
+    chosen = in_hour[client_bytes >= min_sent_bytes]
     if len(chosen) == 0:
         return None
-    sent_map = dict(zip(sent.keys_at(in_hour), sent.hours_at(in_hour), strict=True))
+    client_packets = totals[:, 1] - totals[:, 3]
+    clients = client_packets > 0
+    words = sent.hosts[in_hour[clients]]
+    order = np.lexsort((words[:, 1], words[:, 0]))  # (hi, lo): the addresses' byte order
+    senders = HourSenders(
+        hour_ms,
+        host_addresses(words[order]),
+        client_bytes[clients][order],
+        client_packets[clients][order],
+    )
     candidates = KeyIndex.from_keys(sent.hosts[chosen])
     since_ms = hour_ms - baseline_hours * HOUR_MS
     sketches = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations)
     # the sources a host received from (their largest flow), for the pair's producer ratio
     sources = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations, received=True)
+    sent_map = SentHours(senders)
     received_map: dict[HostKey, HostHour] = {}
     for table, out, sketched in ((sent, sent_map, sketches), (received, received_map, sources)):
         hours = table.hours

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from detectors.exfil import ExfilConfig, fit_bubble, score_exfil
-from detectors.hosts import HOUR_MS, host_deltas
-from detectors.schema import make_batch
+from detectors.hosts import HOUR_MS, HourSenders, host_deltas
+from detectors.schema import make_batch, parse_ip
 from tests.detectors.folding import fold_hosts
 
 HOST = "10.0.0.5"
@@ -138,6 +138,21 @@ def test_the_streams_columns_in_split_batches_give_the_same_alert() -> None:
     sent, received = fold_hosts(parts, LEAK_HOUR * HOUR_MS)
     [alert] = score_exfil(sent, received, hour_start_ms=LEAK_HOUR * HOUR_MS)
     assert alert == _score(batch, LEAK_HOUR)[0]
+
+
+def test_the_streams_columns_hold_only_the_scored_host_and_every_sender_as_columns() -> None:
+    batch = _network(10.0)
+    sent, received = fold_hosts([batch], LEAK_HOUR * HOUR_MS)
+    whole = HourSenders.of(host_deltas(batch)[0], LEAK_HOUR * HOUR_MS)
+    assert len(whole.hosts) == 31  # HOST and its 30 peers
+    assert sent.senders.hosts == whole.hosts
+    assert sent.senders.client_bytes.tolist() == whole.client_bytes.tolist()
+    assert sent.senders.client_packets.tolist() == whole.client_packets.tolist()
+    host = parse_ip(HOST)[0]
+    assert sorted(sent) == [(host, hour * HOUR_MS) for hour in range(LEAK_HOUR + 1)]
+    assert {key[0] for key in received} == {host}
+    with pytest.raises(ValueError, match="senders of hour 36000000, not 0"):
+        score_exfil(sent, received, hour_start_ms=0)
 
 
 @pytest.mark.parametrize(
