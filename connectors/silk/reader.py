@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from connectors.silk.codecs import (
     MAX_BLOCK_BYTES,
@@ -138,15 +138,20 @@ def check_layout(header: SilkHeader, path: str) -> Layout:
             12,
             f"record size {header.rec_size}, but {layout.name} records have {layout.rec_size}",
         )
+    _check_codec(header, path)
+    return layout
+
+
+def _check_codec(header: SilkHeader, path: str) -> None:
+    """The block compression can be opened (its package is installed)."""
     try:
         check_codec(header.compression)
     except UnsupportedCodec as exc:
         raise SilkUnsupportedError(path, 7, str(exc)) from exc
-    return layout
 
 
-class SilkFile:
-    """One SiLK flow stream: the header is read on open, records on demand.
+class SilkStream:
+    """Any SiLK file (flows, IPsets...): the header is read on open, the data on demand.
 
     Parameters
     ----------
@@ -170,9 +175,8 @@ class SilkFile:
             stream = _Prefixed(head, stream)
         self._input = _Input(stream, path)
         self.header = parse_header(self._input.read, path)
-        self.layout = check_layout(self.header, path)
 
-    def __enter__(self) -> SilkFile:
+    def __enter__(self) -> SilkStream:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -182,6 +186,87 @@ class SilkFile:
         """Close the underlying stream if this object opened it."""
         if self._owned is not None:
             self._owned.close()
+
+    def iter_data(self, rec_size: int, rows: int, tail_ok: bool = False) -> Iterator[_Chunk]:
+        """The data section as pieces of whole ``rec_size``-byte records (``rows`` at a
+        time when uncompressed, a block at a time otherwise), with their byte offsets."""
+        _check_codec(self.header, self.path)
+        if self.header.compression == Compression.NONE:
+            yield from self._iter_raw(rec_size, rows, tail_ok)
+        else:
+            yield from self._iter_blocks(rec_size, tail_ok)
+
+    def _iter_raw(self, rec_size: int, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
+        want = rows * rec_size
+        while True:
+            start = self._input.offset
+            data = self._input.read(want)
+            whole = len(data) - len(data) % rec_size
+            if whole:
+                yield _Chunk(start, start + whole, memoryview(data)[:whole])
+            if len(data) < want:
+                if whole < len(data) and not tail_ok:
+                    raise SilkTruncatedError(
+                        self.path,
+                        start + whole,
+                        f"truncated record ({len(data) - whole} of {rec_size} bytes)",
+                    )
+                return
+
+    def _iter_blocks(self, rec_size: int, tail_ok: bool) -> Iterator[_Chunk]:
+        method = self.header.compression
+        while True:
+            start = self._input.offset
+            prefix = self._input.read(_BLOCK_PREFIX.size)
+            if not prefix:
+                return
+            if len(prefix) < _BLOCK_PREFIX.size:
+                if tail_ok:
+                    return
+                raise SilkTruncatedError(
+                    self.path, start, f"truncated block header ({len(prefix)} of 8 bytes)"
+                )
+            compressed_len, uncompressed_len = _BLOCK_PREFIX.unpack(prefix)
+            if compressed_len == 0:  # end-of-stream marker
+                return
+            if compressed_len > MAX_BLOCK_BYTES or uncompressed_len > MAX_BLOCK_BYTES:
+                raise SilkBlockError(
+                    self.path,
+                    start,
+                    f"absurd block lengths ({compressed_len} compressed, "
+                    f"{uncompressed_len} uncompressed; limit {MAX_BLOCK_BYTES})",
+                )
+            if uncompressed_len % rec_size:
+                raise SilkBlockError(
+                    self.path,
+                    start,
+                    f"block of {uncompressed_len} bytes is not whole {rec_size}-byte records",
+                )
+            payload = self._input.read(compressed_len)
+            if len(payload) < compressed_len:
+                if tail_ok:
+                    return
+                raise SilkTruncatedError(
+                    self.path,
+                    start,
+                    f"truncated compressed block ({len(payload)} of {compressed_len} bytes)",
+                )
+            try:
+                data = decompress_block(method, payload, uncompressed_len)
+            except CorruptBlock as exc:
+                raise SilkBlockError(self.path, start, f"block fails to decompress: {exc}") from exc
+            yield _Chunk(start, self._input.offset, memoryview(data))
+
+
+class SilkFile(SilkStream):
+    """One SiLK flow stream: the header is read on open, records on demand."""
+
+    def __init__(self, stream: BinaryIO, path: str, *, owns: bool = False) -> None:
+        super().__init__(stream, path, owns=owns)
+        self.layout = check_layout(self.header, path)
+
+    def __enter__(self) -> SilkFile:
+        return self
 
     def iter_batches(
         self, rows: int = DEFAULT_ROWS, *, columns: frozenset[str] | None = None
@@ -252,7 +337,7 @@ class SilkFile:
             return batch, Position(head.start, head.delivered) if head else Position(end_offset)
 
         try:
-            for chunk in self._iter_chunks(rows, tail_ok):
+            for chunk in self.iter_data(self.layout.rec_size, rows, tail_ok):
                 chunk.delivered, skip = min(skip, chunk.records(rec_size)), 0
                 if chunk.delivered == chunk.records(rec_size):
                     end_offset = chunk.end
@@ -268,92 +353,27 @@ class SilkFile:
         if error is not None:
             raise error
 
-    def _iter_chunks(self, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
-        """The data section as pieces of whole records, with their byte offsets."""
-        if self.header.compression == Compression.NONE:
-            yield from self._iter_raw(rows, tail_ok)
-        else:
-            yield from self._iter_blocks(tail_ok)
 
-    def _iter_raw(self, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
-        rec_size = self.layout.rec_size
-        want = rows * rec_size
-        while True:
-            start = self._input.offset
-            data = self._input.read(want)
-            whole = len(data) - len(data) % rec_size
-            if whole:
-                yield _Chunk(start, start + whole, memoryview(data)[:whole])
-            if len(data) < want:
-                if whole < len(data) and not tail_ok:
-                    raise SilkTruncatedError(
-                        self.path,
-                        start + whole,
-                        f"truncated record ({len(data) - whole} of {rec_size} bytes)",
-                    )
-                return
-
-    def _iter_blocks(self, tail_ok: bool) -> Iterator[_Chunk]:
-        rec_size, method = self.layout.rec_size, self.header.compression
-        while True:
-            start = self._input.offset
-            prefix = self._input.read(_BLOCK_PREFIX.size)
-            if not prefix:
-                return
-            if len(prefix) < _BLOCK_PREFIX.size:
-                if tail_ok:
-                    return
-                raise SilkTruncatedError(
-                    self.path, start, f"truncated block header ({len(prefix)} of 8 bytes)"
-                )
-            compressed_len, uncompressed_len = _BLOCK_PREFIX.unpack(prefix)
-            if compressed_len == 0:  # end-of-stream marker
-                return
-            if compressed_len > MAX_BLOCK_BYTES or uncompressed_len > MAX_BLOCK_BYTES:
-                raise SilkBlockError(
-                    self.path,
-                    start,
-                    f"absurd block lengths ({compressed_len} compressed, "
-                    f"{uncompressed_len} uncompressed; limit {MAX_BLOCK_BYTES})",
-                )
-            if uncompressed_len % rec_size:
-                raise SilkBlockError(
-                    self.path,
-                    start,
-                    f"block of {uncompressed_len} bytes is not whole {rec_size}-byte records",
-                )
-            payload = self._input.read(compressed_len)
-            if len(payload) < compressed_len:
-                if tail_ok:
-                    return
-                raise SilkTruncatedError(
-                    self.path,
-                    start,
-                    f"truncated compressed block ({len(payload)} of {compressed_len} bytes)",
-                )
-            try:
-                data = decompress_block(method, payload, uncompressed_len)
-            except CorruptBlock as exc:
-                raise SilkBlockError(self.path, start, f"block fails to decompress: {exc}") from exc
-            yield _Chunk(start, self._input.offset, memoryview(data))
+_Opened = TypeVar("_Opened", bound=SilkStream)
 
 
-def open_silk(source: Source) -> SilkFile:
-    """Open a path, ``-`` (standard input) or a binary file object as a ``SilkFile``."""
+def open_silk(source: Source, kind: type[_Opened] = SilkFile) -> _Opened:
+    """Open a path, ``-`` (standard input) or a binary file object as a ``SilkFile``
+    (or as ``kind``: a ``SilkStream`` opens SiLK files that hold no flows)."""
     if isinstance(source, str | os.PathLike):
         if str(source) == "-":
-            return SilkFile(sys.stdin.buffer, "-")
+            return kind(sys.stdin.buffer, "-")
         path = os.fspath(source)
         try:
-            stream = open(path, "rb")  # noqa: SIM115 - SilkFile owns and closes it
+            stream = open(path, "rb")  # noqa: SIM115 - the SilkStream owns and closes it
         except OSError as exc:
             raise SilkIOError(path, 0, f"cannot open ({exc.strerror or exc})") from exc
         try:
-            return SilkFile(stream, path, owns=True)
+            return kind(stream, path, owns=True)
         except BaseException:
             stream.close()
             raise
-    return SilkFile(source, str(getattr(source, "name", "<stream>")))
+    return kind(source, str(getattr(source, "name", "<stream>")))
 
 
 def read_header(source: Source) -> SilkHeader:
