@@ -32,13 +32,16 @@ examples:
   silkwatch filter --proto=6 --dport=80,443,8000- --pass=web.rw day.rw
   silkwatch filter --saddress=10.1.x.1-5 --not-dcidr=10.0.0.0/8 --pass=stdout day.rw | silkwatch cut
   silkwatch filter --stime=2009/02/12:00-2009/02/12:05 --flags-all=S/SA --print-statistics in/*.rw
+  silkwatch filter --not-sipset=internal.set --dipset=watch.set --pass=stdout day.rw
+  ls in/*.rw | silkwatch filter --xargs --proto=17 --pass=udp.rw
   silkwatch filter --data-rootdir=/data/silk --start-date=2015/06/17:15 --type=in,inweb \\
       --sensors=S3 --pass=hour.rw
   rwfilter --type=all --pass=stdout ... | silkwatch filter --bytes=1000000- --pass=- | rwcut
 
 Partitioning switches are AND'ed; each address switch has a --not- form:
   addresses  --saddress/--daddress/--any-address/--next-hop-id=IP_WILDCARD (10.1.x.1-5,
-             10.0.0.0/8, ::ffff:0:x), --scidr/--dcidr/--any-cidr/--nhcidr=IP,CIDR,...
+             10.0.0.0/8, ::ffff:0:x), --scidr/--dcidr/--any-cidr/--nhcidr=IP,CIDR,...,
+             --sipset/--dipset/--anyset/--nhipset=IPSET_FILE (rwset, rwsetbuild)
   ports      --sport/--dport/--aport/--application=INTEGER_LIST (0-66,69-1023,8080)
   protocol   --protocol=6,17  --icmp-type=3  --icmp-code=0-3
   times      --stime/--etime/--active-time=YYYY/MM/DD[:HH[:MM[:SS[.sss]]]][-END]
@@ -53,6 +56,15 @@ files; stdout only when it is not a terminal), --print-statistics[=PATH],
 #: ``--type`` without ``--class`` and ``--class`` without ``--type`` (silk.conf of twoway)
 DEFAULT_CLASS = "all"
 DEFAULT_TYPES = ("in", "inweb", "inicmp")
+
+
+#: rwfilter's IP-set switches (each with a --not- form): name → the address columns tested
+SET_SWITCHES = {
+    "sipset": ("sip",),
+    "dipset": ("dip",),
+    "anyset": ("sip", "dip"),
+    "nhipset": ("nhip",),
+}
 
 
 class FilterUsageError(SilkwatchError):
@@ -96,6 +108,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(parser)
+    parser.add_argument(
+        "--xargs",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="read the names of the input files from FILE, one a line (default stdin)",
+    )
     select = parser.add_argument_group("repository selection")
     select.add_argument("--data-rootdir", metavar="DIR", help="repository root (SILK_DATA_ROOTDIR)")
     select.add_argument("--start-date", metavar="YYYY/MM/DD[:HH]", help="first day or hour")
@@ -142,6 +161,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             tests.add_argument(
                 f"--not-{switch}", dest=f"not-{switch}", action=_Switch, help=argparse.SUPPRESS
             )
+    for switch in SET_SWITCHES:
+        for name in (switch, f"not-{switch}"):
+            tests.add_argument(f"--{name}", dest=name, action=_Switch, help=argparse.SUPPRESS)
     parser.set_defaults(run=run, switches=[], extra_inputs=[], statistics=None)
 
 
@@ -217,6 +239,25 @@ def _sensor_id(site, name: str) -> int:
     if prefix and name.startswith(prefix) and name[len(prefix) :].isdigit():
         return int(name[len(prefix) :])
     raise ValueError(name)
+
+
+def _set_check(switch: str, path: str) -> Check:
+    """``--sipset=FILE`` and its kin: records whose address is (``--not-``: is not) in a
+    SiLK IPset file. ``--anyset`` tests both ends, ``--not-anyset`` passes when neither is in."""
+    from connectors.silk.ipset import read_ipset
+    from detectors.flowfilter import ipv4_mapped
+
+    negate = switch.startswith("not-")
+    columns = SET_SWITCHES[switch.removeprefix("not-")]
+    ipset = read_ipset(path)
+
+    def mask(batch: np.ndarray) -> np.ndarray:
+        found = ipset.contains(ipv4_mapped(batch, columns[0]))
+        for column in columns[1:]:
+            found |= ipset.contains(ipv4_mapped(batch, column))
+        return ~found if negate else found
+
+    return Check(switch, path, mask)
 
 
 def _lookup(value: str, column: str, table: np.ndarray) -> Check:
@@ -330,11 +371,17 @@ def _sources(args: argparse.Namespace, site_types, site_sensors) -> list[str]:
 
     names = [*args.inputs, *args.extra_inputs]
     root = args.data_rootdir or (os.environ.get("SILK_DATA_ROOTDIR") if args.start_date else None)
-    if names and (args.data_rootdir or args.start_date or args.end_date):
+    if (names or args.xargs) and (args.data_rootdir or args.start_date or args.end_date):
         raise FilterUsageError(
             "filter: --data-rootdir/--start-date/--end-date select repository files; "
             "they cannot be combined with named inputs"
         )
+    if args.xargs:
+        if names:
+            raise FilterUsageError("filter: --xargs names the inputs; name no other input")
+        from silkwatch.commands.count import xargs
+
+        return xargs(args)  # resolved; an empty list reads nothing (not stdin), as rwfilter
     if not root:
         if args.start_date or args.end_date:
             raise FilterUsageError("filter: --start-date needs --data-rootdir or SILK_DATA_ROOTDIR")
@@ -355,7 +402,12 @@ def run(args: argparse.Namespace) -> int:
     from detectors.flowfilter import parse_switch
     from detectors.schema import take_rows
 
-    checks = [parse_switch(name, value) for name, value in args.switches]
+    checks = [
+        _set_check(name, value)
+        if name.removeprefix("not-") in SET_SWITCHES
+        else parse_switch(name, value)
+        for name, value in args.switches
+    ]
     site_checks, site_types, site_sensors = _site_checks(args)
     checks += site_checks
     if not (args.pass_paths or args.fail_paths or args.all_paths or args.statistics):

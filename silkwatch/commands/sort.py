@@ -19,6 +19,7 @@ examples:
   silkwatch sort --fields=bytes --reverse day.rw | silkwatch cut --num-recs=10
   silkwatch filter --proto=6 --pass=stdout day.rw | silkwatch sort --fields=3-5 | rwuniq ...
   silkwatch sort --fields=stime in/2015/06/17/*.rw > day.rw     # many files merged
+  find in/ -name '*.rw' | silkwatch sort --xargs --fields=stime -o day.rw
 
 Fields are rwsort's, by name or number, primary key first; names are case-insensitive
 and unique prefixes work:
@@ -50,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(parser)
+    parser.add_argument(
+        "--xargs",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="read the names of the input files from FILE, one a line (default stdin)",
+    )
     parser.add_argument("--fields", required=True, metavar="KEY", help="sort keys, primary first")
     parser.add_argument("--reverse", action="store_true", help="largest first")
     parser.add_argument(
@@ -83,7 +91,15 @@ def run(args: argparse.Namespace) -> int:
         raise SortArgumentError(
             "sort: will not write binary flows to a terminal; use --output-path or a pipe"
         )
-    batches = list(read_inputs(args, keep_going=True))  # a damaged input: its records, exit 1
+    files = None
+    if args.xargs:
+        if args.inputs:
+            raise SortArgumentError("sort: --xargs names the inputs; name no other input")
+        from silkwatch.commands.count import xargs
+
+        files = xargs(args)
+    # a damaged input: its records, exit 1
+    batches = list(read_inputs(args, files, keep_going=True))
     flows = np.concatenate(batches) if batches else empty_batch()
     del batches
     order = sort_order(flows, keys, reverse=args.reverse)
