@@ -33,6 +33,7 @@ from connectors.silk.text import (
     int_cells,
     iter_table,
     parse_timestamp_format,
+    second_times,
     time_cells,
 )
 from detectors.exceptions import SilkwatchError
@@ -466,12 +467,6 @@ def write_output(
         out.write("\n")
 
 
-def timestamps(ms: np.ndarray, *, with_ms: bool) -> list[str]:
-    """Epoch milliseconds as SiLK's default ``YYYY/MM/DDThh:mm:ss[.sss]`` (UTC)."""
-    text = format_times(ms)
-    return text if with_ms else [t[:-4] for t in text]
-
-
 DAY_MS = 86_400_000
 
 
@@ -647,7 +642,7 @@ def _write_plain(
     args: argparse.Namespace, rows: BinVolumes, times: np.ndarray, bin_ms: int, scheme: int
 ) -> int:
     """``--format=csv|json``."""
-    dates = timestamps(times, with_ms=bin_ms % 1000 != 0)
+    dates = format_times(times) if bin_ms % 1000 else second_times(times)
     cells = [
         [date, f"{r:.2f}", f"{b:.2f}", f"{p:.2f}"]
         for date, r, b, p in zip(dates, rows.records, rows.bytes, rows.packets, strict=True)
