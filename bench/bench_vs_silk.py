@@ -11,14 +11,20 @@ sources by bytes, keep TCP), on the same flows exported to a loopback nfcapd
 
 Every silkwatch command runs as an analyst runs it (a new process, output to
 /dev/null) on the uncompressed SiLK file and on an LZO1X copy; the commands
-run in interleaved rounds so load drifts hit them all alike.
+run in interleaved rounds so load drifts hit them all alike. ``--baseline DIR``
+also runs the same commands from another source tree (an earlier commit, its C
+kernels built in place) in the same rounds: a before/after measured together.
 
     .venv/bin/python bench/bench_vs_silk.py [--flows 8000000] [--repeat 3] [--workdir DIR]
+    git worktree add /tmp/before REV && cp connectors/*.so /tmp/before/connectors/ \
+        && cp detectors/*.so /tmp/before/detectors/   # kernels of the same sources
+    .venv/bin/python bench/bench_vs_silk.py --commands count --baseline /tmp/before
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -79,8 +85,10 @@ def _span(low: float, high: float, unit: str = "") -> str:
     return f"{low:.2f}{unit}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}{unit}"
 
 
-def run_quietly(argv: list[str]) -> Callable[[], object]:
-    return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+def run_quietly(argv: list[str], tree: Path | None = None) -> Callable[[], object]:
+    """Run ``argv`` (from source tree ``tree``, when given), its output discarded."""
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+    return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tree, env=env)
 
 
 def main() -> int:
@@ -94,6 +102,9 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="use the flows in --workdir")
     parser.add_argument(
         "--commands", default=",".join(QUERIES), help="subset to run (default: all five)"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="also run the commands from this source tree (before)"
     )
     options = parser.parse_args()
     if not shutil.which("nfcapd") or not shutil.which("nfdump"):
@@ -121,6 +132,8 @@ def main() -> int:
             for label, path in (("plain", plain), ("lzo1x", lzo)):
                 argv = [*silkwatch, *QUERIES[command], str(path)]
                 actions[f"{command} {label}"] = run_quietly(argv)
+                if options.baseline:
+                    actions[f"{command} {label} before"] = run_quietly(argv, options.baseline)
             if NFDUMP[command] is not None:
                 argv = ["nfdump", "-R", str(nf_dir), *NFDUMP[command]]
                 actions[f"{command} nfdump"] = run_quietly(argv)
@@ -140,6 +153,10 @@ def main() -> int:
                 f"  {command + ' ' + label:16s} {median:7.2f} s  {silk_text:>12s}  {ratio:>11s}  "
                 f"{versus}"
             )
+            before = results.get(f"{command} {label} before")
+            if before:
+                was = statistics.median(before)
+                print(f"  {'  before':16s} {was:7.2f} s  {'':26s}  now x{median / was:.2f}")
     return 0
 
 
