@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from contextlib import ExitStack
 
 from detectors.exceptions import SilkwatchError
 from silkwatch.flowio import (
@@ -26,12 +29,15 @@ and unique prefixes work:
   sIP,1 dIP,2 sPort,3 dPort,4 protocol,5 packets,6 bytes,7 flags,8 sTime,9 duration,10
   eTime,11 sensor,12 in,13 out,14 nhIP,15 class,20 type,21 icmpTypeCode,25 iType iCode
   initialFlags,26 sessionFlags,27 attributes,28 application,29   (ranges: 1-5)
-Records with equal keys keep their input order. All records are held in memory
-(about 104 bytes each).
+Records with equal keys keep their input order. Records are held in memory (104 bytes
+each) up to --sort-buffer-size (default 2 GiB, as rwsort); beyond it, sorted runs are
+spilled to --temp-directory ($SILK_TMPDIR, $TMPDIR, /tmp) and merged: the output is the
+same, byte for byte.
 """
 
-#: records encoded and written at a time
-WRITE_ROWS = 1 << 16
+#: rwsort's default ceiling on the sort buffer ("near 2GB")
+DEFAULT_BUFFER = 2 << 30
+_SIZE_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 class SortArgumentError(SilkwatchError):
@@ -64,6 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--presorted-input", action="store_true", help="accepted for rwsort scripts (no effect)"
     )
     parser.add_argument(
+        "--sort-buffer-size",
+        "--buffer-size",
+        type=buffer_size,
+        default=DEFAULT_BUFFER,
+        metavar="SIZE",
+        help="most bytes of records sorted in memory (1.5K, 300M, 2G; default 2G); more are "
+        "sorted in runs on disk and merged",
+    )
+    parser.add_argument(
+        "--temp-directory",
+        metavar="DIR",
+        help="where sorted runs go when the buffer is full (default $SILK_TMPDIR, $TMPDIR, /tmp)",
+    )
+    parser.add_argument(
         "--output-path",
         "-o",
         default="stdout",
@@ -74,14 +94,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Read everything, sort once, write in blocks."""
-    import numpy as np
+def buffer_size(text: str) -> int:
+    """rwsort's SIZE: bytes, or a number with K, M or G (powers of 1,024).
 
+    >>> buffer_size("1.5K"), buffer_size("300m"), buffer_size("4096")
+    (1536, 314572800, 4096)
+    """
+    number, unit = text.strip(), 1
+    if number[-1:].lower() in _SIZE_SUFFIXES:
+        number, unit = number[:-1], _SIZE_SUFFIXES[number[-1].lower()]
+    try:
+        size = int(float(number) * unit)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a size like 4096, 1.5K, 300M or 2G, not {text!r}"
+        )
+    return size
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read everything, sort it (in runs on disk beyond the buffer), write in blocks."""
     from connectors.output import STDOUT_NAMES, open_output
     from connectors.silk import SilkWriter
-    from detectors.flowsort import parse_sort_fields, sort_order
-    from detectors.schema import empty_batch, take_rows
+    from detectors.flowsort import parse_sort_fields
+    from silkwatch.sortruns import SortedRuns
 
     try:
         keys = parse_sort_fields(args.fields)
@@ -99,12 +137,23 @@ def run(args: argparse.Namespace) -> int:
 
         files = xargs(args)
     # a damaged input: its records, exit 1
-    batches = list(read_inputs(args, files, keep_going=True))
-    flows = np.concatenate(batches) if batches else empty_batch()
-    del batches
-    order = sort_order(flows, keys, reverse=args.reverse)
+    batches = read_inputs(args, files, keep_going=True)
     compression = compression_id(args.compression_method)
-    with open_output(args.output_path) as out, SilkWriter(out, compression=compression) as writer:
-        for start in range(0, len(order), WRITE_ROWS):
-            writer.write(take_rows(flows, order[start : start + WRITE_ROWS]))
+    with ExitStack() as stack:
+        runs = SortedRuns(keys, args.reverse, args.sort_buffer_size, _temp_dir(args), stack)
+        for batch in batches:
+            runs.add(batch)
+        out = stack.enter_context(open_output(args.output_path))
+        writer = stack.enter_context(SilkWriter(out, compression=compression))
+        for block in runs.sorted_blocks():
+            writer.write(block)
     return 0
+
+
+def _temp_dir(args: argparse.Namespace) -> str:
+    return (
+        args.temp_directory
+        or os.environ.get("SILK_TMPDIR")
+        or os.environ.get("TMPDIR")
+        or tempfile.gettempdir()
+    )
