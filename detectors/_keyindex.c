@@ -8,6 +8,11 @@
  * Open addressing with linear probing; the table holds slot + 1 (0 = empty) and is
  * kept at most half full by the caller. Keys are hashed with a per-index seed, so
  * flows chosen to collide cannot be crafted without knowing it.
+ *
+ * The two other kernels work on what the slots index, so every batch costs a few
+ * passes whatever the number of keys: `scatter` aggregates each flow into its slot's
+ * columns (np.add.at and friends, without their per-item dispatch), and `merge_events`
+ * folds a pair state's pending flows into its event store in one pass.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -456,11 +461,24 @@ static PyObject *merge_events(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = n; i > 0; i--) /* first[i] now ends slot i: shift back to starts */
         first[i] = first[i - 1];
     first[0] = 0;
+    const Event *unchanged = old; /* old runs since here stay as they are: copied at once */
     for (Py_ssize_t i = 0, at = 0; i < n; at += counts[i++]) {
+        const Event *b = old + at, *b_end = b + counts[i];
+        if (first[i] == first[i + 1] && (b == b_end || (b->t > (int64_t)b_end[-1].t - window &&
+                                                         counts[i] <= cap))) {
+            kept[i] = counts[i]; /* no new events, none out of the window or over the cap */
+            newest[i] = b == b_end ? 0 : b_end[-1].t;
+            continue;
+        }
+        memcpy(sink.out, unchanged, (b - unchanged) * sizeof(Event));
+        sink.out += b - unchanged;
+        unchanged = b_end;
         sink.slot = (int32_t)i;
-        merge_slot(grouped + first[i], grouped + first[i + 1], old + at, old + at + counts[i],
-                   window, cap, kept + i, newest + i, &sink);
+        merge_slot(grouped + first[i], grouped + first[i + 1], b, b_end, window, cap, kept + i,
+                   newest + i, &sink);
     }
+    memcpy(sink.out, unchanged, (old + held - unchanged) * sizeof(Event));
+    sink.out += old + held - unchanged;
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("nn", (Py_ssize_t)(sink.out - (Event *)out_buf.buf),
                            (Py_ssize_t)(sink.cout - (Event *)cout_buf.buf));

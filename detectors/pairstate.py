@@ -158,7 +158,7 @@ class PairState:
         self._grow(len(self.index))
         scatter("min", slots, self.first_ms, stime)
         scatter("max", slots, self.last_ms, stime)
-        sport = batch["sport"]
+        sport = np.ascontiguousarray(batch["sport"])
         scatter("min", slots, self.sport_lo, sport)
         scatter("max", slots, self.sport_hi, sport)
         self.touched[slots] = seq
@@ -351,8 +351,7 @@ class PairState:
         """Keep only the slots where ``keep`` holds, in every column and the event store."""
         self.merge()
         remap = self.index.keep(keep)
-        segment = np.repeat(np.arange(len(keep)), self.counts)
-        self.events = self.events[keep[segment]]
+        self.events = self.events[np.repeat(keep, self.counts)]
         self.counts = self.counts[keep]
         for name in PAIR_COLUMNS:
             setattr(self, name, getattr(self, name)[: len(keep)][keep])
