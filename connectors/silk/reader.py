@@ -16,7 +16,9 @@ Example
 from __future__ import annotations
 
 import gzip
+import mmap
 import os
+import stat
 import struct
 import sys
 import zlib
@@ -49,6 +51,10 @@ Source = str | os.PathLike | BinaryIO
 
 DEFAULT_ROWS = 65_536
 _BLOCK_PREFIX = struct.Struct(">II")
+#: plain files are read through mappings of this many bytes: shared read-only pages of the
+#: page cache, faulted in at once where Linux can
+_MAP_WINDOW = 256 << 20
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -198,6 +204,10 @@ class SilkStream:
 
     def _iter_raw(self, rec_size: int, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
         want = rows * rec_size
+        mappable = None if tail_ok else self._mappable()  # a file still growing is read
+        if mappable is not None:
+            yield from self._iter_mapped(*mappable, rec_size, want)
+            return
         while True:
             start = self._input.offset
             data = self._input.read(want)
@@ -212,6 +222,45 @@ class SilkStream:
                         f"truncated record ({len(data) - whole} of {rec_size} bytes)",
                     )
                 return
+
+    def _mappable(self) -> tuple[int, int] | None:
+        """(descriptor, size) of a regular file whose data starts where the header ended:
+        its records can be decoded from the page cache, not copied out first."""
+        try:
+            fd = self._seekable.fileno()  # type: ignore[union-attr]
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size <= self._input.offset:
+                return None
+            if self._seekable.tell() != self._input.offset:  # type: ignore[union-attr]
+                return None  # a stream that did not start at the file's first byte
+            return fd, info.st_size
+        except (AttributeError, OSError, ValueError):  # no descriptor: a pipe, BytesIO
+            return None
+
+    def _iter_mapped(self, fd: int, size: int, rec_size: int, want: int) -> Iterator[_Chunk]:
+        """The records a chunk at a time, from windows of the file mapped with their pages
+        faulted in at once (faulting them one by one as decode reads them, or mapping each
+        chunk apart, cost more than the copy saved)."""
+        start = self._input.offset
+        whole = start + (size - start) // rec_size * rec_size
+        window = max(want, _MAP_WINDOW // want * want)
+        for first in range(start, whole, window):
+            last = min(first + window, whole)
+            base = first - first % mmap.ALLOCATIONGRANULARITY
+            try:
+                mapped = mmap.mmap(
+                    fd, last - base, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=base
+                )
+            except OSError as exc:
+                raise SilkIOError(self.path, first, f"read failed: {exc}") from exc
+            view = memoryview(mapped)
+            for at in range(first, last, want):
+                self._input.offset = min(at + want, last)
+                yield _Chunk(at, self._input.offset, view[at - base : self._input.offset - base])
+        if whole < size:
+            raise SilkTruncatedError(
+                self.path, whole, f"truncated record ({size - whole} of {rec_size} bytes)"
+            )
 
     def _iter_blocks(self, rec_size: int, tail_ok: bool) -> Iterator[_Chunk]:
         method = self.header.compression
