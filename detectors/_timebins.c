@@ -41,7 +41,6 @@ typedef struct {
     /* pieces: bin (relative to origin), row, 3 values each; `count` so far */
     int64_t *bins, *rows;
     Py_ssize_t count;
-    int out_of_range;
 } Sink;
 
 static inline int64_t floor_div(int64_t a, int64_t b) { /* b > 0 */
@@ -106,11 +105,7 @@ INLINE void put(Sink *sink, const int dense, Py_ssize_t row, int64_t bin, double
                 double bytes, double packets) {
     double *cell;
     if (dense) {
-        int64_t at = bin - sink->lo;
-        if (at < 0 || at >= sink->nbins) {
-            sink->out_of_range = 1;
-            return;
-        }
+        int64_t at = bin - sink->lo; /* add_flow checked the flow's bins are in the window */
         if (sink->group)
             at += sink->group[row] * sink->nbins;
         cell = sink->values + 3 * at;
@@ -125,14 +120,17 @@ INLINE void put(Sink *sink, const int dense, Py_ssize_t row, int64_t bin, double
     cell[2] += packets;
 }
 
-/* One flow's shares, as rwcount.c adds them (the same expressions, evaluated alike). */
-INLINE void add_flow(const Flows *f, Py_ssize_t r, Sink *sink, const int dense) {
+/* One flow's shares, as rwcount.c adds them (the same expressions, evaluated alike).
+ * Returns 0, or 1 without adding anything when a dense window does not hold its bins. */
+INLINE int add_flow(const Flows *f, Py_ssize_t r, Sink *sink, const int dense) {
     int64_t first, last;
     flow_bins(f, r, &first, &last);
+    if (dense && (first < sink->lo || last - sink->lo >= sink->nbins))
+        return 1;
     double bytes = (double)get_u64(f->bytes, r), packets = (double)get_u64(f->packets, r);
     if (first == last) { /* every scheme: the whole record in its one bin */
         put(sink, dense, r, first, 1.0, bytes, packets);
-        return;
+        return 0;
     }
     int64_t size = f->size;
     switch (f->scheme) {
@@ -141,7 +139,7 @@ INLINE void add_flow(const Flows *f, Py_ssize_t r, Sink *sink, const int dense) 
         double b = bytes * flows, p = packets * flows;
         for (int64_t bin = first; bin <= last; bin++)
             put(sink, dense, r, bin, flows, b, p);
-        return;
+        return 0;
     }
     case TIME_PROPORTIONAL: { /* durationAdd: a whole bin's share, then the partial ends */
         int64_t s = get_i64(f->start, r) - f->origin;
@@ -154,16 +152,16 @@ INLINE void add_flow(const Flows *f, Py_ssize_t r, Sink *sink, const int dense) 
         put(sink, dense, r, last, ratio * flows, ratio * b, ratio * p);
         for (int64_t bin = first + 1; bin < last; bin++)
             put(sink, dense, r, bin, flows, b, p);
-        return;
+        return 0;
     }
     case MAXIMUM:
         for (int64_t bin = first; bin <= last; bin++)
             put(sink, dense, r, bin, 1.0, bytes, packets);
-        return;
+        return 0;
     default: /* MINIMUM: a record in every bin, the volume only when it fits in one */
         for (int64_t bin = first; bin <= last; bin++)
             put(sink, dense, r, bin, 1.0, 0.0, 0.0);
-        return;
+        return 0;
     }
 }
 
@@ -288,10 +286,11 @@ static PyObject *pieces_count(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(accumulate_doc,
              "accumulate(start, elapsed, bytes, packets, origin, size, scheme, group, lo, "
-             "nbins, out)\n\n"
-             "Add every flow's shares into ``out``: float64 [groups][nbins][3] (records,\n"
-             "bytes, packets) for bins ``lo`` .. ``lo + nbins - 1``. ``group``: a group\n"
-             "number per flow (int64, 0 .. groups - 1), or None for one group.");
+             "nbins, out) -> int\n\n"
+             "Add the flows' shares, in order, into ``out``: float64 [groups][nbins][3]\n"
+             "(records, bytes, packets) for bins ``lo`` .. ``lo + nbins - 1``, up to the\n"
+             "first flow with a bin outside them; returns how many flows were added.\n"
+             "``group``: a group number per flow (int64, 0 .. groups - 1), or None.");
 
 static PyObject *accumulate(PyObject *self, PyObject *args) {
     PyObject *start, *elapsed, *bytes, *packets, *group;
@@ -333,15 +332,12 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "accumulate: out holds several groups, group is None");
         goto done;
     }
+    Py_ssize_t added = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t r = 0; r < f.rows; r++)
-        add_flow(&f, r, &sink, 1);
+    while (added < f.rows && !add_flow(&f, added, &sink, 1))
+        added++;
     Py_END_ALLOW_THREADS
-    if (sink.out_of_range) {
-        PyErr_SetString(PyExc_ValueError, "accumulate: a flow touches a bin outside lo .. nbins");
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
+    result = PyLong_FromSsize_t(added);
 done:
     if (group_view.obj)
         PyBuffer_Release(&group_view);

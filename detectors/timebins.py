@@ -215,7 +215,8 @@ def bin_volumes_by(
     for (ids, values), in_window in zip(compact, dense, strict=True):
         if in_window:
             cells = np.zeros((len(values), nbins, 3))
-            _timebins.accumulate(*args, ids, first_bin, nbins, cells)
+            if _timebins.accumulate(*args, ids, first_bin, nbins, cells) != len(batch):
+                raise AssertionError("the window spans every flow's bins")
             results.append(_window_volumes(cells, values, first_bin, origin, bin_ms))
             continue
         if found is None:  # flows scattered over a long span: list the pieces, sum per key
@@ -259,28 +260,36 @@ class VolumeCounter:
         self._apart = empty_bins()
 
     def add(self, batch: FlowBatch) -> None:
-        """Count a batch's flows (``stime_ms``, ``elapsed_ms``, ``bytes``, ``packets``)."""
-        if not len(batch):
-            return
+        """Count a batch's flows (``stime_ms``, ``elapsed_ms``, ``bytes``, ``packets``).
+
+        The kernel adds flows until one reaches outside the window; only then are the
+        remaining flows' bins looked at (a pass of their own) to grow the window.
+        """
         self._flows += len(batch)
-        args = (*_FlowColumns.of(batch), self.origin_ms, self.bin_ms, self.scheme)
-        first, last = _timebins.span(*args)
-        held = self._cells.shape[1]
-        if held:
-            first, last = min(first, self._first_bin), max(last, self._first_bin + held - 1)
-        if not _dense_enough(last - first + 1, self._flows):
-            (volumes,) = bin_volumes_by(
-                batch,
-                bin_ms=self.bin_ms,
-                scheme=self.scheme,
-                groups=[None],
-                origin_ms=self.origin_ms,
-            )
-            self._apart = merge_bins(self._apart, volumes)
-            return
-        if first < self._first_bin or last >= self._first_bin + held:
+        while len(batch):
+            args = (*_FlowColumns.of(batch), self.origin_ms, self.bin_ms, self.scheme)
+            held = self._cells.shape[1]
+            if held:
+                batch = batch[
+                    _timebins.accumulate(*args, None, self._first_bin, held, self._cells) :
+                ]
+                if not len(batch):
+                    return
+                args = (*_FlowColumns.of(batch), self.origin_ms, self.bin_ms, self.scheme)
+            first, last = _timebins.span(*args)
+            if held:
+                first, last = min(first, self._first_bin), max(last, self._first_bin + held - 1)
+            if not _dense_enough(last - first + 1, self._flows):
+                (volumes,) = bin_volumes_by(
+                    batch,
+                    bin_ms=self.bin_ms,
+                    scheme=self.scheme,
+                    groups=[None],
+                    origin_ms=self.origin_ms,
+                )
+                self._apart = merge_bins(self._apart, volumes)
+                return
             self._grow(first, last)
-        _timebins.accumulate(*args, None, self._first_bin, self._cells.shape[1], self._cells)
 
     def result(self) -> BinVolumes:
         """Every bin a flow touched, in time order."""

@@ -273,8 +273,12 @@ def test_kernel_refuses_mismatched_buffers():
     columns = timebins._FlowColumns.of(batch)
     with pytest.raises(ValueError, match="groups \\* nbins \\* 3"):
         _timebins.accumulate(*columns, 0, 10, 4, None, 0, 1, np.zeros(4))
-    with pytest.raises(ValueError, match="outside"):
-        _timebins.accumulate(*columns, 0, 1, 4, None, 0, 1, np.zeros(3))
+    window = np.zeros((1, 3, 3))  # bins 0-2 of 1 ms
+    assert _timebins.accumulate(*columns, 0, 1, 4, None, 0, 3, window) == 2
+    long = timebins._FlowColumns.of(make_batch(stime_ms=[1, 2], elapsed_ms=[0, 5], bytes=[7, 9]))
+    # the flow reaching past bin 2 stops the adding, and adds no share at all
+    assert _timebins.accumulate(*long, 0, 1, 4, None, 0, 3, window) == 1
+    assert window[0].tolist() == [[1, 0, 0], [2, 7, 0], [0, 0, 0]]
     with pytest.raises(ValueError, match="1-D columns of one length"):
         _timebins.span(columns.start[:1], *columns[1:], 0, 10, 4)
 
