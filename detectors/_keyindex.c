@@ -9,10 +9,8 @@
  * kept at most half full by the caller. Keys are hashed with a per-index seed, so
  * flows chosen to collide cannot be crafted without knowing it.
  *
- * The two other kernels work on what the slots index, so every batch costs a few
- * passes whatever the number of keys: `scatter` aggregates each flow into its slot's
- * columns (np.add.at and friends, a whole row of columns at once), and `merge_events`
- * folds a pair state's pending flows into its event store in one pass.
+ * `merge_events` works on what the slots index: it folds a pair state's pending flows
+ * into its event store in one pass, whatever the number of pairs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -210,114 +208,6 @@ done:
     return result;
 }
 
-/* ---- per-slot aggregates: target[slot] op= value, several columns a row, one pass ---- */
-
-/* Element types a column may have (numpy's buffer format letters). */
-enum { I64, I32, U16 };
-
-static int element_type(const Py_buffer *b) {
-    char c = b->format[0] == '<' || b->format[0] == '=' || b->format[0] == '@' ? b->format[1]
-                                                                                : b->format[0];
-    if (b->itemsize == 8 && (c == 'l' || c == 'q'))
-        return I64;
-    if (b->itemsize == 4 && (c == 'i' || c == 'l'))
-        return I32;
-    if (b->itemsize == 2 && c == 'H')
-        return U16;
-    return -1;
-}
-
-/* Rows of `k` items each: (n,) is k = 1, (n, k) is k; -1 for any other shape. */
-static Py_ssize_t row_width(const Py_buffer *b) {
-    return b->ndim == 1 ? 1 : b->ndim == 2 ? b->shape[1] : -1;
-}
-
-/* add wraps like numpy (in the unsigned type: no signed overflow in C) */
-#define SCATTER(T, U, BODY)                                                                    \
-    do {                                                                                       \
-        T *rows_ = target.buf;                                                                 \
-        const T *vals_ = values.buf;                                                           \
-        for (Py_ssize_t i = 0; i < m; i++) {                                                   \
-            T *row = rows_ + (Py_ssize_t)slots[i] * k;                                         \
-            const T *val = vals_ + i * k;                                                      \
-            for (Py_ssize_t j = 0; j < k; j++) {                                               \
-                BODY;                                                                          \
-            }                                                                                  \
-        }                                                                                      \
-    } while (0)
-#define ADD(T, U) SCATTER(T, U, row[j] = (T)((U)row[j] + (U)val[j]))
-#define MIN(T, U) SCATTER(T, U, if (val[j] < row[j]) row[j] = val[j])
-#define MAX(T, U) SCATTER(T, U, if (val[j] > row[j]) row[j] = val[j])
-#define BY_OP(T, U)                                                                            \
-    do {                                                                                       \
-        if (op == 'a')                                                                         \
-            ADD(T, U);                                                                         \
-        else if (op == 'n')                                                                    \
-            MIN(T, U);                                                                         \
-        else                                                                                   \
-            MAX(T, U);                                                                         \
-    } while (0)
-
-PyDoc_STRVAR(scatter_doc,
-             "scatter(op, slots, target, values) -> None\n\n"
-             "For every i: ``target[slots[i]] = op(target[slots[i]], values[i])``, op 'add',\n"
-             "'min' or 'max', every item of a row in the same pass (k ufunc.at calls on\n"
-             "strided columns cost ~3 times as much).\n"
-             "``target``: (n,) or (n, k) int64, int32 or uint16; ``values``: (len(slots),)\n"
-             "or (len(slots), k) of the same type; ``slots``: int32. Adds wrap like numpy.\n"
-             "A slot outside [0, n) raises ValueError before anything is written.");
-
-static PyObject *scatter(PyObject *self, PyObject *args) {
-    const char *name;
-    PyObject *slots_obj, *target_obj, *values_obj;
-    if (!PyArg_ParseTuple(args, "sOOO", &name, &slots_obj, &target_obj, &values_obj))
-        return NULL;
-    char op = strcmp(name, "add") == 0 ? 'a' : strcmp(name, "min") == 0 ? 'n'
-                                           : strcmp(name, "max") == 0   ? 'x'
-                                                                        : 0;
-    if (!op) {
-        PyErr_SetString(PyExc_ValueError, "scatter: op must be 'add', 'min' or 'max'");
-        return NULL;
-    }
-    Py_buffer slots_buf = {0}, target = {0}, values = {0};
-    PyObject *result = NULL;
-    if (PyObject_GetBuffer(slots_obj, &slots_buf, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) ||
-        PyObject_GetBuffer(target_obj, &target, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
-                                                    PyBUF_WRITABLE) ||
-        PyObject_GetBuffer(values_obj, &values, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT))
-        goto done;
-    int type = element_type(&target);
-    Py_ssize_t k = row_width(&target), m = slots_buf.len / 4;
-    if (element_type(&slots_buf) != I32 || type < 0 || element_type(&values) != type ||
-        k < 1 || row_width(&values) != k || values.shape[0] != m) {
-        PyErr_SetString(PyExc_ValueError, "scatter: slots must be int32, target (n, k) int64, "
-                                          "int32 or uint16, values (len(slots), k) alike");
-        goto done;
-    }
-    const int32_t *slots = slots_buf.buf;
-    Py_ssize_t n = target.shape[0];
-    for (Py_ssize_t i = 0; i < m; i++)
-        if (slots[i] < 0 || slots[i] >= n) {
-            PyErr_Format(PyExc_ValueError, "scatter: slot %d outside the %zd rows", slots[i], n);
-            goto done;
-        }
-    Py_BEGIN_ALLOW_THREADS
-    if (type == I64)
-        BY_OP(int64_t, uint64_t);
-    else if (type == I32)
-        BY_OP(int32_t, uint32_t);
-    else
-        BY_OP(uint16_t, uint16_t);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&slots_buf);
-    PyBuffer_Release(&target);
-    PyBuffer_Release(&values);
-    return result;
-}
-
 /* ---- the pair state's event store: pending flows merged in, windows and caps applied ---- */
 
 /* One retained flow, as detectors/pairstate.py's EVENT_DTYPE; kept in order of all four. */
@@ -501,7 +391,6 @@ done:
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS, lookup_doc},
     {"rebuild", rebuild, METH_VARARGS, rebuild_doc},
-    {"scatter", scatter, METH_VARARGS, scatter_doc},
     {"merge_events", merge_events, METH_VARARGS, merge_events_doc},
     {NULL, NULL, 0, NULL},
 };

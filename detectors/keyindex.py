@@ -3,10 +3,10 @@
 Hosts and pairs live in numpy columns, one row (slot) per key; a
 :class:`KeyIndex` maps each key of a batch to its row in one pass of the
 compiled kernel :mod:`detectors._keyindex`, adding rows for keys it has not
-seen. Rows are dense (``0 .. len - 1``), so per-key aggregates are scatters
-into the columns (:func:`scatter`: ``np.add.at`` for whole rows). Evicting keys
-compacts the rows (:meth:`KeyIndex.keep`) and the caller compacts its columns
-with the same mask. Only the keys are state: a checkpoint saves :attr:`KeyIndex.keys` and
+seen. Rows are dense (``0 .. len - 1``), so per-key aggregates are plain
+``np.add.at`` / ``np.maximum.at`` on the columns. Evicting keys compacts the
+rows (:meth:`KeyIndex.keep`) and the caller compacts its columns with the same
+mask. Only the keys are state: a checkpoint saves :attr:`KeyIndex.keys` and
 :meth:`KeyIndex.from_keys` rebuilds the table.
 """
 
@@ -125,25 +125,3 @@ class KeyIndex:
     def nbytes(self) -> int:
         """Memory held by the index (keys and table)."""
         return self._stored.nbytes + self._table.nbytes
-
-
-def scatter(op: str, slots: np.ndarray, target: np.ndarray, values: np.ndarray) -> None:
-    """``target[slots[i]] = op(target[slots[i]], values[i])`` for every i, op "add", "min" or "max".
-
-    What ``np.add.at`` / ``np.minimum.at`` / ``np.maximum.at`` do, with every
-    column of a row in the same pass: a host hour's five totals cost ~4 ns a flow
-    here, ~14 ns as five ``np.add.at`` on strided columns (numpy 2.4; one plain
-    column costs both ~2 ns). ``target``: int64, int32 or uint16, (n,) or (n, k)
-    with ``values`` (len(slots), k); ``values`` are cast to its type.
-
-    Examples
-    --------
-    >>> column = np.array([5, 5, 5])
-    >>> scatter("add", np.array([2, 0, 2], dtype=np.int32), column, np.array([1, 2, 3]))
-    >>> column.tolist()
-    [7, 5, 9]
-    >>> scatter("min", np.array([1, 1], dtype=np.int32), column, np.array([8, 4]))
-    >>> column.tolist()
-    [7, 4, 9]
-    """
-    _keyindex.scatter(op, slots, target, np.ascontiguousarray(values, dtype=target.dtype))

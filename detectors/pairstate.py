@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors import _keyindex
-from detectors.keyindex import KeyIndex, scatter
+from detectors.keyindex import KeyIndex
 from detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
 from detectors.schema import FlowBatch, ip_words
 
@@ -156,16 +156,16 @@ class PairState:
             return slots
         slots = self.index.slots(pair_key_words(batch))
         self._grow(len(self.index))
-        scatter("min", slots, self.first_ms, stime)
-        scatter("max", slots, self.last_ms, stime)
-        sport = np.ascontiguousarray(batch["sport"])
-        scatter("min", slots, self.sport_lo, sport)
-        scatter("max", slots, self.sport_hi, sport)
+        np.minimum.at(self.first_ms, slots, stime)
+        np.maximum.at(self.last_ms, slots, stime)
+        sport = batch["sport"]
+        np.minimum.at(self.sport_lo, slots, sport)
+        np.maximum.at(self.sport_hi, slots, sport)
         self.touched[slots] = seq
         self.own[slots] = own
         opened, answered = handshake(batch)
-        scatter("add", slots, self.opened, opened)
-        scatter("add", slots, self.answered, answered)
+        np.add.at(self.opened, slots[opened], 1)
+        np.add.at(self.answered, slots[answered], 1)
         events = np.empty(len(batch), dtype=EVENT_DTYPE)
         events["t"] = stime - self.base_ms
         events["elapsed"] = np.minimum(batch["elapsed_ms"], _U32_MAX)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detectors import _keyindex
-from detectors.keyindex import KeyIndex, scatter
+from detectors.keyindex import KeyIndex
 
 
 def dict_slots(seen: dict[tuple[int, ...], int], rows: np.ndarray) -> list[int]:
@@ -64,35 +64,6 @@ def test_kernel_checks_every_size_it_is_given() -> None:
     corrupt = np.full(8, 99, np.int32)  # points past the stored keys
     with pytest.raises(ValueError, match="past the stored keys"):
         _keyindex.lookup(corrupt, stored, 1, 2, 0, queries[:1], out[:1], True)
-
-
-@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16])
-@pytest.mark.parametrize("width", [1, 3])
-def test_scatter_equals_ufunc_at(dtype: type, width: int) -> None:
-    rng = np.random.default_rng(width)
-    slots = rng.integers(0, 50, 2_000).astype(np.int32)
-    values = rng.integers(0, 60_000, (2_000, width)).astype(dtype).reshape(-1, width).squeeze()
-    for op, ufunc in (("add", np.add), ("min", np.minimum), ("max", np.maximum)):
-        start = rng.integers(0, 60_000, (50, width)).astype(dtype).squeeze()
-        ours, theirs = start.copy(), start.copy()
-        scatter(op, slots, ours, values)
-        ufunc.at(theirs, slots, values)
-        assert ours.tolist() == theirs.tolist(), op
-
-
-def test_scatter_wraps_like_numpy_and_checks_before_writing() -> None:
-    column = np.array([2**63 - 1, 0])
-    scatter("add", np.array([0], np.int32), column, np.array([1]))
-    assert column.tolist() == [-(2**63), 0]
-    with pytest.raises(ValueError, match="slot 2 outside the 2 rows"):
-        scatter("add", np.array([1, 2], np.int32), column, np.array([5, 5]))
-    assert column.tolist() == [-(2**63), 0]
-    with pytest.raises(ValueError, match="'add', 'min' or 'max'"):
-        scatter("mul", np.array([0], np.int32), column, np.array([1]))
-    with pytest.raises(ValueError, match="int64, int32 or uint16"):
-        scatter("add", np.array([0], np.int32), np.zeros(2, np.float64), np.array([1.0]))
-    with pytest.raises(ValueError, match="values"):  # one value short
-        _keyindex.scatter("add", np.array([0, 1], np.int32), column, np.array([1]))
 
 
 def test_merge_events_checks_every_size_it_is_given() -> None:
