@@ -44,7 +44,7 @@ from detectors.ledger import AlertLedger
 from detectors.pairstate import PairState
 from detectors.schema import FlowBatch, empty_batch
 from detectors.scoring import score_pairs
-from streams.processing import HOUR_MS, Progress, StreamConfig, final_horizon, observe
+from streams.processing import HOUR_MS, Progress, StreamConfig, believed, final_horizon, observe
 
 logger = logging.getLogger(__name__)
 
@@ -136,15 +136,23 @@ class DetectionProcessor:
             (``connectors.kafka.frame.RECEIVED_COPY``): they count on their
             destinations' received side and stand as the other side of this
             partition's connections, and are scored in their sources' partitions.
-            Default - False
+            They come just before the partition's own flows of the same batch, so
+            they do not move event time nor close hours: the own frame after them
+            does, with both applied, as the embedded runner applies the whole
+            batch before it closes. Default - False
         """
         state = self.state
         if offset <= state.offset:
             return []  # applied before a restart
+        if received_copy:
+            trusted = believed(state.progress, batch, self.config, wall_ms=wall_ms)
+            self._hold(batch[~trusted], state.quarantined_copies)
+            self._apply(batch[trusted], copies=True)
+            state.offset = offset
+            return []
         until_ms, trusted = observe(state.progress, batch, self.config, wall_ms=wall_ms)
-        held = state.quarantined_copies if received_copy else state.quarantine
-        self._hold(batch[~trusted], held)
-        self._apply(batch[trusted], copies=received_copy)
+        self._hold(batch[~trusted], state.quarantine)
+        self._apply(batch[trusted])
         own_due, copies_due = self._readmit(wall_ms)
         self._apply(own_due)
         self._apply(copies_due, copies=True)

@@ -130,13 +130,8 @@ def observe(
     True
     """
     stime = batch["stime_ms"]
-    believable = np.ones(len(batch), dtype=bool)
+    believable = believed(state, batch, config, wall_ms=wall_ms)
     if batch.size:
-        ceiling = _ceiling(np.sort(stime), state.watermark_ms, config.future_tolerance_ms)
-        if wall_ms is not None:
-            ceiling = min(ceiling, wall_ms + config.future_tolerance_ms)
-        believable = stime <= ceiling
-        state.future_flows += len(batch) - int(np.count_nonzero(believable))
         trusted = stime[believable]
         if trusted.size:
             if state.closed_until_ms is not None:
@@ -144,6 +139,29 @@ def observe(
             state.watermark_ms = max(state.watermark_ms, int(trusted.max()))
     horizon_ms = state.watermark_ms - config.allowed_lateness_ms
     return horizon_ms - horizon_ms % config.bin_ms, believable
+
+
+def believed(
+    state: Progress, batch: FlowBatch, config: StreamConfig, *, wall_ms: int | None = None
+) -> np.ndarray:
+    """Which of a batch's flows :func:`observe` believes (the others are counted), time unmoved.
+
+    >>> from detectors.schema import make_batch
+    >>> state = Progress()
+    >>> believed(state, make_batch(stime_ms=[0, 60_000, 86_400_000]), StreamConfig()).tolist()
+    [True, True, False]
+    >>> state.watermark_ms < 0, state.future_flows
+    (True, 1)
+    """
+    stime = batch["stime_ms"]
+    if not batch.size:
+        return np.ones(0, dtype=bool)
+    ceiling = _ceiling(np.sort(stime), state.watermark_ms, config.future_tolerance_ms)
+    if wall_ms is not None:
+        ceiling = min(ceiling, wall_ms + config.future_tolerance_ms)
+    believable = stime <= ceiling
+    state.future_flows += len(batch) - int(np.count_nonzero(believable))
+    return believable
 
 
 def _ceiling(ordered: np.ndarray, watermark_ms: int, tolerance_ms: int) -> int:

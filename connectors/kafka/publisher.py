@@ -5,7 +5,7 @@ per-pair state of the stream scales out with partitions: each worker owns its
 partitions' hosts outright. A batch is split by partition in one vectorised
 pass and each part goes out as one or more frames (``connectors.kafka.frame``)
 of at most ``max_frame_bytes``. A flow whose destination hashes to another
-partition also goes there, as a *received copy* (a flagged frame, after that
+partition also goes there, as a *received copy* (a flagged frame, before that
 partition's own frames of the batch), so a host's partition sees both
 directions of its traffic: what a host received is part of judging what it
 sent (the Kafka Streams way would be a repartition topic; copies in the same
@@ -32,7 +32,7 @@ from kafka.producer.future import FutureRecordMetadata
 from connectors.kafka.frame import encode_frame
 from connectors.kafka.health import BrokerOutage, answers
 from detectors.exceptions import SilkwatchError
-from detectors.groupby import stable_order
+from detectors.grouping import stable_order
 from detectors.schema import FLOW_DTYPE, FlowBatch, ip_words
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,11 @@ class PublishCounts:
 def frame_rows(batch: FlowBatch, partitions: int) -> list[tuple[int, np.ndarray, bool]]:
     """The rows of each frame of a batch, in sending order: ``(partition, rows, copy)``.
 
-    Per partition, its own flows (source hashes there), then the received copies
-    (destination hashes there, source elsewhere). The embedded equivalent of a
-    partitioned run replays exactly these parts.
+    Per partition, the received copies (destination hashes there, source
+    elsewhere), then its own flows (source hashes there): the own frame, which
+    may close an hour, comes after the copies of its batch, so the hour is
+    scored with both, as the embedded runner scores it with the whole batch.
+    A partitioned run replays exactly these parts.
 
     Examples
     --------
@@ -113,7 +115,7 @@ def frame_rows(batch: FlowBatch, partitions: int) -> list[tuple[int, np.ndarray,
     >>> b = make_batch(sip=["10.0.0.1", "10.0.0.3", "10.0.0.1"],
     ...                dip=["10.0.0.3", "10.0.0.1", "10.0.0.1"])
     >>> [(p, rows.tolist(), copy) for p, rows, copy in frame_rows(b, 8)]
-    [(0, [1], False), (0, [0], True), (6, [0, 2], False), (6, [1], True)]
+    [(0, [0], True), (0, [1], False), (6, [1], True), (6, [0, 2], False)]
     """
     source = partition_of(batch, partitions)
     destination = partition_of(batch, partitions, address="dip")
@@ -125,8 +127,8 @@ def frame_rows(batch: FlowBatch, partitions: int) -> list[tuple[int, np.ndarray,
     parts = []
     for p in range(partitions):
         for order, bounds, copy in (
-            (own_order, own_bounds, False),
             (copy_order, copy_bounds, True),
+            (own_order, own_bounds, False),
         ):
             rows = order[bounds[p] : bounds[p + 1]]
             if len(rows):

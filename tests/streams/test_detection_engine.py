@@ -7,10 +7,12 @@ import io
 import numpy as np
 import pytest
 
+from connectors.kafka.publisher import frame_rows
 from connectors.silk import read_batches
 from detectors.config import DetectorsConfig, from_mapping
 from detectors.pairs import PairConfig
 from detectors.schema import make_batch
+from detectors.synthetic import synthetic_day
 from streams.checkpoint import CheckpointError, dump_state, load_state
 from streams.detection import DetectionProcessor
 from streams.embedded import run
@@ -157,3 +159,54 @@ def test_live_scoring_alerts_before_the_hour_closes():
     assert processor.state.progress.closed_until_ms == 0  # the first hour is still open
     assert found[0][1:] == ("beacon", 1)
     assert found[0][0] == 2  # the 15th callback: the first look with 12 merged callbacks
+
+
+def _partitioned(batches, partitions: int, *, copies: bool = True) -> dict:
+    """The engine run per partition on the frames the publisher would send (``frame_rows``)."""
+    processors = [
+        DetectionProcessor(p, StreamConfig(), DetectorsConfig()) for p in range(partitions)
+    ]
+    offsets = [0] * partitions
+    found = []
+    for batch in batches:
+        for p, rows, copy in frame_rows(batch, partitions):
+            if copy and not copies:
+                continue
+            found += processors[p].process(batch[rows], offsets[p], received_copy=copy)
+            offsets[p] += 1
+    for processor in processors:
+        found += processor.flush()
+    return {a.id: a for a in found}
+
+
+def test_received_copies_give_each_partition_both_directions_of_its_hosts():
+    """Four partitions with copies: the alerts, scores and received side of one processor.
+
+    What stays per partition is the exfiltration scorer's fit across the hosts of
+    the hour (each partition's senders, a hash-drawn sample of the site's).
+    Without copies, the exfiltrating host's received bytes are those its own
+    partition's sources sent it: 624,348 of 7,588,057.
+    """
+    day = synthetic_day(13, hosts=150)
+    embedded = _partitioned(day.batches, 1)  # what ``silkwatch detect`` runs
+    four = _partitioned(day.batches, 4)
+
+    def listed(alerts: dict) -> list[tuple]:
+        return sorted((a.kind, a.sip, a.dip, a.dport, a.revision, a.score) for a in alerts.values())
+
+    assert listed(four) == listed(embedded)
+    assert [len(embedded), sorted({a.kind for a in embedded.values()})] == [
+        5,
+        ["beacon", "dns_tunnel", "exfil"],
+    ]
+    [exfil] = [a for a in embedded.values() if a.kind == "exfil"]
+    across_hosts = ("bubble_sigmas", "peer_z")  # fitted over the partition's own senders
+    partitioned = four[exfil.id].evidence
+    assert {k: v for k, v in partitioned.items() if k not in across_hosts} == {
+        k: v for k, v in exfil.evidence.items() if k not in across_hosts
+    }
+    assert [round(partitioned[k], 4) for k in across_hosts] == [5.2347, 3.4119]
+    assert [round(exfil.evidence[k], 4) for k in across_hosts] == [3.7122, 3.8195]
+    assert exfil.evidence["received_bytes"] == 7_588_057
+    [bare] = [a for a in _partitioned(day.batches, 4, copies=False).values() if a.kind == "exfil"]
+    assert bare.evidence["received_bytes"] == 624_348
