@@ -376,6 +376,8 @@ class FlowPublisher:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            self._gave_up = True  # interrupted (Ctrl-C): let go, do not wait for the broker
         self.close()
 
 

@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
     started_s = time.monotonic()
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    if args.follow:  # a follower stops between scans; a run over files stops at once
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
     source = None if args.follow or args.no_resume else source_id(args.inputs)
     publisher = FlowPublisher(
         args.broker,
