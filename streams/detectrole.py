@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 #: checkpoint chunk size: below Kafka's default 1 MB message limit
 CHUNK_BYTES = 512 * 1024
 
+#: a checkpoint that took t seconds is followed by none for CHECKPOINT_SPACING × t
+CHECKPOINT_SPACING = 10.0
+
 #: what a stored checkpoint is: (manifest, chunk values by index)
 Stored = tuple[dict[str, Any], dict[int, bytes]]
 
@@ -57,6 +60,8 @@ class Partition:
     processor: DetectionProcessor
     checkpointed_offset: int
     last_checkpoint_s: float
+    #: wall seconds the last checkpoint took (dump, send, acknowledgement)
+    checkpoint_cost_s: float = 0.0
     #: the chunk slot (0 or 1) the next checkpoint writes: never the one the manifest names
     slot: int = 0
     #: (id, revision) of alerts already on the alerts topic that a replay would repeat
@@ -144,15 +149,30 @@ class DetectRole:
     def checkpoint_due(self, held: Partition, *, hour_closed: bool) -> bool:
         """True when the partition has news and the interval passed, or an hour closed.
 
-        An hour close checkpoints too, but at most once a second: replaying a
-        backlog closes hours many times a second, and each checkpoint is the
-        whole state.
+        An hour close checkpoints too, but at most once a second. Each checkpoint
+        is the whole state, and the agent waits for it: checkpoints may take at
+        most 1 / ``CHECKPOINT_SPACING`` of the wall time (a backlog replay closes
+        hours many times a second; each skipped checkpoint only means a longer
+        replay after a crash).
+
+        >>> from types import SimpleNamespace
+        >>> role = DetectRole.__new__(DetectRole)
+        >>> role.checkpoint_interval_s = 5.0
+        >>> state = SimpleNamespace(state=SimpleNamespace(offset=9))
+        >>> now = time.monotonic()
+        >>> held = Partition(state, checkpointed_offset=3, last_checkpoint_s=now - 2.0)
+        >>> [role.checkpoint_due(held, hour_closed=closed) for closed in (False, True)]
+        [False, True]
+        >>> held.checkpoint_cost_s = 0.3  # 2 s after a checkpoint that took 0.3 s: too soon
+        >>> role.checkpoint_due(held, hour_closed=True)
+        False
         """
         if held.processor.state.offset <= held.checkpointed_offset:
             return False
         waited_s = time.monotonic() - held.last_checkpoint_s
-        return waited_s >= self.checkpoint_interval_s or (
-            hour_closed and waited_s >= min(1.0, self.checkpoint_interval_s)
+        spacing_s = CHECKPOINT_SPACING * held.checkpoint_cost_s
+        return waited_s >= max(self.checkpoint_interval_s, spacing_s) or (
+            hour_closed and waited_s >= max(min(1.0, self.checkpoint_interval_s), spacing_s)
         )
 
     async def checkpoint(self, partition: int) -> int:
@@ -162,6 +182,7 @@ class DetectRole:
         """
         held = self.partitions[partition]
         state = held.processor.state
+        started_s = time.monotonic()
         data = dump_state(state, partition=partition)
         checkpoint_id = uuid.uuid4().hex
         chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
@@ -182,6 +203,7 @@ class DetectRole:
         await self.flush()
         held.checkpointed_offset = state.offset
         held.last_checkpoint_s = time.monotonic()
+        held.checkpoint_cost_s = held.last_checkpoint_s - started_s
         held.slot = 1 - held.slot
         self.durable[partition] = state.offset + 1
         self.checkpoints_written += 1
