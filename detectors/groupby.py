@@ -28,11 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detectors.exceptions import SilkwatchError
-
-# stable_order is still imported from here by connectors/kafka/publisher.py, which other work
-# is editing; it moves to detectors.grouping
 from detectors.grouping import group_rows, key_words
-from detectors.grouping import stable_order as stable_order
 from detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, FlowBatch, empty_batch, ip_words
 
 #: SiLK key field → (title, FLOW_DTYPE column); sTime/eTime/duration are whole
