@@ -96,7 +96,7 @@ class BrokerOutage:
         self._clock = clock
         self.down_since: float | None = None
         self._reminded_s = 0.0
-        self.held_back = 0  # client log lines counted, not shown, while it was down
+        self.held_back = 0  # client errors and warnings not shown while it was down
 
     @property
     def down_s(self) -> float:
@@ -124,7 +124,7 @@ class BrokerOutage:
         """Mark the broker back; logs and returns True only if it was lost."""
         if self.down_since is None:
             return False
-        held = f" ({self.held_back:,} client log lines held back)" if self.held_back else ""
+        held = f" ({self.held_back:,} client errors held back)" if self.held_back else ""
         logger.warning("kafka %s: broker back after %.0f s%s", self.bootstrap, self.down_s, held)
         self.down_since, self.held_back = None, 0
         return True
@@ -187,14 +187,14 @@ class BrokerWatch(logging.Filter):
             error = record.levelno >= logging.WARNING and _is_connection_error(record)
             if error:
                 self._error_at_s = time.monotonic()
-            if self.outage.down_since is not None:
-                self.outage.held_back += 1
-                self._count(record)
-                return False
-            if not error:
+            down = self.outage.down_since is not None
+            if not (down or error):
                 return True
-            self._count(record)
-            if self._error_at_s - self._back_at_s < self.grace_s:
+            if record.levelno >= logging.WARNING:
+                self.outage.held_back += down
+                if self.client_errors is not None:
+                    self.client_errors.inc()
+            if down or self._error_at_s - self._back_at_s < self.grace_s:
                 return False
             if self.up is not None:
                 self.up.set(0)
@@ -203,10 +203,6 @@ class BrokerWatch(logging.Filter):
             target=self._await_return, name="silkwatch-broker-probe", daemon=True
         ).start()
         return False
-
-    def _count(self, record: logging.LogRecord) -> None:
-        if self.client_errors is not None and record.levelno >= logging.WARNING:
-            self.client_errors.inc()
 
     def _await_return(self) -> None:
         """Probe until the broker answers, then mark it back."""

@@ -54,6 +54,6 @@ def test_a_flood_of_client_errors_is_one_line_when_lost_and_one_when_back(caplog
         f"kafka {bootstrap}: broker lost ({REFUSED})",
     ]
     assert lines[2].startswith(f"kafka {bootstrap}: broker back after ")
-    assert lines[2].endswith(" s (100 client log lines held back)")
+    assert lines[2].endswith(" s (100 client errors held back)")
     assert len(lines) == 3
     assert sample("silkwatch_kafka_client_errors_total") == 102  # errors and warnings alike
