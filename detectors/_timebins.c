@@ -215,20 +215,35 @@ static int get_flows(PyObject *start, PyObject *elapsed, PyObject *bytes, PyObje
     return 0;
 }
 
+/* Every function takes the columns, origin, bin size and scheme first: the first seven
+ * arguments; `rest` (may be NULL) gets a new reference to the tuple of the others. */
+static int parse_flows(PyObject *args, Flows *f, Views *v, PyObject **rest) {
+    PyObject *start, *elapsed, *bytes, *packets;
+    long long origin, size;
+    int scheme;
+    PyObject *head = PyTuple_GetSlice(args, 0, 7);
+    if (!head)
+        return -1;
+    int parsed = PyArg_ParseTuple(head, "OOOOLLi", &start, &elapsed, &bytes, &packets, &origin,
+                                  &size, &scheme);
+    Py_DECREF(head); /* the objects stay referenced by `args` */
+    if (!parsed || get_flows(start, elapsed, bytes, packets, origin, size, scheme, f, v))
+        return -1;
+    if (rest && !(*rest = PyTuple_GetSlice(args, 7, PyTuple_GET_SIZE(args)))) {
+        release(v);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(span_doc, "span(start, elapsed, bytes, packets, origin, size, scheme)\n"
                        "-> (first bin, last bin)\n\n"
                        "The bins the flows touch, relative to ``origin`` (no flows: (0, -1)).");
 
 static PyObject *span(PyObject *self, PyObject *args) {
-    PyObject *start, *elapsed, *bytes, *packets;
-    long long origin, size;
-    int scheme;
-    if (!PyArg_ParseTuple(args, "OOOOLLi", &start, &elapsed, &bytes, &packets, &origin, &size,
-                          &scheme))
-        return NULL;
     Flows f;
     Views v;
-    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v))
+    if (parse_flows(args, &f, &v, NULL))
         return NULL;
     int64_t low = INT64_MAX, high = INT64_MIN; /* earliest and latest time, two divisions */
     Py_BEGIN_ALLOW_THREADS
@@ -266,15 +281,9 @@ PyDoc_STRVAR(pieces_count_doc, "pieces_count(start, elapsed, bytes, packets, ori
                                "How many (flow, bin) pieces the flows make.");
 
 static PyObject *pieces_count(PyObject *self, PyObject *args) {
-    PyObject *start, *elapsed, *bytes, *packets;
-    long long origin, size;
-    int scheme;
-    if (!PyArg_ParseTuple(args, "OOOOLLi", &start, &elapsed, &bytes, &packets, &origin, &size,
-                          &scheme))
-        return NULL;
     Flows f;
     Views v;
-    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v))
+    if (parse_flows(args, &f, &v, NULL))
         return NULL;
     uint64_t pieces;
     Py_BEGIN_ALLOW_THREADS
@@ -293,21 +302,21 @@ PyDoc_STRVAR(accumulate_doc,
              "``group``: a group number per flow (int64, 0 .. groups - 1), or None.");
 
 static PyObject *accumulate(PyObject *self, PyObject *args) {
-    PyObject *start, *elapsed, *bytes, *packets, *group;
-    long long origin, size, lo, nbins;
-    int scheme;
+    PyObject *group, *rest;
+    long long lo, nbins;
     Py_buffer out;
-    if (!PyArg_ParseTuple(args, "OOOOLLiOLLw*", &start, &elapsed, &bytes, &packets, &origin,
-                          &size, &scheme, &group, &lo, &nbins, &out))
-        return NULL;
     Flows f;
     Views v;
-    Py_buffer group_view = {0};
-    PyObject *result = NULL;
-    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v)) {
-        PyBuffer_Release(&out);
+    if (parse_flows(args, &f, &v, &rest))
+        return NULL;
+    int parsed = PyArg_ParseTuple(rest, "OLLw*", &group, &lo, &nbins, &out);
+    Py_DECREF(rest);
+    if (!parsed) {
+        release(&v);
         return NULL;
     }
+    Py_buffer group_view = {0};
+    PyObject *result = NULL;
     Py_ssize_t cells = out.len / (3 * (Py_ssize_t)sizeof(double));
     Py_ssize_t groups = nbins > 0 ? cells / nbins : 0;
     if (nbins <= 0 || out.len != groups * nbins * 3 * (Py_ssize_t)sizeof(double)) {
@@ -354,18 +363,19 @@ PyDoc_STRVAR(pieces_doc,
              "``rows`` hold exactly pieces_count() pieces.");
 
 static PyObject *pieces(PyObject *self, PyObject *args) {
-    PyObject *start, *elapsed, *bytes, *packets;
-    long long origin, size;
-    int scheme;
+    PyObject *rest;
     Py_buffer bins, rows, values;
-    if (!PyArg_ParseTuple(args, "OOOOLLiw*w*w*", &start, &elapsed, &bytes, &packets, &origin,
-                          &size, &scheme, &bins, &rows, &values))
-        return NULL;
     Flows f;
     Views v;
+    if (parse_flows(args, &f, &v, &rest))
+        return NULL;
+    int parsed = PyArg_ParseTuple(rest, "w*w*w*", &bins, &rows, &values);
+    Py_DECREF(rest);
+    if (!parsed) {
+        release(&v);
+        return NULL;
+    }
     PyObject *result = NULL;
-    if (get_flows(start, elapsed, bytes, packets, origin, size, scheme, &f, &v))
-        goto release_outputs;
     Py_ssize_t capacity = bins.len / 8;
     if (bins.len % 8 || rows.len != bins.len || values.len != 3 * bins.len) {
         PyErr_SetString(PyExc_ValueError, "pieces: bins, rows (int64) and values (3 float64) "
@@ -388,7 +398,6 @@ static PyObject *pieces(PyObject *self, PyObject *args) {
     result = Py_NewRef(Py_None);
 done:
     release(&v);
-release_outputs:
     PyBuffer_Release(&bins);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&values);
