@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from detectors.exceptions import SilkwatchError
 
 #: what ``--input-format`` takes (``connectors.flows.FORMATS``, spelt out here so that
 #: ``--help`` does not import the readers; tests/commands/test_inputs.py checks they agree)
@@ -47,6 +51,39 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, positional: bool = T
         help="text inputs: skip up to N malformed lines per file (default 0: the first "
         "is an error naming file and line); the count skipped is printed on stderr",
     )
+
+
+class InputListError(SilkwatchError):
+    """An ``--xargs`` list of inputs that cannot be read."""
+
+    reason = "bad_argument"
+
+
+def add_xargs_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """SiLK's ``--xargs[=FILE]`` (rwfilter, rwsort, rwcut...): the inputs are named in FILE."""
+    parser.add_argument(
+        "--xargs",
+        "-xargs",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="read the names of the input files from FILE, one a line (default stdin)",
+    )
+
+
+def xargs(args: argparse.Namespace) -> list[str]:
+    """The inputs ``--xargs[=FILE]`` names, one a line, from FILE or stdin (resolved)."""
+    from connectors.inputs import resolve_inputs
+
+    if args.xargs == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.xargs).read_text()
+        except OSError as exc:
+            raise InputListError(f"--xargs {args.xargs}: {exc.strerror}") from exc
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    return resolve_inputs(names) if names else []
 
 
 def read_inputs(

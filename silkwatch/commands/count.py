@@ -46,7 +46,7 @@ from detectors.timebins import (
     empty_bins,
     parse_load_scheme,
 )
-from silkwatch.flowio import add_input_arguments, read_inputs
+from silkwatch.flowio import add_input_arguments, add_xargs_argument, read_inputs, xargs
 
 #: flows per batch read: 128 Ki flows (13 MB) was the fastest of 16 Ki–256 Ki for
 #: ``stats`` on 10 M flows (bench/bench_stats_vs_nfdump.py): fewer batches cost less
@@ -260,14 +260,7 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
         help="flowrate.so is built in (its fields are always available); others are refused",
     )
     group.add_argument("--pager", metavar="PROG", help="accepted; output is never paged")
-    group.add_argument(
-        "--xargs",
-        "-xargs",
-        nargs="?",
-        const="-",
-        metavar="FILE",
-        help="read the names of the input files from FILE, one a line (default stdin)",
-    )
+    add_xargs_argument(group)
     for direction, default in (
         ("incoming", "all/in,all/inweb"),
         ("outgoing", "all/out,all/outweb"),
@@ -292,19 +285,6 @@ class _OptionalChar(argparse.Action):
             namespace.stray_inputs = [*getattr(namespace, "stray_inputs", []), values]
             values = self.const
         setattr(namespace, self.dest, values)
-
-
-def xargs(args: argparse.Namespace) -> list[str]:
-    """SiLK's ``--xargs[=FILE]``: the input names, one a line, from FILE or stdin."""
-    if args.xargs == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(args.xargs).read_text()
-        except OSError as exc:
-            raise CountArgumentError(f"--xargs {args.xargs}: {exc.strerror}") from exc
-    names = [line.strip() for line in text.splitlines() if line.strip()]
-    return resolve_inputs(names) if names else []
 
 
 def input_names(args: argparse.Namespace) -> list[str]:

@@ -46,9 +46,8 @@ from silkwatch.commands.count import (
     open_output,
     table_style,
     time_options,
-    xargs,
 )
-from silkwatch.flowio import add_input_arguments, read_inputs
+from silkwatch.flowio import add_input_arguments, read_inputs, xargs
 
 EPILOG = """\
 examples:

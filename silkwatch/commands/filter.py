@@ -23,8 +23,10 @@ from detectors.flowfilter import SWITCHES, Check, FilterArgumentError, partition
 from silkwatch.flowio import (
     add_compression_argument,
     add_input_arguments,
+    add_xargs_argument,
     compression_id,
     read_inputs,
+    xargs,
 )
 
 EPILOG = """\
@@ -108,13 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(parser)
-    parser.add_argument(
-        "--xargs",
-        nargs="?",
-        const="-",
-        metavar="FILE",
-        help="read the names of the input files from FILE, one a line (default stdin)",
-    )
+    add_xargs_argument(parser)
     select = parser.add_argument_group("repository selection")
     select.add_argument("--data-rootdir", metavar="DIR", help="repository root (SILK_DATA_ROOTDIR)")
     select.add_argument("--start-date", metavar="YYYY/MM/DD[:HH]", help="first day or hour")
@@ -379,8 +375,6 @@ def _sources(args: argparse.Namespace, site_types, site_sensors) -> list[str]:
     if args.xargs:
         if names:
             raise FilterUsageError("filter: --xargs names the inputs; name no other input")
-        from silkwatch.commands.count import xargs
-
         return xargs(args)  # resolved; an empty list reads nothing (not stdin), as rwfilter
     if not root:
         if args.start_date or args.end_date:

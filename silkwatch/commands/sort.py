@@ -12,8 +12,10 @@ from detectors.exceptions import SilkwatchError
 from silkwatch.flowio import (
     add_compression_argument,
     add_input_arguments,
+    add_xargs_argument,
     compression_id,
     read_inputs,
+    xargs,
 )
 
 EPILOG = """\
@@ -57,13 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(parser)
-    parser.add_argument(
-        "--xargs",
-        nargs="?",
-        const="-",
-        metavar="FILE",
-        help="read the names of the input files from FILE, one a line (default stdin)",
-    )
+    add_xargs_argument(parser)
     parser.add_argument("--fields", required=True, metavar="KEY", help="sort keys, primary first")
     parser.add_argument("--reverse", action="store_true", help="largest first")
     parser.add_argument(
@@ -133,8 +129,6 @@ def run(args: argparse.Namespace) -> int:
     if args.xargs:
         if args.inputs:
             raise SortArgumentError("sort: --xargs names the inputs; name no other input")
-        from silkwatch.commands.count import xargs
-
         files = xargs(args)
     # a damaged input: its records, exit 1
     batches = read_inputs(args, files, keep_going=True)
