@@ -12,7 +12,7 @@ it answers again (with how many client errors were held back), and a metric.
   (a worker installs it): their first connection error marks the broker lost,
   everything they log until it answers again is counted, not shown.
 - :func:`answers` asks the broker for its API versions: an open port is not yet
-  a broker that serves.
+  a broker that serves; :func:`wait_for_broker` waits until it does.
 """
 
 from __future__ import annotations
@@ -128,6 +128,20 @@ class BrokerOutage:
         logger.warning("kafka %s: broker back after %.0f s%s", self.bootstrap, self.down_s, held)
         self.down_since, self.held_back = None, 0
         return True
+
+
+def wait_for_broker(bootstrap: str, *, poll_s: float = 1.0) -> None:
+    """Return once ``bootstrap`` answers; a broker that does not is waited for, in two lines.
+
+    A worker started before its broker (a compose stack, a reboot) waits for it,
+    saying so once and once more when it answers, backing off from ``poll_s`` to 5 s.
+    """
+    outage = BrokerOutage(bootstrap)
+    while not answers(bootstrap):
+        outage.lost("no answer at start; waiting for it")
+        time.sleep(poll_s)
+        poll_s = min(2 * poll_s, 5.0)
+    outage.back()
 
 
 class BrokerWatch(logging.Filter):

@@ -82,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
     )
     # Create the topics first: Faust skips a source topic that does not exist when the
     # group is assigned, and would not consume it until the next rebalance.
+    from connectors.kafka.health import wait_for_broker
     from connectors.kafka.publisher import bootstrap_servers, ensure_topic  # not for --help
 
     bootstrap = bootstrap_servers(settings.broker)
+    wait_for_broker(bootstrap)  # started before its broker: two lines, not a failed start
     ensure_topic(bootstrap, settings.flows_topic, settings.partitions)
     ensure_topic(bootstrap, settings.bins_topic, 1)
     ensure_topic(bootstrap, settings.alerts_topic, 1)

@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -231,3 +232,28 @@ def test_a_worker_logs_one_line_per_broker_state_change(own_broker, tmp_path):
     assert len(during) <= 2, during  # the lost line (and room for one unrelated line)
     assert sum(f"{endpoint}broker lost (" in line for line in during) == 1, during
     assert text.count(f"{endpoint}broker lost (") == text.count(f"{endpoint}broker back ") == 1
+
+
+def test_a_worker_started_before_its_broker_waits_for_it_in_two_lines(own_broker, tmp_path):
+    app_id, topic = unique_names()
+    own_broker.stop()
+    workers = []  # started from a thread: the broker must be started by this one, which
+    # lives on (a server started by a thread is stopped when that thread ends)
+    starting = threading.Thread(
+        target=lambda: workers.append(
+            start_worker(own_broker.broker.url, tmp_path, app_id=app_id, topic=topic)
+        )
+    )
+    starting.start()
+    time.sleep(10)
+    own_broker.start()  # 10 s late
+    starting.join()
+    (worker,) = workers  # it came up
+    worker.service.stop()
+    lines = worker.service.log_path.read_text().splitlines()
+    endpoint = f"kafka {own_broker.bootstrap}: "
+    waited = [line for line in lines if endpoint in line]
+    assert waited[0].endswith(f"{endpoint}broker lost (no answer at start; waiting for it)")
+    assert re.search(rf"{endpoint}broker back after \d+ s$", waited[1]), waited
+    assert len(waited) == 2, waited
+    assert not any(" kafka.net." in line for line in lines)  # no client retries told
