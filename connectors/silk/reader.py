@@ -233,8 +233,9 @@ class SilkStream:
                 return None
             if self._seekable.tell() != self._input.offset:  # type: ignore[union-attr]
                 return None  # a stream that did not start at the file's first byte
+            mmap.mmap(fd, 1, prot=mmap.PROT_READ).close()  # a file system that maps
             return fd, info.st_size
-        except (AttributeError, OSError, ValueError):  # no descriptor: a pipe, BytesIO
+        except (AttributeError, OSError, ValueError):  # no descriptor (a pipe, BytesIO)...
             return None
 
     def _iter_mapped(self, fd: int, size: int, rec_size: int, want: int) -> Iterator[_Chunk]:
