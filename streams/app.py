@@ -39,7 +39,7 @@ from connectors.prometheus import (
     render,
 )
 from connectors.suppressions import SuppressionFile
-from streams.binstopic import closed_hour_from_message, closed_hour_message
+from streams.binstopic import BinsMessageError, closed_hour_from_message, closed_hour_message
 from streams.detectrole import DetectRole, Stored
 from streams.metrics import CONTENT_TYPE, record_lags, record_network_hours, worker_metrics
 from streams.network import NetworkHours
@@ -47,7 +47,7 @@ from streams.processing import BinProcessor, BinStores, StreamConfig
 from streams.settings import WorkerSettings
 from streams.tablecodec import register_codecs
 from streams.throttle import Every
-from streams.transport import App
+from streams.transport import App, acting_for
 from streams.views import host_rows, partition_status, top_host_columns
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ countries = CountryDB()
 suppressions = SuppressionFile(detectors.site.suppressions) if detectors.site.suppressions else None
 processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
 last_event_s: dict[int, float] = {}  # flows partition → wall time of its last message
+last_bins_event: dict[int, faust.EventT] = {}  # flows partition → its newest binned message
 register_codecs()
 
 app = App(
@@ -88,7 +89,8 @@ flows_topic = app.topic(
     partitions=settings.partitions,
     internal=True,
 )
-bins_topic = app.topic(settings.bins_topic, value_serializer="json", partitions=1, internal=True)
+# raw bytes: streams/binstopic.py decodes and checks them (a bad message is one line, counted)
+bins_topic = app.topic(settings.bins_topic, value_serializer="raw", partitions=1, internal=True)
 alerts_topic = app.topic(
     settings.alerts_topic, value_serializer="json", partitions=1, internal=True
 )
@@ -206,6 +208,7 @@ async def count_bins(stream: faust.StreamT) -> None:
         started_s = time.perf_counter()
         processed_offsets[event.message.partition] = event.message.offset
         last_event_s[event.message.partition] = time.monotonic()
+        last_bins_event[event.message.partition] = event
         if is_received_copy(event.value):
             continue  # counted in its source's partition
         batch = decoded(event)
@@ -271,7 +274,19 @@ async def close_network_hours(stream: faust.StreamT) -> None:
     """Merge the partitions' closed hours into network hours; score hourly volume."""
     network = NetworkHours(network_table, retention_ms=config.retention_ms)
     async for event in stream.events():
-        hour = closed_hour_from_message(event.value)
+        try:
+            hour = closed_hour_from_message(event.value)
+        except BinsMessageError as exc:
+            record_decode_error(metrics, exc.reason)
+            message = event.message
+            logger.error(
+                "skipping bad bins message topic=%s partition=%d offset=%d error=%s",
+                message.topic,
+                message.partition,
+                message.offset,
+                exc,
+            )
+            continue
         alerts = network.close(hour, offset=event.message.offset, config=detectors)
         if suppressions is not None:
             alerts = suppressions.apply(alerts)
@@ -323,9 +338,12 @@ async def close_idle_partitions() -> None:
         if now_s - seen_s < settings.idle_close_s:
             continue
         del last_event_s[partition]
-        if "bins" in settings.roles and partition in active_partitions():
+        event = last_bins_event.pop(partition, None)
+        if event is not None and partition in active_partitions():
             processor = BinProcessor(BinStores(bins_table, progress_table), partition, config)
-            for hour in processor.flush():
+            with acting_for(event):  # the progress table's write goes to this partition
+                closed = processor.flush()
+            for hour in closed:
                 await bins_topic.send(value=closed_hour_message(hour))
         held = role.partitions.get(partition)
         if held is not None:

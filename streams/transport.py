@@ -9,15 +9,19 @@ pre-filled topic stalled ~1.5 s every few seconds: 2 M flows took 4.4 s, and
 2.6 s with 100 ms (``bench/bench_stream_e2e.py``). An idle worker now sends ten
 small fetches a second instead of one.
 
-The consumer also lets the app cap what it commits (``App.commit_ceiling``).
+The consumer also lets the app cap what it commits (``App.commit_ceiling``), and
+a timer may write tables in the name of a partition's last event (:func:`acting_for`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import faust
 from aiokafka import AIOKafkaConsumer
+from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, TransportT
 
@@ -59,3 +63,20 @@ class App(faust.App):
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
+
+
+@contextmanager
+def acting_for(event: faust.EventT) -> Iterator[None]:
+    """Table writes outside an agent, as if made while processing ``event``.
+
+    Faust sends a table's changelog record to the partition of the event being
+    processed and refuses a write when there is none, as in a timer. Closing an
+    idle partition's last hour is such a write (a feed that paused, the end of a
+    published file), so the timer acts in the name of the partition's newest
+    event: the record goes to that partition's changelog, as the agent's would.
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)

@@ -9,18 +9,22 @@ agent alone keeps a loaded 2-core CI machine fast enough.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from connectors.kafka.frame import encode_frame
 from detectors.schema import make_batch
+from streams.binstopic import BinsMessageError, closed_hour_from_message
 from tests.streams.workers import hourly_totals, start_worker, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -102,6 +106,74 @@ def test_faust_worker_counts_every_record_from_kafka_python(kafka_broker, tmp_pa
         assert hourly_totals(worker) == {HOUR_15: (10_000.0, expected_bytes, 10_000.0)}
     finally:
         worker.service.stop()
+
+
+def test_poison_on_the_flows_and_bins_topics_is_counted_and_skipped(kafka_broker, tmp_path):
+    """A frame that is not one, bins messages of another shape, and a received copy.
+
+    The worker logs one line for each bad message, counts it by reason, and goes on;
+    the copy (a flow sent to its destination's partition) is not counted twice.
+    """
+    app_id, topic = unique_names()
+    kafka_broker.create_topic(topic, 2)
+    kafka_broker.create_topic(f"{topic}-bins", 1)
+    flows = make_batch(sip=["10.0.0.1", "10.0.0.2"], dip=["10.0.0.2", "10.0.0.1"],
+                       stime_ms=[HOUR_15, HOUR_15 + 1],
+                       bytes=[300, 700], packets=[3, 7])  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+    producer.send(topic, value=b"junk", partition=0)
+    producer.send(topic, value=encode_frame(flows), partition=0)
+    producer.send(topic, value=encode_frame(flows, received_copy=True), partition=1)
+    for poison in (b'{"partition": "x"}', b"[1, 2]", b'{"partition": 0, "hour_start_ms": 0}', b"{"):
+        producer.send(f"{topic}-bins", value=poison)
+    producer.flush()
+    producer.close()
+
+    worker = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic, roles="bins",
+                          env={"SILKWATCH_IDLE_CLOSE_S": "3"})  # fmt: skip
+    try:
+
+        def errors() -> dict[str, float]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as r:
+                text = r.read().decode()
+            found = re.findall(r'silkwatch_decode_errors_total\{reason="(\w+)"\} (\S+)', text)
+            return {reason: float(n) for reason, n in found if float(n)}
+
+        wait_for(
+            lambda: errors() == {"bad_frame": 1.0, "bad_bins_message": 4.0},
+            timeout_s=120,
+            what="one bad frame and four bad bins messages counted",
+        )
+        wait_for(lambda: hourly_totals(worker) == {HOUR_15: (2.0, 1000.0, 10.0)}, timeout_s=60,
+                 what="the two flows counted once")  # fmt: skip
+        # the feed is idle: the worker closes partition 0's hour on its own (a timer's write)
+        wait_for(lambda: len(closed_hours(kafka_broker.bootstrap, f"{topic}-bins")) == 1,
+                 timeout_s=60, what="the idle partition's hour closed")  # fmt: skip
+        [hour] = closed_hours(kafka_broker.bootstrap, f"{topic}-bins")
+        assert (hour.partition, hour.hour_start_ms) == (0, HOUR_15)
+        assert hour.volumes[("total", 0)] == (2.0, 1000.0, 10.0)
+        assert worker.service.popen.poll() is None  # still running
+    finally:
+        worker.service.stop()
+    log = worker.service.log_path.read_text(errors="replace")
+    assert log.count("skipping bad bins message") == 4
+    assert log.count("skipping bad frame") == 1
+    assert "Traceback" not in log
+
+
+def closed_hours(bootstrap: str, topic: str) -> list:
+    """The closed hours on a bins topic (messages that are not one left out)."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=2_000
+    )
+    hours = []
+    try:
+        for record in consumer:
+            with contextlib.suppress(BinsMessageError):
+                hours.append(closed_hour_from_message(record.value))
+    finally:
+        consumer.close()
+    return hours
 
 
 def test_published_fccx_hour_equals_rwcount(kafka_broker, shared_dir, tmp_path):
