@@ -100,7 +100,9 @@ class PublishCounts:
     copied_flows: int = 0  # also sent to their destination's partition (received copies)
 
 
-def frame_rows(batch: FlowBatch, partitions: int) -> list[tuple[int, np.ndarray, bool]]:
+def frame_rows(
+    batch: FlowBatch, partitions: int, *, copies: bool = True
+) -> list[tuple[int, np.ndarray, bool]]:
     """The rows of each frame of a batch, in sending order: ``(partition, rows, copy)``.
 
     Per partition, the received copies (destination hashes there, source
@@ -119,7 +121,7 @@ def frame_rows(batch: FlowBatch, partitions: int) -> list[tuple[int, np.ndarray,
     """
     source = partition_of(batch, partitions)
     destination = partition_of(batch, partitions, address="dip")
-    foreign = np.flatnonzero(destination != source)
+    foreign = np.flatnonzero(destination != source) if copies else np.zeros(0, np.int64)
     own_order = stable_order(source, partitions)
     own_bounds = np.searchsorted(source[own_order], np.arange(partitions + 1))
     copy_order = foreign[stable_order(destination[foreign], partitions)]
@@ -155,6 +157,9 @@ class FlowPublisher:
     :param broker_timeout_s: how long to wait for a broker that stopped acknowledging
         before giving up (:class:`KafkaUnavailableError`); the producer retries on its own
         meanwhile and, idempotent, lands a retried frame once. Default - 600
+    :param received_copies: also send each flow to its destination's partition
+        (:func:`frame_rows`), which the detection role needs and the bins role skips:
+        a bins-only deployment halves its topic without them. Default - True
 
     A broker outage is told in a few lines (:class:`~connectors.kafka.health.BrokerOutage`):
     one when no acknowledgement came for ``STALL_S``, a reminder every 15 s, one when
@@ -180,8 +185,10 @@ class FlowPublisher:
         buffer_bytes: int = 64 * 1024 * 1024,
         source: str | None = None,
         broker_timeout_s: float = 600.0,
+        received_copies: bool = True,
     ) -> None:
         self.bootstrap = bootstrap_servers(broker)
+        self.received_copies = received_copies
         self.broker_timeout_s = broker_timeout_s
         self.outage = BrokerOutage(self.bootstrap)
         self._gave_up = False  # a wait failed: closing drops what is queued
@@ -223,7 +230,9 @@ class FlowPublisher:
         if not batch.size:
             return
         numbers: dict[int, int] = {}  # a partition's frames of this batch, copies included
-        for p, rows, received_copy in frame_rows(batch, self.partitions):
+        for p, rows, received_copy in frame_rows(
+            batch, self.partitions, copies=self.received_copies
+        ):
             for start in range(0, len(rows), self._max_rows):
                 part = rows[start : start + self._max_rows]
                 number = numbers[p] = numbers.get(p, -1) + 1

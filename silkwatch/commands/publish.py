@@ -66,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--poll", type=float, default=5.0, help="with --follow: seconds between scans"
     )
     parser.add_argument(
+        "--no-received-copies",
+        dest="received_copies",
+        action="store_false",
+        help="send each flow to its source's partition only: enough for --roles bins "
+        "workers, half the topic; the detection role needs the copies to see what a host "
+        "received (docs/frame.md)",
+    )
+    parser.add_argument(
         "--broker-timeout",
         type=float,
         default=600.0,
@@ -101,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         source=source,
         broker_timeout_s=args.broker_timeout,
+        received_copies=args.received_copies,
     )
     try:
         with publisher:  # closing flushes; after a broker timeout it only lets go

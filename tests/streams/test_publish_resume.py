@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from connectors.kafka.frame import decode_frame, is_received_copy
-from connectors.kafka.publisher import FlowPublisher
+from connectors.kafka.publisher import FlowPublisher, partition_of
 from connectors.silk import read_batches
 from tests.streams.test_worker_kafka import FCCX, unique_names
 
@@ -75,3 +75,39 @@ def test_publishing_the_same_file_twice_lands_it_once(kafka_broker, shared_dir):
     forced = publish("--no-resume")  # asked for: sent whole again
     assert forced.stdout.startswith("published 245,340 flows")
     assert len(landed(kafka_broker.bootstrap, topic)) == 2 * 245_340
+
+
+def test_received_copies_are_counted_and_can_be_left_out(kafka_broker, shared_dir):
+    """By default each flow also goes to its destination's partition, flagged; on demand not."""
+
+    def publish(topic: str, *extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "silkwatch", "publish", str(shared_dir / FCCX),
+             "--broker", kafka_broker.url, "--topic", topic, *extra],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout  # fmt: skip
+
+    def copies_and_flows(topic: str) -> tuple[int, int]:
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_broker.bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=3_000,
+        )
+        counts = [0, 0]
+        for record in consumer:
+            counts[0 if is_received_copy(record.value) else 1] += len(decode_frame(record.value))
+        consumer.close()
+        return counts[0], counts[1]
+
+    _, topic = unique_names()
+    said = publish(topic)  # a new topic: 8 partitions
+    batches = list(read_batches(shared_dir / FCCX))
+    foreign = sum(
+        int((partition_of(b, 8, address="dip") != partition_of(b, 8)).sum()) for b in batches
+    )
+    assert copies_and_flows(topic) == (foreign, 245_340)
+    assert f" (and {foreign:,} received copies) " in said
+    _, without = unique_names()
+    assert "received copies" not in publish(without, "--no-received-copies")
+    assert copies_and_flows(without) == (0, 245_340)
