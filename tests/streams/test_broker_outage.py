@@ -102,20 +102,21 @@ def landed_messages(bootstrap: str, topic: str) -> int:
 def interrupt(own_broker: OwnBroker, publisher: subprocess.Popen[str], topic: str, how: str):
     """Once the first frames landed, stop or kill the broker under the running publisher.
 
-    For a clean stop the publisher is paused meanwhile (the broker takes seconds to shut
-    down, the publisher would finish first); a kill is immediate.
+    The publisher is paused meanwhile: it would finish before a clean shutdown does
+    (seconds), and could before the kill on an idle machine. Its frames in flight
+    meet a broker that is gone.
     """
     wait_for(
         lambda: landed_messages(own_broker.bootstrap, topic) > 0,
         timeout_s=60,
         what="the first frames of the publisher",
     )
+    publisher.send_signal(signal.SIGSTOP)
     if how == "stop":
-        publisher.send_signal(signal.SIGSTOP)
         own_broker.stop()
-        publisher.send_signal(signal.SIGCONT)
     else:
         own_broker.kill()
+    publisher.send_signal(signal.SIGCONT)
 
 
 def stamped_frames(bootstrap: str, topic: str) -> tuple[list[tuple[int, bytes]], int, int]:
