@@ -145,10 +145,10 @@ def pair_features(
     slots = np.asarray(slots, dtype=np.int64)
     n = len(slots)
     rows, segment = pairs.rows_of(slots)
-    events = pairs.events[rows]
-    start = events["t"].astype(np.int64) + (pairs.base_ms or 0)
+    start = pairs.events["t"][rows].astype(np.int64) + (pairs.base_ms or 0)
     inside = (start > since_ms) & (start <= now_ms)
-    segment, start, events = segment[inside], start[inside], events[inside]
+    rows, segment, start = rows[inside], segment[inside], start[inside]
+    events = pairs.events[rows]
     elapsed = events["elapsed"].astype(np.int64)
     octets = events["bytes"].astype(np.int64)
     packets = events["packets"].astype(np.int64)
@@ -177,11 +177,11 @@ def _overflow_bytes(pairs: PairState, slots: np.ndarray, since_ms: int, now_ms: 
     """Per pair, bytes over the cap in the hours ending after ``since_ms`` and starting by now."""
     out = np.zeros(len(slots), dtype=np.int64)
     if pairs.overflow:
-        where = {slot: i for i, slot in enumerate(slots.tolist()) if slot in pairs.overflow}
-        for slot, i in where.items():
+        held = np.fromiter(pairs.overflow, dtype=np.int64, count=len(pairs.overflow))
+        for i in np.flatnonzero(np.isin(slots, held)).tolist():
             out[i] = sum(
                 int(row[1])
-                for hour, row in pairs.overflow[slot].items()
+                for hour, row in pairs.overflow[int(slots[i])].items()
                 if since_ms - HOUR_MS < hour <= now_ms
             )
     return out
