@@ -20,6 +20,7 @@ import time
 import faust
 import numpy as np
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from connectors.config import load_config
 from connectors.geoip import CountryDB
@@ -131,30 +132,56 @@ progress_table = _table("progress", flows_topic)
 network_table = _table("network", bins_topic)
 
 BOOTSTRAP = bootstrap_servers(settings.broker)
-BrokerWatch(BOOTSTRAP, registry).install()  # a lost broker: a line per change, not per retry
+# a lost broker: a line per change, not per retry
+broker_watch = BrokerWatch(BOOTSTRAP, registry).install()
 
 
 _checkpoint_producer: AIOKafkaProducer | None = None
+_chunk_deliveries: list[asyncio.Future] = []  # checkpoint records sent, not yet confirmed
 
 
 async def _send_chunk(partition: int, key: bytes, value: bytes) -> None:
     """One checkpoint record, to the checkpoint topic's partition of the same number."""
     global _checkpoint_producer
     if _checkpoint_producer is None:
-        _checkpoint_producer = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=BOOTSTRAP, acks="all", max_request_size=4 * 1024 * 1024
         )
-        await _checkpoint_producer.start()
-    await _checkpoint_producer.send(
+        await producer.start()  # raises while the broker is away: started again next time
+        _checkpoint_producer = producer
+    delivery = await _checkpoint_producer.send(
         checkpoints_topic.get_topic_name(), value=value, key=key, partition=partition
     )
+    _chunk_deliveries.append(delivery)
 
 
 async def _flush() -> None:
-    """Every checkpoint record and alert acknowledged by the broker."""
+    """Every checkpoint record and alert acknowledged; raises if a record was not delivered.
+
+    aiokafka's ``flush`` waits for the sends but does not say whether they
+    landed: each record's delivery is asked, so a checkpoint whose records
+    expired in an outage never counts as durable.
+    """
     if _checkpoint_producer is not None:
         await _checkpoint_producer.flush()
+    deliveries = _chunk_deliveries[:]
+    _chunk_deliveries.clear()
+    await asyncio.gather(*deliveries)
     await app.producer.flush()
+
+
+async def _checkpoint(partition: int) -> None:
+    """Checkpoint a partition; a broker that fails it is one line, and the next try later.
+
+    Until a checkpoint is durable the consumer commits no further than the last
+    one that was, so nothing is lost: a restart replays a little more.
+    """
+    try:
+        await role.checkpoint(partition)
+    except KafkaError as exc:
+        logger.error(
+            "checkpoint of partition %d not written, tried again later: %s", partition, exc
+        )
 
 
 async def _read_checkpoint(partition: int) -> Stored | None:
@@ -228,7 +255,6 @@ async def count_bins(stream: faust.StreamT) -> None:
 
 async def detect(stream: faust.StreamT) -> None:
     """Per-partition detection state; alerts go to the alerts topic as they are found."""
-    export_top = Every(seconds=5.0)
     async for event in stream.events():
         batch = decoded(event)
         if batch is None:
@@ -250,9 +276,7 @@ async def detect(stream: faust.StreamT) -> None:
         record_shed(metrics, held.processor.state.pairs.counters.shed_pairs > shed_before)
         hour_closed = held.processor.state.progress.closed_until_ms != closed_before
         if role.checkpoint_due(held, hour_closed=hour_closed):
-            await role.checkpoint(partition)
-        if export_top.due():
-            record_top_hosts(metrics, *top_host_columns(_mine()))
+            await _checkpoint(partition)
 
 
 async def _send_alerts(held, alerts: list, partition: int, offset: int) -> None:
@@ -334,24 +358,43 @@ async def close_idle_partitions() -> None:
     """Close the last hour of partitions that got nothing for ``idle_close_s`` (a live feed
     that paused, or the end of a published file): its alerts and bins do not wait forever."""
     now_s = time.monotonic()
+    if broker_watch.outage.down_since is not None:  # not idle: cut off; idle counts from its return
+        last_event_s.update(dict.fromkeys(last_event_s, now_s))
+        return
     for partition, seen_s in list(last_event_s.items()):
         if now_s - seen_s < settings.idle_close_s:
             continue
         del last_event_s[partition]
-        event = last_bins_event.pop(partition, None)
-        if event is not None and partition in active_partitions():
-            processor = BinProcessor(BinStores(bins_table, progress_table), partition, config)
-            with acting_for(event):  # the progress table's write goes to this partition
-                closed = processor.flush()
-            for hour in closed:
-                await bins_topic.send(value=closed_hour_message(hour))
-        held = role.partitions.get(partition)
-        if held is not None:
-            state = held.processor.state
-            closed_before = state.progress.closed_until_ms
-            await _send_alerts(held, held.processor.flush(), partition, state.offset)
-            if state.progress.closed_until_ms != closed_before:
-                await role.checkpoint(partition)
+        try:
+            await _close_idle(partition)
+        except KafkaError as exc:
+            last_event_s[partition] = now_s  # tried again after another idle_close_s
+            logger.error("closing idle partition %d failed, tried again later: %s", partition, exc)
+
+
+async def _close_idle(partition: int) -> None:
+    """Close one idle partition's hours: its bins, then its detection."""
+    event = last_bins_event.pop(partition, None)
+    if event is not None and partition in active_partitions():
+        processor = BinProcessor(BinStores(bins_table, progress_table), partition, config)
+        with acting_for(event):  # the progress table's write goes to this partition
+            closed = processor.flush()
+        for hour in closed:
+            await bins_topic.send(value=closed_hour_message(hour))
+    held = role.partitions.get(partition)
+    if held is not None:
+        state = held.processor.state
+        closed_before = state.progress.closed_until_ms
+        await _send_alerts(held, held.processor.flush(), partition, state.offset)
+        if state.progress.closed_until_ms != closed_before:
+            await _checkpoint(partition)
+
+
+@app.timer(interval=5.0)
+async def export_top_hosts() -> None:
+    """The bubble view's gauges: each source's newest hour, from the detect state held here."""
+    if role.partitions:
+        record_top_hosts(metrics, *top_host_columns(_mine()))
 
 
 @app.timer(interval=5.0)

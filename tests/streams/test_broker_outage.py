@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from connectors.kafka.frame import decode_frame
+from connectors.kafka.frame import decode_frame, encode_frame
 from connectors.kafka.publisher import POSITION_HEADER
+from detectors.schema import make_batch
 from tests.services.kafka import KafkaBroker, start_kafka
 from tests.services.process import free_ports
 from tests.streams.test_worker_kafka import FCCX, unique_names
@@ -206,8 +207,15 @@ def metric(web_port: int, name: str) -> float:
 
 
 def test_a_worker_logs_one_line_per_broker_state_change(own_broker, tmp_path):
+    """Also: an outage longer than the idle timeout is not idleness (the worker lives on)."""
     app_id, topic = unique_names()
-    worker = start_worker(own_broker.broker.url, tmp_path, app_id=app_id, topic=topic)
+    producer = KafkaProducer(bootstrap_servers=own_broker.bootstrap, acks="all")
+    flows = make_batch(sip=["10.0.0.1"], dip=["10.0.0.2"], stime_ms=[1434553200000], bytes=[99])
+    producer.send(topic, value=encode_frame(flows))
+    producer.flush()
+    producer.close()
+    worker = start_worker(own_broker.broker.url, tmp_path, app_id=app_id, topic=topic,
+                          env={"SILKWATCH_IDLE_CLOSE_S": "10"})  # fmt: skip
     log = worker.service.log_path
     try:
         time.sleep(5)  # joined its group, fetching
@@ -227,9 +235,11 @@ def test_a_worker_logs_one_line_per_broker_state_change(own_broker, tmp_path):
         )
         assert metric(worker.web_port, "silkwatch_kafka_broker_up") == 1
         assert metric(worker.web_port, "silkwatch_kafka_client_errors_total") > 100
+        assert worker.service.popen.poll() is None  # 30 s without its broker, idle timeout 10 s
     finally:
         worker.service.stop()
     text = log.read_text()
+    assert "Traceback" not in text
     assert len(during) <= 2, during  # the lost line (and room for one unrelated line)
     assert sum(f"{endpoint}broker lost (" in line for line in during) == 1, during
     assert text.count(f"{endpoint}broker lost (") == text.count(f"{endpoint}broker back ") == 1
