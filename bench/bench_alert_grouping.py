@@ -6,7 +6,7 @@
   them all as one notification (what the delivery loop does with a burst);
 * **decode baseline**: ``json.loads`` of the same alerts, the least any reader of the
   topic pays per alert;
-* **validation**: ``connectors.alerting.schema.validate_alert`` (decode + schema);
+* **validation**: ``silkwatch.connectors.alerting.schema.validate_alert`` (decode + schema);
 * **scaling**: grouping at 1/4, 1/2 and all of ``--alerts``: time per alert should stay
   flat (the quadratic grouping it replaces cost 1.6 / 6.7 / 27 s at 1,000 / 2,000 /
   4,000 alerts).
@@ -21,8 +21,8 @@ import json
 
 from bench_metrics import median_s  # bench/ is the script's folder: sys.path[0]
 
-from connectors.alerting.grouping import Grouper, GroupingConfig
-from connectors.alerting.schema import validate_alert
+from silkwatch.connectors.alerting.grouping import Grouper, GroupingConfig
+from silkwatch.connectors.alerting.schema import validate_alert
 
 
 def records(n: int) -> list[bytes]:

@@ -39,8 +39,8 @@ from kafka import KafkaConsumer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's test services are imported below
 
-from connectors.kafka.publisher import FlowPublisher  # noqa: E402
-from detectors.schema import make_batch  # noqa: E402
+from silkwatch.connectors.kafka.publisher import FlowPublisher  # noqa: E402
+from silkwatch.detectors.schema import make_batch  # noqa: E402
 from tests.services.kafka import start_kafka  # noqa: E402
 from tests.services.process import free_port, start_service, url_answers  # noqa: E402
 

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's test helpers are imported below
 
-from connectors.netflow.decoder import Decoder  # noqa: E402
+from silkwatch.connectors.netflow.decoder import Decoder  # noqa: E402
 from silkwatch.runtime import tune_process  # noqa: E402
 from tests.connectors.netflow_exporters import (  # noqa: E402
     free_udp_port,

@@ -2,7 +2,7 @@
 
 Measured in one run, on this machine (medians of ``--repeat``):
 
-* **embedded** — ``streams.embedded.run`` over the demo day (``silkwatch demo``'s
+* **embedded** — ``silkwatch.streams.embedded.run`` over the demo day (``silkwatch demo``'s
   synthetic day, seed 7, 2,000 hosts, 1.05 M flows, batches in memory): flows/s
   of the whole stream (bins, detection, network hours), and of detection alone.
   Baseline in the same run: the bins side alone (``BinProcessor``), the part of
@@ -38,15 +38,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's test services are imported below
 
-from detectors.config import DetectorsConfig  # noqa: E402
-from detectors.pairs import PairConfig  # noqa: E402
-from detectors.schema import empty_batch, ipv4_to_v16  # noqa: E402
-from detectors.synthetic import synthetic_day  # noqa: E402
+from silkwatch.detectors.config import DetectorsConfig  # noqa: E402
+from silkwatch.detectors.pairs import PairConfig  # noqa: E402
+from silkwatch.detectors.schema import empty_batch, ipv4_to_v16  # noqa: E402
+from silkwatch.detectors.synthetic import synthetic_day  # noqa: E402
 from silkwatch.runtime import tune_process  # noqa: E402
-from streams.checkpoint import dump_state, load_state  # noqa: E402
-from streams.detection import DetectionProcessor  # noqa: E402
-from streams.embedded import run  # noqa: E402
-from streams.processing import BinProcessor, BinStores, StreamConfig  # noqa: E402
+from silkwatch.streams.checkpoint import dump_state, load_state  # noqa: E402
+from silkwatch.streams.detection import DetectionProcessor  # noqa: E402
+from silkwatch.streams.embedded import run  # noqa: E402
+from silkwatch.streams.processing import BinProcessor, BinStores, StreamConfig  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -159,8 +159,8 @@ def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
 
     from bench_stream_e2e import start_worker
 
-    from connectors.kafka.publisher import FlowPublisher
-    from streams.network import network_totals
+    from silkwatch.connectors.kafka.publisher import FlowPublisher
+    from silkwatch.streams.network import network_totals
     from tests.services.kafka import start_kafka
     from tests.services.process import free_port
 

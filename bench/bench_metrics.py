@@ -1,9 +1,9 @@
 """Metrics recording and Geo-IP cost per flow, against naive baselines in the same run.
 
-On the synthetic day (``detectors.synthetic``, ``--hosts`` client hosts), ``--repeat``
+On the synthetic day (``silkwatch.detectors.synthetic``, ``--hosts`` client hosts), ``--repeat``
 times (median printed):
 
-* **record_batch**: ``connectors.prometheus.record_batch`` on every batch (one
+* **record_batch**: ``silkwatch.connectors.prometheus.record_batch`` on every batch (one
   ``np.unique`` + ``bincount`` per batch), without and with Geo-IP;
 * **per-flow baseline**: one ``labels(...).inc()`` per flow, as an agent that
   counted record by record would (measured on the first ``--baseline-rows`` rows
@@ -25,9 +25,9 @@ from collections.abc import Callable
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from connectors.geoip import CountryDB, _address
-from connectors.prometheus import create_metrics, protocol_label, record_batch
-from detectors.synthetic import synthetic_day
+from silkwatch.connectors.geoip import CountryDB, _address
+from silkwatch.connectors.prometheus import create_metrics, protocol_label, record_batch
+from silkwatch.detectors.synthetic import synthetic_day
 
 
 def median_s(fn: Callable[[], object], repeat: int) -> float:

@@ -34,8 +34,8 @@ from silkwatch.runtime import tune_process
 tune_process()  # as the silkwatch command runs: before numpy is imported
 import numpy as np  # noqa: E402
 
-from connectors.silk import Compression, FileFormat, SilkWriter, read_batches, read_header  # noqa: E402
-from detectors.schema import FLOW_DTYPE, empty_batch  # noqa: E402
+from silkwatch.connectors.silk import Compression, FileFormat, SilkWriter, read_batches, read_header  # noqa: E402
+from silkwatch.detectors.schema import FLOW_DTYPE, empty_batch  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 CHUNK = 1_000_000

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from connectors.silk import SilkWriter, read_batches
-from connectors.silk.header import FileFormat
-from detectors.schema import empty_batch, ipv4_to_v16
 from silkwatch.cli import build_parser
 from silkwatch.commands.count import READ_ROWS
+from silkwatch.connectors.silk import SilkWriter, read_batches
+from silkwatch.connectors.silk.header import FileFormat
+from silkwatch.detectors.schema import empty_batch, ipv4_to_v16
 
 START_MS = 1_434_553_200_000  # 2015-06-17 15:00 UTC, one hour of flows
 CHUNK = 1_000_000

@@ -37,10 +37,10 @@ from kafka import KafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's test services are imported below
 
-from connectors.kafka.publisher import FlowPublisher  # noqa: E402
-from detectors.schema import FlowBatch, empty_batch, ipv4_to_v16, v16_to_ipv4  # noqa: E402
+from silkwatch.connectors.kafka.publisher import FlowPublisher  # noqa: E402
+from silkwatch.detectors.schema import FlowBatch, empty_batch, ipv4_to_v16, v16_to_ipv4  # noqa: E402
 from silkwatch.runtime import tune_process  # noqa: E402
-from streams.network import network_totals  # noqa: E402
+from silkwatch.streams.network import network_totals  # noqa: E402
 from tests.services.kafka import start_kafka  # noqa: E402
 from tests.services.process import free_port, start_service, url_answers  # noqa: E402
 
@@ -155,7 +155,7 @@ def run_per_record(broker, workdir: Path, batches: list[FlowBatch], count: int) 
 
 def memory_per_pair(batches: list[FlowBatch]) -> tuple[float, int]:
     """Resident bytes of the detection state per pair held (embedded runner)."""
-    from streams.embedded import EmbeddedStream
+    from silkwatch.streams.embedded import EmbeddedStream
 
     def rss() -> int:
         for line in Path("/proc/self/status").read_text().splitlines():

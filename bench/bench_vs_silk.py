@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench_stats_vs_nfdump import prepare, timed_rounds
 
-from connectors.silk import Compression, SilkWriter, read_batches, read_header
+from silkwatch.connectors.silk import Compression, SilkWriter, read_batches, read_header
 
 #: rw tool times (seconds) on 8 M records from issue 13, (low, high) of the runs reported;
 #: None where the issue gives no figure

@@ -1,8 +1,8 @@
-"""Reading a site's detector configuration file: the file side of :mod:`detectors.config`.
+"""Reading a site's detector configuration file: the file side of :mod:`silkwatch.detectors.config`.
 
-The detectors stay pure: :func:`detectors.config.from_mapping` checks a parsed
+The detectors stay pure: :func:`silkwatch.detectors.config.from_mapping` checks a parsed
 document; this module reads and parses the TOML, and turns a missing or
-malformed file into the same one-line :class:`~detectors.config.ConfigError`.
+malformed file into the same one-line :class:`~silkwatch.detectors.config.ConfigError`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from detectors.config import ConfigError, DetectorsConfig, from_mapping
+from silkwatch.detectors.config import ConfigError, DetectorsConfig, from_mapping
 
 
 def load_config(path: Path | str | None = None) -> DetectorsConfig:
@@ -21,8 +21,8 @@ def load_config(path: Path | str | None = None) -> DetectorsConfig:
 
     Examples
     --------
-    >>> from detectors.beacon import BeaconConfig
-    >>> from detectors.config import DEFAULTS_PATH
+    >>> from silkwatch.detectors.beacon import BeaconConfig
+    >>> from silkwatch.detectors.config import DEFAULTS_PATH
     >>> load_config().beacon == BeaconConfig()
     True
     >>> load_config(DEFAULTS_PATH) == DetectorsConfig()

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from connectors._fieldmoves import move_fields
+from silkwatch.connectors._fieldmoves import move_fields
 
 _OP_COPY, _OP_INT, _OP_SRC_BE, _OP_DST_BE, _OP_MASKED, _OP_TEST = 0, 1, 2, 4, 8, 9
 ALWAYS = 0xFFFF

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
-from connectors.flowtext import (
+from silkwatch.connectors.flowtext import (
     READERS,
     ErrorPolicy,
     FlowTextError,
@@ -27,9 +27,9 @@ from connectors.flowtext import (
     sniff_format,
     stop_on_malformed,
 )
-from connectors.flowtext.nfdump import NFCAPD_MAGIC, read_nfcapd
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch
+from silkwatch.connectors.flowtext.nfdump import NFCAPD_MAGIC, read_nfcapd
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FlowBatch
 
 SILK_MAGIC = b"\xde\xad\xbe\xef"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -98,7 +98,7 @@ def read_flows(
     :param rows: most flows per batch. Default - 65,536
     :param on_error: what to do with a malformed text line (``(error) -> skip?``).
         Default - stop: the first bad line is an error naming file and line
-        (``connectors.flowtext.policy.allow_bad_lines`` skips up to N, counted)
+        (``silkwatch.connectors.flowtext.policy.allow_bad_lines`` skips up to N, counted)
     :param summary: filled with the text reader's counts (lines, flows, skipped)
     :param columns: the batch columns the caller reads; a SiLK file decodes only
         those (the others keep their defaults), text formats fill every column.
@@ -120,7 +120,8 @@ def read_flows(
             yield from _read_pcap(name, explicit=format == "pcap", rows=rows)
             return
         if binary == "silk":
-            from connectors.silk import read_batches  # the SiLK reader is optional at import
+            # the SiLK reader is optional at import
+            from silkwatch.connectors.silk import read_batches
 
             yield from read_batches(raw if name == "-" else Path(name), rows=rows, columns=columns)
             return
@@ -179,7 +180,7 @@ def _read_pcap(name: str, *, explicit: bool, rows: int) -> Iterator[FlowBatch]:
         raise UnknownFormatError(name, 0, "this is a pcap; use --input-format pcap")
     if name == "-":
         raise FlowTextError(name, 0, "a pcap must be named, not piped")
-    from connectors.pcapflows import pcap_to_flows
+    from silkwatch.connectors.pcapflows import pcap_to_flows
 
     with tempfile.TemporaryDirectory(prefix="silkwatch-pcap-") as workdir:
         yield from pcap_to_flows(Path(name), Path(workdir), rows=rows)

@@ -19,10 +19,10 @@ from pathlib import Path
 import maxminddb
 import numpy as np
 
-from connectors.silk.exceptions import SilkFormatError
-from connectors.silk.header import SilkHeader, parse_header
-from detectors.exceptions import SilkwatchError
-from detectors.schema import ip_words
+from silkwatch.connectors.silk.exceptions import SilkFormatError
+from silkwatch.connectors.silk.header import SilkHeader, parse_header
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import ip_words
 
 #: addresses whose country ``CountryDB`` remembers across batches (a City record
 #: takes ~100 µs to decode; most destinations recur batch after batch)
@@ -70,7 +70,7 @@ class CountryDB(_Closing):
 
     Examples
     --------
-    >>> from detectors.schema import parse_ips
+    >>> from silkwatch.detectors.schema import parse_ips
     >>> addresses, ipv6 = parse_ips(["8.8.8.8", "10.0.0.1", "8.8.8.8"])
     >>> CountryDB().country_codes(addresses, ipv6).tolist()
     ['US', '--', 'US']

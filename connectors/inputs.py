@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors.silk.repository import iter_repository, parse_hour_file
-from detectors.exceptions import SilkwatchError
+from silkwatch.connectors.silk.repository import iter_repository, parse_hour_file
+from silkwatch.detectors.exceptions import SilkwatchError
 
 if TYPE_CHECKING:  # the readers load when a command reads, not for its --help
-    from connectors.flowtext import ErrorPolicy
-    from detectors.schema import FlowBatch
+    from silkwatch.connectors.flowtext import ErrorPolicy
+    from silkwatch.detectors.schema import FlowBatch
 
 STDIN_NAMES = ("-", "stdin")
 
@@ -157,8 +157,8 @@ def iter_inputs(
         (``filter`` and ``sort`` write what was read, as rwfilter does). Default - only
         when there are several files
     """
-    from connectors.flows import InputOpenError, read_flows
-    from connectors.flowtext import stop_on_malformed
+    from silkwatch.connectors.flows import InputOpenError, read_flows
+    from silkwatch.connectors.flowtext import stop_on_malformed
 
     on_error = on_error or stop_on_malformed
     run = run if run is not None else InputRun()

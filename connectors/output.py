@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
 #: names that mean standard output / standard error, as SiLK's tools take them
 STDOUT_NAMES = ("-", "stdout")

@@ -1,7 +1,7 @@
 """Packet captures → flows through the real exporter chain, on loopback only.
 
 softflowd reads the pcap and exports IPFIX over UDP to 127.0.0.1, nfcapd
-collects it into files, nfdump prints them and :mod:`connectors.flowtext.nfdump`
+collects it into files, nfdump prints them and :mod:`silkwatch.connectors.flowtext.nfdump`
 parses the text. Using the real tools (rather than a Python pcap decoder)
 means the flows look exactly like what a site's NetFlow probe would send,
 including its quirks; the pitfalls measured in ``data/real/README.md`` shape
@@ -34,10 +34,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from connectors.flowtext import ReadSummary, ToolMissingError, skip_malformed
-from connectors.flowtext.nfdump import read_nfcapd
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch
+from silkwatch.connectors.flowtext import ReadSummary, ToolMissingError, skip_malformed
+from silkwatch.connectors.flowtext.nfdump import read_nfcapd
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FlowBatch
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from detectors.grouping import group_rows, key_words
-from detectors.schema import HOUR_MS, FlowBatch, ip_strings
+from silkwatch.detectors.grouping import group_rows, key_words
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch, ip_strings
 
 #: IANA keywords for the protocols a wall display should name; others stay numeric
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "ipv6-icmp"}
@@ -64,7 +64,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class CountryLookup(Protocol):
-    """What ``record_batch`` needs from a Geo-IP database (see ``connectors.geoip``)."""
+    """What ``record_batch`` needs from a Geo-IP database (see ``silkwatch.connectors.geoip``)."""
 
     def country_codes(self, addresses: np.ndarray, ipv6: np.ndarray) -> np.ndarray:
         """Two-letter country code of each 16-byte address (``"--"`` when unknown)."""

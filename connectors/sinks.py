@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from detectors.schema import FlowBatch
+from silkwatch.detectors.schema import FlowBatch
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ the embedded stream, the worker) applies to its alerts before they are sent::
     expires = 2026-03-31          # optional: the rule stops applying then (UTC)
     comment = "SCOM agent heartbeat, ticket 4711"
 
-Matching is pure and lives in :mod:`detectors.site` (:class:`Suppression`);
+Matching is pure and lives in :mod:`silkwatch.detectors.site` (:class:`Suppression`);
 this module only touches the file. A long-running worker calls
 :meth:`SuppressionFile.apply` per batch of alerts: the file is re-read when its
 modification time or size changes, so an analyst's edit takes effect without
@@ -26,8 +26,8 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-from detectors.alerts import Alert
-from detectors.site import Suppression, SuppressionError, parse_suppressions, suppress
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.site import Suppression, SuppressionError, parse_suppressions, suppress
 
 logger = logging.getLogger(__name__)
 

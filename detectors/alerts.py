@@ -2,7 +2,7 @@
 
 Scorers re-report everything they still see each time they run; what an
 analyst is told (a new finding, or a new revision of one) is decided by
-:class:`detectors.ledger.AlertLedger`, which keys findings by :func:`alert_key`.
+:class:`silkwatch.detectors.ledger.AlertLedger`, which keys findings by :func:`alert_key`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class Alert:
     last_seen_ms: int
     evidence: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
-    id: str = ""  # stable for one finding (detectors.ledger); empty until the ledger admits it
+    # stable for one finding (silkwatch.detectors.ledger); empty until the ledger admits it
+    id: str = ""
     revision: int = 0  # 1 for the first report of a finding, then one more per update
 
     def to_dict(self) -> dict[str, Any]:

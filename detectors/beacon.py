@@ -16,7 +16,7 @@ out what is not a callback from this site to a controller, each rule with its
 reason beside it: allow-listed destinations (cloud guest agents, metadata
 services, NTP); response records (the server is never named as the source,
 :func:`is_response`); pairs that stay inside the site, go to broadcast or
-multicast, or come in from the Internet (:func:`detectors.site.is_outbound`);
+multicast, or come in from the Internet (:func:`silkwatch.detectors.site.is_outbound`);
 callbacks that reuse one or two source ports (the keepalives of a persistent
 connection); check-ins of unlike sizes. What is left is damped by prevalence
 (a destination many hosts contact *with different timing*, or a large
@@ -49,11 +49,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from detectors.alerts import Alert, severity_for
-from detectors.pairs import Callbacks, PairHistory, PairKey, merge_callbacks
-from detectors.robust import Timing, interval_timing
-from detectors.schema import HOUR_MS, address_text
-from detectors.site import SiteConfig, is_outbound, is_response
+from silkwatch.detectors.alerts import Alert, severity_for
+from silkwatch.detectors.pairs import Callbacks, PairHistory, PairKey, merge_callbacks
+from silkwatch.detectors.robust import Timing, interval_timing
+from silkwatch.detectors.schema import HOUR_MS, address_text
+from silkwatch.detectors.site import SiteConfig, is_outbound, is_response
 
 _NETWORK = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -138,7 +138,7 @@ def periodic_parts(rel_mad, skew, size_rel_mad, bytes_per_packet, count, config:
 
     Numbers or arrays alike: the scorer phrases one pair, the engine bounds
     thousands of pairs at once with the same formula
-    (``detectors.scoring``), so the two cannot drift apart.
+    (``silkwatch.detectors.scoring``), so the two cannot drift apart.
 
     Examples
     --------
@@ -225,8 +225,8 @@ def score_beacons(
 
     Examples
     --------
-    >>> from detectors.pairs import pair_deltas
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.pairs import pair_deltas
+    >>> from silkwatch.detectors.schema import make_batch
     >>> t = [i * 60_000 + (i % 3) * 4_000 for i in range(20)]
     >>> b = make_batch(sip=["10.0.0.1"] * 20, dip=["203.0.113.9"] * 20, dport=[443] * 20,
     ...                sport=range(40_000, 40_020), proto=[6] * 20, stime_ms=t,

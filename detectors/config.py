@@ -4,7 +4,7 @@
 default; a site copies it, edits what it needs and passes it with
 ``--config``. Sections a file leaves out keep their defaults, and an unknown
 section or key is an error, so a typo never silently keeps a default. Reading
-the file is :func:`connectors.config.load_config`'s job; this module only
+the file is :func:`silkwatch.connectors.config.load_config`'s job; this module only
 checks the document it parsed (:func:`from_mapping`).
 
 List settings (``allow_networks``, ``allow_ports``, ``internal_networks``, ...)
@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detectors.alerts import Alert, AlertConfig
-from detectors.beacon import BeaconConfig
-from detectors.dns import DnsConfig
-from detectors.exceptions import SilkwatchError
-from detectors.exfil import ExfilConfig
-from detectors.pairs import PairConfig
-from detectors.site import SiteConfig
-from detectors.strobe import StrobeConfig
-from detectors.upload import UploadConfig
-from detectors.volume import VolumeConfig
+from silkwatch.detectors.alerts import Alert, AlertConfig
+from silkwatch.detectors.beacon import BeaconConfig
+from silkwatch.detectors.dns import DnsConfig
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exfil import ExfilConfig
+from silkwatch.detectors.pairs import PairConfig
+from silkwatch.detectors.site import SiteConfig
+from silkwatch.detectors.strobe import StrobeConfig
+from silkwatch.detectors.upload import UploadConfig
+from silkwatch.detectors.volume import VolumeConfig
 
 
 class ConfigError(SilkwatchError):

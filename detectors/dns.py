@@ -30,11 +30,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from detectors.alerts import Alert, severity_for
-from detectors.pairs import PairHistory, PairKey
-from detectors.robust import interval_timing
-from detectors.schema import HOUR_MS, address_text
-from detectors.site import SiteConfig, is_broadcast
+from silkwatch.detectors.alerts import Alert, severity_for
+from silkwatch.detectors.pairs import PairHistory, PairKey
+from silkwatch.detectors.robust import interval_timing
+from silkwatch.detectors.schema import HOUR_MS, address_text
+from silkwatch.detectors.site import SiteConfig, is_broadcast
 
 DNS_PORT = 53
 UDP = 17
@@ -119,8 +119,8 @@ def score_dns_tunnels(
 
     Examples
     --------
-    >>> from detectors.pairs import pair_deltas
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.pairs import pair_deltas
+    >>> from silkwatch.detectors.schema import make_batch
     >>> n = 30
     >>> b = make_batch(sip=["10.0.0.7"] * n, dip=["10.0.0.53"] * n, dport=[53] * n,
     ...                sport=range(30_000, 30_000 + n), proto=[17] * n,

@@ -32,10 +32,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
 
-from detectors.alerts import Alert, severity_for
-from detectors.hosts import HostHour, HostKey, HourSenders
-from detectors.robust import busy_half, robust_sd
-from detectors.schema import HOUR_MS, address_text
+from silkwatch.detectors.alerts import Alert, severity_for
+from silkwatch.detectors.hosts import HostHour, HostKey, HourSenders
+from silkwatch.detectors.robust import busy_half, robust_sd
+from silkwatch.detectors.schema import HOUR_MS, address_text
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class ExfilConfig:
     :param min_producer_ratio: required: the hour's PCR of the host, or of the
         host with its top destination, is at least this. The pair's PCR
         compares the largest single flow each way (what the bounded sketches
-        of :mod:`detectors.hosts` keep), so a split call still reads ~0 and
+        of :mod:`silkwatch.detectors.hosts` keep), so a split call still reads ~0 and
         an upload with ACKs back ~1; when the received statistics carry no
         peer sketch, only the host's PCR is known and decides. Default - 0.4
     :param weight_volume: score weight of the volume term, which grows from 0.5
@@ -99,7 +99,7 @@ class ExfilConfig:
         Default - 50.0
     :param max_destinations: size of the per host-hour sketches of
         destinations and of ports, each keeping the ``k`` with the largest
-        single flow (:mod:`detectors.hosts`); distinct counts are exact below
+        single flow (:mod:`silkwatch.detectors.hosts`); distinct counts are exact below
         this and saturate at it. Default - 32
     """
 
@@ -206,13 +206,13 @@ def score_exfil(
 ) -> list[Alert]:
     """Exfiltration alerts for the hour starting at ``hour_start_ms``.
 
-    Reads whole mappings of :func:`detectors.hosts.host_deltas` statistics
-    (combined with :func:`detectors.hosts.combine_hosts`) and keeps no other
+    Reads whole mappings of :func:`silkwatch.detectors.hosts.host_deltas` statistics
+    (combined with :func:`silkwatch.detectors.hosts.combine_hosts`) and keeps no other
     state: each host sending in that hour is compared with its own earlier
     hours, with its peers of the hour and with the bubble-chart fit.
 
     :param sent: (host, hour_start_ms) → what the host sent; a
-        :class:`detectors.hosts.SentHours` (the stream's) may hold only the hosts
+        :class:`silkwatch.detectors.hosts.SentHours` (the stream's) may hold only the hosts
         to score, its columns standing for every other sender of the hour
     :param received: (host, hour_start_ms) → what the host received
     :param hour_start_ms: the hour to score (event time)
@@ -220,8 +220,8 @@ def score_exfil(
 
     Examples
     --------
-    >>> from detectors.hosts import host_deltas
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.hosts import host_deltas
+    >>> from silkwatch.detectors.schema import make_batch
     >>> h = 3_600_000
     >>> usual = make_batch(sip=["10.0.0.5"] * 8, dip=["192.0.2.1"] * 8, dport=[443] * 8,
     ...                    proto=[6] * 8, packets=[2000] * 8, bytes=[300_000] * 8,

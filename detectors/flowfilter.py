@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch, ip_words, make_batch  # noqa: F401 - the doctests use it
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FlowBatch, ip_words, make_batch  # noqa: F401 - the doctests use it
 
 #: TCP flag letters, bit 0 (FIN) first, as rwfilter spells them
 FLAG_LETTERS = "FSRPAUEC"

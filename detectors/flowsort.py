@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from detectors.schema import FlowBatch, ip_words, make_batch  # noqa: F401 - the doctests use it
+from silkwatch.detectors.schema import FlowBatch, ip_words, make_batch  # noqa: F401 - the doctests use it
 
 KeyColumns = Callable[[FlowBatch], list[np.ndarray]]
 

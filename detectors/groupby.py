@@ -9,7 +9,7 @@ is processed batch by batch and partial states from several workers add up
 to the very numbers of one pass over everything.
 
 Grouping never loops over records in Python: each key field becomes one or
-two ``uint64`` words (IPs through :func:`~detectors.schema.ip_words`, or one
+two ``uint64`` words (IPs through :func:`~silkwatch.detectors.schema.ip_words`, or one
 32-bit word when a batch holds only IPv4), the words are shifted to their
 minimum and packed into as few 64-bit words as their value ranges allow, then
 grouped by a ``bincount`` over a compact key space, a hash table over one
@@ -27,9 +27,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.exceptions import SilkwatchError
-from detectors.grouping import group_rows, key_words
-from detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, FlowBatch, empty_batch, ip_words
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.grouping import group_rows, key_words
+from silkwatch.detectors.schema import (
+    FLOW_DTYPE,
+    FLOWTYPE_UNKNOWN,
+    FlowBatch,
+    empty_batch,
+    ip_words,
+)
 
 #: SiLK key field → (title, FLOW_DTYPE column); sTime/eTime/duration are whole
 #: seconds and class is derived from the flowtype, as rwuniq prints them.
@@ -220,7 +226,7 @@ def is_ipv6(column: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ips
+    >>> from silkwatch.detectors.schema import parse_ips
     >>> is_ipv6(parse_ips(["10.0.0.1", "2001:db8::1", "::"])[0]).tolist()
     [False, True, True]
     """
@@ -317,7 +323,7 @@ def update(state: GroupState, batch: FlowBatch) -> GroupState:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> dips = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
     >>> b = make_batch(proto=[6, 17, 6], bytes=[100, 50, 7], dip=dips)
     >>> t = result(update(init("protocol", "records,bytes,dIP-Distinct"), b))
@@ -334,7 +340,7 @@ def merge(a: GroupState, b: GroupState, *more: GroupState) -> GroupState:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> s = init("dPort", "records,sIP-Distinct")
     >>> x = update(s, make_batch(dport=[53, 53], sip=["10.0.0.1", "10.0.0.2"]))
     >>> y = update(s, make_batch(dport=[53, 80], sip=["10.0.0.2", "10.0.0.9"]))
@@ -429,7 +435,7 @@ def top(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(dport=[53, 53, 53, 80, 443, 443], bytes=[1, 1, 1, 10, 2, 2])
     >>> t = top(result(update(init("dPort", "records"), b)), count=2)
     >>> t.table.keys["dport"].tolist(), t.percent.round(2).tolist(), t.total
@@ -516,7 +522,7 @@ def int_ext_column(batch: FlowBatch, name: str) -> np.ndarray:
     Incoming flows (``in``, ``inweb``) have the external host as source, outgoing ones
     (``out``, ``outweb``) as destination; other flows get zero, and so do ICMP ports.
 
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(sport=[53, 80, 1], dport=[999, 5000, 2], flowtype=[0, 1, 6])
     >>> int_ext_column(b, "ext-port").tolist(), int_ext_column(b, "int-port").tolist()
     ([53, 5000, 0], [999, 80, 0])
@@ -542,7 +548,7 @@ ZERO_DURATION_US = 400
 def payload_bytes(batch: FlowBatch) -> np.ndarray:
     """flowrate's payload: bytes less a minimal IP header and TCP or UDP header per packet.
 
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(proto=[6, 17, 1], bytes=[504, 56, 504], packets=[9, 1, 9])
     >>> payload_bytes(b).tolist()
     [144, 28, 324]
@@ -561,7 +567,7 @@ def flowrate_milli(name: str, batch: FlowBatch) -> np.ndarray:
     duration counted as 400 µs, kept as ``(uint64)((rate + 0.5e-3) * 1e3)``; so keys group
     and print as rwuniq's (65.8125 bytes a packet is 65.813).
 
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(bytes=[2106, 203], packets=[32, 1], elapsed_ms=[1221, 0])
     >>> flowrate_milli("bytes/packet", b).tolist(), flowrate_milli("pckts/sec", b).tolist()
     ([65813, 203000], [26208, 2500000])

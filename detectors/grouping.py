@@ -1,6 +1,6 @@
 """Grouping rows by key words: the ground floor of every group-by and bin in detectors/.
 
-rwuniq (:mod:`detectors.groupby`), the event-time bins, the Prometheus
+rwuniq (:mod:`silkwatch.detectors.groupby`), the event-time bins, the Prometheus
 exporter's label sets and the publisher's partition order all group or order
 rows by integer keys. They share these helpers from here rather than from
 the rwuniq module, so none of them depends on another's SiLK semantics.
@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from detectors._hashgroup import hash_group
-from detectors.schema import ip_words
+from silkwatch.detectors._hashgroup import hash_group
+from silkwatch.detectors.schema import ip_words
 
 
 def key_words(column: np.ndarray) -> list[np.ndarray]:

@@ -4,7 +4,7 @@
 exact totals (flows, packets, bytes, first and last time) plus two bounded
 sketches, the ``k`` destinations and the ``k`` destination ports that carried
 the largest single flows. The stream keeps the totals of every (host, hour) in
-columns (:mod:`detectors.hoststate`) and builds these values only for the hosts
+columns (:mod:`silkwatch.detectors.hoststate`) and builds these values only for the hosts
 it scores; :func:`host_deltas` builds them from one batch (the doctests' and
 tests' input).
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from detectors.schema import HOUR_MS, FlowBatch, ip_words
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch, ip_words
 
 if TYPE_CHECKING:
     pass
@@ -123,7 +123,7 @@ class HourSenders:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch, parse_ip
+    >>> from silkwatch.detectors.schema import make_batch, parse_ip
     >>> b = make_batch(sip=["10.0.0.2", "10.0.0.1", "10.0.0.3"], dip=["8.8.8.8"] * 3,
     ...                sport=[5000, 5001, 443], dport=[443, 443, 5000],
     ...                packets=[3, 2, 9], bytes=[300, 200, 900])
@@ -193,7 +193,7 @@ def host_deltas(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch, parse_ip
+    >>> from silkwatch.detectors.schema import make_batch, parse_ip
     >>> b = make_batch(sip=["10.0.0.1", "10.0.0.1", "10.0.0.2"],
     ...                dip=["8.8.8.8", "1.1.1.1", "8.8.8.8"], dport=[53, 443, 53],
     ...                proto=[17, 6, 17], packets=[1, 10, 2], bytes=[60, 9000, 130],

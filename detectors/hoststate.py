@@ -4,7 +4,8 @@ One row per (host, event-time hour) and direction, exact totals in int64
 columns (flows, packets, bytes, the part that looks like a service's replies,
 first and last time). A batch is one key-index pass and a few ``np.add.at``;
 no per-key objects. The exfiltration scorer reads an hour's senders as columns
-(:class:`detectors.hosts.SentHours`) and :class:`detectors.hosts.HostHour` values
+(:class:`silkwatch.detectors.hosts.SentHours`) and :class:`silkwatch.detectors.hosts.HostHour`
+values
 only for the few hosts that are scored, with the destination and port sketches
 filled from the pair state.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.hosts import HOUR_MS, HostHour, HostKey, HourSenders, Peer, Port, SentHours
-from detectors.keyindex import KeyIndex
-from detectors.pairstate import PairState
-from detectors.schema import FlowBatch, ip_words
+from silkwatch.detectors.hosts import HOUR_MS, HostHour, HostKey, HourSenders, Peer, Port, SentHours
+from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.schema import FlowBatch, ip_words
 
 #: the int64 total columns, in :class:`HostHour`'s order
 TOTALS = ("flows", "packets", "bytes", "served_packets", "served_bytes")
@@ -32,7 +33,7 @@ class HostHours:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch, parse_ip
+    >>> from silkwatch.detectors.schema import make_batch, parse_ip
     >>> b = make_batch(sip=["10.0.0.1", "10.0.0.1", "10.0.0.2"], dip=["8.8.8.8"] * 3,
     ...                sport=[5000, 5001, 53], dport=[53, 53, 5000], packets=[1, 10, 2],
     ...                bytes=[60, 9000, 130], stime_ms=[0, 1000, 3_600_000])
@@ -180,7 +181,8 @@ def exfil_inputs(
     min_sent_bytes: int,
     max_destinations: int,
 ) -> tuple[SentHours, dict[HostKey, HostHour]] | None:
-    """What :func:`detectors.exfil.score_exfil` reads for one hour, built from the columns.
+    """What :func:`silkwatch.detectors.exfil.score_exfil` reads for one hour, built from the
+    columns.
 
     None when no host sent enough in the hour to be scored (the common case).
 

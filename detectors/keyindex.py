@@ -2,7 +2,7 @@
 
 Hosts and pairs live in numpy columns, one row (slot) per key; a
 :class:`KeyIndex` maps each key of a batch to its row in one pass of the
-compiled kernel :mod:`detectors._keyindex`, adding rows for keys it has not
+compiled kernel :mod:`silkwatch.detectors._keyindex`, adding rows for keys it has not
 seen. Rows are dense (``0 .. len - 1``), so per-key aggregates are plain
 ``np.add.at`` / ``np.maximum.at`` on the columns. Evicting keys compacts the
 rows (:meth:`KeyIndex.keep`) and the caller compacts its columns with the same
@@ -16,7 +16,7 @@ import secrets
 
 import numpy as np
 
-from detectors import _keyindex
+from silkwatch.detectors import _keyindex
 
 
 class KeyIndex:

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.alerts import SEVERITIES, Alert, AlertConfig, AlertKey, alert_key
+from silkwatch.detectors.alerts import SEVERITIES, Alert, AlertConfig, AlertKey, alert_key
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ pair in one vectorised pass over the pooled events, the numbers the scorers'
 first gates test: flows in the window, callbacks after merging bursts, the
 median interval and its relative MAD, the median callback duration and size
 and the size's relative MAD. Each scorer's *prefilter* (in
-:mod:`detectors.scoring`) keeps the pairs its gates would not reject at once;
+:mod:`silkwatch.detectors.scoring`) keeps the pairs its gates would not reject at once;
 only those reach the scorer. A prefilter must be a necessary condition of an
 alert: ``tests/detectors/test_scoring.py`` checks, scorer by scorer, that the
 prefiltered run gives exactly the alerts of a run over every pair.
 
-The statistics are computed as :mod:`detectors.beacon` computes them
+The statistics are computed as :mod:`silkwatch.detectors.beacon` computes them
 (``merge_callbacks``, ``interval_timing``): the same medians, on the same
 callbacks.
 """
@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from detectors.keyindex import KeyIndex
-from detectors.pairs import HOUR_MS
-from detectors.pairstate import PairState
+from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.pairs import HOUR_MS
+from silkwatch.detectors.pairstate import PairState
 
 
 class CallbackGate(NamedTuple):
@@ -129,7 +129,7 @@ def pair_features(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> t = [i * 60_000 + (i % 3) * 4_000 for i in range(20)]
     >>> state = PairState()
     >>> _ = state.update(make_batch(sip=["10.0.0.1"] * 20, dip=["203.0.113.9"] * 20,
@@ -209,7 +209,8 @@ def _callbacks(
     n: int,
     gate: CallbackGate,
 ) -> Callbacks:
-    """``detectors.pairs.merge_callbacks`` and its statistics, for every segment at once."""
+    """``silkwatch.detectors.pairs.merge_callbacks`` and its statistics, for every segment at
+    once."""
     gap = gate.gap_ms
     if len(start) == 0:
         nan = np.full(n, np.nan)

@@ -5,7 +5,7 @@ duration) over the last ``window_ms`` of event time, exact, plus a bounded
 sample of the most recent flows (start, elapsed, bytes, packets) for timing
 analysis. Both parts are trimmed relative to the newest event of the pair.
 :class:`PairHistory` is what the scorers read; the stream keeps every pair of
-a partition in columns (:mod:`detectors.pairstate`) and builds a history only
+a partition in columns (:mod:`silkwatch.detectors.pairstate`) and builds a history only
 for the pairs it scores. :func:`pair_deltas` builds them from one batch (the
 reference the columnar state is tested against, and the doctests' input).
 :func:`merge_callbacks` joins a history's sampled flows into callbacks, the
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.schema import HOUR_MS, FlowBatch, address_text, ip_words
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch, address_text, ip_words
 
 #: (sip 16 bytes, dip 16 bytes, dport, proto)
 PairKey = tuple[bytes, bytes, int, int]
@@ -124,7 +124,7 @@ def pair_deltas(batch: FlowBatch, config: PairConfig | None = None) -> dict[Pair
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(sip=["10.0.0.1"] * 3, dip=["1.2.3.4"] * 3, dport=[443] * 3,
     ...                proto=[6] * 3, stime_ms=[60_000, 0, 3_600_000],
     ...                bytes=[300, 200, 100], packets=[3, 2, 1], elapsed_ms=[10, 10, 10])
@@ -217,7 +217,7 @@ def handshake(batch: FlowBatch) -> tuple[np.ndarray, np.ndarray]:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(proto=[6, 6, 6, 17], init_flags=[0x02, 0x12, 0x18, 0x02])
     >>> [column.tolist() for column in handshake(b)]
     [[True, False, False, False], [False, True, False, False]]
@@ -293,7 +293,7 @@ def pair_label(key: PairKey) -> str:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
+    >>> from silkwatch.detectors.schema import parse_ip
     >>> pair_label((parse_ip("10.0.0.1")[0], parse_ip("192.0.2.1")[0], 443, 6))
     '10.0.0.1 -> 192.0.2.1:443/6'
     """

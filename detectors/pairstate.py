@@ -14,7 +14,7 @@ Per pair at most ``max_events`` flows are kept, and none older than
 the pair's hourly totals (:attr:`PairState.overflow`). At most ``max_pairs``
 pairs are kept: :meth:`PairState.shed` evicts the stalest on every batch.
 
-:meth:`PairState.history` gives one pair as the :class:`detectors.pairs.PairHistory`
+:meth:`PairState.history` gives one pair as the :class:`silkwatch.detectors.pairs.PairHistory`
 the scorers read; the scorers never see the columns.
 """
 
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors import _keyindex
-from detectors.keyindex import KeyIndex
-from detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
-from detectors.schema import FlowBatch, ip_words
+from silkwatch.detectors import _keyindex
+from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
+from silkwatch.detectors.schema import FlowBatch, ip_words
 
 #: one retained flow: start (ms after the state's base), duration, bytes, packets
 EVENT_DTYPE = np.dtype([("t", "<u4"), ("elapsed", "<u4"), ("bytes", "<u4"), ("packets", "<u4")])
@@ -91,7 +91,7 @@ class PairState:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> state = PairState(PairConfig(max_events=2))
     >>> slots = state.update(make_batch(sip=["10.0.0.1"] * 3, dip=["1.2.3.4"] * 3, dport=[443] * 3,
     ...                         proto=[6] * 3, stime_ms=[0, 60_000, 3_600_000],
@@ -178,7 +178,7 @@ class PairState:
     def merge(self) -> int:
         """Fold pending flows into the event store, trim windows and caps; returns slots.
 
-        One compiled pass (:func:`detectors._keyindex.merge_events`) merges each
+        One compiled pass (:func:`silkwatch.detectors._keyindex.merge_events`) merges each
         slot's old run with its new flows, in (t, elapsed, bytes, packets) order
         so the order never depends on arrival, into a store allocated for the
         worst case and shrunk in place.

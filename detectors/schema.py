@@ -117,7 +117,7 @@ def address_text(raw: bytes) -> str:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
+    >>> from silkwatch.detectors.schema import parse_ip
     >>> address_text(parse_ip("10.0.0.1")[0]), address_text(parse_ip("2001:db8::1")[0])
     ('10.0.0.1', '2001:db8::1')
     """

@@ -1,10 +1,10 @@
 """The registry of pair scorers the detection engine runs, each with its prefilter.
 
 A :class:`PairScorer` is a scorer over pair histories plus a *prefilter*: a
-vectorised test over :class:`detectors.pairfeatures.PairFeatures` that keeps
+vectorised test over :class:`silkwatch.detectors.pairfeatures.PairFeatures` that keeps
 the pairs the scorer's own first gates would not reject. The engine computes
 the features of every changed pair in one pass, and each scorer sees only the
-pairs its prefilter keeps (through a :class:`detectors.pairstate.PairView`, in
+pairs its prefilter keeps (through a :class:`silkwatch.detectors.pairstate.PairView`, in
 which every other pair is still reachable by key). A prefilter must be a
 necessary condition of the scorer's alerts: ``tests/detectors/test_scoring.py``
 runs every scorer with and without it and asks for the same alerts.
@@ -22,15 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from detectors.alerts import Alert
-from detectors.beacon import BeaconConfig, Population, periodic_parts, score_beacons
-from detectors.dns import DNS_PORT, UDP, DnsConfig, DnsPopulation, score_dns_tunnels
-from detectors.keyindex import KeyIndex
-from detectors.pairfeatures import CallbackGate, PairFeatures, interval_stats, pair_features
-from detectors.pairstate import PairState
-from detectors.site import is_broadcast
-from detectors.strobe import StrobeConfig, score_strobes
-from detectors.upload import UploadConfig, score_uploads
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.beacon import BeaconConfig, Population, periodic_parts, score_beacons
+from silkwatch.detectors.dns import DNS_PORT, UDP, DnsConfig, DnsPopulation, score_dns_tunnels
+from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.pairfeatures import (
+    CallbackGate,
+    PairFeatures,
+    interval_stats,
+    pair_features,
+)
+from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.site import is_broadcast
+from silkwatch.detectors.strobe import StrobeConfig, score_strobes
+from silkwatch.detectors.upload import UploadConfig, score_uploads
 
 #: statistics rounded by the scorers (``interval_timing`` keeps 6 places) pass a prefilter
 #: this close to its threshold
@@ -41,7 +46,7 @@ _SLACK = 1e-6
 class PairScorer:
     """One kind of pair detector as the engine runs it.
 
-    :param attribute: its section of :class:`detectors.config.DetectorsConfig`
+    :param attribute: its section of :class:`silkwatch.detectors.config.DetectorsConfig`
     :param score: ``score(pairs, *, now_ms, config, site, **extra) -> list[Alert]``
     :param prefilter: ``prefilter(features, config) -> bool array``, a necessary
         condition of an alert, per pair
@@ -250,7 +255,7 @@ def score_pairs(
 
     :param pairs: the partition's pair state
     :param slots: the pairs to consider (those that changed)
-    :param detectors: a :class:`detectors.config.DetectorsConfig`
+    :param detectors: a :class:`silkwatch.detectors.config.DetectorsConfig`
     :param prefilter: give each scorer only the pairs its prefilter keeps.
         Default - True (False: every pair in ``slots``, for the tests)
     :param changed_after_ms: score only pairs with a flow in ``(changed_after_ms,
@@ -306,7 +311,7 @@ def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:
     """Source hosts per destination, and in all, over pairs active in ``(since_ms, now_ms]``.
 
     Reply-side pairs (one source port below the destination port) do not count,
-    as in :meth:`detectors.pairs.PairHistory.is_reply`; nor do received copies
+    as in :meth:`silkwatch.detectors.pairs.PairHistory.is_reply`; nor do received copies
     (:attr:`PairState.own`): a partition's own sources are a hash-drawn sample of
     the site's, so the share of them that contact a destination is the site's
     share, where copies would add every outside sender of its hosts.

@@ -15,7 +15,7 @@ fall back on a prefix rule: two public addresses in one ``/site_prefix_v4``
 
 The suppression rules an analyst writes ("this SCOM server's heartbeat is
 fine until the end of the quarter") are matched here too; reading and
-re-reading the file they live in is :mod:`connectors.suppressions`' job.
+re-reading the file they live in is :mod:`silkwatch.connectors.suppressions`' job.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from detectors.alerts import Alert
-from detectors.exceptions import SilkwatchError
-from detectors.pairs import PairHistory, PairKey
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.pairs import PairHistory, PairKey
 
 #: RFC 1918, RFC 6598 (carrier-grade NAT), RFC 3927 and RFC 4193 / 4291 (ULA, link-local)
 DEFAULT_INTERNAL_NETWORKS: tuple[str, ...] = (
@@ -59,7 +59,7 @@ class SiteConfig:
         length are one organisation (a campus /16). Default - 16
     :param site_prefix_v6: the same for IPv6 (a site's usual allocation). Default - 48
     :param suppressions: path of the site's suppression file (``[[suppress]]``
-        rules, :mod:`connectors.suppressions`), which every runner applies to
+        rules, :mod:`silkwatch.connectors.suppressions`), which every runner applies to
         its alerts and re-reads when it changes; empty for none. Default - ""
     """
 
@@ -91,7 +91,7 @@ def in_networks(raw: bytes, cidrs: tuple[str, ...]) -> bool:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
+    >>> from silkwatch.detectors.schema import parse_ip
     >>> ip = lambda text: parse_ip(text)[0]
     >>> in_networks(ip("10.1.2.3"), ("10.0.0.0/8",)), in_networks(ip("11.0.0.1"), ("10.0.0.0/8",))
     (True, False)
@@ -107,7 +107,7 @@ def is_internal(raw: bytes, site: SiteConfig) -> bool:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
+    >>> from silkwatch.detectors.schema import parse_ip
     >>> [is_internal(parse_ip(a)[0], SiteConfig()) for a in ("192.168.40.20", "8.8.8.8")]
     [True, False]
     """
@@ -124,7 +124,7 @@ def is_broadcast(raw: bytes) -> bool:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
+    >>> from silkwatch.detectors.schema import parse_ip
     >>> [is_broadcast(parse_ip(a)[0]) for a in
     ...  ("255.255.255.255", "239.255.255.250", "ff02::fb", "0.0.0.0", "192.0.2.1")]
     [True, True, True, True, False]
@@ -145,7 +145,7 @@ def is_outbound(sip: bytes, dip: bytes, site: SiteConfig) -> bool:
 
     Examples
     --------
-    >>> from detectors.schema import parse_ip
+    >>> from silkwatch.detectors.schema import parse_ip
     >>> ip = lambda text: parse_ip(text)[0]
     >>> s = SiteConfig()
     >>> [is_outbound(ip(a), ip(b), s) for a, b in [("10.0.0.1", "203.0.113.9"),
@@ -198,7 +198,7 @@ def is_response(key: PairKey, history: PairHistory, pairs: Mapping[PairKey, Pair
     (destination → source, to this pair's one source port, from this pair's
     destination port), the side seen first opened it, and on a tie
     (exporters that give both records the connection's start) the side
-    whose destination is the service port (:func:`detectors.site.service_side`).
+    whose destination is the service port (:func:`silkwatch.detectors.site.service_side`).
     Without the opposite record, one source port below the destination port
     is a reply
     (:meth:`PairHistory.is_reply`); many source ports towards one port is a
@@ -206,8 +206,8 @@ def is_response(key: PairKey, history: PairHistory, pairs: Mapping[PairKey, Pair
 
     Examples
     --------
-    >>> from detectors.pairs import pair_deltas, pair_label
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.pairs import pair_deltas, pair_label
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(sip=["198.51.100.7", "147.32.1.1"], dip=["147.32.1.1", "198.51.100.7"],
     ...                sport=[40_000, 50_000], dport=[50_000, 40_000], proto=[6, 6],
     ...                stime_ms=[1_000, 1_020])
@@ -333,7 +333,8 @@ def parse_suppressions(
     >>> parse_suppressions([{"dport": "http"}], source="s.toml")
     Traceback (most recent call last):
     ...
-    detectors.site.SuppressionError: suppressions s.toml: rule 1: dport = 'http': expected a port...
+    silkwatch.detectors.site.SuppressionError: suppressions s.toml: rule 1: dport = 'http': \
+expected a port...
     """
     out = []
     for number, rule in enumerate(rules, 1):

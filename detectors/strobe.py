@@ -10,7 +10,7 @@ per attempt), so a busy legitimate client of one server, whose connections
 carry data, is not one.
 
 Every rule that keeps a pair out of the beacon scorer applies (response
-records, internal and broadcast destinations, :mod:`detectors.site`). A strobe
+records, internal and broadcast destinations, :mod:`silkwatch.detectors.site`). A strobe
 is rated medium: it says "something on this host keeps knocking", which an
 analyst should look at, not that a channel is established.
 """
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.alerts import Alert, severity_for
-from detectors.pairs import PairHistory, PairKey
-from detectors.schema import HOUR_MS, address_text
-from detectors.site import SiteConfig, score_outbound_pairs
+from silkwatch.detectors.alerts import Alert, severity_for
+from silkwatch.detectors.pairs import PairHistory, PairKey
+from silkwatch.detectors.schema import HOUR_MS, address_text
+from silkwatch.detectors.site import SiteConfig, score_outbound_pairs
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ def score_strobes(
 
     Examples
     --------
-    >>> from detectors.pairs import pair_deltas
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.pairs import pair_deltas
+    >>> from silkwatch.detectors.schema import make_batch
     >>> n = 600  # a SYN every 2.5 s for 25 min, never answered
     >>> b = make_batch(sip=["10.0.0.9"] * n, dip=["198.51.100.4"] * n, dport=[8080] * n,
     ...                sport=[30_000 + i for i in range(n)], proto=[6] * n,

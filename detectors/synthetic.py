@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.schema import FLOW_DTYPE, HOUR_MS, FlowBatch, ip_strings, ipv4_to_v16
+from silkwatch.detectors.schema import FLOW_DTYPE, HOUR_MS, FlowBatch, ip_strings, ipv4_to_v16
 
 logger = logging.getLogger(__name__)
 

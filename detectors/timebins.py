@@ -23,10 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from detectors import _timebins
-from detectors.exceptions import SilkwatchError
-from detectors.grouping import group_rows, key_words
-from detectors.schema import FlowBatch
+from silkwatch.detectors import _timebins
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.grouping import group_rows, key_words
+from silkwatch.detectors.schema import FlowBatch
 
 #: rwcount's load-scheme names and the numbers ``--load-scheme`` also accepts
 LOAD_SCHEMES: dict[str, int] = {
@@ -148,7 +148,7 @@ def bin_volumes(
     rwcount's doubles: (1 - 95/100) of a whole bin's 1100 * 100/11 bytes, and
     106/100 - 1 of it (rwcount prints 500.00 and 600.00):
 
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(stime_ms=[95], elapsed_ms=[10], bytes=[1100], packets=[11])
     >>> v = bin_volumes(b, bin_ms=100)
     >>> v.bin_start_ms.tolist(), v.records.round(6).tolist(), v.bytes.tolist()
@@ -177,7 +177,7 @@ def bin_volumes_by(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(stime_ms=[5, 150], bytes=[10, 20], proto=[6, 17])
     >>> total, by_proto = bin_volumes_by(b, bin_ms=100, groups=[None, b["proto"]])
     >>> total.bytes.tolist(), by_proto.group.tolist(), by_proto.bytes.tolist()
@@ -241,7 +241,7 @@ class VolumeCounter:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> counter = VolumeCounter(bin_ms=100, scheme="start-spike", origin_ms=0)
     >>> counter.add(make_batch(stime_ms=[5, 150], bytes=[10, 20]))
     >>> counter.add(make_batch(stime_ms=[60, 10**12], bytes=[1, 2]))
@@ -356,7 +356,7 @@ def merge_bins(a: BinVolumes, b: BinVolumes) -> BinVolumes:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> one = bin_volumes(make_batch(stime_ms=[5], bytes=[10]), bin_ms=100)
     >>> two = bin_volumes(make_batch(stime_ms=[7, 250], bytes=[1, 2]), bin_ms=100)
     >>> m = merge_bins(one, two)
@@ -389,7 +389,7 @@ def fill_span(volumes: BinVolumes, *, bin_ms: int, skip_zeroes: bool = False) ->
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(stime_ms=[0, 300], bytes=[5, 6], packets=[1, 1])
     >>> fill_span(bin_volumes(b, bin_ms=100), bin_ms=100).bin_start_ms.tolist()
     [0, 100, 200, 300]

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.alerts import Alert, severity_for
-from detectors.pairs import PairHistory, PairKey, merge_callbacks
-from detectors.robust import interval_timing
-from detectors.schema import HOUR_MS, address_text
-from detectors.site import SiteConfig, score_outbound_pairs
+from silkwatch.detectors.alerts import Alert, severity_for
+from silkwatch.detectors.pairs import PairHistory, PairKey, merge_callbacks
+from silkwatch.detectors.robust import interval_timing
+from silkwatch.detectors.schema import HOUR_MS, address_text
+from silkwatch.detectors.site import SiteConfig, score_outbound_pairs
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ def score_uploads(
 
     Examples
     --------
-    >>> from detectors.pairs import pair_deltas
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.pairs import pair_deltas
+    >>> from silkwatch.detectors.schema import make_batch
     >>> n = 12  # a 600 kB screenshot every 5 minutes, for an hour
     >>> b = make_batch(sip=["10.0.0.8"] * n, dip=["203.0.113.50"] * n, dport=[443] * n,
     ...                sport=[41_000 + i for i in range(n)], proto=[6] * n,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.alerts import Alert, severity_for
-from detectors.robust import busy_half, robust_sd
-from detectors.schema import HOUR_MS
-from detectors.timebins import BinVolumes
+from silkwatch.detectors.alerts import Alert, severity_for
+from silkwatch.detectors.robust import busy_half, robust_sd
+from silkwatch.detectors.schema import HOUR_MS
+from silkwatch.detectors.timebins import BinVolumes
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def score_volume(
     part of the baseline (a sensor that sleeps at night is judged on its
     active hours).
 
-    :param history: hourly :class:`~detectors.timebins.BinVolumes`
+    :param history: hourly :class:`~silkwatch.detectors.timebins.BinVolumes`
     :param hour_start_ms: the hour to score (event time)
     :param config: thresholds. Default - ``VolumeConfig()``
     :param names: group id → text for the alert sentence. Default - ``"group <id>"``

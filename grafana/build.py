@@ -1,6 +1,6 @@
 """The silkwatch Grafana dashboards, built with grafana-foundation-sdk (Grafana 11.6 schema).
 
-Two dashboards read the series of ``connectors.prometheus`` through one
+Two dashboards read the series of ``silkwatch.connectors.prometheus`` through one
 Prometheus datasource (uid ``silkwatch-prometheus``, provisioned by
 ``grafana/provisioning/datasources/prometheus.yml``):
 
@@ -10,7 +10,7 @@ Prometheus datasource (uid ``silkwatch-prometheus``, provisioned by
 - ``silkwatch-analyst``: the same data sliced by sensor, flowtype and host.
 
 Every PromQL expression here must use only metric names that
-``connectors.prometheus.create_metrics`` defines (and Prometheus's own ``up`` of
+``silkwatch.connectors.prometheus.create_metrics`` defines (and Prometheus's own ``up`` of
 the ``silkwatch`` scrape job); ``tests/grafana`` checks it and runs each query
 against a real Prometheus.
 
@@ -69,14 +69,14 @@ DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
 #: the Prometheus scrape job of the workers (``docker/prometheus/prometheus.yml``)
 WORKER_JOB = "silkwatch"
 
-#: a Grafana colour per alert severity (as ``connectors.alerting.text`` colours chat)
+#: a Grafana colour per alert severity (as ``silkwatch.connectors.alerting.text`` colours chat)
 SEVERITY_COLOURS = {"low": "blue", "medium": "yellow", "high": "orange", "critical": "red"}
 
 DATASOURCE_UID = "silkwatch-prometheus"
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 GRAFANA_DATASOURCE = model.DataSourceRef(type_val="grafana", uid="-- Grafana --")
 
-#: tags of the annotations ``connectors.alerting.grafana`` posts for each alert
+#: tags of the annotations ``silkwatch.connectors.alerting.grafana`` posts for each alert
 ANNOTATION_TAGS = ["silkwatch", "alert"]
 
 WALL_UID = "silkwatch-wall"

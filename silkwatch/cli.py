@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 from silkwatch.runtime import tune_process
 
 #: command name → the module that registers it, in the order ``--help`` lists them
@@ -119,8 +119,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _input_faults() -> int:
-    """Inputs reported damaged so far in this process (``connectors.inputs.FAULTS``)."""
-    inputs = sys.modules.get("connectors.inputs")  # not imported: no input read yet
+    """Inputs reported damaged so far in this process (``silkwatch.connectors.inputs.FAULTS``)."""
+    inputs = sys.modules.get("silkwatch.connectors.inputs")  # not imported: no input read yet
     return len(inputs.FAULTS.messages) if inputs is not None else 0
 
 

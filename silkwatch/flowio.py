@@ -1,4 +1,4 @@
-"""The flow input and output options commands share, over :mod:`connectors.inputs`.
+"""The flow input and output options commands share, over :mod:`silkwatch.connectors.inputs`.
 
 ``INPUT...`` (files, folders, repository trees, globs, ``-``; none: standard
 input), ``--input-format`` and ``--skip-bad-lines``: one definition, so that
@@ -15,9 +15,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
-#: what ``--input-format`` takes (``connectors.flows.FORMATS``, spelt out here so that
+#: what ``--input-format`` takes (``silkwatch.connectors.flows.FORMATS``, spelt out here so that
 #: ``--help`` does not import the readers; tests/commands/test_inputs.py checks they agree)
 INPUT_FORMATS = ("auto", "silk", "nfcapd", "rwcut", "nfdump", "zeek", "argus", "pcap")
 
@@ -73,7 +73,7 @@ def add_xargs_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 def xargs(args: argparse.Namespace) -> list[str]:
     """The inputs ``--xargs[=FILE]`` names, one a line, from FILE or stdin (resolved)."""
-    from connectors.inputs import resolve_inputs
+    from silkwatch.connectors.inputs import resolve_inputs
 
     if args.xargs == "-":
         text = sys.stdin.read()
@@ -96,8 +96,8 @@ def read_inputs(
     keep_going: bool | None = None,
 ) -> Iterator:
     """Batches of every input the command line names (``args.inputs``, or ``files``)."""
-    from connectors.flowtext.policy import allow_bad_lines
-    from connectors.inputs import iter_inputs, resolve_inputs
+    from silkwatch.connectors.flowtext.policy import allow_bad_lines
+    from silkwatch.connectors.inputs import iter_inputs, resolve_inputs
 
     files = resolve_inputs(args.inputs) if files is None else files
     return iter_inputs(

@@ -17,9 +17,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from detectors.exceptions import SilkwatchError
-from detectors.flowsort import KeyColumns, sort_order
-from detectors.schema import FLOW_DTYPE, FlowBatch, empty_batch, take_rows
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.flowsort import KeyColumns, sort_order
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch, empty_batch, take_rows
 
 #: records taken from the sorted buffer and written at a time
 WRITE_ROWS = 1 << 16

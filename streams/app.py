@@ -1,11 +1,11 @@
 """The Faust application: topics, tables, agents and web views of a silkwatch worker.
 
 Start it with ``silkwatch worker --broker kafka://HOST:PORT`` or, equivalently,
-``SILKWATCH_BROKER=kafka://HOST:PORT faust -A streams.app worker``. Settings come
-from ``SILKWATCH_*`` environment variables (:mod:`streams.settings`).
+``SILKWATCH_BROKER=kafka://HOST:PORT faust -A silkwatch.streams.app worker``. Settings come
+from ``SILKWATCH_*`` environment variables (:mod:`silkwatch.streams.settings`).
 
 The agents are thin adapters: they decode a frame and hand the batch to the
-same :mod:`streams.processing` functions the embedded runner calls, with Faust
+same :mod:`silkwatch.streams.processing` functions the embedded runner calls, with Faust
 tables as the stores. Every table key starts with the source partition, so
 each key is written from one partition only and recovers from one changelog
 partition.
@@ -22,13 +22,13 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from connectors.config import load_config
-from connectors.geoip import CountryDB
-from connectors.kafka.frame import FrameError, decode_frame, is_received_copy
-from connectors.kafka.health import BrokerWatch
-from connectors.kafka.publisher import bootstrap_servers
-from connectors.kafka.readback import alert_dicts, newest_checkpoint, read_records
-from connectors.prometheus import (
+from silkwatch.connectors.config import load_config
+from silkwatch.connectors.geoip import CountryDB
+from silkwatch.connectors.kafka.frame import FrameError, decode_frame, is_received_copy
+from silkwatch.connectors.kafka.health import BrokerWatch
+from silkwatch.connectors.kafka.publisher import bootstrap_servers
+from silkwatch.connectors.kafka.readback import alert_dicts, newest_checkpoint, read_records
+from silkwatch.connectors.prometheus import (
     record_alerts,
     record_batch,
     record_batch_latency,
@@ -39,17 +39,26 @@ from connectors.prometheus import (
     record_top_hosts,
     render,
 )
-from connectors.suppressions import SuppressionFile
-from streams.binstopic import BinsMessageError, closed_hour_from_message, closed_hour_message
-from streams.detectrole import DetectRole, Stored
-from streams.metrics import CONTENT_TYPE, record_lags, record_network_hours, worker_metrics
-from streams.network import NetworkHours
-from streams.processing import BinProcessor, BinStores, StreamConfig
-from streams.settings import WorkerSettings
-from streams.tablecodec import register_codecs
-from streams.throttle import Every
-from streams.transport import App, acting_for
-from streams.views import host_rows, partition_status, top_host_columns
+from silkwatch.connectors.suppressions import SuppressionFile
+from silkwatch.streams.binstopic import (
+    BinsMessageError,
+    closed_hour_from_message,
+    closed_hour_message,
+)
+from silkwatch.streams.detectrole import DetectRole, Stored
+from silkwatch.streams.metrics import (
+    CONTENT_TYPE,
+    record_lags,
+    record_network_hours,
+    worker_metrics,
+)
+from silkwatch.streams.network import NetworkHours
+from silkwatch.streams.processing import BinProcessor, BinStores, StreamConfig
+from silkwatch.streams.settings import WorkerSettings
+from silkwatch.streams.tablecodec import register_codecs
+from silkwatch.streams.throttle import Every
+from silkwatch.streams.transport import App, acting_for
+from silkwatch.streams.views import host_rows, partition_status, top_host_columns
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +115,7 @@ checkpoints_topic = app.topic(
 
 
 def _table(name: str, source: faust.TopicT) -> faust.Table:
-    """A table fed from ``source``, keys and values in :mod:`streams.tablecodec`'s JSON.
+    """A table fed from ``source``, keys and values in :mod:`silkwatch.streams.tablecodec`'s JSON.
 
     Faust derives a table's codecs from ``key_type``/``value_type`` and falls back
     to JSON, which cannot carry tuples or arrays; our codec can, and reads back

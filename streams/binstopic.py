@@ -1,4 +1,5 @@
-"""The bins topic's messages: a :class:`~streams.processing.ClosedHour` as JSON bytes and back.
+"""The bins topic's messages: a :class:`~silkwatch.streams.processing.ClosedHour` as JSON bytes and
+back.
 
 Only the worker's Kafka edge uses this (the bins agent sends, the network agent
 reads back); the embedded runner hands its closed hours on as they are.
@@ -17,11 +18,11 @@ Nothing read from Kafka is trusted: a message of another shape is a
 >>> closed_hour_from_message(b'{"partition": 2, "hour_start_ms": "soon"}')
 Traceback (most recent call last):
 ...
-streams.binstopic.BinsMessageError: bins message: hour_start_ms is not an integer
+silkwatch.streams.binstopic.BinsMessageError: bins message: hour_start_ms is not an integer
 >>> closed_hour_from_message(b"{")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-streams.binstopic.BinsMessageError: bins message: not JSON (Expecting property name ...)
+silkwatch.streams.binstopic.BinsMessageError: bins message: not JSON (Expecting property name ...)
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.exceptions import SilkwatchError
-from streams.processing import ClosedHour
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.streams.processing import ClosedHour
 
 
 class BinsMessageError(SilkwatchError):

@@ -2,7 +2,7 @@
 
 A checkpoint is an ``.npz`` archive (numpy's zip of ``.npy`` arrays, read with
 ``allow_pickle=False``, so no byte of it can run code) holding every column of
-:class:`streams.detection.DetectionState` plus one JSON document for the
+:class:`silkwatch.streams.detection.DetectionState` plus one JSON document for the
 scalars and the alert ledger. Reading validates every array's dtype and
 shape and rebuilds the key indexes (which refuse repeated keys); anything
 wrong raises :class:`CheckpointError`, and the caller starts the partition
@@ -10,10 +10,10 @@ afresh and replays it instead of trusting the checkpoint.
 
 Examples
 --------
->>> from detectors.config import DetectorsConfig
->>> from detectors.schema import make_batch
->>> from streams.detection import DetectionProcessor
->>> from streams.processing import StreamConfig
+>>> from silkwatch.detectors.config import DetectorsConfig
+>>> from silkwatch.detectors.schema import make_batch
+>>> from silkwatch.streams.detection import DetectionProcessor
+>>> from silkwatch.streams.processing import StreamConfig
 >>> p = DetectionProcessor(3, StreamConfig(), DetectorsConfig())
 >>> _ = p.process(make_batch(sip=["10.0.0.1"], dip=["1.2.3.4"], stime_ms=[5]), offset=41)
 >>> state = load_state(dump_state(p.state, partition=3), DetectorsConfig(), partition=3)
@@ -22,7 +22,7 @@ Examples
 >>> load_state(b"not a checkpoint", DetectorsConfig(), partition=3)
 Traceback (most recent call last):
 ...
-streams.checkpoint.CheckpointError: checkpoint of partition 3: not an npz archive ...
+silkwatch.streams.checkpoint.CheckpointError: checkpoint of partition 3: not an npz archive ...
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from detectors.config import DetectorsConfig
-from detectors.exceptions import SilkwatchError
-from detectors.hoststate import TOTALS, HostHours
-from detectors.keyindex import KeyIndex
-from detectors.ledger import AlertLedger
-from detectors.pairstate import EVENT_DTYPE, PAIR_COLUMNS, PairCounters, PairState
-from detectors.schema import FLOW_DTYPE
-from streams.detection import DetectionState
-from streams.processing import Progress
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.hoststate import TOTALS, HostHours
+from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.ledger import AlertLedger
+from silkwatch.detectors.pairstate import EVENT_DTYPE, PAIR_COLUMNS, PairCounters, PairState
+from silkwatch.detectors.schema import FLOW_DTYPE
+from silkwatch.streams.detection import DetectionState
+from silkwatch.streams.processing import Progress
 
 #: bumped when the layout changes; an older checkpoint is rebuilt by replay
 VERSION = 4

@@ -2,7 +2,8 @@
 
 One :class:`DetectionProcessor` per Kafka partition (one in the embedded
 runner) holds that partition's hosts and pairs in columns
-(:class:`detectors.hoststate.HostHours`, :class:`detectors.pairstate.PairState`):
+(:class:`silkwatch.detectors.hoststate.HostHours`,
+:class:`silkwatch.detectors.pairstate.PairState`):
 a batch is a few vectorised passes, and every cap is enforced on every batch.
 The Faust agent and the embedded runner call exactly this class.
 
@@ -17,11 +18,11 @@ When scoring happens:
   the watermark, and the open hour's hosts are scored for exfiltration as soon
   as one crosses the sending floor, so an alert does not wait for the hour.
 
-Every alert passes the :class:`detectors.ledger.AlertLedger`: a finding keeps
+Every alert passes the :class:`silkwatch.detectors.ledger.AlertLedger`: a finding keeps
 its id, an update is a new revision of it. Flows stamped too far ahead of the
-partition's event time are quarantined (:func:`streams.processing.observe`),
+partition's event time are quarantined (:func:`silkwatch.streams.processing.observe`),
 held back and re-admitted when time reaches them, so one bad clock cannot blind
-the detector. The whole state round-trips through :mod:`streams.checkpoint`
+the detector. The whole state round-trips through :mod:`silkwatch.streams.checkpoint`
 without pickle.
 """
 
@@ -34,17 +35,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.alerts import Alert, rate
-from detectors.config import DetectorsConfig
-from detectors.dns import DNS_PORT
-from detectors.exfil import score_exfil
-from detectors.hoststate import HostHours, exfil_inputs
-from detectors.keyindex import KeyIndex
-from detectors.ledger import AlertLedger
-from detectors.pairstate import PairState
-from detectors.schema import FlowBatch, empty_batch
-from detectors.scoring import score_pairs
-from streams.processing import HOUR_MS, Progress, StreamConfig, believed, final_horizon, observe
+from silkwatch.detectors.alerts import Alert, rate
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.detectors.dns import DNS_PORT
+from silkwatch.detectors.exfil import score_exfil
+from silkwatch.detectors.hoststate import HostHours, exfil_inputs
+from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.ledger import AlertLedger
+from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.schema import FlowBatch, empty_batch
+from silkwatch.detectors.scoring import score_pairs
+from silkwatch.streams.processing import (
+    HOUR_MS,
+    Progress,
+    StreamConfig,
+    believed,
+    final_horizon,
+    observe,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +141,7 @@ class DetectionProcessor:
         :param wall_ms: the wall clock (ms) on a live feed, capping how far ahead
             of it a flow may be stamped. Default - None (replay: event time only)
         :param received_copy: the flows are copies sent here for their destinations
-            (``connectors.kafka.frame.RECEIVED_COPY``): they count on their
+            (``silkwatch.connectors.kafka.frame.RECEIVED_COPY``): they count on their
             destinations' received side and stand as the other side of this
             partition's connections, and are scored in their sources' partitions.
             They come just before the partition's own flows of the same batch, so

@@ -2,17 +2,17 @@
 
 Detection state is not kept in Faust tables (a changelog message per touched
 key cost 57 % of the worker's time and 963 MB of changelog per 66 MB of flows).
-Each assigned flows partition has one :class:`streams.detection.DetectionProcessor`
+Each assigned flows partition has one :class:`silkwatch.streams.detection.DetectionProcessor`
 in memory. Every ``checkpoint_interval_s`` of wall time, and whenever an hour
 closes, its whole state goes to a compacted checkpoint topic
-(:mod:`streams.checkpoint`: numpy arrays, never pickle) in chunks, keyed by
+(:mod:`silkwatch.streams.checkpoint`: numpy arrays, never pickle) in chunks, keyed by
 partition, with the source offset it reflects. Chunks alternate between two
 key slots and the manifest naming them is written last, so a checkpoint cut
 short by a crash never spoils the previous one, even after compaction.
 
 Exactly once, checkpoint first: the worker's consumer commits a flows
 partition only up to the offset of its newest *durable* checkpoint
-(:attr:`DetectRole.durable`, read by :mod:`streams.transport`). After a crash
+(:attr:`DetectRole.durable`, read by :mod:`silkwatch.streams.transport`). After a crash
 or a rebalance, the next owner loads that checkpoint and Faust resumes from
 the committed offset, at or before it; messages the checkpoint already holds
 are skipped by their offset. Alerts sent after the checkpoint would be sent
@@ -35,11 +35,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.alerts import Alert
-from detectors.config import DetectorsConfig
-from streams.checkpoint import CheckpointError, dump_state, load_state
-from streams.detection import DetectionProcessor
-from streams.processing import StreamConfig
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.streams.checkpoint import CheckpointError, dump_state, load_state
+from silkwatch.streams.detection import DetectionProcessor
+from silkwatch.streams.processing import StreamConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The embedded runner: the whole stream in one process, no Kafka.
 
 ``silkwatch detect FILE`` and the tests run the very processors the Faust
-agents run (:mod:`streams.processing`, :mod:`streams.detection`,
-:mod:`streams.network`) with dicts for tables and one partition; only the
+agents run (:mod:`silkwatch.streams.processing`, :mod:`silkwatch.streams.detection`,
+:mod:`silkwatch.streams.network`) with dicts for tables and one partition; only the
 transport differs, so both paths give the same bins and the same alerts.
 """
 
@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.alerts import Alert
-from detectors.config import DetectorsConfig
-from detectors.schema import FlowBatch
-from streams.detection import DetectionProcessor
-from streams.network import NetworkHours
-from streams.processing import BinProcessor, BinStores, ClosedHour, StreamConfig
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.detectors.schema import FlowBatch
+from silkwatch.streams.detection import DetectionProcessor
+from silkwatch.streams.network import NetworkHours
+from silkwatch.streams.processing import BinProcessor, BinStores, ClosedHour, StreamConfig
 
 
 @dataclass

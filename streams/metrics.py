@@ -1,7 +1,7 @@
 """The worker's Prometheus side: its registry, and the exports that read tables and the consumer.
 
-The series and the per-batch ``record_*`` helpers are :mod:`connectors.prometheus`;
-the agents call those with the :class:`~connectors.prometheus.Metrics` made here.
+The series and the per-batch ``record_*`` helpers are :mod:`silkwatch.connectors.prometheus`;
+the agents call those with the :class:`~silkwatch.connectors.prometheus.Metrics` made here.
 What lives here is what needs the worker's own state: the hour gauges summed
 from the bins table of the partitions it owns, and the consumer lag per flows
 partition.
@@ -14,12 +14,18 @@ from collections.abc import Container, Hashable, Mapping
 from faust.types import ConsumerT
 from prometheus_client import CollectorRegistry
 
-from connectors.kafka.frame import FrameError
-from connectors.prometheus import Metrics, create_metrics, record_consumer_lag, record_hour
-from streams.network import NetworkHours, network_totals
-from streams.processing import Stamped
+from silkwatch.connectors.kafka.frame import FrameError
+from silkwatch.connectors.prometheus import (
+    Metrics,
+    create_metrics,
+    record_consumer_lag,
+    record_hour,
+)
+from silkwatch.streams.network import NetworkHours, network_totals
+from silkwatch.streams.processing import Stamped
 
-#: the content type of ``/metrics`` (:func:`connectors.prometheus.render`): aiohttp refuses
+#: the content type of ``/metrics`` (:func:`silkwatch.connectors.prometheus.render`): aiohttp
+#: refuses
 #: a charset inside ``content_type``, and Prometheus reads UTF-8 by default
 CONTENT_TYPE = "text/plain; version=0.0.4"
 

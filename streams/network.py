@@ -1,10 +1,10 @@
 """Whole-network hours: the partitions' closed hours merged into one view.
 
 Each partition closes its own hours on its own event-time watermark and hands
-what it counted on as a :class:`~streams.processing.ClosedHour`: the embedded
+what it counted on as a :class:`~silkwatch.streams.processing.ClosedHour`: the embedded
 runner straight to :meth:`NetworkHours.close`, the worker through the bins
 topic (one partition, so one consumer sees every partition's report in order;
-:mod:`streams.binstopic` is its JSON). A network hour is closed once every
+:mod:`silkwatch.streams.binstopic` is its JSON). A network hour is closed once every
 partition that has reported so far has moved past it; a partition that never
 carried a flow does not hold the network back.
 """
@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from detectors.alerts import Alert, AlertConfig, rate
-from detectors.config import DetectorsConfig
-from detectors.ledger import alert_id
-from detectors.timebins import BinVolumes
-from detectors.volume import VolumeConfig, score_volume
-from streams.processing import ClosedHour, Stamped, apply_deltas
+from silkwatch.detectors.alerts import Alert, AlertConfig, rate
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.detectors.ledger import alert_id
+from silkwatch.detectors.timebins import BinVolumes
+from silkwatch.detectors.volume import VolumeConfig, score_volume
+from silkwatch.streams.processing import ClosedHour, Stamped, apply_deltas
 
 #: the breakdowns the volume detector watches, and how their groups are named
 _VOLUME_GROUPS = {"total": "network", "sensor": "sensor {}"}

@@ -2,7 +2,7 @@
 
 A :class:`HourlyProcessor` applies flow batches of one Kafka partition to a
 set of key → value stores and closes event-time hours; :class:`BinProcessor` here
-and :class:`streams.detection.DetectionProcessor` say what applying and closing
+and :class:`silkwatch.streams.detection.DetectionProcessor` say what applying and closing
 mean. The stores are plain ``MutableMapping`` objects: Faust tables in the
 worker, dicts in the embedded runner, so both run exactly this code.
 
@@ -24,8 +24,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from detectors.schema import HOUR_MS, FlowBatch
-from detectors.timebins import bin_volumes_by
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch
+from silkwatch.detectors.timebins import bin_volumes_by
 
 #: the breakdowns kept for every hourly bin; "total" is the whole network
 BIN_DIMENSIONS: dict[str, str | None] = {
@@ -120,7 +120,7 @@ def observe(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> state, day = Progress(), 86_400_000
     >>> until, ok = observe(state, make_batch(stime_ms=[0, 60_000, day]), StreamConfig())
     >>> ok.tolist(), state.watermark_ms, state.future_flows
@@ -146,7 +146,7 @@ def believed(
 ) -> np.ndarray:
     """Which of a batch's flows :func:`observe` believes (the others are counted), time unmoved.
 
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> state = Progress()
     >>> believed(state, make_batch(stime_ms=[0, 60_000, 86_400_000]), StreamConfig()).tolist()
     [True, True, False]
@@ -221,7 +221,7 @@ def bin_deltas(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(stime_ms=[0, 10], bytes=[100, 50], packets=[1, 1], proto=[6, 17])
     >>> {k: v.tolist() for k, v in bin_deltas(b, StreamConfig())[0].items()}
     {('total', 0): [2.0, 150.0, 2.0], ('sensor', 65535): [2.0, 150.0, 2.0],

@@ -1,4 +1,5 @@
-"""Worker settings, read from the environment so ``faust -A streams.app worker`` works too.
+"""Worker settings, read from the environment so ``faust -A silkwatch.streams.app worker`` works
+too.
 
 ``silkwatch worker --broker ...`` sets these variables before it imports the
 app; a plain Faust command line reads the same ones.

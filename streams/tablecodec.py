@@ -3,14 +3,15 @@
 Faust would pickle tuples and arrays, and a pickled changelog record runs code
 when a worker reads it back: a Kafka topic is no trust boundary. This codec
 writes the few shapes the tables hold (tuples, dicts with tuple keys, float
-arrays, :class:`streams.processing.Stamped`, :class:`streams.processing.Progress`)
+arrays, :class:`silkwatch.streams.processing.Stamped`,
+:class:`silkwatch.streams.processing.Progress`)
 as JSON with a one-letter tag, and reading accepts exactly those shapes. A
 record that does not parse is logged, counted (:data:`rejected`) and read as
 an absent value, so the table recovers without it instead of crashing.
 
 Examples
 --------
->>> from streams.processing import Progress, Stamped
+>>> from silkwatch.streams.processing import Progress, Stamped
 >>> codec = TableCodec()
 >>> value = Stamped(7, {("total", 0): np.array([2.0, 150.0, 2.0])})
 >>> back = codec.loads(codec.dumps(value))
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 from faust.serializers import codecs
 
-from streams.processing import Progress, Stamped
+from silkwatch.streams.processing import Progress, Stamped
 
 logger = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ class App(faust.App):
 
     ``commit_ceiling(tp)``, when set, caps the offset the consumer commits on a
     partition (None: no cap): the detect role commits only what its durable
-    checkpoints hold (:mod:`streams.detectrole`).
+    checkpoints hold (:mod:`silkwatch.streams.detectrole`).
     """
 
     commit_ceiling: Callable[[TP], int | None] | None = None

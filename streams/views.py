@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from detectors.hoststate import host_bytes
-from detectors.schema import address_text
-from streams.detection import DetectionProcessor
+from silkwatch.detectors.hoststate import host_bytes
+from silkwatch.detectors.schema import address_text
+from silkwatch.streams.detection import DetectionProcessor
 
 
 def host_rows(processors: Iterable[DetectionProcessor]) -> list[dict[str, Any]]:

@@ -177,4 +177,4 @@ def test_dockerfile_installs_silkwatch_as_the_entry_point() -> None:
     assert [source for source in sources if not (ROOT / source).exists()] == []
     # Every package pyproject.toml installs is copied in.
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert {p.rstrip("*") for p in packages["packages"]["find"]["include"]} <= set(sources)
+    assert set(packages["package-dir"].values()) <= set(sources)

@@ -57,8 +57,8 @@ def test_roles_and_visibility_as_the_readme_says():
 
 
 def test_scoring_rules_pair_host_and_false():
-    from detectors.alerts import Alert
-    from detectors.schema import make_batch
+    from silkwatch.detectors.alerts import Alert
+    from silkwatch.detectors.schema import make_batch
     from silkwatch.evaluation.real import score_file
 
     capture = by_path()["pcap/beacon/slips-test-cc-capture-2.pcap"]

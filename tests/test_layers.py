@@ -21,9 +21,28 @@ REPO = Path(__file__).resolve().parents[1]
 #: a module may import from its own layer and the layers below it
 LAYERS = {"detectors": 0, "connectors": 1, "grafana": 1, "streams": 2, "silkwatch": 3, "bench": 4}
 
+
+#: the folders installed as ``silkwatch.<folder>`` (pyproject.toml package-dir)
+MAPPED = ("detectors", "connectors", "grafana", "streams")
+
+
+def _layer(name: str) -> str | None:
+    """The layer of a dotted module name: ``silkwatch.detectors.x`` is in ``detectors``,
+    ``silkwatch.cli`` in ``silkwatch``, ``bench.x`` in ``bench``; None for no layer.
+
+    >>> _layer("silkwatch.streams.app"), _layer("silkwatch.commands.uniq"), _layer("numpy")
+    ('streams', 'silkwatch', None)
+    """
+    parts = name.split(".")
+    if parts[0] == "silkwatch" and len(parts) > 1 and parts[1] in MAPPED:
+        return parts[1]
+    return parts[0] if parts[0] in LAYERS else None
+
+
 #: the scorers of detectors/: each reads aggregates and the ground floor, never another scorer
 SCORERS = frozenset(
-    f"detectors.{name}" for name in ("beacon", "dns", "exfil", "strobe", "upload", "volume")
+    f"silkwatch.detectors.{name}"
+    for name in ("beacon", "dns", "exfil", "strobe", "upload", "volume")
 )
 
 Graph = Mapping[str, frozenset[str]]
@@ -35,6 +54,8 @@ def _modules(root: Path) -> dict[str, Path]:
     for package in LAYERS:
         for path in sorted((root / package).rglob("*.py")):
             parts = path.relative_to(root).with_suffix("").parts
+            if package in MAPPED:  # installed as silkwatch.<folder>
+                parts = ("silkwatch", *parts)
             modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return modules
 
@@ -57,7 +78,7 @@ def import_graph(root: Path = REPO) -> dict[str, frozenset[str]]:
     graph = {}
     for name, path in modules.items():
         targets = _imported(ast.parse(path.read_text(), str(path)), set(modules))
-        graph[name] = frozenset(t for t in targets if t.split(".")[0] in LAYERS and t != name)
+        graph[name] = frozenset(t for t in targets if _layer(t) in LAYERS and t != name)
     return graph
 
 
@@ -71,7 +92,7 @@ def upward(graph: Graph) -> list[str]:
         f"{source} -> {target}"
         for source, targets in graph.items()
         for target in targets
-        if LAYERS[target.split(".")[0]] > LAYERS[source.split(".")[0]]
+        if LAYERS[_layer(target)] > LAYERS[_layer(source)]
     )
 
 
@@ -112,8 +133,10 @@ def test_the_graph_sees_lazy_and_package_imports():
     """The reader finds an import inside a function and a ``from package import module``."""
     graph = import_graph()
     assert "silkwatch.evaluation.harness" in graph["silkwatch.commands.evaluate"]  # lazy
-    assert "detectors.groupby" in graph["silkwatch.commands.uniq"]  # from detectors import groupby
-    assert "detectors._hashgroup" in graph["detectors.grouping"]  # a compiled kernel
+    # from silkwatch.detectors import groupby
+    assert "silkwatch.detectors.groupby" in graph["silkwatch.commands.uniq"]
+    # a compiled kernel
+    assert "silkwatch.detectors._hashgroup" in graph["silkwatch.detectors.grouping"]
 
 
 def test_every_import_runs_down_the_layers():
@@ -134,9 +157,7 @@ def test_scorers_do_not_import_each_other():
 def summary(graph: Graph) -> str:
     """Modules, edges, and edges between top-level packages (``python -m tests.test_layers``)."""
     between = Counter(
-        (source.split(".")[0], target.split(".")[0])
-        for source, targets in graph.items()
-        for target in targets
+        (_layer(source), _layer(target)) for source, targets in graph.items() for target in targets
     )
     lines = [f"{len(graph)} modules, {sum(map(len, graph.values()))} imports"]
     lines += [f"  {a} -> {b}: {n}" for (a, b), n in sorted(between.items())]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import apprise
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.http import DeliveryError
-from connectors.alerting.secrets import Secret
-from connectors.alerting.text import line, more_line, title, worst_severity
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.http import DeliveryError
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.connectors.alerting.text import line, more_line, title, worst_severity
 
 _NOTIFY_TYPES = {
     "low": apprise.NotifyType.INFO,

@@ -33,18 +33,23 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from connectors.alerting.apprise_sink import AppriseSink
-from connectors.alerting.delivery import DEFAULT_TOPIC, AlertSink, DeadLetterRunner, SinkRunner
-from connectors.alerting.grafana import GrafanaAnnotationSink
-from connectors.alerting.grouping import GroupingConfig
-from connectors.alerting.http import DeliveryError
-from connectors.alerting.mattermost import MattermostSink
-from connectors.alerting.secrets import Secret, SecretError, read_secret
-from connectors.alerting.slack import SlackSink
-from connectors.alerting.teams import TeamsSink
-from connectors.alerting.webhook import AlertmanagerWebhookSink
-from connectors.prometheus import Metrics
-from detectors.exceptions import SilkwatchError
+from silkwatch.connectors.alerting.apprise_sink import AppriseSink
+from silkwatch.connectors.alerting.delivery import (
+    DEFAULT_TOPIC,
+    AlertSink,
+    DeadLetterRunner,
+    SinkRunner,
+)
+from silkwatch.connectors.alerting.grafana import GrafanaAnnotationSink
+from silkwatch.connectors.alerting.grouping import GroupingConfig
+from silkwatch.connectors.alerting.http import DeliveryError
+from silkwatch.connectors.alerting.mattermost import MattermostSink
+from silkwatch.connectors.alerting.secrets import Secret, SecretError, read_secret
+from silkwatch.connectors.alerting.slack import SlackSink
+from silkwatch.connectors.alerting.teams import TeamsSink
+from silkwatch.connectors.alerting.webhook import AlertmanagerWebhookSink
+from silkwatch.connectors.prometheus import Metrics
+from silkwatch.detectors.exceptions import SilkwatchError
 
 WEBHOOK_SINKS = {
     cls.kind: cls for cls in (SlackSink, MattermostSink, TeamsSink, AlertmanagerWebhookSink)

@@ -13,7 +13,7 @@ yet done) can lag behind alerts already delivered. The commit's metadata lists
 those done offsets above it; after a restart they are skipped, so nothing is
 sent twice. Run one deliverer per sink configuration: two would both send.
 
-Poison: every record is validated (``connectors.alerting.schema``) before it
+Poison: every record is validated (``silkwatch.connectors.alerting.schema``) before it
 reaches grouping or a sink. An invalid one is passed over by every sink, and
 one more loop (:class:`DeadLetterRunner`, consumer group
 ``silkwatch-alerts-deadletter``) writes it, with its reason, to the dead-letter
@@ -41,11 +41,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from connectors.alerting.grouping import Grouper, GroupingConfig, Notification
-from connectors.alerting.http import DeliveryError
-from connectors.alerting.schema import InvalidAlert, validate_alert
-from connectors.prometheus import Metrics, record_dead_letter, record_delivery
-from detectors.exceptions import SilkwatchError
+from silkwatch.connectors.alerting.grouping import Grouper, GroupingConfig, Notification
+from silkwatch.connectors.alerting.http import DeliveryError
+from silkwatch.connectors.alerting.schema import InvalidAlert, validate_alert
+from silkwatch.connectors.prometheus import Metrics, record_dead_letter, record_delivery
+from silkwatch.detectors.exceptions import SilkwatchError
 
 logger = logging.getLogger(__name__)
 

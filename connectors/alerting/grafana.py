@@ -1,7 +1,7 @@
 """Grafana annotations: each alert as a region from its first to its last flow.
 
 The dashboards show annotations tagged ``silkwatch`` + ``alert``
-(``grafana.build.ANNOTATION_TAGS``) on every time series panel. One POST per
+(``silkwatch.grafana.build.ANNOTATION_TAGS``) on every time series panel. One POST per
 alert, with the alert's ``id:revision`` as ``Idempotency-Key`` header and in the
 annotation's ``data``; a retry skips the alerts already annotated, so a
 notification that failed half-way does not annotate twice. Grafana renders
@@ -14,11 +14,11 @@ import datetime as dt
 from collections import OrderedDict
 from typing import Any
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.http import DEFAULT_TIMEOUT_S, post_json
-from connectors.alerting.schema import idempotency_key
-from connectors.alerting.secrets import Secret
-from connectors.alerting.text import html_escape, line
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.http import DEFAULT_TIMEOUT_S, post_json
+from silkwatch.connectors.alerting.schema import idempotency_key
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.connectors.alerting.text import html_escape, line
 
 #: how many annotated alerts to remember for retries
 REMEMBER = 10_000

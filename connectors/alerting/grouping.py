@@ -55,7 +55,7 @@ class Notification:
     """One message to one receiver: a group's new alerts, each with its source offset.
 
     :param group: ``group_by`` field name → value
-    :param alerts: validated alert dicts (``connectors.alerting.schema``), oldest
+    :param alerts: validated alert dicts (``silkwatch.connectors.alerting.schema``), oldest
         first, at most ``max_alerts``
     :param truncated: how many more alerts the group had but the message leaves out
     :param tokens: opaque per-alert tokens (e.g. Kafka partition and offset) of

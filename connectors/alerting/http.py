@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.secrets import Secret
-from detectors.exceptions import SilkwatchError
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.detectors.exceptions import SilkwatchError
 
 DEFAULT_TIMEOUT_S = 10.0
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.http import DEFAULT_TIMEOUT_S, WebhookSink
-from connectors.alerting.secrets import Secret
-from connectors.alerting.text import (
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.http import DEFAULT_TIMEOUT_S, WebhookSink
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.connectors.alerting.text import (
     SEVERITY_COLOURS,
     line,
     mattermost_escape,

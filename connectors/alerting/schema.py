@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
-#: ISO 8601 UTC with up to microseconds, as ``detectors.alerts.iso_utc`` writes it
+#: ISO 8601 UTC with up to microseconds, as ``silkwatch.detectors.alerts.iso_utc`` writes it
 ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 #: longest alert record taken (bytes of JSON); Kafka's own limit is 4 MiB
@@ -108,12 +108,13 @@ def validate_alert(raw: bytes | None) -> dict[str, Any]:
     >>> validate_alert(good.replace(b'"high"', b'"urgent"'))
     Traceback (most recent call last):
     ...
-    connectors.alerting.schema.InvalidAlert: alert schema: invalid_severity: Invalid enum value \
+    silkwatch.connectors.alerting.schema.InvalidAlert: alert schema: invalid_severity: Invalid \
+enum value \
 'urgent' - at `$.severity`
     >>> validate_alert(b'{"kind": ["exfil"]}')
     Traceback (most recent call last):
     ...
-    connectors.alerting.schema.InvalidAlert: alert schema: invalid_kind: Expected `str`, \
+    silkwatch.connectors.alerting.schema.InvalidAlert: alert schema: invalid_kind: Expected `str`, \
 got `array` - at `$.kind`
     """
     if raw is None or not raw.strip():

@@ -24,7 +24,7 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
 
 class SecretError(SilkwatchError):

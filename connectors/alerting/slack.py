@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.http import WebhookSink
-from connectors.alerting.text import (
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.http import WebhookSink
+from silkwatch.connectors.alerting.text import (
     SEVERITY_COLOURS,
     line,
     more_line,

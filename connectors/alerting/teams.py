@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.http import WebhookSink
-from connectors.alerting.text import line, more_line, one_line, title, worst_severity
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.http import WebhookSink
+from silkwatch.connectors.alerting.text import line, more_line, one_line, title, worst_severity
 
 #: Adaptive Card colour names per severity (cards take names, not hex)
 CARD_COLOURS = {"low": "Accent", "medium": "Warning", "high": "Warning", "critical": "Attention"}

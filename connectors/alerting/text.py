@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.alerting.grouping import Notification
-from connectors.prometheus import protocol_label
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.prometheus import protocol_label
 
 #: a colour per severity (hex), shared by Slack/Mattermost attachments and Teams cards
 SEVERITY_COLOURS = {

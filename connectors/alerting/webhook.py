@@ -14,10 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.alerting.grouping import Notification
-from connectors.alerting.http import DEFAULT_TIMEOUT_S, WebhookSink
-from connectors.alerting.secrets import Secret
-from connectors.alerting.text import label_value, line, one_line
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.http import DEFAULT_TIMEOUT_S, WebhookSink
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.connectors.alerting.text import label_value, line, one_line
 
 #: Alertmanager's ``endsAt`` for an alert that has not ended
 ZERO_TIME = "0001-01-01T00:00:00Z"

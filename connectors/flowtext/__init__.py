@@ -1,23 +1,32 @@
 """Text flow formats → flow batches: rwcut, ``nfdump -o csv``, Zeek conn.log, Argus binetflow.
 
-One module per format (header → :class:`~connectors.flowtext.table.Layout`),
-one shared chunk driver (:mod:`connectors.flowtext.table`), one sniffer
-(:mod:`connectors.flowtext.sniff`). Callers normally use
-:func:`connectors.flows.read_flows`, which also handles SiLK and nfcapd files.
+One module per format (header → :class:`~silkwatch.connectors.flowtext.table.Layout`),
+one shared chunk driver (:mod:`silkwatch.connectors.flowtext.table`), one sniffer
+(:mod:`silkwatch.connectors.flowtext.sniff`). Callers normally use
+:func:`silkwatch.connectors.flows.read_flows`, which also handles SiLK and nfcapd files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from connectors.flowtext.argus import read_argus
-from connectors.flowtext.exceptions import FlowTextError, ToolMissingError, UnknownFormatError
-from connectors.flowtext.nfdump import read_nfdump_csv
-from connectors.flowtext.policy import ErrorPolicy, ReadSummary, skip_malformed, stop_on_malformed
-from connectors.flowtext.rwcut import read_rwcut
-from connectors.flowtext.sniff import sniff_format
-from connectors.flowtext.zeek import read_zeek
-from detectors.schema import FlowBatch
+from silkwatch.connectors.flowtext.argus import read_argus
+from silkwatch.connectors.flowtext.exceptions import (
+    FlowTextError,
+    ToolMissingError,
+    UnknownFormatError,
+)
+from silkwatch.connectors.flowtext.nfdump import read_nfdump_csv
+from silkwatch.connectors.flowtext.policy import (
+    ErrorPolicy,
+    ReadSummary,
+    skip_malformed,
+    stop_on_malformed,
+)
+from silkwatch.connectors.flowtext.rwcut import read_rwcut
+from silkwatch.connectors.flowtext.sniff import sniff_format
+from silkwatch.connectors.flowtext.zeek import read_zeek
+from silkwatch.detectors.schema import FlowBatch
 
 TextReader = Callable[..., Iterator[FlowBatch]]
 

@@ -4,7 +4,7 @@ An Argus record is bidirectional: ``TotPkts``/``TotBytes`` count both ways,
 ``SrcBytes`` the source → destination side. With ``SrcBytes`` a record becomes
 the flow SrcAddr → DstAddr carrying ``SrcBytes`` and, if the destination
 answered, the reverse flow carrying ``TotBytes - SrcBytes``
-(:func:`connectors.flowtext.table.with_reverse`), so a host that *downloads*
+(:func:`silkwatch.connectors.flowtext.table.with_reverse`), so a host that *downloads*
 a 100 MB torrent piece is not mistaken for one that uploads it. Argus gives no
 per-direction packet count: ``TotPkts`` is split in proportion to bytes (at
 least one packet per side that sent bytes), an estimate, so bytes/packet is
@@ -24,9 +24,9 @@ from itertools import compress
 
 import numpy as np
 
-from connectors.flowtext import columns as col
-from connectors.flowtext.policy import ErrorPolicy, ReadSummary
-from connectors.flowtext.table import (
+from silkwatch.connectors.flowtext import columns as col
+from silkwatch.connectors.flowtext.policy import ErrorPolicy, ReadSummary
+from silkwatch.connectors.flowtext.table import (
     ICMP_PROTOCOLS,
     Converted,
     Layout,
@@ -34,8 +34,8 @@ from connectors.flowtext.table import (
     iter_batches,
     with_reverse,
 )
-from connectors.silk.text import FLAG_LETTERS
-from detectors.schema import FlowBatch, empty_batch
+from silkwatch.connectors.silk.text import FLAG_LETTERS
+from silkwatch.detectors.schema import FlowBatch, empty_batch
 
 COLUMNS = {
     "StartTime": "stime",

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from connectors.silk.text import parse_attributes, parse_tcp_flags
-from detectors.schema import ipv4_to_v16, parse_ip
+from silkwatch.connectors.silk.text import parse_attributes, parse_tcp_flags
+from silkwatch.detectors.schema import ipv4_to_v16, parse_ip
 
 #: protocol names as Argus, Zeek and nfdump print them (lower case) → IP protocol number
 PROTOCOL_NUMBERS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
 
 class FlowTextError(SilkwatchError):

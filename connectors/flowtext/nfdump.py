@@ -2,12 +2,12 @@
 
 ``-o csv`` prints times to the whole second, which blurs beacon periods of a
 few seconds; so when *we* run nfdump (on nfcapd files, or for
-:mod:`connectors.pcapflows`) we ask for :data:`NFDUMP_FMT`, the same columns
+:mod:`silkwatch.connectors.pcapflows`) we ask for :data:`NFDUMP_FMT`, the same columns
 with millisecond times and plain numbers, and parse it with the same reader.
 nfdump prints local time; we run it with ``TZ=UTC`` and read the text as UTC.
 
 Bidirectional records (IPFIX biflows, ``opkt``/``obyt`` > 0) become two flows,
-see :func:`connectors.flowtext.table.with_reverse`.
+see :func:`silkwatch.connectors.flowtext.table.with_reverse`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from connectors.flowtext import columns as col
-from connectors.flowtext.exceptions import FlowTextError, ToolMissingError
-from connectors.flowtext.policy import ErrorPolicy, ReadSummary
-from connectors.flowtext.table import (
+from silkwatch.connectors.flowtext import columns as col
+from silkwatch.connectors.flowtext.exceptions import FlowTextError, ToolMissingError
+from silkwatch.connectors.flowtext.policy import ErrorPolicy, ReadSummary
+from silkwatch.connectors.flowtext.table import (
     Converted,
     Layout,
     csv_header,
     iter_batches,
     with_reverse,
 )
-from detectors.schema import FlowBatch, empty_batch
+from silkwatch.detectors.schema import FlowBatch, empty_batch
 
 #: the nfdump columns we use; ``ts``, ``sa``, ``da``, ``pr``, ``ipkt``, ``ibyt`` are required
 COLUMNS = ("ts", "te", "td", "sa", "da", "sp", "dp", "pr", "flg", "ipkt", "ibyt", "opkt", "obyt")

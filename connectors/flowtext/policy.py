@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from connectors.flowtext.exceptions import FlowTextError
+from silkwatch.connectors.flowtext.exceptions import FlowTextError
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from connectors.flowtext import columns as col
-from connectors.flowtext.exceptions import FlowTextError
-from connectors.flowtext.policy import ErrorPolicy, ReadSummary
-from connectors.flowtext.table import Converted, Layout, iter_batches
-from connectors.silk.site import FLOWTYPE_BY_TYPE, sensor_id
-from detectors.schema import FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN, FlowBatch, empty_batch
+from silkwatch.connectors.flowtext import columns as col
+from silkwatch.connectors.flowtext.exceptions import FlowTextError
+from silkwatch.connectors.flowtext.policy import ErrorPolicy, ReadSummary
+from silkwatch.connectors.flowtext.table import Converted, Layout, iter_batches
+from silkwatch.connectors.silk.site import FLOWTYPE_BY_TYPE, sensor_id
+from silkwatch.detectors.schema import FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN, FlowBatch, empty_batch
 
 #: rwcut field titles (lower case, full length) → our canonical column name
 TITLES = {

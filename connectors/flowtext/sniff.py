@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.flowtext import argus, nfdump, rwcut, zeek
+from silkwatch.connectors.flowtext import argus, nfdump, rwcut, zeek
 
 #: checked in this order; the first whose ``sniff`` accepts the lines wins
 SNIFFERS = (

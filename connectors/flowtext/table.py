@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connectors.flowtext.exceptions import FlowTextError
-from connectors.flowtext.policy import ErrorPolicy, ReadSummary, handle_malformed
-from detectors.schema import FlowBatch, empty_batch
+from silkwatch.connectors.flowtext.exceptions import FlowTextError
+from silkwatch.connectors.flowtext.policy import ErrorPolicy, ReadSummary, handle_malformed
+from silkwatch.detectors.schema import FlowBatch, empty_batch
 
 #: one converted chunk: the flows and how many source records were not IP flows
 Converted = tuple[FlowBatch, int]

@@ -5,7 +5,7 @@ originator → responder (``orig_pkts``, ``orig_ip_bytes``) followed by the flow
 responder → originator (``resp_pkts``, ``resp_ip_bytes``) when the responder
 sent anything: IP-level bytes, as NetFlow and SiLK count them, not the payload
 ``orig_bytes``. Both flows carry the record's start and duration
-(:func:`connectors.flowtext.table.with_reverse`).
+(:func:`silkwatch.connectors.flowtext.table.with_reverse`).
 
 TCP flags are rebuilt from ``history`` (upper case: originator, lower case:
 responder): ``S`` SYN, ``H`` SYN+ACK, ``A`` ACK, ``F`` FIN, ``R`` RST; the
@@ -20,11 +20,17 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from connectors.flowtext import columns as col
-from connectors.flowtext.exceptions import FlowTextError
-from connectors.flowtext.policy import ErrorPolicy, ReadSummary
-from connectors.flowtext.table import ICMP_PROTOCOLS, Converted, Layout, iter_batches, with_reverse
-from detectors.schema import FlowBatch, empty_batch
+from silkwatch.connectors.flowtext import columns as col
+from silkwatch.connectors.flowtext.exceptions import FlowTextError
+from silkwatch.connectors.flowtext.policy import ErrorPolicy, ReadSummary
+from silkwatch.connectors.flowtext.table import (
+    ICMP_PROTOCOLS,
+    Converted,
+    Layout,
+    iter_batches,
+    with_reverse,
+)
+from silkwatch.detectors.schema import FlowBatch, empty_batch
 
 COLUMNS = {
     "ts": "ts",

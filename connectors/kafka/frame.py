@@ -33,9 +33,9 @@ import struct
 
 import numpy as np
 
-from connectors.fieldmoves import FieldMoves, field
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FLOW_DTYPE, FlowBatch, make_batch, take_rows
+from silkwatch.connectors.fieldmoves import FieldMoves, field
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch, make_batch, take_rows
 
 MAGIC = b"SWFB"
 VERSION = 1
@@ -97,7 +97,7 @@ def encode_frame(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> frame = encode_frame(make_batch(sip=["10.0.0.1"], bytes=[99]))
     >>> len(frame), decode_frame(frame)["bytes"].tolist()
     (80, [99])
@@ -149,7 +149,7 @@ def decode_frame(frame: bytes | memoryview) -> FlowBatch:
 def is_received_copy(frame: bytes | memoryview) -> bool:
     """Does the frame carry copies for the destinations' partition? (Read before decoding.)
 
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> batch = make_batch(sip=["10.0.0.1"])
     >>> copy = encode_frame(batch, received_copy=True)
     >>> is_received_copy(encode_frame(batch)), is_received_copy(copy)

@@ -3,7 +3,7 @@
 All flows of one source host land on one partition, so the per-host and
 per-pair state of the stream scales out with partitions: each worker owns its
 partitions' hosts outright. A batch is split by partition in one vectorised
-pass and each part goes out as one or more frames (``connectors.kafka.frame``)
+pass and each part goes out as one or more frames (``silkwatch.connectors.kafka.frame``)
 of at most ``max_frame_bytes``. A flow whose destination hashes to another
 partition also goes there, as a *received copy* (a flagged frame, before that
 partition's own frames of the batch), so a host's partition sees both
@@ -29,11 +29,11 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.producer.future import FutureRecordMetadata
 
-from connectors.kafka.frame import encode_frame
-from connectors.kafka.health import BrokerOutage, answers
-from detectors.exceptions import SilkwatchError
-from detectors.grouping import stable_order
-from detectors.schema import FLOW_DTYPE, FlowBatch, ip_words
+from silkwatch.connectors.kafka.frame import encode_frame
+from silkwatch.connectors.kafka.health import BrokerOutage, answers
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.grouping import stable_order
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch, ip_words
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def partition_of(batch: FlowBatch, partitions: int, *, address: str = "sip") -> 
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> partition_of(make_batch(sip=["10.0.0.1", "10.0.0.3", "10.0.0.1"]), 8).tolist()
     [6, 0, 6]
     >>> partition_of(make_batch(dip=["10.0.0.1", "10.0.0.3"]), 8, address="dip").tolist()
@@ -113,7 +113,7 @@ def frame_rows(
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(sip=["10.0.0.1", "10.0.0.3", "10.0.0.1"],
     ...                dip=["10.0.0.3", "10.0.0.1", "10.0.0.1"])
     >>> [(p, rows.tolist(), copy) for p, rows, copy in frame_rows(b, 8)]
@@ -161,7 +161,8 @@ class FlowPublisher:
         (:func:`frame_rows`), which the detection role needs and the bins role skips:
         a bins-only deployment halves its topic without them. Default - True
 
-    A broker outage is told in a few lines (:class:`~connectors.kafka.health.BrokerOutage`):
+    A broker outage is told in a few lines
+    (:class:`~silkwatch.connectors.kafka.health.BrokerOutage`):
     one when no acknowledgement came for ``STALL_S``, a reminder every 15 s, one when
     it is back.
 

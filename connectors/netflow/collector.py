@@ -3,7 +3,7 @@
 Each burst of datagrams is decoded into one batch, stamped with the sensor and
 flowtype the collector was given (rwflowpack's probe), sent to every output and
 flushed, so a reader of the repository or the stream sees it at once. Outputs
-are :class:`~connectors.sinks.BatchSink` objects: ``send(batch)`` and ``flush()``.
+are :class:`~silkwatch.connectors.sinks.BatchSink` objects: ``send(batch)`` and ``flush()``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.netflow.decoder import Decoder
-from connectors.netflow.receiver import UdpReceiver, kernel_drops
-from connectors.sinks import BatchSink
-from detectors.schema import FlowBatch
+from silkwatch.connectors.netflow.decoder import Decoder
+from silkwatch.connectors.netflow.receiver import UdpReceiver, kernel_drops
+from silkwatch.connectors.sinks import BatchSink
+from silkwatch.detectors.schema import FlowBatch
 
 
 @dataclass

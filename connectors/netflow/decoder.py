@@ -30,12 +30,19 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from connectors.netflow.exceptions import NetflowDecodeError, UnsupportedVersionError
-from connectors.netflow.fields import TO_FLOW, VARLEN, WIDE_DTYPE, FieldSpec, Time, values_of
-from connectors.netflow.sampling import SAMPLING_ELEMENTS, rate_of, sampler_of
-from connectors.netflow.sequence import SequenceTracker
-from connectors.netflow.templates import Template, TemplateCache
-from detectors.schema import FLOW_DTYPE, FlowBatch, empty_batch
+from silkwatch.connectors.netflow.exceptions import NetflowDecodeError, UnsupportedVersionError
+from silkwatch.connectors.netflow.fields import (
+    TO_FLOW,
+    VARLEN,
+    WIDE_DTYPE,
+    FieldSpec,
+    Time,
+    values_of,
+)
+from silkwatch.connectors.netflow.sampling import SAMPLING_ELEMENTS, rate_of, sampler_of
+from silkwatch.connectors.netflow.sequence import SequenceTracker
+from silkwatch.connectors.netflow.templates import Template, TemplateCache
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch, empty_batch
 
 logger = logging.getLogger(__name__)
 

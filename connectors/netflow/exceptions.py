@@ -7,7 +7,7 @@ The collector counts and logs it and goes on with the next datagram.
 
 from __future__ import annotations
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
 
 class NetflowDecodeError(SilkwatchError):

@@ -20,9 +20,9 @@ from enum import IntEnum
 
 import numpy as np
 
-from connectors.fieldmoves import FieldMoves, Move
-from connectors.fieldmoves import field as move_field
-from detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN
+from silkwatch.connectors.fieldmoves import FieldMoves, Move
+from silkwatch.connectors.fieldmoves import field as move_field
+from silkwatch.detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN
 
 #: RFC 5103's private enterprise number for reverse information elements
 REVERSE_PEN = 29305

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from connectors.netflow.decoder import Decoder, ExporterCounts
+from silkwatch.connectors.netflow.decoder import Decoder, ExporterCounts
 
 _HELP = {
     "packets": "Export datagrams received",

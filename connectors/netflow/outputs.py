@@ -16,11 +16,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from connectors.silk.header import PackedFile
-from connectors.silk.repository import HOUR_MS
-from connectors.silk.site import TWOWAY_FLOWTYPES, sensor_name
-from connectors.silk.writer import SilkWriter, hour_file_entries
-from detectors.schema import FlowBatch
+from silkwatch.connectors.silk.header import PackedFile
+from silkwatch.connectors.silk.repository import HOUR_MS
+from silkwatch.connectors.silk.site import TWOWAY_FLOWTYPES, sensor_name
+from silkwatch.connectors.silk.writer import SilkWriter, hour_file_entries
+from silkwatch.detectors.schema import FlowBatch
 
 
 def hour_file_path(root: Path, flowtype: int, sensor: int, hour_ms: int) -> Path:

@@ -23,7 +23,7 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
-from connectors.netflow.exceptions import CollectorConfigError
+from silkwatch.connectors.netflow.exceptions import CollectorConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.netflow.exceptions import CollectorConfigError
-from connectors.netflow.fields import FieldSpec, Plan, compile_plan
-from connectors.netflow.sampling import SamplingTable
+from silkwatch.connectors.netflow.exceptions import CollectorConfigError
+from silkwatch.connectors.netflow.fields import FieldSpec, Plan, compile_plan
+from silkwatch.connectors.netflow.sampling import SamplingTable
 
 logger = logging.getLogger(__name__)
 

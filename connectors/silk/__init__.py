@@ -1,11 +1,23 @@
 """SiLK flow files: read (every flow format), write, walk and follow a repository."""
 
-from connectors.silk.exceptions import SilkFormatError, SilkWriteError
-from connectors.silk.follow import iter_follow
-from connectors.silk.header import Compression, FileFormat, HeaderEntry, PackedFile, SilkHeader
-from connectors.silk.reader import Position, SilkFile, open_silk, read_batches, read_header
-from connectors.silk.repository import iter_repository
-from connectors.silk.writer import SilkWriter
+from silkwatch.connectors.silk.exceptions import SilkFormatError, SilkWriteError
+from silkwatch.connectors.silk.follow import iter_follow
+from silkwatch.connectors.silk.header import (
+    Compression,
+    FileFormat,
+    HeaderEntry,
+    PackedFile,
+    SilkHeader,
+)
+from silkwatch.connectors.silk.reader import (
+    Position,
+    SilkFile,
+    open_silk,
+    read_batches,
+    read_header,
+)
+from silkwatch.connectors.silk.repository import iter_repository
+from silkwatch.connectors.silk.writer import SilkWriter
 
 __all__ = [
     "Compression",

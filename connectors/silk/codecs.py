@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 
-from connectors.silk.header import Compression
+from silkwatch.connectors.silk.header import Compression
 
 try:  # a manylinux wheel: no compiler, no liblzo2 (python-lzo needed both)
     import lzokay

@@ -7,7 +7,7 @@ kind without parsing messages.
 
 from __future__ import annotations
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 
 
 class SilkFormatError(SilkwatchError):

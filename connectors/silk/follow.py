@@ -18,10 +18,10 @@ import threading
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-from connectors.silk.exceptions import SilkCheckpointError, SilkTruncatedError
-from connectors.silk.reader import DEFAULT_ROWS, Position, open_silk
-from connectors.silk.repository import HourFile, iter_repository
-from detectors.schema import FlowBatch
+from silkwatch.connectors.silk.exceptions import SilkCheckpointError, SilkTruncatedError
+from silkwatch.connectors.silk.reader import DEFAULT_ROWS, Position, open_silk
+from silkwatch.connectors.silk.repository import HourFile, iter_repository
+from silkwatch.detectors.schema import FlowBatch
 
 logger = logging.getLogger(__name__)
 

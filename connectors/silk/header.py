@@ -12,7 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from connectors.silk.exceptions import SilkHeaderError, SilkTruncatedError, SilkUnsupportedError
+from silkwatch.connectors.silk.exceptions import (
+    SilkHeaderError,
+    SilkTruncatedError,
+    SilkUnsupportedError,
+)
 
 MAGIC = b"\xde\xad\xbe\xef"
 #: every header written by SiLK >= 1.0; lower values are legacy headers

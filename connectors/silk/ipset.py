@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connectors.silk.exceptions import SilkFormatError, SilkUnsupportedError
-from connectors.silk.reader import SilkStream, Source, open_silk
-from detectors.schema import ip_words
+from silkwatch.connectors.silk.exceptions import SilkFormatError, SilkUnsupportedError
+from silkwatch.connectors.silk.reader import SilkStream, Source, open_silk
+from silkwatch.detectors.schema import ip_words
 
 FT_IPSET = 0x1D
 IPSET_ENTRY_ID = 7
@@ -64,7 +64,7 @@ class IPSet:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> s = IPSet.from_blocks(  # 10.0.0.0/8 and 192.168.0.1
     ...     np.array([0, 0], np.uint64),
     ...     np.array([_IPV4_LOW | 0x0A000000, _IPV4_LOW | 0xC0A80001], np.uint64),

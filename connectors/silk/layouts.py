@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connectors.fieldmoves import FieldMoves, Move, byte_test, field, masked_byte
-from connectors.silk.header import FileFormat as F
-from connectors.silk.header import PackedFile
-from detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN, FlowBatch
+from silkwatch.connectors.fieldmoves import FieldMoves, Move, byte_test, field, masked_byte
+from silkwatch.connectors.silk.header import FileFormat as F
+from silkwatch.connectors.silk.header import PackedFile
+from silkwatch.detectors.schema import FLOW_DTYPE, FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN, FlowBatch
 
 #: (name, byte offset, one of "u1" "u2" "u4" "u8" "i8" "ip4" "ip16")
 Field = tuple[str, int, str]
@@ -66,7 +66,7 @@ class CopyPlan:
     """How ``decode`` moves plainly stored fields into a batch.
 
     ``moves`` copies, byte-swaps and widens every such field of a record while
-    it is in cache (``connectors.fieldmoves``); in IPv6-capable layouts it also
+    it is in cache (``silkwatch.connectors.fieldmoves``); in IPv6-capable layouts it also
     sets the ``ipv6`` column from the tcp_state byte and copies the full
     16-byte addresses of just those records (IPv4 records take the last 4
     bytes, as SiLK does). The tcp_state byte arrives with its unknown bits

@@ -9,7 +9,7 @@ readable and learns exactly which byte broke.
 
 Example
 -------
->>> from connectors.silk import read_batches
+>>> from silkwatch.connectors.silk import read_batches
 >>> total = sum(len(b) for b in read_batches("out-S3_20150617.15"))  # doctest: +SKIP
 """
 
@@ -28,24 +28,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from connectors.silk.codecs import (
+from silkwatch.connectors.silk.codecs import (
     MAX_BLOCK_BYTES,
     CorruptBlock,
     UnsupportedCodec,
     check_codec,
     decompress_block,
 )
-from connectors.silk.exceptions import (
+from silkwatch.connectors.silk.exceptions import (
     SilkBlockError,
     SilkFormatError,
     SilkHeaderError,
     SilkTruncatedError,
     SilkUnsupportedError,
 )
-from connectors.silk.header import Compression, SilkHeader, parse_header
-from connectors.silk.layouts import Layout, decode, find_layout
-from connectors.silk.repository import iter_repository
-from detectors.schema import FlowBatch
+from silkwatch.connectors.silk.header import Compression, SilkHeader, parse_header
+from silkwatch.connectors.silk.layouts import Layout, decode, find_layout
+from silkwatch.connectors.silk.repository import iter_repository
+from silkwatch.detectors.schema import FlowBatch
 
 Source = str | os.PathLike | BinaryIO
 

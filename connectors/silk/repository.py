@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.silk.site import FLOWTYPE_BY_PREFIX, sensor_id
-from detectors.schema import HOUR_MS
+from silkwatch.connectors.silk.site import FLOWTYPE_BY_PREFIX, sensor_id
+from silkwatch.detectors.schema import HOUR_MS
 
 logger = logging.getLogger(__name__)
 

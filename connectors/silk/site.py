@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detectors.schema import FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN
+from silkwatch.detectors.schema import FLOWTYPE_UNKNOWN, SENSOR_UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 SiLK's tools name sensors and flowtypes from the file that ``--site-config-file``
 or the ``SILK_CONFIG_FILE`` environment variable names (``silk.conf(5)``); without
-one, the stock "twoway" site (:mod:`connectors.silk.site`) is used. Names are
+one, the stock "twoway" site (:mod:`silkwatch.connectors.silk.site`) is used. Names are
 printed as SiLK's ``sksite`` does: an unknown flowtype prints its number as the
 type and ``?`` as the class, the invalid sensor 65535 prints ``?`` and any other
 unknown sensor its number.
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from connectors.silk.site import TWOWAY_FLOWTYPES
-from detectors.exceptions import SilkwatchError
-from detectors.schema import SENSOR_UNKNOWN
+from silkwatch.connectors.silk.site import TWOWAY_FLOWTYPES
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import SENSOR_UNKNOWN
 
 #: SiLK's label for an invalid sensor or class
 INVALID_LABEL = "?"

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from connectors.silk.site import flowtype_names, sensor_name
-from detectors import groupby
-from detectors.schema import FlowBatch, ip_strings
+from silkwatch.connectors.silk.site import flowtype_names, sensor_name
+from silkwatch.detectors import groupby
+from silkwatch.detectors.schema import FlowBatch, ip_strings
 
 FLAG_LETTERS = "FSRPAUEC"  # bit 0 (FIN) first
 #: attribute letters in rwcut's order and their tcp_state bits
@@ -426,7 +426,7 @@ def ipv6_cells(column: np.ndarray, *, zero_padded: bool = False) -> np.ndarray:
     The longest run (the first of equals) of two or more zero groups becomes
     ``::``; IPv4-mapped and IPv4-compatible addresses end in a dotted quad.
 
-    >>> from detectors.schema import parse_ips
+    >>> from silkwatch.detectors.schema import parse_ips
     >>> col, _ = parse_ips(["2001:db8:c0:a8::6f:c9", "10.200.209.131", "::", "1::"])
     >>> ipv6_cells(col).tolist()
     [b'2001:db8:c0:a8::6f:c9', b'::ffff:10.200.209.131', b'::', b'1::']
@@ -473,7 +473,7 @@ def ip_cells(
     IPv4 records print dotted (``force`` prints every address as IPv6,
     ``::ffff:a.b.c.d``); ``decimal`` prints the integer value.
 
-    >>> from detectors.schema import parse_ips
+    >>> from silkwatch.detectors.schema import parse_ips
     >>> col, v6 = parse_ips(["10.0.0.1", "2001:db8::1"])
     >>> ip_cells(col, v6).tolist(), ip_cells(col, v6, policy="force").tolist()
     ([b'10.0.0.1', b'2001:db8::1'], [b'::ffff:10.0.0.1', b'2001:db8::1'])
@@ -695,7 +695,8 @@ def render_table(
 def column_cells(name: str, column: np.ndarray) -> list[str]:
     """One rwuniq/rwstats key field or value column as the text SiLK prints for it.
 
-    The renderers of rwcut's fields, for the columns of a :class:`~detectors.groupby.GroupTable`
+    The renderers of rwcut's fields, for the columns of a
+    :class:`~silkwatch.detectors.groupby.GroupTable`
     (``silkwatch uniq``/``stats`` and the plots' labels).
     """
     if name in groupby.IP_FIELDS:

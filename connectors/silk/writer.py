@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from connectors.silk.codecs import UnsupportedCodec, check_codec, compress_block
-from connectors.silk.exceptions import SilkWriteError
-from connectors.silk.header import (
+from silkwatch.connectors.silk.codecs import UnsupportedCodec, check_codec, compress_block
+from silkwatch.connectors.silk.exceptions import SilkWriteError
+from silkwatch.connectors.silk.header import (
     Compression,
     EntryId,
     FileFormat,
@@ -24,9 +24,9 @@ from connectors.silk.header import (
     SilkHeader,
     encode_header,
 )
-from connectors.silk.layouts import Layout, encode, find_layout
-from connectors.silk.reader import read_header
-from detectors.schema import FlowBatch
+from silkwatch.connectors.silk.layouts import Layout, encode, find_layout
+from silkwatch.connectors.silk.reader import read_header
+from silkwatch.detectors.schema import FlowBatch
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class SilkWriter:
     Examples
     --------
     >>> import io
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> out = io.BytesIO()
     >>> with SilkWriter(out, compression=Compression.ZLIB) as writer:
     ...     writer.write(make_batch(sip=["10.0.0.1"], dip=["2001:db8::1"], bytes=[100]))

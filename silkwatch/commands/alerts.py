@@ -66,11 +66,11 @@ async def _deliver(args: argparse.Namespace) -> None:
     # the delivery stack (aiohttp, apprise, Kafka) loads here, not for ``alerts --help``
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from connectors.alerting.config import build_runners, load_delivery_config
-    from connectors.alerting.delivery import run_delivery
-    from connectors.alerting.secrets import redact_logs
-    from connectors.kafka.publisher import bootstrap_servers
-    from connectors.prometheus import create_metrics
+    from silkwatch.connectors.alerting.config import build_runners, load_delivery_config
+    from silkwatch.connectors.alerting.delivery import run_delivery
+    from silkwatch.connectors.alerting.secrets import redact_logs
+    from silkwatch.connectors.kafka.publisher import bootstrap_servers
+    from silkwatch.connectors.prometheus import create_metrics
 
     redact_logs()  # before any secret is read: apprise logs the URLs it is given
     config = load_delivery_config(args.config)

@@ -69,13 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect until interrupted; print what was collected."""
-    from connectors.netflow.collector import Collector
-    from connectors.netflow.decoder import Decoder
-    from connectors.netflow.exceptions import CollectorConfigError
-    from connectors.netflow.outputs import RepositoryWriter, StreamWriter
-    from connectors.netflow.receiver import UdpReceiver, parse_listen
-    from connectors.netflow.templates import TemplateCache
-    from connectors.silk.site import FLOWTYPE_BY_TYPE
+    from silkwatch.connectors.netflow.collector import Collector
+    from silkwatch.connectors.netflow.decoder import Decoder
+    from silkwatch.connectors.netflow.exceptions import CollectorConfigError
+    from silkwatch.connectors.netflow.outputs import RepositoryWriter, StreamWriter
+    from silkwatch.connectors.netflow.receiver import UdpReceiver, parse_listen
+    from silkwatch.connectors.netflow.templates import TemplateCache
+    from silkwatch.connectors.silk.site import FLOWTYPE_BY_TYPE
 
     if not (args.broker or args.repository or args.output):
         raise CollectorConfigError("collect needs an output: --broker, --repository or --output")
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         stack.callback(receiver.close)
         sinks = []
         if args.broker:
-            from connectors.kafka.publisher import FlowPublisher
+            from silkwatch.connectors.kafka.publisher import FlowPublisher
 
             sinks.append(
                 stack.enter_context(
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if args.metrics_port:
             from prometheus_client import CollectorRegistry, start_http_server
 
-            from connectors.netflow.metrics import register_metrics
+            from silkwatch.connectors.netflow.metrics import register_metrics
 
             registry = CollectorRegistry()
             register_metrics(registry, decoder, lambda: collector.receive_dropped(receiver))

@@ -1,6 +1,6 @@
 """``silkwatch count``: rwcount — records, bytes and packets per time bin.
 
-The binning is :class:`detectors.timebins.VolumeCounter`: the kernel the stream
+The binning is :class:`silkwatch.detectors.timebins.VolumeCounter`: the kernel the stream
 uses, on rwcount's grid origin, adding batch after batch into one window of bins
 as rwcount does (so every bin holds rwcount's double), a file of any size in
 memory bounded by the flows, not by their time span. This module also holds
@@ -22,9 +22,9 @@ from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
-from connectors.inputs import resolve_inputs
-from connectors.readahead import read_ahead
-from connectors.silk.text import (
+from silkwatch.connectors.inputs import resolve_inputs
+from silkwatch.connectors.readahead import read_ahead
+from silkwatch.connectors.silk.text import (
     IP_FORMATS,
     IPV6_POLICIES,
     TableStyle,
@@ -36,9 +36,9 @@ from connectors.silk.text import (
     second_times,
     time_cells,
 )
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch
-from detectors.timebins import (
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FlowBatch
+from silkwatch.detectors.timebins import (
     LOAD_SCHEMES,
     VOLUME_COLUMNS,
     BinVolumes,
@@ -358,7 +358,7 @@ def copy_input(args: argparse.Namespace, inputs: Sequence[str]) -> None:
     target = getattr(args, "copy_input", None)
     if not target:
         return
-    from connectors.output import open_stream  # one error line for a missing folder
+    from silkwatch.connectors.output import open_stream  # one error line for a missing folder
 
     out = open_stream(target)
     try:
@@ -384,7 +384,7 @@ def open_output(args: argparse.Namespace) -> BinaryIO:
         return sys.stdout.buffer
     if path == "stderr":
         return sys.stderr.buffer
-    from connectors.output import open_stream  # one error line for a missing folder
+    from silkwatch.connectors.output import open_stream  # one error line for a missing folder
 
     return open_stream(path)
 

@@ -3,7 +3,7 @@
 The text table is rwcut's, byte for byte: its field names and numbers
 (``--fields=1-5,sTime``), column widths and titles, and its output switches
 (``--delimited``, ``--ipv6-policy``, ``--timestamp-format``...). Each batch is
-rendered a whole column at a time (:mod:`connectors.silk.text`).
+rendered a whole column at a time (:mod:`silkwatch.connectors.silk.text`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connectors.inputs import resolve_inputs
-from connectors.silk.siteconfig import SiteConfig, load_site_config
-from connectors.silk.text import (
+from silkwatch.commands.count import (
+    add_table_arguments,
+    apply_ipv6_policy,
+    copy_input,
+    input_names,
+    ip_options,
+    open_output,
+    table_style,
+    time_options,
+)
+from silkwatch.connectors.inputs import resolve_inputs
+from silkwatch.connectors.silk.siteconfig import SiteConfig, load_site_config
+from silkwatch.connectors.silk.text import (
     ALL_FIELDS,
     Field,
     TextOptions,
@@ -34,19 +44,9 @@ from connectors.silk.text import (
     time_cells,
     title_cells,
 )
-from detectors.exceptions import SilkwatchError
-from detectors.groupby import flowrate_milli, int_ext_column, payload_bytes
-from detectors.schema import FlowBatch
-from silkwatch.commands.count import (
-    add_table_arguments,
-    apply_ipv6_policy,
-    copy_input,
-    input_names,
-    ip_options,
-    open_output,
-    table_style,
-    time_options,
-)
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.groupby import flowrate_milli, int_ext_column, payload_bytes
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.flowio import add_input_arguments, read_inputs, xargs
 
 EPILOG = """\

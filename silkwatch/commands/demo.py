@@ -47,11 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate, write, read back, detect, score against the plants."""
-    from connectors.output import open_output
-    from connectors.silk import Compression, SilkWriter, read_batches
-    from detectors.config import is_alert
-    from detectors.synthetic import synthetic_day
-    from streams.embedded import run as run_stream
+    from silkwatch.connectors.output import open_output
+    from silkwatch.connectors.silk import Compression, SilkWriter, read_batches
+    from silkwatch.detectors.config import is_alert
+    from silkwatch.detectors.synthetic import synthetic_day
+    from silkwatch.streams.embedded import run as run_stream
 
     config, run_config, suppressions = detection_setup(args)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from detectors.alerts import SEVERITIES, Alert, iso_utc
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.alerts import SEVERITIES, Alert, iso_utc
+from silkwatch.detectors.exceptions import SilkwatchError
 from silkwatch.flowio import add_input_arguments, read_inputs
 
 EPILOG = """\
@@ -83,7 +83,7 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read, detect, print."""
-    from streams.embedded import EmbeddedStream
+    from silkwatch.streams.embedded import EmbeddedStream
 
     config, run_config, suppressions = detection_setup(args)
     stream = EmbeddedStream(detectors=run_config)
@@ -110,12 +110,12 @@ def detection_setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(the site's config, the config to run, the suppression file or None) from the flags.
 
     With ``--explain`` the detectors run with their alert thresholds lowered
-    to the floor (:func:`detectors.config.explain_config`), so they return
+    to the floor (:func:`silkwatch.detectors.config.explain_config`), so they return
     their near misses; the site's own config still tells alerts from those.
     """
-    from connectors.config import load_config
-    from connectors.suppressions import SuppressionFile
-    from detectors.config import explain_config
+    from silkwatch.connectors.config import load_config
+    from silkwatch.connectors.suppressions import SuppressionFile
+    from silkwatch.detectors.config import explain_config
 
     config = load_config(args.config)
     if args.explain and args.min_score is None:
@@ -153,7 +153,7 @@ def select_alerts(
 
 def alert_counts(alerts: list[Alert], config: Any, args: argparse.Namespace) -> str:
     """``N alerts`` (plus near misses with --explain) for the summary line."""
-    from detectors.config import is_alert
+    from silkwatch.detectors.config import is_alert
 
     real = sum(is_alert(config, a) for a in alerts) if args.explain else len(alerts)
     text = f"{real} alerts"
@@ -187,7 +187,7 @@ _SUBSCORE_SUFFIXES = ("_damping",)
 
 def explanation(alert: Alert, config: Any) -> dict[str, Any]:
     """Whether the alert is reported, its threshold, and the parts and dampings of its score."""
-    from detectors.config import ALERT_THRESHOLDS, is_alert
+    from silkwatch.detectors.config import ALERT_THRESHOLDS, is_alert
 
     threshold = None
     if alert.kind in ALERT_THRESHOLDS:

@@ -18,8 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from detectors.exceptions import SilkwatchError
-from detectors.flowfilter import SWITCHES, Check, FilterArgumentError, partition, pass_limit
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.flowfilter import (
+    SWITCHES,
+    Check,
+    FilterArgumentError,
+    partition,
+    pass_limit,
+)
 from silkwatch.flowio import (
     add_compression_argument,
     add_input_arguments,
@@ -173,7 +179,7 @@ def _site_checks(
 
     Names are the site's (``--site-config-file``, ``$SILK_CONFIG_FILE``, else twoway).
     """
-    from connectors.silk.siteconfig import load_site_config
+    from silkwatch.connectors.silk.siteconfig import load_site_config
 
     site = load_site_config(args.site_config_file)
     checks, type_names, sensors = [], None, None
@@ -240,8 +246,8 @@ def _sensor_id(site, name: str) -> int:
 def _set_check(switch: str, path: str) -> Check:
     """``--sipset=FILE`` and its kin: records whose address is (``--not-``: is not) in a
     SiLK IPset file. ``--anyset`` tests both ends, ``--not-anyset`` passes when neither is in."""
-    from connectors.silk.ipset import read_ipset
-    from detectors.flowfilter import ipv4_mapped
+    from silkwatch.connectors.silk.ipset import read_ipset
+    from silkwatch.detectors.flowfilter import ipv4_mapped
 
     negate = switch.startswith("not-")
     columns = SET_SWITCHES[switch.removeprefix("not-")]
@@ -341,9 +347,9 @@ class Statistics:
 
 def _open_writers(args: argparse.Namespace, stack: ExitStack) -> dict[str, list]:
     """A SilkWriter per destination, headers written now (an empty result is a valid file)."""
-    from connectors.output import STDOUT_NAMES, open_output
-    from connectors.silk import SilkWriter
-    from connectors.silk.header import EntryId, HeaderEntry
+    from silkwatch.connectors.output import STDOUT_NAMES, open_output
+    from silkwatch.connectors.silk import SilkWriter
+    from silkwatch.connectors.silk.header import EntryId, HeaderEntry
 
     compression = compression_id(args.compression_method)
     invocation = HeaderEntry.text(EntryId.INVOCATION, " ".join(args.command_line))
@@ -363,7 +369,7 @@ def _open_writers(args: argparse.Namespace, stack: ExitStack) -> dict[str, list]
 
 
 def _sources(args: argparse.Namespace, site_types, site_sensors) -> list[str]:
-    from connectors.inputs import repository_files, resolve_inputs
+    from silkwatch.connectors.inputs import repository_files, resolve_inputs
 
     names = [*args.inputs, *args.extra_inputs]
     root = args.data_rootdir or (os.environ.get("SILK_DATA_ROOTDIR") if args.start_date else None)
@@ -392,9 +398,9 @@ def _sources(args: argparse.Namespace, site_types, site_sensors) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Read every input once, writing each batch's pass and fail records as it goes."""
-    from connectors.inputs import InputRun
-    from detectors.flowfilter import parse_switch
-    from detectors.schema import take_rows
+    from silkwatch.connectors.inputs import InputRun
+    from silkwatch.detectors.flowfilter import parse_switch
+    from silkwatch.detectors.schema import take_rows
 
     checks = [
         _set_check(name, value)
@@ -448,7 +454,7 @@ def run(args: argparse.Namespace) -> int:
                 break
     stats.files = inputs.files
     if args.statistics:
-        from connectors.output import open_text_output
+        from silkwatch.connectors.output import open_text_output
 
         kind, path = args.statistics
         text = stats.text(volume=kind == "print-volume-statistics")

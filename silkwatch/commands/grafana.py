@@ -20,15 +20,19 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 from grafana_client.model import PersonalPreferences
 
-from connectors.alerting.secrets import Secret, read_secret
-from detectors.exceptions import SilkwatchError
-from grafana.build import DASHBOARDS, WALL_UID, build_json, write_dashboards
+from silkwatch.connectors.alerting.secrets import Secret, read_secret
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.grafana.build import (
+    DASHBOARD_DIR,
+    DASHBOARDS,
+    WALL_UID,
+    build_json,
+    write_dashboards,
+)
 
 logger = logging.getLogger(__name__)
 
-DATASOURCE_YAML = (
-    Path(__file__).resolve().parents[2] / "grafana/provisioning/datasources/prometheus.yml"
-)
+DATASOURCE_YAML = DASHBOARD_DIR.parent / "provisioning/datasources/prometheus.yml"
 
 EPILOG = """\
 examples:

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch
-from detectors.timebins import LOAD_SCHEMES
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FlowBatch
+from silkwatch.detectors.timebins import LOAD_SCHEMES
 from silkwatch.flowio import add_input_arguments, read_inputs
 from silkwatch.plots import assets_tree, bubble, geo, graph, line, report, timeline, topn
 from silkwatch.plots.country import COUNTRY_FIELDS, CountryLookup
@@ -251,7 +251,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 def lookup(args: argparse.Namespace) -> CountryLookup:
     """The country function for ``--geoip`` (or the shipped database)."""
-    from connectors.geoip import CountryDB  # the MaxMind reader: not for --help
+    from silkwatch.connectors.geoip import CountryDB  # the MaxMind reader: not for --help
 
     return CountryDB(args.geoip).country_codes
 
@@ -326,9 +326,9 @@ def read_all(args: argparse.Namespace) -> list[FlowBatch]:
 
 
 def write_page(html: str, output: Path | None) -> None:
-    """The page to stdout, or to ``output`` (``connectors.output``: atomic for a regular
+    """The page to stdout, or to ``output`` (``silkwatch.connectors.output``: atomic for a regular
     file, written through a symlink, FIFO or device, mode by the umask)."""
-    from connectors.output import open_text_output
+    from silkwatch.connectors.output import open_text_output
 
     with open_text_output(output) as out:
         out.write(html)

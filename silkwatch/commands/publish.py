@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from detectors.exceptions import SilkwatchError
-from detectors.schema import FlowBatch
+from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.flowio import add_input_arguments, read_inputs
-from streams.settings import WorkerSettings
+from silkwatch.streams.settings import WorkerSettings
 
 EPILOG = """\
 examples:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     """Publish every batch, show flows/s on a terminal, print exact totals."""
     from tqdm import tqdm  # the Kafka client and tqdm load here, not for publish --help
 
-    from connectors.kafka.publisher import FlowPublisher
+    from silkwatch.connectors.kafka.publisher import FlowPublisher
 
     started_s = time.monotonic()
     stop = threading.Event()
@@ -147,7 +147,7 @@ def source_id(inputs: list[str]) -> str | None:
     """
     import hashlib
 
-    from connectors.inputs import resolve_inputs
+    from silkwatch.connectors.inputs import resolve_inputs
 
     files = resolve_inputs(inputs)
     if not files or any(str(f) == "-" for f in files):
@@ -166,6 +166,6 @@ def _batches(args: argparse.Namespace, stop: threading.Event) -> Iterator[FlowBa
         named = " ".join(args.inputs) or "nothing"
         raise SilkwatchError(f"publish --follow needs one SiLK repository folder, not {named}")
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    from connectors.silk.follow import iter_follow
+    from silkwatch.connectors.silk.follow import iter_follow
 
     return iter_follow(args.inputs[0], args.checkpoint, poll_s=args.poll, stop=stop)

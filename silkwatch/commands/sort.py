@@ -8,7 +8,7 @@ import sys
 import tempfile
 from contextlib import ExitStack
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 from silkwatch.flowio import (
     add_compression_argument,
     add_input_arguments,
@@ -112,9 +112,9 @@ def buffer_size(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Read everything, sort it (in runs on disk beyond the buffer), write in blocks."""
-    from connectors.output import STDOUT_NAMES, open_output
-    from connectors.silk import SilkWriter
-    from detectors.flowsort import parse_sort_fields
+    from silkwatch.connectors.output import STDOUT_NAMES, open_output
+    from silkwatch.connectors.silk import SilkWriter
+    from silkwatch.detectors.flowsort import parse_sort_fields
     from silkwatch.sortruns import SortedRuns
 
     try:

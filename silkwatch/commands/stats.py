@@ -1,7 +1,7 @@
 """``silkwatch stats``: rwstats — the top (or bottom) bins by a value.
 
 Grouping is ``silkwatch uniq``'s (:func:`silkwatch.commands.uniq.aggregate`);
-ranking is :func:`detectors.groupby.top`, which picks the N bins with an
+ranking is :func:`silkwatch.detectors.groupby.top`, which picks the N bins with an
 ``argpartition`` instead of sorting them all. The text output mirrors
 rwstats: an ``INPUT:`` and an ``OUTPUT:`` line, then the bins with their share
 of the total (``%Value``) and its running sum (``cumul_%``).
@@ -14,9 +14,6 @@ import sys
 
 import numpy as np
 
-from connectors.silk.text import TableStyle, float_cells
-from detectors import groupby
-from detectors.groupby import GroupByError, GroupTable, TopBins
 from silkwatch.commands.count import (
     add_io_arguments,
     add_table_arguments,
@@ -37,6 +34,9 @@ from silkwatch.commands.uniq import (
     text_table,
     value_names,
 )
+from silkwatch.connectors.silk.text import TableStyle, float_cells
+from silkwatch.detectors import groupby
+from silkwatch.detectors.groupby import GroupByError, GroupTable, TopBins
 
 EPILOG = """\
 examples:

@@ -1,6 +1,6 @@
 """``silkwatch uniq``: rwuniq — one row per distinct key with aggregate values.
 
-Batches go through :mod:`detectors.groupby` (``init/update/merge/result``):
+Batches go through :mod:`silkwatch.detectors.groupby` (``init/update/merge/result``):
 each batch is grouped on its own and the partial states are merged once they
 hold a million bins, so memory follows the number of bins, not of flows. The cell rendering
 here (addresses, times, TCP flags) is shared with ``silkwatch stats``.
@@ -13,17 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from connectors.silk.text import (
-    column_cells,
-    flag_cells,
-    int_cells,
-    ip_cells,
-    json_column,
-    milli_cells,
-    time_cells,
-)
-from detectors import groupby
-from detectors.groupby import GroupByError, GroupState, GroupTable
 from silkwatch.commands.count import (
     add_io_arguments,
     add_table_arguments,
@@ -32,6 +21,17 @@ from silkwatch.commands.count import (
     write_table,
 )
 from silkwatch.commands.cut import Context, text_context
+from silkwatch.connectors.silk.text import (
+    column_cells,
+    flag_cells,
+    int_cells,
+    ip_cells,
+    json_column,
+    milli_cells,
+    time_cells,
+)
+from silkwatch.detectors import groupby
+from silkwatch.detectors.groupby import GroupByError, GroupState, GroupTable
 
 #: new bins held in partial states before they are merged into one (or as many as the
 #: merged state holds, if more): merging re-groups them all, so few keys per batch (top

@@ -7,13 +7,14 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from streams.settings import WorkerSettings
+from silkwatch.streams.settings import WorkerSettings
 
 EPILOG = """\
 examples:
   silkwatch worker --broker kafka://127.0.0.1:9092
   silkwatch worker --broker kafka://kafka:9092 --web-port 6066     # /metrics for Prometheus
-  SILKWATCH_BROKER=kafka://127.0.0.1:9092 faust -A streams.app worker   # the same, via Faust
+  SILKWATCH_BROKER=kafka://127.0.0.1:9092 faust -A silkwatch.streams.app worker   # the same, via
+  Faust
 
 Start more workers with the same --app-id to share the partitions; each keeps the
 hosts of the partitions it owns. Tables are rebuilt from their changelog topics on
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export the settings for :mod:`streams.app`, then hand over to Faust's worker."""
+    """Export the settings for :mod:`silkwatch.streams.app`, then hand over to Faust's worker."""
     settings = replace(
         WorkerSettings.from_env(),
         broker=args.broker,
@@ -82,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     )
     # Create the topics first: Faust skips a source topic that does not exist when the
     # group is assigned, and would not consume it until the next rebalance.
-    from connectors.kafka.health import wait_for_broker
-    from connectors.kafka.publisher import bootstrap_servers, ensure_topic  # not for --help
+    from silkwatch.connectors.kafka.health import wait_for_broker
+
+    # not for --help
+    from silkwatch.connectors.kafka.publisher import bootstrap_servers, ensure_topic
 
     bootstrap = bootstrap_servers(settings.broker)
     wait_for_broker(bootstrap)  # started before its broker: two lines, not a failed start
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     import faust  # imported here: the app reads its settings at import
 
-    from streams.app import app
+    from silkwatch.streams.app import app
 
     faust.Worker(app, loglevel=args.loglevel).execute_from_commandline()
     return 0

@@ -1,8 +1,8 @@
 """Issue 12's evaluation cases: the FCCX enterprise hour and the synthetic cases of items 2-5.
 
-Every case runs through the whole embedded stream (``streams.embedded.detect``,
+Every case runs through the whole embedded stream (``silkwatch.streams.embedded.detect``,
 the default configuration), exactly as a file given to ``silkwatch detect``,
-on top of a small synthetic day (:func:`detectors.synthetic.synthetic_day`) so
+on top of a small synthetic day (:func:`silkwatch.detectors.synthetic.synthetic_day`) so
 that the planted traffic competes with ordinary traffic and the alerts that
 match nothing planted are counted as false alerts.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.schema import HOUR_MS, FlowBatch, empty_batch, ipv4_to_v16
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch, empty_batch, ipv4_to_v16
 from silkwatch.evaluation.sweep import merge_time_ordered
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def _background_false(alerts: list, day) -> list:
 
 def run_cases(detect: Detect, *, seed: int = 1, hosts: int = 60) -> list[CaseResult]:
     """Each case on its own copy of one synthetic day."""
-    from detectors.synthetic import synthetic_day
+    from silkwatch.detectors.synthetic import synthetic_day
 
     day = synthetic_day(seed, hosts=hosts)
     results = []
@@ -274,8 +274,8 @@ FCCX_EXPLAINED = {
 def run_fccx(detect: Detect, silk_dir: Path) -> tuple[list, list]:
     """The FCCX hour with the default site, and with ``score_internal = true`` (what is left
     for a site that does want internal pairs scored)."""
-    from connectors.silk import read_batches
-    from detectors.config import from_mapping
+    from silkwatch.connectors.silk import read_batches
+    from silkwatch.detectors.config import from_mapping
 
     path = silk_dir / FCCX
     default = detect(list(read_batches(path)))

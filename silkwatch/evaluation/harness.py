@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from detectors.exceptions import SilkwatchError
+from silkwatch.detectors.exceptions import SilkwatchError
 from silkwatch.evaluation.cases import report_cases, report_fccx, run_cases, run_fccx
 from silkwatch.evaluation.real import alert_text, evaluate_real, report_real
 from silkwatch.evaluation.rita import report_rita
@@ -79,7 +79,7 @@ def evaluate(data: Path, *, sweep: bool = True, seeds: int = 2, hosts: int = 60)
     :param seeds: synthetic days per sweep cell. Default - 2
     :param hosts: hosts per synthetic day. Default - 60
     """
-    from streams.embedded import detect
+    from silkwatch.streams.embedded import detect
 
     started = time.perf_counter()
     results = evaluate_real(data / "real", detect)

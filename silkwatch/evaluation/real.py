@@ -1,7 +1,7 @@
 """The real captures and flow files: each through the detector, scored against the ground truth.
 
 Each file of the data folder's ``real/`` (pcaps through the real softflowd →
-nfcapd chain, flow files through :func:`connectors.flows.read_flows`) runs on
+nfcapd chain, flow files through :func:`silkwatch.connectors.flows.read_flows`) runs on
 its own through the detector, and its alerts are matched with the findings of
 :mod:`silkwatch.evaluation.truth`.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from connectors.flows import read_flows
-from connectors.pcapflows import pcap_to_flows
-from detectors.schema import HOUR_MS, FlowBatch, ip_strings
+from silkwatch.connectors.flows import read_flows
+from silkwatch.connectors.pcapflows import pcap_to_flows
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch, ip_strings
 from silkwatch.evaluation.truth import CAPTURES, Capture
 
 logger = logging.getLogger(__name__)

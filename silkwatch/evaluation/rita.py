@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import kendalltau
 
-from detectors.beacon import BeaconConfig, score_beacons
-from detectors.pairs import pair_deltas
-from detectors.robust import interval_timing
-from detectors.schema import make_batch
+from silkwatch.detectors.beacon import BeaconConfig, score_beacons
+from silkwatch.detectors.pairs import pair_deltas
+from silkwatch.detectors.robust import interval_timing
+from silkwatch.detectors.schema import make_batch
 
 T0 = 1_517_338_924  # RITA's base timestamp (s)
 

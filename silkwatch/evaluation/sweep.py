@@ -1,6 +1,6 @@
 """Synthetic sweeps: beacons by period and jitter, exfiltrations by multiple of baseline.
 
-Each cell plants its channel into synthetic days of :mod:`detectors.synthetic`
+Each cell plants its channel into synthetic days of :mod:`silkwatch.detectors.synthetic`
 and counts the days on which the detector alerted it; alerts on nothing
 planted are the sweep's false alerts.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.schema import HOUR_MS, FlowBatch, empty_batch, ipv4_to_v16
+from silkwatch.detectors.schema import HOUR_MS, FlowBatch, empty_batch, ipv4_to_v16
 from silkwatch.evaluation.real import Detect
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def beacon_flows(
     """A day-long beacon from ``host`` to ``c2``:443 as request/reply records.
 
     Each callback is a new small TCP connection (request 5 packets ~420 B, reply
-    4 packets ~310 B, as :mod:`detectors.synthetic` draws its own beacons), every
+    4 packets ~310 B, as :mod:`silkwatch.detectors.synthetic` draws its own beacons), every
     ``period_s`` with uniform jitter of ± ``jitter`` x period.
     """
     period_ms = period_s * 1000.0
@@ -104,7 +104,7 @@ def beacon_sweep(detect: Detect, seeds: Sequence[int], hosts: int, result: Sweep
     The beacons do not share hosts or controllers, so one detector run scores
     all periods at once.
     """
-    from detectors.synthetic import synthetic_day
+    from silkwatch.detectors.synthetic import synthetic_day
 
     for seed in seeds:
         day = synthetic_day(seed, hosts=hosts)
@@ -127,7 +127,7 @@ def beacon_sweep(detect: Detect, seeds: Sequence[int], hosts: int, result: Sweep
 
 def exfil_sweep(detect: Detect, seeds: Sequence[int], hosts: int, result: SweepResult) -> None:
     """Per (multiple, seed) one day whose planted exfiltration is that multiple of baseline."""
-    from detectors.synthetic import exfil_sweep_case
+    from silkwatch.detectors.synthetic import exfil_sweep_case
 
     for multiple in EXFIL_MULTIPLES:
         for seed in seeds:
@@ -149,7 +149,7 @@ def report_sweep(sweep: SweepResult, seeds: Sequence[int], hosts: int) -> list[s
     lines = [
         "## Synthetic sweep",
         "",
-        f"Synthetic days from `detectors.synthetic.synthetic_day` ({hosts} hosts, seeds "
+        f"Synthetic days from `silkwatch.detectors.synthetic.synthetic_day` ({hosts} hosts, seeds "
         f"{', '.join(map(str, seeds))}); each cell is *days on which the planted channel was "
         "alerted / days*.",
         "",

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors import groupby
-from detectors.schema import FlowBatch
+from silkwatch.detectors import groupby
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import field_labels
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors import groupby
-from detectors.schema import FlowBatch
+from silkwatch.detectors import groupby
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import group, key_labels
 
@@ -43,7 +43,8 @@ def bubblechart(
     :param sigmas: distance from the line, in robust sigmas, that makes an
         outlier. Default - ``ExfilConfig().min_bubble_residual``
     """
-    from detectors.exfil import ExfilConfig, fit_bubble  # scikit-learn: not for plot --help
+    # scikit-learn: not for plot --help
+    from silkwatch.detectors.exfil import ExfilConfig, fit_bubble
 
     sigmas = ExfilConfig().min_bubble_residual if sigmas is None else sigmas
     table = group(batches, field, "bytes,packets,records")

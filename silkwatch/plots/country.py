@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from detectors.schema import FlowBatch
+from silkwatch.detectors.schema import FlowBatch
 
 #: address column → country codes; ``CountryDB().country_codes`` by default
 CountryLookup = Callable[[np.ndarray, np.ndarray], np.ndarray]

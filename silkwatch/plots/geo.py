@@ -16,8 +16,8 @@ from functools import cache
 
 import numpy as np
 
-from detectors.groupby import value_title
-from detectors.schema import FlowBatch
+from silkwatch.detectors.groupby import value_title
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots.country import COUNTRY_FIELDS, CountryLookup
 from silkwatch.plots.exceptions import PlotArgumentError
 from silkwatch.plots.page import Chart, Table, asset

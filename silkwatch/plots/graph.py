@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors import groupby
-from detectors.schema import FlowBatch
+from silkwatch.detectors import groupby
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots.exceptions import PlotArgumentError
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import field_labels, ranked

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from detectors.alerts import iso_utc
-from detectors.schema import FlowBatch
-from detectors.timebins import BinVolumes, bin_volumes, empty_bins, fill_span, merge_bins
+from silkwatch.detectors.alerts import iso_utc
+from silkwatch.detectors.schema import FlowBatch
+from silkwatch.detectors.timebins import BinVolumes, bin_volumes, empty_bins, fill_span, merge_bins
 from silkwatch.plots.exceptions import PlotArgumentError
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import distinct_per_bin

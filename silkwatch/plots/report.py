@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detectors.alerts import SEVERITIES, Alert
-from detectors.schema import FlowBatch
+from silkwatch.detectors.alerts import SEVERITIES, Alert
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots import bubble, geo, line, topn
 from silkwatch.plots.country import CountryLookup
 from silkwatch.plots.page import Chart, Table
@@ -38,7 +38,7 @@ def auto_bin_s(batches: Sequence[FlowBatch]) -> int:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> auto_bin_s([make_batch(stime_ms=[0, 3_600_000])])
     60
     >>> auto_bin_s([make_batch(stime_ms=[0, 7 * 86_400_000])])
@@ -74,7 +74,7 @@ def report_charts(
 
 def detect_alerts(batches: Sequence[FlowBatch]) -> list[Alert]:
     """The alerts the embedded runner raises on these flows (imported here: it pulls in Faust)."""
-    from streams.embedded import detect
+    from silkwatch.streams.embedded import detect
 
     return detect(batches)
 

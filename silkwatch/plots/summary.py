@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detectors.alerts import iso_utc
-from detectors.schema import FlowBatch
+from silkwatch.detectors.alerts import iso_utc
+from silkwatch.detectors.schema import FlowBatch
 
 
 def describe(inputs: Sequence[str], batches: Sequence[FlowBatch]) -> str:
@@ -13,7 +13,7 @@ def describe(inputs: Sequence[str], batches: Sequence[FlowBatch]) -> str:
 
     Examples
     --------
-    >>> from detectors.schema import make_batch
+    >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(sip=["10.0.0.1", "::1"], stime_ms=[0, 1000], elapsed_ms=[5, 0])
     >>> describe(["-"], [b])
     '2 records from stdin, 1970-01-01T00:00:00.000Z to 1970-01-01T00:00:01.000Z, 1 IPv6'

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors import groupby
-from detectors.alerts import iso_utc
-from detectors.schema import FLOW_DTYPE, FlowBatch
+from silkwatch.detectors import groupby
+from silkwatch.detectors.alerts import iso_utc
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch
 from silkwatch.plots.exceptions import PlotArgumentError
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import key_labels, ranked

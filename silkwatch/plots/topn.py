@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detectors.groupby import value_title
-from detectors.schema import FlowBatch
+from silkwatch.detectors.groupby import value_title
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots.page import Chart, Table
 from silkwatch.plots.values import key_labels, ranked
 

@@ -2,7 +2,7 @@
 
 Charts never count for themselves: a bar chart's bytes for a host are
 exactly what ``silkwatch stats --fields=sIP --values=bytes`` prints. This module
-only feeds batches through :mod:`detectors.groupby` and turns its keys into the
+only feeds batches through :mod:`silkwatch.detectors.groupby` and turns its keys into the
 labels a person reads (addresses as rwcut prints them, times in UTC), and
 adds FlowPlotter's country fields ``scc`` / ``dcc``.
 """
@@ -13,11 +13,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from connectors.geoip import CountryDB
-from connectors.silk.text import column_cells
-from detectors import groupby
-from detectors.groupby import GroupTable, TopBins
-from detectors.schema import FlowBatch
+from silkwatch.connectors.geoip import CountryDB
+from silkwatch.connectors.silk.text import column_cells
+from silkwatch.detectors import groupby
+from silkwatch.detectors.groupby import GroupTable, TopBins
+from silkwatch.detectors.schema import FlowBatch
 from silkwatch.plots import country
 from silkwatch.plots.exceptions import PlotArgumentError
 

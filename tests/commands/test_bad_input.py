@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.silk import SilkWriter
-from detectors.schema import make_batch
+from silkwatch.connectors.silk import SilkWriter
+from silkwatch.detectors.schema import make_batch
 
 SUITE_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "silk" / "silk-suite"
 DATA = str(SUITE_DATA / "data" / "data.rwf")

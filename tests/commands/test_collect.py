@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.silk import read_batches
 from silkwatch.cli import main
+from silkwatch.connectors.silk import read_batches
 from tests.connectors.netflow_exporters import free_udp_port, nfdump_records
 
 PCAP = (
@@ -79,8 +79,8 @@ def test_collect_publishes_the_frames_of_publish(kafka_broker, tmp_path: Path) -
     """Flows reach Kafka as ``silkwatch publish`` frames, each on its source's partition."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from connectors.kafka.frame import decode_frame, is_received_copy
-    from connectors.kafka.publisher import partition_of
+    from silkwatch.connectors.kafka.frame import decode_frame, is_received_copy
+    from silkwatch.connectors.kafka.publisher import partition_of
 
     topic = kafka_broker.create_topic("collect-frames", partitions=4)
     port = free_udp_port()

@@ -95,9 +95,9 @@ def test_fccx_hour_raises_nothing_with_the_default_site(shared_dir):
 
 
 def test_demo_names_the_alerts_that_match_no_planted_attack():
-    from detectors.alerts import Alert
-    from detectors.synthetic import Planted
     from silkwatch.commands.demo import unmatched_alerts
+    from silkwatch.detectors.alerts import Alert
+    from silkwatch.detectors.synthetic import Planted
 
     planted = [Planted("beacon", "10.1.0.3", "192.0.2.7", 443, 6, 0, 1)]
     alerts = [
@@ -110,9 +110,9 @@ def test_demo_names_the_alerts_that_match_no_planted_attack():
 def test_output_is_sorted_by_time_then_severity_and_filtered():
     import argparse
 
-    from detectors.alerts import Alert
-    from detectors.config import DetectorsConfig
     from silkwatch.commands.detect import select_alerts
+    from silkwatch.detectors.alerts import Alert
+    from silkwatch.detectors.config import DetectorsConfig
 
     def alert(kind, severity, score, first_ms):
         return Alert(kind, severity, score, "10.0.0.1", "192.0.2.1", 443, 6, first_ms, first_ms)
@@ -151,8 +151,8 @@ def test_the_sites_suppression_file_is_applied_from_the_config(shared_dir, tmp_p
 def test_a_finding_prints_once_at_its_last_revision():
     import argparse
 
-    from detectors.alerts import Alert
     from silkwatch.commands.detect import alert_line, select_alerts
+    from silkwatch.detectors.alerts import Alert
 
     def revision(n: int, score: float, severity: str) -> Alert:
         return Alert(

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.silk import read_batches, read_header
-from detectors.flowfilter import ipv4_mapped
 from silkwatch.cli import main
+from silkwatch.connectors.silk import read_batches, read_header
+from silkwatch.detectors.flowfilter import ipv4_mapped
 
 SUITE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "silk" / "silk-suite"
 DATA = str(SUITE / "data" / "data.rwf")
@@ -143,10 +143,10 @@ def test_filter_to_stdout_pipes_into_cut_like_rwfilter_into_rwcut():
 
 
 def test_repository_selection_by_date_sensor_and_type(tmp_path, capsys):
-    from connectors.silk import SilkWriter
-    from connectors.silk.header import PackedFile
-    from connectors.silk.writer import hour_file_entries
-    from detectors.schema import make_batch
+    from silkwatch.connectors.silk import SilkWriter
+    from silkwatch.connectors.silk.header import PackedFile
+    from silkwatch.connectors.silk.writer import hour_file_entries
+    from silkwatch.detectors.schema import make_batch
 
     hour = 1_434_553_200_000  # 2015/06/17T15
     for sensor, prefix, flowtype, day, h in [
@@ -267,7 +267,7 @@ def test_sort_refuses_unknown_fields(capsys):
 )
 def test_text_inputs_filter_into_silk_files(tmp_path, name):
     """Zeek and Argus text in, SiLK out: the same flows as the text reader gives."""
-    from connectors.flows import read_flows
+    from silkwatch.connectors.flows import read_flows
 
     text = SUITE.parents[1] / "real" / "flows" / name
     out = tmp_path / "udp.rw"

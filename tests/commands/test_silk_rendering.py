@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from detectors import groupby
-from detectors.schema import make_batch
 from silkwatch.cli import main
+from silkwatch.detectors import groupby
+from silkwatch.detectors.schema import make_batch
 
 SUITE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "silk" / "silk-suite"
 DATA = str(SUITE / "data" / "data.rwf")

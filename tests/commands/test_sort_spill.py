@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from connectors.silk import SilkWriter, read_batches
 from silkwatch import sortruns
 from silkwatch.cli import main
 from silkwatch.commands.sort import buffer_size
+from silkwatch.connectors.silk import SilkWriter, read_batches
 from tests.commands.test_filter_sort import DATA, DATA_V6
 
 

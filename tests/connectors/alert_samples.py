@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from detectors.alerts import Alert
+from silkwatch.detectors.alerts import Alert
 
 
 def finding_id(alert: dict[str, Any]) -> str:

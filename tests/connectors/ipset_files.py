@@ -19,8 +19,8 @@ import struct
 from collections import defaultdict
 from pathlib import Path
 
-from connectors.silk.codecs import compress_block
-from connectors.silk.header import Compression, HeaderEntry, SilkHeader, encode_header
+from silkwatch.connectors.silk.codecs import compress_block
+from silkwatch.connectors.silk.header import Compression, HeaderEntry, SilkHeader, encode_header
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from detectors.schema import ip_strings
+from silkwatch.detectors.schema import ip_strings
 
 #: a flow as both sides are compared: times in ms, addresses as text
 Row = tuple[int, int, str, str, int, int, int, int, int, int]

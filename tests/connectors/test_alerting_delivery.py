@@ -12,12 +12,12 @@ import pytest
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from connectors.alerting.delivery import Backoff, SinkRunner
-from connectors.alerting.grouping import GroupingConfig
-from connectors.alerting.secrets import Secret
-from connectors.alerting.webhook import AlertmanagerWebhookSink
-from connectors.prometheus import create_metrics
-from detectors.alerts import Alert
+from silkwatch.connectors.alerting.delivery import Backoff, SinkRunner
+from silkwatch.connectors.alerting.grouping import GroupingConfig
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.connectors.alerting.webhook import AlertmanagerWebhookSink
+from silkwatch.connectors.prometheus import create_metrics
+from silkwatch.detectors.alerts import Alert
 from tests.connectors.alert_samples import stamped
 from tests.connectors.receiver import Receiver
 

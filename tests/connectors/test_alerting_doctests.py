@@ -9,12 +9,12 @@ import importlib
 import pytest
 
 MODULES = [
-    "connectors.alerting.delivery",
-    "connectors.alerting.grafana",
-    "connectors.alerting.grouping",
-    "connectors.alerting.secrets",
-    "connectors.alerting.text",
-    "connectors.geoip",
+    "silkwatch.connectors.alerting.delivery",
+    "silkwatch.connectors.alerting.grafana",
+    "silkwatch.connectors.alerting.grouping",
+    "silkwatch.connectors.alerting.secrets",
+    "silkwatch.connectors.alerting.text",
+    "silkwatch.connectors.geoip",
 ]
 
 

@@ -9,14 +9,14 @@ import re
 
 import pytest
 
-from connectors.alerting.grafana import GrafanaAnnotationSink
-from connectors.alerting.grouping import Notification
-from connectors.alerting.mattermost import MattermostSink
-from connectors.alerting.secrets import Secret
-from connectors.alerting.slack import SlackSink
-from connectors.alerting.teams import TeamsSink
-from connectors.alerting.webhook import AlertmanagerWebhookSink
-from detectors.alerts import Alert
+from silkwatch.connectors.alerting.grafana import GrafanaAnnotationSink
+from silkwatch.connectors.alerting.grouping import Notification
+from silkwatch.connectors.alerting.mattermost import MattermostSink
+from silkwatch.connectors.alerting.secrets import Secret
+from silkwatch.connectors.alerting.slack import SlackSink
+from silkwatch.connectors.alerting.teams import TeamsSink
+from silkwatch.connectors.alerting.webhook import AlertmanagerWebhookSink
+from silkwatch.detectors.alerts import Alert
 from tests.connectors.alert_samples import stamped
 from tests.connectors.receiver import Receiver
 

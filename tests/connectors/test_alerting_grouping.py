@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from connectors.alerting.grouping import Grouper, GroupingConfig
+from silkwatch.connectors.alerting.grouping import Grouper, GroupingConfig
 from tests.connectors.alert_samples import finding_id
 
 CONFIG = GroupingConfig(group_wait_s=30, group_interval_s=300, repeat_interval_s=3600)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from connectors.alerting.schema import MAX_ALERT_BYTES, InvalidAlert, validate_alert
-from detectors.alerts import Alert
+from silkwatch.connectors.alerting.schema import MAX_ALERT_BYTES, InvalidAlert, validate_alert
+from silkwatch.detectors.alerts import Alert
 from tests.connectors.alert_samples import stamped
 
 GOOD = stamped(

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from connectors.alerting.secrets import RedactingFilter, Secret, redact
-from detectors.alerts import Alert
+from silkwatch.connectors.alerting.secrets import RedactingFilter, Secret, redact
+from silkwatch.detectors.alerts import Alert
 from tests.connectors.alert_samples import stamped
 from tests.connectors.receiver import Receiver
 

@@ -6,17 +6,17 @@ import logging
 
 import pytest
 
-from connectors.alerting.apprise_sink import AppriseSink
-from connectors.alerting.config import DeliveryConfigError, load_delivery_config
-from connectors.alerting.grafana import GrafanaAnnotationSink
-from connectors.alerting.grouping import GroupingConfig, Notification
-from connectors.alerting.http import DeliveryError
-from connectors.alerting.mattermost import MattermostSink
-from connectors.alerting.secrets import Secret, SecretError, read_secret
-from connectors.alerting.slack import SlackSink
-from connectors.alerting.teams import TeamsSink
-from connectors.alerting.webhook import AlertmanagerWebhookSink
-from detectors.alerts import Alert
+from silkwatch.connectors.alerting.apprise_sink import AppriseSink
+from silkwatch.connectors.alerting.config import DeliveryConfigError, load_delivery_config
+from silkwatch.connectors.alerting.grafana import GrafanaAnnotationSink
+from silkwatch.connectors.alerting.grouping import GroupingConfig, Notification
+from silkwatch.connectors.alerting.http import DeliveryError
+from silkwatch.connectors.alerting.mattermost import MattermostSink
+from silkwatch.connectors.alerting.secrets import Secret, SecretError, read_secret
+from silkwatch.connectors.alerting.slack import SlackSink
+from silkwatch.connectors.alerting.teams import TeamsSink
+from silkwatch.connectors.alerting.webhook import AlertmanagerWebhookSink
+from silkwatch.detectors.alerts import Alert
 from tests.connectors.alert_samples import stamped
 from tests.connectors.receiver import Receiver
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from connectors.fieldmoves import FieldMoves, Move, byte_test, field, masked_byte
+from silkwatch.connectors.fieldmoves import FieldMoves, Move, byte_test, field, masked_byte
 
 SOURCE = np.dtype(
     {

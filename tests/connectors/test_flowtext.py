@@ -14,10 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.flows import read_flows
-from connectors.flowtext import FlowTextError, ReadSummary, sniff_format, stop_on_malformed
-from connectors.flowtext.policy import allow_bad_lines
-from detectors.schema import ip_strings
+from silkwatch.connectors.flows import read_flows
+from silkwatch.connectors.flowtext import (
+    FlowTextError,
+    ReadSummary,
+    sniff_format,
+    stop_on_malformed,
+)
+from silkwatch.connectors.flowtext.policy import allow_bad_lines
+from silkwatch.detectors.schema import ip_strings
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 REAL = SHARED / "data" / "real" / "flows"
@@ -327,7 +332,7 @@ GOLDEN_SOURCES = [
 @functools.cache
 def silk_records(source: str) -> np.ndarray:
     """A SiLK file read once per test session (the FCCX hour serves three dumps)."""
-    from connectors.silk import read_batches
+    from silkwatch.connectors.silk import read_batches
 
     return np.concatenate(list(read_batches(SILK / source)))
 
@@ -336,7 +341,7 @@ def silk_records(source: str) -> np.ndarray:
     ("dump", "source", "rows", "fields"), GOLDEN_SOURCES, ids=[row[0] for row in GOLDEN_SOURCES]
 )
 def test_golden_dump_equals_silk_binary(dump, source, rows, fields):
-    pytest.importorskip("connectors.silk", reason="the SiLK binary reader is not in yet")
+    pytest.importorskip("silkwatch.connectors.silk", reason="the SiLK binary reader is not in yet")
     binary = silk_records(source)[rows]
     text, _ = read_all(GOLDEN / dump)
     assert len(text) == len(binary)
@@ -461,7 +466,7 @@ def test_stdin_dash(monkeypatch):
 
 
 def test_read_flows_sniffs_silk_binary_and_delegates():
-    pytest.importorskip("connectors.silk", reason="the SiLK binary reader is not in yet")
+    pytest.importorskip("silkwatch.connectors.silk", reason="the SiLK binary reader is not in yet")
     binary = np.concatenate(list(read_flows(SILK / "dof" / "FT_RWGENERIC_DOF_c3.rw", rows=1000)))
     text, _ = read_all(GOLDEN / "dof.rwcut.txt")
     assert len(binary) == 1434

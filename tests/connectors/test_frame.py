@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from connectors.kafka.frame import FrameError, decode_frame, encode_frame
-from detectors.schema import make_batch
+from silkwatch.connectors.kafka.frame import FrameError, decode_frame, encode_frame
+from silkwatch.detectors.schema import make_batch
 
 
 def ipv4_batch(rows: int) -> np.ndarray:

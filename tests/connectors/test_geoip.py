@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from connectors.geoip import (
+from silkwatch.connectors.geoip import (
     FT_PREFIXMAP,
     UNKNOWN,
     CountryDB,
@@ -14,8 +14,8 @@ from connectors.geoip import (
     default_database_path,
     open_country_db,
 )
-from connectors.silk.header import SilkHeader, encode_header
-from detectors.schema import make_batch, parse_ips
+from silkwatch.connectors.silk.header import SilkHeader, encode_header
+from silkwatch.detectors.schema import make_batch, parse_ips
 
 
 @pytest.fixture(scope="module")

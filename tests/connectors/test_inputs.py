@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors import inputs
-from connectors.flows import read_flows
-from connectors.flowtext import FlowTextError
-from connectors.inputs import InputError, InputRun, iter_inputs, resolve_inputs
-from connectors.silk import SilkWriter
-from connectors.silk.header import PackedFile
-from connectors.silk.writer import hour_file_entries
-from detectors.schema import make_batch
 from silkwatch.cli import main
+from silkwatch.connectors import inputs
+from silkwatch.connectors.flows import read_flows
+from silkwatch.connectors.flowtext import FlowTextError
+from silkwatch.connectors.inputs import InputError, InputRun, iter_inputs, resolve_inputs
+from silkwatch.connectors.silk import SilkWriter
+from silkwatch.connectors.silk.header import PackedFile
+from silkwatch.connectors.silk.writer import hour_file_entries
+from silkwatch.detectors.schema import make_batch
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 SUITE_DATA = SHARED / "data" / "silk" / "silk-suite" / "data"
@@ -190,7 +190,8 @@ def test_empty_inputs_are_no_flows(tmp_path):
 
 
 def test_a_pcap_goes_through_the_exporter_chain_when_asked(capsys):
-    """``--input-format pcap``: softflowd → nfcapd → nfdump, as connectors.pcapflows runs it."""
+    """``--input-format pcap``: softflowd → nfcapd → nfdump, as silkwatch.connectors.pcapflows runs
+    it."""
     pcap = SHARED / "data" / "real" / "pcap" / "benign" / "chrissanders-dns_query_response.pcapng"
     assert main(["filter", "--input-format=pcap", "--proto=17", "--print-stat", str(pcap)]) == 0
     assert capsys.readouterr().err == (

@@ -9,7 +9,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from connectors.kafka.health import BrokerWatch, answers
+from silkwatch.connectors.kafka.health import BrokerWatch, answers
 from tests.streams.workers import wait_for
 
 REFUSED = "Unable connect to node with id 1: [Errno 111] Connect call failed ('127.0.0.1', 9)"
@@ -28,6 +28,7 @@ def test_a_flood_of_client_errors_is_one_line_when_lost_and_one_when_back(caplog
     server.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     bootstrap = f"127.0.0.1:{server.getsockname()[1]}"
     client = logging.getLogger("aiokafka.silkwatch_test")  # exists before install()
+    client.setLevel(logging.DEBUG)  # a command run in this process may have quietened "aiokafka"
     registry = CollectorRegistry()
     watch = BrokerWatch(bootstrap, registry, probe_s=0.05, quiet_s=0.0).install()
     sample = registry.get_sample_value

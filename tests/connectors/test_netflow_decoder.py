@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from connectors.netflow.decoder import Decoder
-from detectors.schema import ip_strings
+from silkwatch.connectors.netflow.decoder import Decoder
+from silkwatch.detectors.schema import ip_strings
 
 EXPORT_S = 1_700_000_000
 EXPORTER = "192.0.2.1"

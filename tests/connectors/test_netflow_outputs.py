@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connectors.netflow.collector import Collector
-from connectors.netflow.decoder import Decoder
-from connectors.netflow.metrics import register_metrics
-from connectors.netflow.outputs import RepositoryWriter, StreamWriter
-from connectors.netflow.receiver import UdpReceiver
-from connectors.netflow.templates import TemplateCache
-from connectors.silk import read_batches
+from silkwatch.connectors.netflow.collector import Collector
+from silkwatch.connectors.netflow.decoder import Decoder
+from silkwatch.connectors.netflow.metrics import register_metrics
+from silkwatch.connectors.netflow.outputs import RepositoryWriter, StreamWriter
+from silkwatch.connectors.netflow.receiver import UdpReceiver
+from silkwatch.connectors.netflow.templates import TemplateCache
+from silkwatch.connectors.silk import read_batches
 from tests.connectors.netflow_spec import LOGSTASH
 
 V5 = (LOGSTASH / "netflow5_test_microtik.dat").read_bytes()

@@ -23,8 +23,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from connectors.netflow.decoder import Decoder
-from detectors.schema import ip_strings
+from silkwatch.connectors.netflow.decoder import Decoder
+from silkwatch.detectors.schema import ip_strings
 from tests.connectors.netflow_spec import LOGSTASH, Case, read_cases
 
 CASES = read_cases()

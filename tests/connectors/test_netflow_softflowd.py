@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.netflow.decoder import Decoder
+from silkwatch.connectors.netflow.decoder import Decoder
 from tests.connectors.netflow_exporters import (
     batch_rows,
     nfdump_records,

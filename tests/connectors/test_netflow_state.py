@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.netflow.decoder import Decoder
-from connectors.netflow.templates import TemplateCache
+from silkwatch.connectors.netflow.decoder import Decoder
+from silkwatch.connectors.netflow.templates import TemplateCache
 from tests.connectors.netflow_spec import LOGSTASH
 
 EXPORTER = "192.0.2.1"

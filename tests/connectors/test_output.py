@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.output import OutputError, open_output, open_text_output
+from silkwatch.connectors.output import OutputError, open_output, open_text_output
 
 
 def write(path, data: bytes = b"new") -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.flowtext import ToolMissingError
-from connectors.pcapflows import PcapFlowsError, pcap_to_flows
-from detectors.schema import ip_strings
+from silkwatch.connectors.flowtext import ToolMissingError
+from silkwatch.connectors.pcapflows import PcapFlowsError, pcap_to_flows
+from silkwatch.detectors.schema import ip_strings
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 DNSEXFIL = SHARED / "data" / "real" / "pcap" / "dns-tunnel" / "dmachard-dnsextrator.pcap"

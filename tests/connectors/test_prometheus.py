@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.geoip import CountryDB
-from connectors.prometheus import (
+from silkwatch.connectors.geoip import CountryDB
+from silkwatch.connectors.prometheus import (
     RECENT_ALERTS,
     create_metrics,
     record_alerts,
@@ -25,7 +25,7 @@ from connectors.prometheus import (
     record_top_hosts,
     render,
 )
-from detectors.schema import make_batch, parse_ips
+from silkwatch.detectors.schema import make_batch, parse_ips
 
 HOUR_MS = 3_600_000
 
@@ -231,7 +231,7 @@ def test_promtool_accepts_the_exposition(registry, metrics):
 
 
 def test_alert_with_fields_that_do_not_apply(registry, metrics):
-    # a host-level alert (no peer, port or protocol), as detectors.alerts.Alert allows
+    # a host-level alert (no peer, port or protocol), as silkwatch.detectors.alerts.Alert allows
     record_alerts(
         metrics, [SimpleNamespace(**{**vars(alert(1)), "dip": None, "dport": None, "proto": None})]
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.prometheus import (
+from silkwatch.connectors.prometheus import (
     MAX_FLOW_SERIES,
     MAX_PARTITION_SERIES,
     create_metrics,
@@ -16,7 +16,7 @@ from connectors.prometheus import (
     record_newest_flow,
     render,
 )
-from detectors.schema import make_batch
+from silkwatch.detectors.schema import make_batch
 
 #: the documented bound (docs/dashboards.md): every series of a worker that saw 30,000
 #: (sensor, flowtype, protocol) combinations, with ``_created`` lines, under 384 KiB

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from connectors.readahead import read_ahead
+from silkwatch.connectors.readahead import read_ahead
 
 
 def test_items_arrive_in_order_then_the_source_error_after_them():

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from connectors.silk.text import (
+from silkwatch.cli import main
+from silkwatch.connectors.silk.text import (
     attributes_text,
     format_duration,
     format_time_ms,
@@ -21,7 +22,6 @@ from connectors.silk.text import (
     parse_time_ms,
     tcp_flags_text,
 )
-from silkwatch.cli import main
 from tests.connectors.test_silk_reader import GOLDEN, SILK
 
 FCCX_V1 = str(SILK / "fccx" / "FT_RWIPV6ROUTING-v1-c1-L.dat")
@@ -204,7 +204,9 @@ def test_field_names_accept_case_and_unique_prefixes():
     ]
 
 
-@pytest.mark.parametrize("module", ["connectors.silk.text", "connectors.silk.writer"])
+@pytest.mark.parametrize(
+    "module", ["silkwatch.connectors.silk.text", "silkwatch.connectors.silk.writer"]
+)
 def test_docstring_examples_run(module):
     # pytest collects doctests from tests/ and detectors/ only, so run these here
     failed, attempted = doctest.testmod(

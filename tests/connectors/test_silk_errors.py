@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.silk import SilkFormatError, read_batches, read_header
-from connectors.silk.exceptions import (
+from silkwatch.cli import main
+from silkwatch.connectors.silk import SilkFormatError, read_batches, read_header
+from silkwatch.connectors.silk.exceptions import (
     SilkBlockError,
     SilkHeaderError,
     SilkTruncatedError,
     SilkUnsupportedError,
 )
-from silkwatch.cli import main
 from tests.connectors.test_silk_reader import DOF, FCCX, SILK
 
 HANDMADE = (SILK / "generated" / "handmade.rw").read_bytes()  # 88-byte header, 5 records of 88
@@ -214,7 +214,7 @@ def test_cli_prints_the_good_records_then_one_error_line(tmp_path, capsys):
 
 
 def test_missing_codec_names_the_package(monkeypatch):
-    from connectors.silk import codecs
+    from silkwatch.connectors.silk import codecs
 
     monkeypatch.setattr(codecs, "lzokay", None)
     with pytest.raises(

@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from connectors.silk import read_batches
-from connectors.silk.header import FileFormat, HeaderEntry, SilkHeader, encode_header
-from detectors.schema import ip_strings
+from silkwatch.connectors.silk import read_batches
+from silkwatch.connectors.silk.header import FileFormat, HeaderEntry, SilkHeader, encode_header
+from silkwatch.detectors.schema import ip_strings
 
 SIP, DIP = 0x0A000001, 0xC0A80102  # 10.0.0.1, 192.168.1.2
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.silk import Compression, FileFormat, HeaderEntry, SilkWriter, read_batches
-from connectors.silk.follow import iter_follow
-from connectors.silk.repository import iter_repository, parse_hour_file
-from detectors.schema import FlowBatch
+from silkwatch.connectors.silk import Compression, FileFormat, HeaderEntry, SilkWriter, read_batches
+from silkwatch.connectors.silk.follow import iter_follow
+from silkwatch.connectors.silk.repository import iter_repository, parse_hour_file
+from silkwatch.detectors.schema import FlowBatch
 from tests.connectors.test_silk_writer import canonical_flows
 
 HOUR_15 = 1434553200000  # 2015-06-17 15:00 UTC

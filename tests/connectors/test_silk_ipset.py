@@ -7,10 +7,10 @@ import ipaddress
 import numpy as np
 import pytest
 
-from connectors.silk.exceptions import SilkFormatError
-from connectors.silk.header import Compression
-from connectors.silk.ipset import IPSetError, read_ipset
-from detectors.schema import make_batch
+from silkwatch.connectors.silk.exceptions import SilkFormatError
+from silkwatch.connectors.silk.header import Compression
+from silkwatch.connectors.silk.ipset import IPSetError, read_ipset
+from silkwatch.detectors.schema import make_batch
 from tests.connectors.ipset_files import write_ipset
 
 V4_BLOCKS = [
@@ -122,7 +122,7 @@ def test_bad_prefix_byte_and_not_an_ipset(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(IPSetError, match="unexpected prefix value 40"):
         read_ipset(path)
-    from connectors.silk import SilkWriter
+    from silkwatch.connectors.silk import SilkWriter
 
     with SilkWriter(tmp_path / "flows.rw") as writer:
         writer.write(make_batch(sip=["10.0.0.1"]))

@@ -18,10 +18,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from connectors.silk import Compression, HeaderEntry, read_batches
-from connectors.silk.header import EntryId, SilkHeader, encode_header
-from connectors.silk.header import FileFormat as F
-from detectors.schema import ip_strings
+from silkwatch.connectors.silk import Compression, HeaderEntry, read_batches
+from silkwatch.connectors.silk.header import EntryId, SilkHeader, encode_header
+from silkwatch.connectors.silk.header import FileFormat as F
+from silkwatch.detectors.schema import ip_strings
 from tests.connectors.test_silk_reader import SILK
 
 T0 = 1_434_553_200_000  # the packedfile hour

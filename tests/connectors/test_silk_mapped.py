@@ -8,11 +8,11 @@ import io
 import numpy as np
 import pytest
 
-from connectors.silk import SilkWriter, read_batches
-from connectors.silk import reader as silk_reader
-from connectors.silk.exceptions import SilkTruncatedError
-from connectors.silk.reader import SilkFile, SilkStream
-from detectors.schema import make_batch
+from silkwatch.connectors.silk import SilkWriter, read_batches
+from silkwatch.connectors.silk import reader as silk_reader
+from silkwatch.connectors.silk.exceptions import SilkTruncatedError
+from silkwatch.connectors.silk.reader import SilkFile, SilkStream
+from silkwatch.detectors.schema import make_batch
 
 
 @pytest.fixture

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.silk import Compression, FileFormat, read_batches, read_header
-from connectors.silk.site import flowtype_id, sensor_id
-from connectors.silk.text import (
+from silkwatch.connectors.silk import Compression, FileFormat, read_batches, read_header
+from silkwatch.connectors.silk.site import flowtype_id, sensor_id
+from silkwatch.connectors.silk.text import (
     FIELDS,
     parse_attributes,
     parse_duration_ms,
     parse_tcp_flags,
     parse_time_ms,
 )
-from detectors.schema import FlowBatch, ip_strings, parse_ip
+from silkwatch.detectors.schema import FlowBatch, ip_strings, parse_ip
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 SILK = SHARED / "data" / "silk"
@@ -424,7 +424,10 @@ def test_file_object_and_gzip_sources(tmp_path):
 
 
 def test_stdin_pipe(tmp_path):
-    script = "from connectors.silk import read_batches; print(sum(map(len, read_batches('-'))))"
+    script = (
+        "from silkwatch.connectors.silk import read_batches; print(sum(map(len, "
+        "read_batches('-'))))"
+    )
     data = (SILK / "fccx" / "FT_RWIPV6ROUTING-v1-c2-B.dat").read_bytes()
     done = subprocess.run(
         [sys.executable, "-c", script], input=data, capture_output=True, check=True

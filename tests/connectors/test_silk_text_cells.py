@@ -7,8 +7,8 @@ import socket
 import numpy as np
 import pytest
 
-from connectors.silk.siteconfig import TWOWAY, load_site_config, parse_site_config
-from connectors.silk.text import (
+from silkwatch.connectors.silk.siteconfig import TWOWAY, load_site_config, parse_site_config
+from silkwatch.connectors.silk.text import (
     TableStyle,
     int_cells,
     ip_cells,
@@ -18,7 +18,7 @@ from connectors.silk.text import (
     render_table,
     time_cells,
 )
-from detectors.schema import parse_ips
+from silkwatch.detectors.schema import parse_ips
 
 
 def test_ipv6_cells_are_glibc_inet_ntop():

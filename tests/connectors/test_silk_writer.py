@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from connectors.silk import (
+from silkwatch.connectors.silk import (
     Compression,
     FileFormat,
     HeaderEntry,
@@ -18,8 +18,8 @@ from connectors.silk import (
     read_batches,
     read_header,
 )
-from connectors.silk.header import EntryId
-from detectors.schema import FLOW_DTYPE, FlowBatch, empty_batch, make_batch
+from silkwatch.connectors.silk.header import EntryId
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch, empty_batch, make_batch
 from tests.connectors.test_silk_reader import SILK, read_all
 
 

@@ -1,13 +1,14 @@
-"""Every flow-batch output the collector can be given meets :class:`connectors.sinks.BatchSink`."""
+"""Every flow-batch output the collector can be given meets
+:class:`silkwatch.connectors.sinks.BatchSink`."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-from connectors.kafka.publisher import FlowPublisher
-from connectors.netflow.outputs import RepositoryWriter, StreamWriter
-from connectors.sinks import BatchSink
+from silkwatch.connectors.kafka.publisher import FlowPublisher
+from silkwatch.connectors.netflow.outputs import RepositoryWriter, StreamWriter
+from silkwatch.connectors.sinks import BatchSink
 
 
 def test_outputs_are_batch_sinks(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from connectors.suppressions import SuppressionFile, read_suppressions
-from detectors.alerts import Alert
-from detectors.site import SuppressionError
+from silkwatch.connectors.suppressions import SuppressionFile, read_suppressions
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.site import SuppressionError
 
 SCOM = Alert("beacon", "medium", 0.67, "192.168.40.20", "10.0.40.54", 5723, 6, 0, 1_434_553_200_000)
 C2 = Alert("beacon", "high", 0.85, "192.168.1.115", "41.108.179.197", 1177, 6, 0, 1_434_553_200_000)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import pytest
 
-from detectors.synthetic import SyntheticDay, synthetic_day
+from silkwatch.detectors.synthetic import SyntheticDay, synthetic_day
 from tests.detectors.folding import fold_pairs
 
 

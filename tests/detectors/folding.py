@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from detectors.hosts import HostHour, HostKey
-from detectors.hoststate import HostHours, exfil_inputs
-from detectors.pairs import PairConfig, PairHistory, PairKey
-from detectors.pairstate import PairState
+from silkwatch.detectors.hosts import HostHour, HostKey
+from silkwatch.detectors.hoststate import HostHours, exfil_inputs
+from silkwatch.detectors.pairs import PairConfig, PairHistory, PairKey
+from silkwatch.detectors.pairstate import PairState
 
 
 def fold_pairs(
@@ -29,7 +29,7 @@ def fold_hosts(
     """What the stream hands the exfiltration scorer for ``hour_ms``, batch by batch.
 
     :param exfil: ``baseline_hours``, ``min_sent_bytes``, ``max_destinations``
-        (default 24, 1 MB, 32 as in :class:`detectors.exfil.ExfilConfig`)
+        (default 24, 1 MB, 32 as in :class:`silkwatch.detectors.exfil.ExfilConfig`)
     """
     pairs, sent, received = PairState(seed=7), HostHours(seed=7), HostHours(seed=7)
     for batch in batches:

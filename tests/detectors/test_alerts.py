@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from detectors.alerts import Alert, AlertConfig, rate, severity_for
-from detectors.ledger import AlertLedger
+from silkwatch.detectors.alerts import Alert, AlertConfig, rate, severity_for
+from silkwatch.detectors.ledger import AlertLedger
 
 
 def _alert(

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from detectors.beacon import BeaconConfig, score_beacons
-from detectors.pairs import merge_callbacks, pair_deltas
-from detectors.robust import interval_timing
-from detectors.schema import make_batch
-from detectors.site import SiteConfig
+from silkwatch.detectors.beacon import BeaconConfig, score_beacons
+from silkwatch.detectors.pairs import merge_callbacks, pair_deltas
+from silkwatch.detectors.robust import interval_timing
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.site import SiteConfig
 from tests.detectors.folding import fold_pairs
 
 HOST, C2 = "10.0.0.5", "203.0.113.9"

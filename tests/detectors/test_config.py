@@ -7,9 +7,9 @@ import tomllib
 
 import pytest
 
-from connectors.config import load_config
-from detectors.beacon import BeaconConfig
-from detectors.config import DEFAULTS_PATH, ConfigError, DetectorsConfig
+from silkwatch.connectors.config import load_config
+from silkwatch.detectors.beacon import BeaconConfig
+from silkwatch.detectors.config import DEFAULTS_PATH, ConfigError, DetectorsConfig
 
 
 def test_defaults_file_equals_the_code_defaults():

@@ -1,10 +1,10 @@
 """The contract every keyed aggregate and scorer meets (style.md, river's check suite).
 
-The aggregates are the stream's columnar state (:mod:`detectors.pairstate`,
-:mod:`detectors.hoststate`): split-equals-whole, in any order, is what makes
+The aggregates are the stream's columnar state (:mod:`silkwatch.detectors.pairstate`,
+:mod:`silkwatch.detectors.hoststate`): split-equals-whole, in any order, is what makes
 the embedded runner and the Kafka workers (batches of other sizes, a partition
 each) hold the same numbers. Scorers are discovered from the engine's registry
-(:data:`detectors.scoring.PAIR_SCORERS`) plus the exfiltration scorer, and must
+(:data:`silkwatch.detectors.scoring.PAIR_SCORERS`) plus the exfiltration scorer, and must
 read their mappings without changing them, repeat themselves, and not depend
 on the order a mapping was filled in.
 """
@@ -20,14 +20,14 @@ from functools import cache
 import numpy as np
 import pytest
 
-from detectors.exfil import score_exfil
-from detectors.hosts import host_deltas
-from detectors.hoststate import HostHours
-from detectors.pairs import PairConfig
-from detectors.pairstate import PairState
-from detectors.schema import make_batch
-from detectors.scoring import PAIR_SCORERS
-from detectors.synthetic import synthetic_day
+from silkwatch.detectors.exfil import score_exfil
+from silkwatch.detectors.hosts import host_deltas
+from silkwatch.detectors.hoststate import HostHours
+from silkwatch.detectors.pairs import PairConfig
+from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.scoring import PAIR_SCORERS
+from silkwatch.detectors.synthetic import synthetic_day
 from tests.detectors.folding import fold_pairs
 
 HOUR_MS = 3_600_000

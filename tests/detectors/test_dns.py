@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.dns import DnsConfig, score_dns_tunnels
-from detectors.pairs import pair_deltas
-from detectors.schema import make_batch
+from silkwatch.detectors.dns import DnsConfig, score_dns_tunnels
+from silkwatch.detectors.pairs import pair_deltas
+from silkwatch.detectors.schema import make_batch
 
 T0 = 1_434_499_200_000
 RESOLVER = "10.0.0.53"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.exfil import ExfilConfig, fit_bubble, score_exfil
-from detectors.hosts import HOUR_MS, HourSenders, host_deltas
-from detectors.schema import make_batch, parse_ip
+from silkwatch.detectors.exfil import ExfilConfig, fit_bubble, score_exfil
+from silkwatch.detectors.hosts import HOUR_MS, HourSenders, host_deltas
+from silkwatch.detectors.schema import make_batch, parse_ip
 from tests.detectors.folding import fold_hosts
 
 HOST = "10.0.0.5"

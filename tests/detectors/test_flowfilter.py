@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.flowfilter import (
+from silkwatch.detectors.flowfilter import (
     FilterArgumentError,
     high_mask_table,
     integer_table,
@@ -15,7 +15,7 @@ from detectors.flowfilter import (
     partition,
     pass_limit,
 )
-from detectors.schema import make_batch
+from silkwatch.detectors.schema import make_batch
 
 T0 = 1_234_396_800_000  # 2009/02/12T00:00:00 UTC
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors import groupby
-from detectors.groupby import (
+from silkwatch.detectors import groupby
+from silkwatch.detectors.groupby import (
     GroupByError,
     init,
     merge,
@@ -20,7 +20,7 @@ from detectors.groupby import (
     top,
     update,
 )
-from detectors.schema import ip_strings, make_batch
+from silkwatch.detectors.schema import ip_strings, make_batch
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 SILK = SHARED / "data" / "silk"
@@ -272,7 +272,7 @@ def seconds_text(ms: int) -> str:
 
 @pytest.fixture(scope="module")
 def fccx():
-    from connectors.silk import read_batches
+    from silkwatch.connectors.silk import read_batches
 
     return np.concatenate(list(read_batches(FCCX)))
 

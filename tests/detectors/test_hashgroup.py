@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors._hashgroup import hash_group
+from silkwatch.detectors._hashgroup import hash_group
 
 
 @pytest.mark.parametrize("rows", [1, 1000, 100_000])

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from detectors.hosts import HOUR_MS, host_deltas
-from detectors.hoststate import HostHours
-from detectors.schema import empty_batch, ip_strings, make_batch, parse_ip
+from silkwatch.detectors.hosts import HOUR_MS, host_deltas
+from silkwatch.detectors.hoststate import HostHours
+from silkwatch.detectors.schema import empty_batch, ip_strings, make_batch, parse_ip
 
 A, B = parse_ip("10.0.0.1")[0], parse_ip("2001:db8::2")[0]
 

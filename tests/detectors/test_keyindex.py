@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import _keyindex
-from detectors.keyindex import KeyIndex
+from silkwatch.detectors import _keyindex
+from silkwatch.detectors.keyindex import KeyIndex
 
 
 def dict_slots(seen: dict[tuple[int, ...], int], rows: np.ndarray) -> list[int]:

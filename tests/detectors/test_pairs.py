@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.pairs import (
+from silkwatch.detectors.pairs import (
     PairConfig,
     pair_deltas,
     pair_label,
 )
-from detectors.schema import make_batch
+from silkwatch.detectors.schema import make_batch
 
 H = 3_600_000
 

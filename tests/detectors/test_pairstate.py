@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.pairs import PairConfig, pair_deltas
-from detectors.pairstate import PairState
-from detectors.schema import make_batch
+from silkwatch.detectors.pairs import PairConfig, pair_deltas
+from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.schema import make_batch
 
 
 def random_flows(seed: int, n: int, *, span_ms: int, pairs: int) -> np.ndarray:

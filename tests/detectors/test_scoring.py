@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from connectors.silk import read_batches
-from detectors.config import DetectorsConfig, from_mapping
-from detectors.pairs import HOUR_MS
-from detectors.pairstate import PairState
-from detectors.scoring import score_pairs
-from detectors.synthetic import synthetic_day
+from silkwatch.connectors.silk import read_batches
+from silkwatch.detectors.config import DetectorsConfig, from_mapping
+from silkwatch.detectors.pairs import HOUR_MS
+from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.scoring import score_pairs
+from silkwatch.detectors.synthetic import synthetic_day
 from tests.streams.test_worker_kafka import FCCX
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.alerts import Alert
-from detectors.schema import parse_ip
-from detectors.site import (
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.schema import parse_ip
+from silkwatch.detectors.site import (
     SiteConfig,
     Suppression,
     SuppressionError,

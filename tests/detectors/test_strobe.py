@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.pairs import pair_deltas
-from detectors.schema import make_batch
-from detectors.strobe import StrobeConfig, score_strobes
+from silkwatch.detectors.pairs import pair_deltas
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.strobe import StrobeConfig, score_strobes
 from tests.detectors.folding import fold_pairs
 
 START = 1_434_499_200_000

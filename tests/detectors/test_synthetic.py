@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.exfil import score_exfil
-from detectors.hosts import HOUR_MS, host_deltas
-from detectors.schema import FLOW_DTYPE, ip_strings, parse_ip
-from detectors.synthetic import exfil_sweep_case, synthetic_day
+from silkwatch.detectors.exfil import score_exfil
+from silkwatch.detectors.hosts import HOUR_MS, host_deltas
+from silkwatch.detectors.schema import FLOW_DTYPE, ip_strings, parse_ip
+from silkwatch.detectors.synthetic import exfil_sweep_case, synthetic_day
 
 
 @pytest.fixture(scope="module")

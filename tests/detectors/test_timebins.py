@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors import timebins
-from detectors.schema import make_batch
-from detectors.timebins import (
+from silkwatch.detectors import timebins
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.timebins import (
     LOAD_SCHEMES,
     BinVolumes,
     LoadSchemeError,
@@ -267,7 +267,7 @@ def test_counter_keeps_a_far_record_apart():
 
 
 def test_kernel_refuses_mismatched_buffers():
-    from detectors import _timebins
+    from silkwatch.detectors import _timebins
 
     batch = make_batch(stime_ms=[0, 1])
     columns = timebins._FlowColumns.of(batch)
@@ -344,7 +344,7 @@ def as_rwcount_rows(volumes: BinVolumes) -> list[tuple[str, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def fccx():
-    from connectors.silk import read_batches
+    from silkwatch.connectors.silk import read_batches
 
     return np.concatenate(list(read_batches(FCCX)))
 

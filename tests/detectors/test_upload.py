@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.pairs import pair_deltas
-from detectors.schema import make_batch
-from detectors.upload import UploadConfig, score_uploads
+from silkwatch.detectors.pairs import pair_deltas
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.upload import UploadConfig, score_uploads
 
 START = 1_434_499_200_000
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.schema import make_batch
-from detectors.timebins import BinVolumes, bin_volumes
-from detectors.volume import HOUR_MS, VolumeConfig, score_volume
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.timebins import BinVolumes, bin_volumes
+from silkwatch.detectors.volume import HOUR_MS, VolumeConfig, score_volume
 
 #: three days of a working-day rhythm: 20 MB at night up to 200 MB at noon
 DIURNAL_MB = 20 + 180 * np.sin(np.pi * (np.arange(72) % 24) / 24) ** 2

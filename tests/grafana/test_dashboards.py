@@ -1,5 +1,5 @@
 """Dashboards: SDK round-trip, committed JSON up to date, wall-display rules, and every
-panel query naming only series that ``connectors.prometheus`` defines."""
+panel query naming only series that ``silkwatch.connectors.prometheus`` defines."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 from prometheus_client import CollectorRegistry
 
-from connectors.prometheus import create_metrics
-from grafana.build import (
+from silkwatch.connectors.prometheus import create_metrics
+from silkwatch.grafana.build import (
     ANNOTATION_TAGS,
     DASHBOARD_DIR,
     DASHBOARDS,

@@ -2,7 +2,7 @@
 
 A real Prometheus (``prometheus_server``) scrapes ``metrics_target``: here a tiny
 HTTP server serving ``render(registry)`` after the synthetic day was recorded
-through ``connectors.prometheus``. To run the same check against the worker,
+through ``silkwatch.connectors.prometheus``. To run the same check against the worker,
 override ``metrics_target`` with the worker's web ``host:port``.
 """
 
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.geoip import CountryDB
-from connectors.prometheus import (
+from silkwatch.connectors.geoip import CountryDB
+from silkwatch.connectors.prometheus import (
     create_metrics,
     record_alerts,
     record_batch,
@@ -33,10 +33,10 @@ from connectors.prometheus import (
     record_top_hosts,
     render,
 )
-from detectors import groupby
-from detectors.alerts import Alert
-from detectors.synthetic import synthetic_day
-from grafana.build import DASHBOARDS, build_json, expand, iter_panels, panel_queries
+from silkwatch.detectors import groupby
+from silkwatch.detectors.alerts import Alert
+from silkwatch.detectors.synthetic import synthetic_day
+from silkwatch.grafana.build import DASHBOARDS, build_json, expand, iter_panels, panel_queries
 
 pytestmark = pytest.mark.prometheus
 

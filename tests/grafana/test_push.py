@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import pytest
 
-from grafana.build import build_json
 from silkwatch.cli import main
+from silkwatch.grafana.build import build_json
 
 
 class FakeGrafana(BaseHTTPRequestHandler):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.flows import read_flows
-from detectors.schema import FlowBatch
+from silkwatch.connectors.flows import read_flows
+from silkwatch.detectors.schema import FlowBatch
 from tests.plots.browser import Browser
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from detectors.alerts import Alert
+from silkwatch.detectors.alerts import Alert
 from silkwatch.plots.page import Chart, Page, Table, asset, render, script_hash, script_json
 from silkwatch.plots.report import alerts_table
 from silkwatch.plots.topn import SHAPES

@@ -76,7 +76,7 @@ def test_chart_renders_offline(browser, tmp_path, name, arguments, source, marks
 
 
 def test_report_page_holds_the_main_charts_and_the_detectors_alerts(browser, tmp_path, fccx):
-    from streams.embedded import detect
+    from silkwatch.streams.embedded import detect
 
     page = tmp_path / "report.html"
     assert main(["plot", "report", str(FCCX), "-o", str(page)]) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.schema import make_batch
+from silkwatch.detectors.schema import make_batch
 from silkwatch.plots import assets_tree, bubble, geo, graph, line, timeline, topn
 from silkwatch.plots.exceptions import PlotArgumentError
 from tests.plots.conftest import golden_rows

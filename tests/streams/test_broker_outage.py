@@ -4,7 +4,7 @@ The publisher waits for a broker that went away, up to ``--broker-timeout``, say
 so in a few lines; the frames it retried land once (idempotent producer), and past
 the timeout a rerun of the same command sends only what is missing (stamped frames).
 The worker logs one line when its broker goes and one when it is back: before
-``connectors.kafka.health``, 30 s of outage wrote 2,197 lines of aiokafka errors.
+``silkwatch.connectors.kafka.health``, 30 s of outage wrote 2,197 lines of aiokafka errors.
 
 These tests stop and restart a broker of their own (the session's is shared). The
 outage lasts ``SILKWATCH_TEST_OUTAGE_S`` seconds (default 15: the same path as the
@@ -28,9 +28,9 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from connectors.kafka.frame import decode_frame, encode_frame
-from connectors.kafka.publisher import POSITION_HEADER
-from detectors.schema import make_batch
+from silkwatch.connectors.kafka.frame import decode_frame, encode_frame
+from silkwatch.connectors.kafka.publisher import POSITION_HEADER
+from silkwatch.detectors.schema import make_batch
 from tests.services.kafka import KafkaBroker, start_kafka
 from tests.services.process import free_ports
 from tests.streams.test_worker_kafka import FCCX, unique_names

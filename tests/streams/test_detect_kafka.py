@@ -19,13 +19,13 @@ import time
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka.frame import decode_frame, is_received_copy
-from connectors.kafka.publisher import FlowPublisher
-from detectors.config import DetectorsConfig
-from detectors.synthetic import synthetic_day
-from streams.detection import DetectionProcessor
-from streams.embedded import run
-from streams.processing import StreamConfig
+from silkwatch.connectors.kafka.frame import decode_frame, is_received_copy
+from silkwatch.connectors.kafka.publisher import FlowPublisher
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.detectors.synthetic import synthetic_day
+from silkwatch.streams.detection import DetectionProcessor
+from silkwatch.streams.embedded import run
+from silkwatch.streams.processing import StreamConfig
 from tests.streams.test_worker_kafka import unique_names
 from tests.streams.workers import start_worker, wait_for
 

@@ -7,16 +7,16 @@ import io
 import numpy as np
 import pytest
 
-from connectors.kafka.publisher import frame_rows
-from connectors.silk import read_batches
-from detectors.config import DetectorsConfig, from_mapping
-from detectors.pairs import PairConfig
-from detectors.schema import make_batch
-from detectors.synthetic import synthetic_day
-from streams.checkpoint import CheckpointError, dump_state, load_state
-from streams.detection import DetectionProcessor
-from streams.embedded import run
-from streams.processing import StreamConfig
+from silkwatch.connectors.kafka.publisher import frame_rows
+from silkwatch.connectors.silk import read_batches
+from silkwatch.detectors.config import DetectorsConfig, from_mapping
+from silkwatch.detectors.pairs import PairConfig
+from silkwatch.detectors.schema import make_batch
+from silkwatch.detectors.synthetic import synthetic_day
+from silkwatch.streams.checkpoint import CheckpointError, dump_state, load_state
+from silkwatch.streams.detection import DetectionProcessor
+from silkwatch.streams.embedded import run
+from silkwatch.streams.processing import StreamConfig
 from tests.streams.test_worker_kafka import FCCX
 
 #: FCCX with internal pairs scored: the hour's only alerts (internal sessions and SCOM)

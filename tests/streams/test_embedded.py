@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.silk import read_batches
-from detectors.synthetic import synthetic_day
-from streams.embedded import run
-from streams.network import network_totals
+from silkwatch.connectors.silk import read_batches
+from silkwatch.detectors.synthetic import synthetic_day
+from silkwatch.streams.embedded import run
+from silkwatch.streams.network import network_totals
 from tests.streams.test_worker_kafka import FCCX, GOLDEN_3600, golden_hours, rounded
 
 PROTO_TOTALS = {  # rwuniq --fields=protocol --values=records,bytes,packets on the FCCX hour

@@ -2,8 +2,8 @@
 
 from types import SimpleNamespace
 
-from streams.metrics import record_lags, record_network_hours, worker_metrics
-from streams.processing import Stamped
+from silkwatch.streams.metrics import record_lags, record_network_hours, worker_metrics
+from silkwatch.streams.processing import Stamped
 
 H = 3_600_000
 

@@ -1,9 +1,9 @@
 """NetworkHours.close: the one place both runners turn closed partition hours into network hours."""
 
-from detectors.config import DetectorsConfig
-from streams.binstopic import closed_hour_from_message, closed_hour_message
-from streams.network import NetworkHours
-from streams.processing import ClosedHour
+from silkwatch.detectors.config import DetectorsConfig
+from silkwatch.streams.binstopic import closed_hour_from_message, closed_hour_message
+from silkwatch.streams.network import NetworkHours
+from silkwatch.streams.processing import ClosedHour
 
 H = 3_600_000
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka.frame import decode_frame, is_received_copy
-from connectors.silk import SilkWriter, read_batches
+from silkwatch.connectors.kafka.frame import decode_frame, is_received_copy
+from silkwatch.connectors.silk import SilkWriter, read_batches
 from tests.streams.test_worker_kafka import FCCX
 from tests.streams.workers import wait_for
 

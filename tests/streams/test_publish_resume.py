@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer
 
-from connectors.kafka.frame import decode_frame, is_received_copy
-from connectors.kafka.publisher import FlowPublisher, partition_of
-from connectors.silk import read_batches
+from silkwatch.connectors.kafka.frame import decode_frame, is_received_copy
+from silkwatch.connectors.kafka.publisher import FlowPublisher, partition_of
+from silkwatch.connectors.silk import read_batches
 from tests.streams.test_worker_kafka import FCCX, unique_names
 
 pytestmark = pytest.mark.kafka

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.transport import FETCH_MAX_WAIT_MS, App
+from silkwatch.streams.transport import FETCH_MAX_WAIT_MS, App
 
 
 async def test_the_worker_consumer_fetches_promptly():

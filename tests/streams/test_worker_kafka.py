@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from connectors.kafka.frame import encode_frame
-from detectors.schema import make_batch
-from streams.binstopic import BinsMessageError, closed_hour_from_message
+from silkwatch.connectors.kafka.frame import encode_frame
+from silkwatch.detectors.schema import make_batch
+from silkwatch.streams.binstopic import BinsMessageError, closed_hour_from_message
 from tests.streams.workers import hourly_totals, start_worker, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-from connectors.kafka.publisher import FlowPublisher
-from detectors.synthetic import synthetic_day
-from grafana.build import DASHBOARDS, build_json, expand, panel_queries
+from silkwatch.connectors.kafka.publisher import FlowPublisher
+from silkwatch.detectors.synthetic import synthetic_day
+from silkwatch.grafana.build import DASHBOARDS, build_json, expand, panel_queries
 from tests.grafana.test_panels_prometheus import query_until_data
 from tests.streams.workers import start_worker, wait_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import WorkerSettings
+from silkwatch.streams.settings import WorkerSettings
 from tests.streams.workers import start_worker
 
 pytestmark = pytest.mark.kafka

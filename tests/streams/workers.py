@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.network import network_totals
-from streams.settings import WorkerSettings
+from silkwatch.streams.network import network_totals
+from silkwatch.streams.settings import WorkerSettings
 from tests.services.process import ServiceProcess, free_port, start_service, url_answers
 
 
