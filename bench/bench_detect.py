@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -154,57 +153,31 @@ def recovery(pairs: int) -> None:
 
 
 def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
-    import json
-    import urllib.request
+    from bench_stream_e2e import get_json, publish, wait_until, worker_on_new_topic
 
-    from bench_stream_e2e import start_worker
-
-    from silkwatch.connectors.kafka.publisher import FlowPublisher
     from silkwatch.streams.network import network_totals
     from tests.services.kafka import start_kafka
-    from tests.services.process import free_port
 
     flows = sum(len(b) for b in batches)
 
-    def get(url: str):
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.loads(response.read())
-
     def once(broker, workdir: Path, roles: str) -> float:
-        tag = uuid.uuid4().hex[:8]
-        topic, port = f"bench-{tag}", free_port()
-        broker.create_topic(topic, 8)
-        argv = [sys.executable, "-m", "silkwatch", "worker", "--broker", broker.url,
-                "--app-id", f"bench-{tag}", "--topic", topic, "--web-port", str(port),
-                "--data-dir", str(workdir / tag), "--roles", roles]  # fmt: skip
-        env = {"SILKWATCH_BINS_TOPIC": f"{topic}-bins", "SILKWATCH_ALERTS_TOPIC": f"{topic}-alerts"}
-        base = f"http://127.0.0.1:{port}/silkwatch"
-        worker = start_worker(argv, env, f"{base}/bins/", workdir / f"{tag}.log")
-        try:
-            time.sleep(3)  # let the group settle its assignment before the clock starts
+        with worker_on_new_topic(broker, workdir, roles) as (topic, base):
             started = time.monotonic()
-            with FlowPublisher(broker.url, topic) as publisher:
-                for batch in batches:
-                    publisher.send(batch)
+            publish(broker, topic, batches)
             ends = end_offsets(broker.bootstrap, topic)
 
             def done() -> bool:
                 # the detect view is cheap; the bins view sums every table (~10 % of the
                 # worker's time when polled every 50 ms), so it is asked last and less often
                 if "detect" in roles:
-                    status = get(f"{base}/detect/")
+                    status = get_json(f"{base}/detect/")
                     if not all(status.get(str(p), {}).get("offset", -1) >= end - 1
                                for p, end in ends.items() if end > 0):  # fmt: skip
                         return False
-                return (
-                    sum(v[0] for v in network_totals(get(f"{base}/bins/")).values()) >= flows - 0.5
-                )
+                binned = network_totals(get_json(f"{base}/bins/"))
+                return sum(v[0] for v in binned.values()) >= flows - 0.5
 
-            while not done():
-                time.sleep(0.1)
-            return flows / (time.monotonic() - started)
-        finally:
-            worker.stop()
+            return flows / (wait_until(done, poll_s=0.1) - started)
 
     with tempfile.TemporaryDirectory(prefix="silkwatch-bench-") as scratch:
         workdir = Path(scratch)

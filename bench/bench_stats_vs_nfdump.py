@@ -139,6 +139,22 @@ def free_udp_port() -> int:
         return probe.getsockname()[1]
 
 
+def nfdump_missing() -> bool:
+    """True (said on stderr) when nfdump's tools are not installed."""
+    if shutil.which("nfcapd") and shutil.which("nfdump"):
+        return False
+    print("nfdump/nfcapd not installed (apt-get install nfdump)", file=sys.stderr)
+    return True
+
+
+def flows_on_disk(options: argparse.Namespace, workdir: Path, zipf_s: float) -> tuple[Path, Path]:
+    """The bench's flows as a SiLK file and an nfcapd folder: written now, or with
+    ``--reuse`` those an earlier run left in ``--workdir``."""
+    if options.reuse and options.workdir:
+        return workdir / "flows.rw", workdir / "nfcapd"
+    return prepare(workdir, options.flows, options.hosts, zipf_s)
+
+
 def prepare(workdir: Path, flows: int, hosts_count: int, zipf_s: float) -> tuple[Path, Path]:
     """Write the SiLK file and fill an nfcapd directory with the same flows."""
     silk_path, nf_dir = workdir / "flows.rw", workdir / "nfcapd"
@@ -213,10 +229,17 @@ STATS_ARGV = ["stats", "--fields", "sIP", "--values", "bytes", "--count", "10"]
 
 def run_in_process(silk_path: Path, fmt: str = "text") -> str:
     args = build_parser("stats").parse_args([*STATS_ARGV, "--format", fmt, str(silk_path)])
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    raw = _Captured()  # a real stdout's shape: text on top, bytes (``.buffer``) below
+    with contextlib.redirect_stdout(io.TextIOWrapper(raw, write_through=True)):
         args.run(args)
-    return buffer.getvalue()
+    return raw.getvalue().decode()
+
+
+class _Captured(io.BytesIO):
+    """Bytes a command writes to stdout; still readable after the command closes it."""
+
+    def close(self) -> None:
+        pass
 
 
 def timed_rounds(actions: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
@@ -248,17 +271,13 @@ def main() -> int:
         "--reuse", action="store_true", help="use the flows already in --workdir (no export)"
     )
     options = parser.parse_args()
-    if not shutil.which("nfcapd") or not shutil.which("nfdump"):
-        print("nfdump/nfcapd not installed (apt-get install nfdump)", file=sys.stderr)
+    if nfdump_missing():
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-stats-") as scratch:
         workdir = options.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        if options.reuse and options.workdir:
-            silk_path, nf_dir = workdir / "flows.rw", workdir / "nfcapd"
-        else:
-            silk_path, nf_dir = prepare(workdir, options.flows, options.hosts, options.zipf)
+        silk_path, nf_dir = flows_on_disk(options, workdir, options.zipf)
         print(
             f"prepared {options.flows:,} flows in {time.perf_counter() - started:.1f} s: "
             f"{silk_path.stat().st_size / 1e6:.0f} MB SiLK, "

@@ -29,6 +29,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -91,30 +93,46 @@ def start_worker(argv: list[str], env: dict[str, str], ready_url: str, log: Path
         os.environ.update(old)
 
 
-def run_batch_design(broker, workdir: Path, batches: list[FlowBatch]) -> float:
-    """Flows/s from the first frame sent to the last flow counted in the bins."""
+@contextmanager
+def worker_on_new_topic(broker, workdir: Path, roles: str) -> Iterator[tuple[str, str]]:
+    """A new 8-partition flows topic with a ``silkwatch worker --roles ROLES`` on it.
+
+    Yields the topic and the base URL of the worker's views, once the worker has
+    settled its assignment (a clock started inside counts only the stream).
+    """
     tag = uuid.uuid4().hex[:8]
-    topic, port = f"bench-flows-{tag}", free_port()
+    topic, port = f"bench-{tag}", free_port()
     broker.create_topic(topic, 8)
     argv = [sys.executable, "-m", "silkwatch", "worker", "--broker", broker.url,
             "--app-id", f"bench-{tag}", "--topic", topic, "--web-port", str(port),
-            "--data-dir", str(workdir / tag), "--roles", "bins"]  # fmt: skip
+            "--data-dir", str(workdir / tag), "--roles", roles]  # fmt: skip
     env = {"SILKWATCH_BINS_TOPIC": f"{topic}-bins", "SILKWATCH_ALERTS_TOPIC": f"{topic}-alerts"}
-    url = f"http://127.0.0.1:{port}/silkwatch/bins/"
-    worker = start_worker(argv, env, url, workdir / f"worker-{tag}.log")
-    total = sum(len(b) for b in batches)
+    base = f"http://127.0.0.1:{port}/silkwatch"
+    worker = start_worker(argv, env, f"{base}/bins/", workdir / f"worker-{tag}.log")
     try:
         time.sleep(3)  # let the group settle its assignment before the clock starts
-        started = time.monotonic()
-        with FlowPublisher(broker.url, topic) as publisher:
-            for batch in batches:
-                publisher.send(batch)
-        done = wait_until(
-            lambda: network_totals(get_json(url)).get(START_MS, (0,))[0] >= total - 0.5
-        )
-        return total / (done - started)
+        yield topic, base
     finally:
         worker.stop()
+
+
+def publish(broker, topic: str, batches: list[FlowBatch]) -> None:
+    """Every batch to ``topic``, acknowledged."""
+    with FlowPublisher(broker.url, topic) as publisher:
+        for batch in batches:
+            publisher.send(batch)
+
+
+def run_batch_design(broker, workdir: Path, batches: list[FlowBatch]) -> float:
+    """Flows/s from the first frame sent to the last flow counted in the bins."""
+    total = sum(len(b) for b in batches)
+    with worker_on_new_topic(broker, workdir, "bins") as (topic, base):
+        started = time.monotonic()
+        publish(broker, topic, batches)
+        done = wait_until(
+            lambda: network_totals(get_json(f"{base}/bins/")).get(START_MS, (0,))[0] >= total - 0.5
+        )
+        return total / (done - started)
 
 
 def run_per_record(broker, workdir: Path, batches: list[FlowBatch], count: int) -> float:

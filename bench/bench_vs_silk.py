@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_stats_vs_nfdump import prepare, timed_rounds
+from bench_stats_vs_nfdump import flows_on_disk, nfdump_missing, timed_rounds
 
 from silkwatch.connectors.silk import Compression, SilkWriter, read_batches, read_header
 
@@ -107,18 +106,14 @@ def main() -> int:
         "--baseline", type=Path, help="also run the commands from this source tree (before)"
     )
     options = parser.parse_args()
-    if not shutil.which("nfcapd") or not shutil.which("nfdump"):
-        print("nfdump/nfcapd not installed (apt-get install nfdump)", file=sys.stderr)
+    if nfdump_missing():
         return 2
     commands = options.commands.split(",")
     with tempfile.TemporaryDirectory(prefix="bench-silk-") as scratch:
         workdir = options.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        if options.reuse and options.workdir:
-            plain, nf_dir = workdir / "flows.rw", workdir / "nfcapd"
-        else:
-            plain, nf_dir = prepare(workdir, options.flows, options.hosts, 1.0)
+        plain, nf_dir = flows_on_disk(options, workdir, 1.0)
         lzo = workdir / "flows-lzo.rw"
         if not (options.reuse and lzo.exists()):
             lzo_copy(plain, lzo)
