@@ -181,8 +181,7 @@ def exfil_inputs(
     min_sent_bytes: int,
     max_destinations: int,
 ) -> tuple[SentHours, dict[HostKey, HostHour]] | None:
-    """What :func:`silkwatch.detectors.exfil.score_exfil` reads for one hour, built from the
-    columns.
+    """What :func:`~silkwatch.detectors.exfil.score_exfil` reads for one hour, from the columns.
 
     None when no host sent enough in the hour to be scored (the common case).
 

@@ -209,8 +209,7 @@ def _callbacks(
     n: int,
     gate: CallbackGate,
 ) -> Callbacks:
-    """``silkwatch.detectors.pairs.merge_callbacks`` and its statistics, for every segment at
-    once."""
+    """``merge_callbacks`` (:mod:`~silkwatch.detectors.pairs`) and its statistics, per segment."""
     gap = gate.gap_ms
     if len(start) == 0:
         nan = np.full(n, np.nan)

@@ -1,5 +1,4 @@
-"""Worker settings, read from the environment so ``faust -A silkwatch.streams.app worker`` works
-too.
+"""Worker settings, read from the environment: ``faust -A silkwatch.streams.app worker`` works too.
 
 ``silkwatch worker --broker ...`` sets these variables before it imports the
 app; a plain Faust command line reads the same ones.

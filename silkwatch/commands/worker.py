@@ -13,12 +13,21 @@ EPILOG = """\
 examples:
   silkwatch worker --broker kafka://127.0.0.1:9092
   silkwatch worker --broker kafka://kafka:9092 --web-port 6066     # /metrics for Prometheus
-  SILKWATCH_BROKER=kafka://127.0.0.1:9092 faust -A silkwatch.streams.app worker   # the same, via
-  Faust
+  SILKWATCH_BROKER=kafka://127.0.0.1:9092 faust -A silkwatch.streams.app worker  # via Faust
 
 Start more workers with the same --app-id to share the partitions; each keeps the
-hosts of the partitions it owns. Tables are rebuilt from their changelog topics on
-start, so a restarted worker continues where it stopped.
+hosts of the partitions it owns. The bins tables are rebuilt from their changelog
+topics on start and the detection state from its checkpoints, so a restarted worker
+continues where it stopped.
+detection, from the environment:
+  SILKWATCH_CHECKPOINT_INTERVAL_S  seconds between checkpoints of a busy partition (5);
+                                   also at hour close, at most once a second, and never
+                                   more than a tenth of the time; offsets are committed
+                                   only up to a checkpoint whose records all landed
+  SILKWATCH_SCORE_INTERVAL_S       score what changed this often between hour closes
+                                   (2; 0 = only when an hour closes)
+  SILKWATCH_IDLE_CLOSE_S           a partition silent this long closes its last hour
+                                   (60; a lost broker is not silence)
 web views: /metrics (Prometheus), /silkwatch/bins/ (hourly bins as JSON),
            /silkwatch/hosts/ (per-host hourly sent/received statistics as JSON)
            on 127.0.0.1 only unless --web-host names another address
@@ -81,13 +90,12 @@ def run(args: argparse.Namespace) -> int:
         roles=tuple(role.strip() for role in args.roles.split(",")),
         detectors_config=args.config,
     )
-    # Create the topics first: Faust skips a source topic that does not exist when the
-    # group is assigned, and would not consume it until the next rebalance.
+    # imported here, not for --help
     from silkwatch.connectors.kafka.health import wait_for_broker
-
-    # not for --help
     from silkwatch.connectors.kafka.publisher import bootstrap_servers, ensure_topic
 
+    # Create the topics first: Faust skips a source topic that does not exist when the
+    # group is assigned, and would not consume it until the next rebalance.
     bootstrap = bootstrap_servers(settings.broker)
     wait_for_broker(bootstrap)  # started before its broker: two lines, not a failed start
     ensure_topic(bootstrap, settings.flows_topic, settings.partitions)

@@ -190,8 +190,7 @@ def test_empty_inputs_are_no_flows(tmp_path):
 
 
 def test_a_pcap_goes_through_the_exporter_chain_when_asked(capsys):
-    """``--input-format pcap``: softflowd → nfcapd → nfdump, as silkwatch.connectors.pcapflows runs
-    it."""
+    """``--input-format pcap``: softflowd → nfcapd → nfdump, as ``connectors/pcapflows.py`` does."""
     pcap = SHARED / "data" / "real" / "pcap" / "benign" / "chrissanders-dns_query_response.pcapng"
     assert main(["filter", "--input-format=pcap", "--proto=17", "--print-stat", str(pcap)]) == 0
     assert capsys.readouterr().err == (
