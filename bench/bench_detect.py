@@ -110,7 +110,7 @@ def memory(pairs: int) -> None:
     for offset, batch in enumerate(batches):
         processor.process(batch, offset)
     state = processor.state.pairs
-    state.merge()
+    state.compact()
     allocated, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     events = len(state.events)

@@ -237,7 +237,7 @@ def _sketches(
 ) -> dict[HostKey, Sketch]:
     """Per (host, hour): the ``k`` destinations and ports with the largest single flow
     (``received``: the ``k`` sources that sent the host its largest flows, no ports)."""
-    pairs.merge()
+    pairs.compact()
     own, peer = (slice(2, 4), (0, 1)) if received else (slice(0, 2), (2, 3))
     owner = hosts.find(pairs.index.keys[:, own])
     slots = np.flatnonzero(owner >= 0)

@@ -141,7 +141,7 @@ def pair_features(
     >>> f.flows.tolist(), c.count.tolist(), c.period_ms.tolist(), c.rel_mad.tolist()
     ([20], [20], [64000.0], [0.0])
     """
-    pairs.merge()
+    pairs.compact()
     slots = np.asarray(slots, dtype=np.int64)
     n = len(slots)
     rows, segment = pairs.rows_of(slots)

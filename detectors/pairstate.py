@@ -6,7 +6,7 @@ pooled event store, 16 bytes a flow (start relative to :attr:`PairState.base_ms`
 duration, bytes, packets), grouped by slot and sorted by time, so a batch is a
 few vectorised passes whatever the number of pairs, and a pair's history is a
 slice. New flows are appended to a pending list and merged into the store when
-someone reads it (:meth:`PairState.merge`): one linear pass over the store,
+someone reads it (:meth:`PairState.compact`): one linear pass over the store,
 amortised over every batch since the last read.
 
 Per pair at most ``max_events`` flows are kept, and none older than
@@ -96,7 +96,7 @@ class PairState:
     >>> slots = state.update(make_batch(sip=["10.0.0.1"] * 3, dip=["1.2.3.4"] * 3, dport=[443] * 3,
     ...                         proto=[6] * 3, stime_ms=[0, 60_000, 3_600_000],
     ...                         bytes=[300, 200, 100], packets=[3, 2, 1]))
-    >>> len(state), state.merge()
+    >>> len(state), state.compact()
     (1, 1)
     >>> h = state.history(0)
     >>> h.events[:, :3].tolist(), h.hour_totals.tolist()  # the oldest flow is over the cap
@@ -175,7 +175,7 @@ class PairState:
         self._pending_rows += len(batch)
         return slots
 
-    def merge(self) -> int:
+    def compact(self) -> int:
         """Fold pending flows into the event store, trim windows and caps; returns slots.
 
         One compiled pass (:func:`silkwatch.detectors._keyindex.merge_events`) merges each
@@ -219,7 +219,7 @@ class PairState:
 
     def view(self, slots: np.ndarray) -> PairView:
         """The pairs of ``slots`` for the scorers, every other pair reachable by key."""
-        self.merge()
+        self.compact()
         return PairView(self, np.asarray(slots, dtype=np.int64), self.segment_starts())
 
     def _events_of(self, slot: int, start: int) -> np.ndarray:
@@ -233,7 +233,7 @@ class PairState:
         return events
 
     def rows_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where the events of ``slots`` are in :attr:`events` (after :meth:`merge`).
+        """Where the events of ``slots`` are in :attr:`events` (after :meth:`compact`).
 
         Returns (rows, owner): the event rows, slot by slot in time order, and for
         each row the index in ``slots`` it belongs to.
@@ -242,7 +242,7 @@ class PairState:
         return _runs(self.segment_starts()[slots], counts), np.repeat(np.arange(len(slots)), counts)
 
     def segment_starts(self) -> np.ndarray:
-        """Where each slot's events start in :attr:`events` (after :meth:`merge`)."""
+        """Where each slot's events start in :attr:`events` (after :meth:`compact`)."""
         return np.cumsum(self.counts) - self.counts
 
     def expire(self, watermark_ms: int) -> int:
@@ -264,7 +264,7 @@ class PairState:
         limit = self.config.max_pairs
         if len(self) <= limit:
             return 0
-        self.merge()
+        self.compact()
         evict = len(self) - int(limit * (1.0 - slack))
         # the `evict` stalest without sorting them all: those older than the newest
         # flow of the evict-th stalest, then the fewest flows among its ties
@@ -349,7 +349,7 @@ class PairState:
 
     def _keep(self, keep: np.ndarray) -> None:
         """Keep only the slots where ``keep`` holds, in every column and the event store."""
-        self.merge()
+        self.compact()
         remap = self.index.keep(keep)
         self.events = self.events[np.repeat(keep, self.counts)]
         self.counts = self.counts[keep]
@@ -374,7 +374,7 @@ class PairState:
             return
         if newest_ms - self.base_ms < _REBASE_AFTER_MS:
             return
-        self.merge()
+        self.compact()
         new_base = newest_ms - self.config.window_ms - 2 * HOUR_MS
         shift = new_base - self.base_ms
         segment = np.repeat(np.arange(len(self.counts)), self.counts)

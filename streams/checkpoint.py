@@ -66,7 +66,7 @@ class CheckpointError(SilkwatchError):
 def dump_state(state: DetectionState, *, partition: int) -> bytes:
     """The state as one ``.npz`` archive (uncompressed: it is mostly random keys)."""
     pairs = state.pairs
-    pairs.merge()
+    pairs.compact()
     arrays: dict[str, np.ndarray] = {
         "pairs.keys": pairs.index.keys,
         "pairs.events": pairs.events.view(np.uint32).reshape(-1, 4),

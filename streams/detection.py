@@ -323,7 +323,7 @@ class DetectionProcessor:
             without a flow since were scored then, on the same flows
         """
         pairs = self.state.pairs
-        pairs.merge()
+        pairs.compact()
         # received copies are scored in their sources' partitions
         live = pairs.own & (pairs.counts > 0) & (pairs.first_ms <= now_ms)
         chosen = chosen[: len(pairs)] & live

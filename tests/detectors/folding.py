@@ -19,7 +19,7 @@ def fold_pairs(
     state = PairState(config, seed=7)
     for batch in batches:
         state.update(batch)
-    state.merge()
+    state.compact()
     return state.histories(np.flatnonzero(state.counts > 0))
 
 

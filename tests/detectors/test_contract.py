@@ -47,7 +47,7 @@ _TIGHT = PairConfig(window_ms=2 * HOUR_MS, max_events=16)
 
 
 def _pair_view(state: PairState) -> dict:
-    state.merge()
+    state.compact()
     return {
         key: (h.events.tobytes(), h.sport_lo, h.sport_hi)
         for key, h in state.histories(np.flatnonzero(state.counts > 0)).items()

@@ -45,7 +45,7 @@ def test_histories_equal_the_reference_whatever_the_batches(
     for start in range(0, len(flows), batch_rows):
         state.update(flows[start : start + batch_rows])
         if start % (3 * batch_rows) == 0:
-            state.merge()  # reads in between batches must not change the result
+            state.compact()  # reads in between batches must not change the result
     expected = pair_deltas(flows, config)
     got = state.histories(np.arange(len(state)))
     assert len(got) == len(expected) == 400
@@ -96,7 +96,7 @@ def test_shed_evicts_the_stalest_ties_by_fewest_flows_then_slot() -> None:
     flows["stime_ms"] = rng.choice([0, 60_000, 120_000], len(flows))
     state = PairState(PairConfig(max_pairs=300), seed=2)
     state.update(flows)
-    state.merge()
+    state.compact()
     order = np.lexsort((np.arange(len(state)), state.counts, state.last_ms))
     keys = state.index.keys.copy()
     assert state.shed() == len(keys) - 285

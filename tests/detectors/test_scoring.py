@@ -24,7 +24,7 @@ def state_of(batches) -> tuple[PairState, int]:
     state = PairState(seed=1)
     for batch in batches:
         state.update(batch)
-    state.merge()
+    state.compact()
     return state, int(max(b["stime_ms"].max() for b in batches))
 
 
