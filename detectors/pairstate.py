@@ -20,6 +20,7 @@ the scorers read; the scorers never see the columns.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -383,6 +384,98 @@ class PairState:
         self.events["t"] -= np.uint32(shift)
         self.counts = np.bincount(segment[keep], minlength=len(self.counts)).astype(np.int64)
         self.base_ms = new_base
+
+    def empty(self) -> PairState:
+        """No pairs yet, with the same window and caps."""
+        return PairState(self.config)
+
+    def merge(self, other: PairState) -> None:
+        """Fold another state's pairs into this one, as if its flows had come after ours.
+
+        Per pair the columns combine (first and last start, source-port range,
+        handshakes; ``own`` as the later flows left it), the other's flows (stored and
+        pending) join the pending ones here and its overflow hours add up. The window
+        and the cap apply at the next :meth:`compact`, to both sides' flows together,
+        as in one state fed both inputs. (A side compacted before, like a state read
+        between batches, may have counted a flow of the window's first hour as
+        overflow that one compaction of everything would have dropped.)
+
+        Examples
+        --------
+        >>> from silkwatch.detectors.schema import make_batch
+        >>> flows = make_batch(sip=["10.0.0.1"] * 3, dip=["1.2.3.4"] * 3, dport=[443] * 3,
+        ...                    stime_ms=[0, 60_000, 3_600_000], bytes=[300, 200, 100])
+        >>> whole, first = PairState(PairConfig(max_events=2)), PairState(PairConfig(max_events=2))
+        >>> _ = whole.update(flows), first.update(flows[:2])
+        >>> second = first.empty()
+        >>> _ = second.update(flows[2:])
+        >>> first.merge(second)
+        >>> first.result() == whole.result(), len(first.history(0).events)
+        (True, 2)
+        """
+        n = len(other)
+        if n == 0:
+            return
+        slots = self.index.slots(other.index.keys)
+        self._grow(len(self.index))
+        self.first_ms[slots] = np.minimum(self.first_ms[slots], other.first_ms[:n])
+        self.last_ms[slots] = np.maximum(self.last_ms[slots], other.last_ms[:n])
+        self.sport_lo[slots] = np.minimum(self.sport_lo[slots], other.sport_lo[:n])
+        self.sport_hi[slots] = np.maximum(self.sport_hi[slots], other.sport_hi[:n])
+        self.touched[slots] = np.maximum(self.touched[slots], other.touched[:n])
+        self.opened[slots] += other.opened[:n]
+        self.answered[slots] += other.answered[:n]
+        self.candidate[slots] |= other.candidate[:n]
+        self.own[slots] = other.own[:n]
+        for slot, hours in other.overflow.items():
+            mine = self.overflow.setdefault(int(slots[slot]), {})
+            for hour, row in hours.items():
+                mine[hour] = mine.get(hour, 0) + row
+        for counter in dataclasses.fields(PairCounters):
+            held = getattr(self.counters, counter.name) + getattr(other.counters, counter.name)
+            setattr(self.counters, counter.name, held)
+        owners = [np.repeat(np.arange(n), other.counts[:n]), *(s for s, _ in other._pending)]
+        events = np.concatenate([other.events, *(e for _, e in other._pending)])
+        if len(events) == 0:
+            return
+        start = events["t"].astype(np.int64) + other.base_ms
+        if self.base_ms is None:
+            self.base_ms = other.base_ms  # as if this state had seen the other's first batch
+        self._rebase(int(start.min()), int(start.max()))
+        fresh = start >= self.base_ms
+        self.counters.stale_flows += int(np.count_nonzero(~fresh))
+        events = events[fresh]
+        events["t"] = start[fresh] - self.base_ms
+        self._pending.append((slots[np.concatenate(owners)][fresh], events))
+        self._pending_rows += len(events)
+
+    def result(self) -> tuple[tuple, ...]:
+        """Every pair in key order: its key words, first and last start, source-port range,
+        handshakes, retained flows (``[stime_ms, elapsed_ms, bytes, packets]`` int64 rows
+        as bytes) and overflow hours. Compacts first, which changes no number."""
+        self.compact()
+        n = len(self)
+        keys = self.index.keys
+        order = np.lexsort(keys.T[::-1])
+        starts = self.segment_starts()
+        columns = (self.first_ms, self.last_ms, self.sport_lo, self.sport_hi, self.opened)
+        values = [c[:n][order].tolist() for c in (*columns, self.answered)]
+        rows = zip(order.tolist(), keys[order].tolist(), *values, strict=True)
+        return tuple(
+            (
+                tuple(key),
+                *numbers,
+                self._events_of(slot, int(starts[slot])).tobytes(),
+                self._overflow_rows(slot),
+            )
+            for slot, key, *numbers in rows
+        )
+
+    def _overflow_rows(self, slot: int) -> tuple[tuple[int, ...], ...]:
+        """A slot's overflow hours as ``(hour, flows, bytes, packets, duration_ms)``, in order."""
+        return tuple(
+            sorted((hour, *row.tolist()) for hour, row in self.overflow.get(slot, {}).items())
+        )
 
 
 class PairView(Mapping[PairKey, PairHistory]):
