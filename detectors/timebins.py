@@ -243,11 +243,16 @@ class VolumeCounter:
     --------
     >>> from silkwatch.detectors.schema import make_batch
     >>> counter = VolumeCounter(bin_ms=100, scheme="start-spike", origin_ms=0)
-    >>> counter.add(make_batch(stime_ms=[5, 150], bytes=[10, 20]))
-    >>> counter.add(make_batch(stime_ms=[60, 10**12], bytes=[1, 2]))
+    >>> counter.update(make_batch(stime_ms=[5, 150], bytes=[10, 20]))
+    >>> counter.update(make_batch(stime_ms=[60, 10**12], bytes=[1, 2]))
     >>> v = counter.result()
     >>> v.bin_start_ms.tolist(), v.bytes.tolist()
     ([0, 100, 1000000000000], [11.0, 20.0, 2.0])
+    >>> other = counter.empty()
+    >>> other.update(make_batch(stime_ms=[170], bytes=[4]))
+    >>> counter.merge(other)
+    >>> counter.result().bytes.tolist()
+    [11.0, 24.0, 2.0]
     """
 
     def __init__(self, *, bin_ms: int, scheme: int | str, origin_ms: int) -> None:
@@ -259,7 +264,11 @@ class VolumeCounter:
         self._flows = 0
         self._apart = empty_bins()
 
-    def add(self, batch: FlowBatch) -> None:
+    def empty(self) -> VolumeCounter:
+        """No flows yet, on the same grid and load scheme."""
+        return VolumeCounter(bin_ms=self.bin_ms, scheme=self.scheme, origin_ms=self.origin_ms)
+
+    def update(self, batch: FlowBatch) -> None:
         """Count a batch's flows (``stime_ms``, ``elapsed_ms``, ``bytes``, ``packets``).
 
         The kernel adds flows until one reaches outside the window; only then are the
@@ -290,6 +299,14 @@ class VolumeCounter:
                 self._apart = merge_bins(self._apart, volumes)
                 return
             self._grow(first, last)
+
+    def merge(self, other: VolumeCounter) -> None:
+        """Add another counter's bins (same grid and scheme), as :func:`merge_bins` adds them."""
+        grid = (self.bin_ms, self.scheme, self.origin_ms)
+        if (other.bin_ms, other.scheme, other.origin_ms) != grid:
+            raise ValueError("cannot merge counters of different bins or load schemes")
+        self._flows += other._flows
+        self._apart = merge_bins(self._apart, other.result())
 
     def result(self) -> BinVolumes:
         """Every bin a flow touched, in time order."""

@@ -524,7 +524,7 @@ def run(args: argparse.Namespace) -> int:
         if counter is None:
             origin = _origin_ms(int(batch["stime_ms"][0]), bin_ms, start_ms, end_ms)
             counter = VolumeCounter(bin_ms=bin_ms, scheme=scheme, origin_ms=origin)
-        counter.add(batch)
+        counter.update(batch)
     origin = counter.origin_ms if counter else 0
     merged = counter.result() if counter else empty_bins()
     # from here on, bins are counted from rwcount's origin (its --bin-slots numbers)

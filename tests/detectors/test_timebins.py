@@ -230,7 +230,7 @@ def test_counter_holds_rwcounts_doubles(scheme, bin_ms):
     expected = rwcount_reference(flows, origin, bin_ms, scheme)
     counter = timebins.VolumeCounter(bin_ms=bin_ms, scheme=scheme, origin_ms=origin)
     for start in range(0, len(batch), 97):  # the window grows batch after batch
-        counter.add(batch[start : start + 97])
+        counter.update(batch[start : start + 97])
     assert _as_dict(counter.result()) == expected  # exactly: the same doubles
     (one_batch,) = timebins.bin_volumes_by(
         batch, bin_ms=bin_ms, scheme=scheme, groups=[None], origin_ms=origin
@@ -254,9 +254,9 @@ def test_counter_keeps_a_far_record_apart():
 
     counter = timebins.VolumeCounter(bin_ms=1, scheme="time-proportional", origin_ms=0)
     tracemalloc.start()
-    counter.add(make_batch(stime_ms=[5, 9], elapsed_ms=[2, 0], bytes=[30, 7]))
-    counter.add(make_batch(stime_ms=[10**13], bytes=[4]))  # 300 years ahead, 1 ms bins
-    counter.add(make_batch(stime_ms=[6], bytes=[1]))
+    counter.update(make_batch(stime_ms=[5, 9], elapsed_ms=[2, 0], bytes=[30, 7]))
+    counter.update(make_batch(stime_ms=[10**13], bytes=[4]))  # 300 years ahead, 1 ms bins
+    counter.update(make_batch(stime_ms=[6], bytes=[1]))
     got = counter.result()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
