@@ -90,6 +90,7 @@ def read_flows(
     on_error: ErrorPolicy = stop_on_malformed,
     summary: ReadSummary | None = None,
     columns: frozenset[str] | None = None,
+    in_place: bool = False,
 ) -> Iterator[FlowBatch]:
     """Batches of ``FLOW_DTYPE`` flows from any supported file, or stdin for ``-``.
 
@@ -103,6 +104,9 @@ def read_flows(
     :param columns: the batch columns the caller reads; a SiLK file decodes only
         those (the others keep their defaults), text formats fill every column.
         Default - all
+    :param in_place: a SiLK file whose records store every one of ``columns`` plainly
+        gives views of its records with just those columns, in the file's widths
+        (``SilkFile.iter_positioned``). Default - False
 
     Example::
 
@@ -123,7 +127,8 @@ def read_flows(
             # the SiLK reader is optional at import
             from silkwatch.connectors.silk import read_batches
 
-            yield from read_batches(raw if name == "-" else Path(name), rows=rows, columns=columns)
+            source = raw if name == "-" else Path(name)
+            yield from read_batches(source, rows=rows, columns=columns, in_place=in_place)
             return
         summary = summary or ReadSummary(name, format)
         if binary == "nfcapd":

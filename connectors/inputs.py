@@ -140,6 +140,7 @@ def iter_inputs(
     on_error: ErrorPolicy | None = None,
     run: InputRun | None = None,
     keep_going: bool | None = None,
+    in_place: bool = False,
 ) -> Iterator[FlowBatch]:
     """Every batch of every file in order (see :func:`resolve_inputs` for the names).
 
@@ -151,6 +152,7 @@ def iter_inputs(
     :param format: the input format, or ``auto`` to sniff each file. Default - auto
     :param rows: most flows per batch. Default - 65,536
     :param columns: the batch columns the caller reads (SiLK files decode only those)
+    :param in_place: SiLK records may come as views with just ``columns`` (``read_flows``)
     :param on_error: the policy for malformed text lines. Default - stop at the first
     :param run: filled with the number of files read and failed
     :param keep_going: report a damaged file and go on even when it is the only one
@@ -166,7 +168,12 @@ def iter_inputs(
         run.files += 1  # files opened, as rwfilter's statistics count them
         try:
             yield from read_flows(
-                name, format=format, rows=rows, columns=columns, on_error=on_error
+                name,
+                format=format,
+                rows=rows,
+                columns=columns,
+                on_error=on_error,
+                in_place=in_place,
             )
         except SilkwatchError as exc:
             if not (keep_going or (keep_going is None and len(files) > 1)):

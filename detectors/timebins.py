@@ -345,18 +345,31 @@ def _window_volumes(
 
 
 class _FlowColumns(NamedTuple):
-    """The four columns the kernel reads, as (strided, uncopied) views of a batch."""
+    """The four columns the kernel reads, as (strided, uncopied) views of a batch.
+
+    The counters may be 32-bit (a batch that is a view of SiLK records, which store
+    them so): the kernel reads either width in place.
+    """
 
     start: np.ndarray  # int64
     elapsed: np.ndarray  # uint32
-    bytes: np.ndarray  # uint64
-    packets: np.ndarray  # uint64
+    bytes: np.ndarray  # uint32 or uint64
+    packets: np.ndarray  # uint32 or uint64
 
     @classmethod
     def of(cls, batch: FlowBatch) -> _FlowColumns:
-        types = (np.int64, np.uint32, np.uint64, np.uint64)
-        names = ("stime_ms", "elapsed_ms", "bytes", "packets")
-        return cls(*(np.asarray(batch[n], t) for n, t in zip(names, types, strict=True)))
+        counters = batch["bytes"], batch["packets"]
+        if len({c.dtype for c in counters}) > 1 or counters[0].dtype not in _COUNTER_TYPES:
+            counters = tuple(np.asarray(c, np.uint64) for c in counters)
+        return cls(
+            np.asarray(batch["stime_ms"], np.int64),
+            np.asarray(batch["elapsed_ms"], np.uint32),
+            *counters,
+        )
+
+
+#: counter types the kernel reads in place (bytes and packets of one type)
+_COUNTER_TYPES = (np.dtype(np.uint32), np.dtype(np.uint64))
 
 
 def _compact_groups(group: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:

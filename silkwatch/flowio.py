@@ -94,8 +94,10 @@ def read_inputs(
     columns: frozenset[str] | None = None,
     run=None,
     keep_going: bool | None = None,
+    in_place: bool = False,
 ) -> Iterator:
-    """Batches of every input the command line names (``args.inputs``, or ``files``)."""
+    """Batches of every input the command line names (``args.inputs``, or ``files``);
+    ``columns`` and ``in_place`` as :func:`silkwatch.connectors.inputs.iter_inputs` takes them."""
     from silkwatch.connectors.flowtext.policy import allow_bad_lines
     from silkwatch.connectors.inputs import iter_inputs, resolve_inputs
 
@@ -108,6 +110,7 @@ def read_inputs(
         on_error=allow_bad_lines(args.skip_bad_lines),
         run=run,
         keep_going=keep_going,
+        in_place=in_place,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,11 @@ _BIG_U4 = np.dtype(">u4")  # IPv4 addresses inside 16-byte columns are big-endia
 _SERVER_PORTS = np.array([80, 443, 8080, 0], dtype=np.uint16)
 _ICMP_LIKE = np.isin(np.arange(256), [_ICMP, _ICMP6])  # protocol → may need the port fix
 _STATE_AT, _IPV6_AT = FLOW_DTYPE.fields["tcp_state"][1], FLOW_DTYPE.fields["ipv6"][1]
+#: columns not read as stored: addresses are widened to 16 bytes, the others are what
+#: SiLK's fix-ups (``_finish``) may change
+_FIXED_UP = frozenset(
+    {*_IP_COLUMNS, "tcp_state", "ipv6", "init_flags", "rest_flags", "sport", "dport"}
+)
 
 
 def _ip_parts(base: np.dtype, offsets: dict[str, int]) -> np.dtype:
@@ -197,6 +203,40 @@ class Layout:
             FieldMoves(self.rec_size, FLOW_DTYPE.itemsize, moves),
             v6_absent if self.ipv6_capable else (),
             ports="sport" in wanted,
+        )
+
+    @functools.cache  # noqa: B019 - as above
+    def in_place(self, big_endian: bool, columns: frozenset[str]) -> np.dtype | None:
+        """A dtype that reads just ``columns`` in place from records of this layout, or None.
+
+        Possible when each column is stored under its own name, in native byte order,
+        and nothing after the copy changes it (no unpacking step, no hour packing, not
+        a field SiLK's fix-ups touch): then the column is the stored field itself, in
+        the width the file has (counters are often 32-bit). ``decode`` copies every
+        record into a 104-byte batch row; a caller that reads a few numeric columns
+        (``silkwatch count``) can skip that pass and its memory.
+
+        >>> generic = find_layout(F.FT_RWGENERIC, 5)
+        >>> view = generic.in_place(False, frozenset({"stime_ms", "bytes"}))
+        >>> [(name, str(view[name]), view.fields[name][1]) for name in view.names], view.itemsize
+        ([('bytes', 'uint32', 36), ('stime_ms', 'int64', 0)], 52)
+        >>> generic.in_place(False, frozenset({"sport"}))  # SiLK's ICMP fix-up may change it
+        >>> generic.in_place(True, frozenset({"bytes"})) is None  # not this machine's order
+        True
+        """
+        raw = self.dtype(big_endian)
+        native = big_endian == (sys.byteorder == "big")
+        plain = native and not self.steps and not self.hour_packed
+        if not columns or not plain or not columns <= self.stored - _FIXED_UP:
+            return None
+        names = sorted(columns)
+        return np.dtype(
+            {
+                "names": names,
+                "formats": [raw.fields[name][0] for name in names],
+                "offsets": [raw.fields[name][1] for name in names],
+                "itemsize": self.rec_size,
+            }
         )
 
     @functools.cached_property

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+import numpy as np
+
 from silkwatch.connectors.silk.codecs import (
     MAX_BLOCK_BYTES,
     CorruptBlock,
@@ -319,10 +321,14 @@ class SilkFile(SilkStream):
         return self
 
     def iter_batches(
-        self, rows: int = DEFAULT_ROWS, *, columns: frozenset[str] | None = None
+        self,
+        rows: int = DEFAULT_ROWS,
+        *,
+        columns: frozenset[str] | None = None,
+        in_place: bool = False,
     ) -> Iterator[FlowBatch]:
         """Batches of at most ``rows`` flows, in file order (see ``iter_positioned``)."""
-        for batch, _ in self.iter_positioned(rows, columns=columns):
+        for batch, _ in self.iter_positioned(rows, columns=columns, in_place=in_place):
             yield batch
 
     def iter_positioned(
@@ -332,6 +338,7 @@ class SilkFile(SilkStream):
         resume: Position | None = None,
         tail_ok: bool = False,
         columns: frozenset[str] | None = None,
+        in_place: bool = False,
     ) -> Iterator[tuple[FlowBatch, Position]]:
         """Batches with the position just after each, for checkpoints.
 
@@ -340,6 +347,11 @@ class SilkFile(SilkStream):
         columns
             Decode only these batch columns; the others keep their defaults.
             Default - all of them.
+        in_place
+            When the layout stores every one of ``columns`` as it is
+            (``Layout.in_place``), a batch is a read-only view of the records with
+            just those columns, in the widths the file stores: no decoding, no copy.
+            Default - False (``FLOW_DTYPE`` batches).
         resume
             Continue from a position an earlier read returned (needs a seekable,
             uncompressed-on-disk stream). Default - the first record.
@@ -359,6 +371,7 @@ class SilkFile(SilkStream):
                 self._input.seek(resume.offset)
             skip = resume.skip
         rec_size = self.layout.rec_size
+        view = self.layout.in_place(self.header.big_endian, columns) if in_place else None
         pending: deque[_Chunk] = deque()
         count, end_offset = 0, self._input.offset
         error: SilkFormatError | None = None
@@ -380,9 +393,12 @@ class SilkFile(SilkStream):
                     end_offset = chunk.end
                     pending.popleft()
             records = parts[0] if len(parts) == 1 else b"".join(parts)
-            batch = decode(
-                self.layout, records, self.header.big_endian, self.header.packedfile, columns
-            )
+            if view is not None:
+                batch = np.frombuffer(records, dtype=view)
+            else:
+                batch = decode(
+                    self.layout, records, self.header.big_endian, self.header.packedfile, columns
+                )
             head = pending[0] if pending else None
             return batch, Position(head.start, head.delivered) if head else Position(end_offset)
 
@@ -442,6 +458,7 @@ def read_batches(
     start_ms: int | None = None,
     end_ms: int | None = None,
     columns: frozenset[str] | None = None,
+    in_place: bool = False,
 ) -> Iterator[FlowBatch]:
     """Flow batches from a file, ``-`` (stdin), a binary stream or a repository.
 
@@ -459,13 +476,16 @@ def read_batches(
     columns
         Decode only these batch columns, the others keep their defaults
         (``layouts.decode``). Default - all of them.
+    in_place
+        Batches that are views of the records where the layout allows
+        (``SilkFile.iter_positioned``). Default - False.
     """
     if isinstance(source, str | os.PathLike) and str(source) != "-" and Path(source).is_dir():
         for hour_file in iter_repository(
             Path(source), sensors=sensors, types=types, start_ms=start_ms, end_ms=end_ms
         ):
             with open_silk(hour_file.path) as silk:
-                yield from silk.iter_batches(rows, columns=columns)
+                yield from silk.iter_batches(rows, columns=columns, in_place=in_place)
         return
     with open_silk(source) as silk:
-        yield from silk.iter_batches(rows, columns=columns)
+        yield from silk.iter_batches(rows, columns=columns, in_place=in_place)

@@ -140,9 +140,11 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def iter_input(
-    args: argparse.Namespace, columns: frozenset[str] | None = None
+    args: argparse.Namespace, columns: frozenset[str] | None = None, *, in_place: bool = False
 ) -> Iterator[FlowBatch]:
-    """Every batch of every input, in order; SiLK files decode only ``columns``.
+    """Every batch of every input, in order; SiLK files decode only ``columns`` (with
+    ``in_place``, records that store them plainly are not decoded: the batches are
+    views of the records with just those columns, in the file's integer widths).
 
     No input named reads stdin, as SiLK's tools do. ``--ipv6-policy`` drops or
     converts records here, before any computation. The batches are read on a
@@ -155,7 +157,7 @@ def iter_input(
     copy_input(args, inputs)
 
     def batches() -> Iterator[FlowBatch]:
-        for batch in read_inputs(args, inputs, rows=READ_ROWS, columns=columns):
+        for batch in read_inputs(args, inputs, rows=READ_ROWS, columns=columns, in_place=in_place):
             yield apply_ipv6_policy(batch, policy)
 
     return read_ahead(batches())
@@ -518,7 +520,7 @@ def run(args: argparse.Namespace) -> int:
     scheme = parse_load_scheme(args.load_scheme)  # fail before reading any input
     start_ms, end_ms = window(args, bin_ms)
     counter = None
-    for batch in iter_input(args, VOLUME_COLUMNS):
+    for batch in iter_input(args, VOLUME_COLUMNS, in_place=True):  # the kernel reads records
         if not len(batch):
             continue
         if counter is None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from silkwatch.connectors.silk import Compression, FileFormat, read_batches, read_header
+from silkwatch.connectors.silk.layouts import find_layout
 from silkwatch.connectors.silk.site import flowtype_id, sensor_id
 from silkwatch.connectors.silk.text import (
     FIELDS,
@@ -25,7 +26,7 @@ from silkwatch.connectors.silk.text import (
     parse_tcp_flags,
     parse_time_ms,
 )
-from silkwatch.detectors.schema import FlowBatch, ip_strings, parse_ip
+from silkwatch.detectors.schema import FLOW_DTYPE, FlowBatch, ip_strings, parse_ip
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 SILK = SHARED / "data" / "silk"
@@ -205,6 +206,48 @@ def test_columns_not_asked_for_keep_their_defaults():
     assert int(some["bytes"].sum()) == 422_463_836  # the README's byte total
     assert not some["packets"].any() and not some["elapsed_ms"].any()
     assert set(ip_strings(some["dip"], some["ipv6"])) == {"0.0.0.0"}
+
+
+COUNTED = frozenset({"stime_ms", "elapsed_ms", "bytes", "packets"})  # what count reads
+
+
+@pytest.mark.parametrize("source", sorted({s for _, s, _ in GOLDEN_CASES}), ids=lambda p: p.name)
+def test_in_place_batches_hold_the_decoded_values(source):
+    full = read_all(source)
+    batches = list(read_batches(source, rows=1000, columns=COUNTED, in_place=True))
+    some = np.concatenate(batches)
+    for name in COUNTED:
+        assert some[name].tolist() == full[name].tolist(), name
+    header = read_header(source)
+    layout = find_layout(header.file_format, header.rec_version)
+    if layout.in_place(header.big_endian, COUNTED) is not None:  # views of the records
+        view = batches[0]
+        assert set(view.dtype.names) == COUNTED and view.dtype.itemsize == header.rec_size
+        assert not view.flags.writeable and not view.flags.owndata
+    else:
+        assert some.dtype == FLOW_DTYPE
+
+
+def test_in_place_reads_the_formats_silk_writes_by_default():
+    """rwIPv6Routing (v1, v3) and rwGeneric v5 in this machine's byte order, any compression;
+    not the bit-packed, hour-packed or other-endian ones."""
+    found = {}
+    for source in sorted({s for _, s, _ in GOLDEN_CASES}):
+        header = read_header(source)
+        layout = find_layout(header.file_format, header.rec_version)
+        found[source.name] = layout.in_place(header.big_endian, COUNTED) is not None
+    assert sorted(name for name, yes in found.items() if yes) == [
+        "FT_RWGENERIC_DOF_c0.rw",
+        "FT_RWGENERIC_DOF_c1.rw",
+        "FT_RWGENERIC_DOF_c2.rw",
+        "FT_RWGENERIC_DOF_c3.rw",
+        "FT_RWIPV6ROUTING-v1-c1-L.dat",
+        "FT_RWIPV6ROUTING-v3-c3-L.dat",
+        "handmade.rw",
+        "v6mix.rw",
+    ]
+    assert find_layout(FileFormat.FT_RWGENERIC, 5).in_place(False, COUNTED) is not None
+    assert find_layout(FileFormat.FT_RWGENERIC, 5).in_place(False, COUNTED | {"sport"}) is None
 
 
 # --------------------------------------------------------------------------- README invariants

@@ -220,10 +220,24 @@ def _as_dict(volumes):
     return dict(zip(volumes.bin_start_ms.tolist(), cells, strict=True))
 
 
+def _stored_32_bit(batch):
+    """The four columns with 32-bit counters, as most SiLK formats store them (``silkwatch
+    count`` hands the kernel such views of the records)."""
+    names = ("stime_ms", "elapsed_ms", "bytes", "packets")
+    out = np.zeros(len(batch), list(zip(names, ("<i8", "<u4", "<u4", "<u4"), strict=True)))
+    for name in names:
+        out[name] = batch[name] % 2**32 if name in ("bytes", "packets") else batch[name]
+    return out
+
+
 @pytest.mark.parametrize("scheme", range(7))
 @pytest.mark.parametrize("bin_ms", [30_000, 7])
-def test_counter_holds_rwcounts_doubles(scheme, bin_ms):
+@pytest.mark.parametrize("counters", ["64-bit", "32-bit"])
+def test_counter_holds_rwcounts_doubles(scheme, bin_ms, counters):
     batch = _random_flows(scheme, 600, bin_ms)
+    if counters == "32-bit":
+        batch = _stored_32_bit(batch)
+        assert timebins._FlowColumns.of(batch).bytes.dtype == np.uint32  # read in place
     origin = 1_434_326_400_000  # two days before the day of the flows, as rwcount
     columns = ("stime_ms", "elapsed_ms", "bytes", "packets")
     flows = zip(*(batch[n].tolist() for n in columns), strict=True)
@@ -281,6 +295,20 @@ def test_kernel_refuses_mismatched_buffers():
     assert window[0].tolist() == [[1, 0, 0], [2, 7, 0], [0, 0, 0]]
     with pytest.raises(ValueError, match="1-D columns of one length"):
         _timebins.span(columns.start[:1], *columns[1:], 0, 10, 4)
+    with pytest.raises(ValueError, match="both uint32 or both uint64"):
+        _timebins.span(*columns[:3], columns.packets.astype(np.uint32), 0, 10, 4)
+
+
+def test_counters_of_mixed_or_foreign_types_are_read_as_uint64():
+    batch = np.zeros(
+        2, [("stime_ms", "<i8"), ("elapsed_ms", "<u4"), ("bytes", "<u4"), ("packets", ">u8")]
+    )
+    batch["bytes"], batch["packets"] = [7, 2**32 - 1], [1, 2**40]
+    columns = timebins._FlowColumns.of(batch)
+    assert (columns.bytes.dtype, columns.packets.dtype) == (np.uint64, np.uint64)
+    assert columns.bytes.tolist() == [7, 2**32 - 1] and columns.packets.tolist() == [1, 2**40]
+    volumes = bin_volumes(batch, bin_ms=10, scheme="start-spike")
+    assert volumes.bytes.tolist() == [7.0 + 2**32 - 1] and volumes.packets.tolist() == [1 + 2**40]
 
 
 def test_state_pickles():
