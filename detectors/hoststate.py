@@ -12,6 +12,8 @@ filled from the pair state.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from silkwatch.detectors.hosts import HOUR_MS, HostHour, HostKey, HourSenders, Peer, Port, SentHours
@@ -22,6 +24,10 @@ from silkwatch.detectors.schema import FlowBatch, ip_words
 #: the int64 total columns, in :class:`HostHour`'s order
 TOTALS = ("flows", "packets", "bytes", "served_packets", "served_bytes")
 
+#: which side of a flow a :class:`HostHours` counts it for
+Direction = Literal["sent", "received"]
+_HOST_COLUMN: dict[str, str] = {"sent": "sip", "received": "dip"}
+
 #: one (host, hour)'s destination and port sketches: (:data:`Peer` tuples, :data:`Port` tuples)
 Sketch = tuple[tuple[Peer, ...], tuple[Port, ...]]
 
@@ -29,6 +35,8 @@ Sketch = tuple[tuple[Peer, ...], tuple[Port, ...]]
 class HostHours:
     """One direction's per (host, hour) totals.
 
+    :param direction: ``"sent"`` counts each flow for its source (sip),
+        ``"received"`` for its destination (dip)
     :param seed: the key index's hash seed. Default - random
 
     Examples
@@ -37,16 +45,26 @@ class HostHours:
     >>> b = make_batch(sip=["10.0.0.1", "10.0.0.1", "10.0.0.2"], dip=["8.8.8.8"] * 3,
     ...                sport=[5000, 5001, 53], dport=[53, 53, 5000], packets=[1, 10, 2],
     ...                bytes=[60, 9000, 130], stime_ms=[0, 1000, 3_600_000])
-    >>> sent = HostHours()
-    >>> sent.update(b, b["sip"])
+    >>> sent = HostHours("sent")
+    >>> sent.update(b)
     >>> h = sent.hour_of(parse_ip("10.0.0.1")[0], 0)
     >>> h.flows, h.packets, h.bytes, h.served_bytes, h.first_ms, h.last_ms
     (2, 11, 9060, 0, 0, 1000)
     >>> sent.hour_of(parse_ip("10.0.0.2")[0], 3_600_000).served_bytes  # 53 → 5000: a reply
     130
+    >>> received = HostHours("received")
+    >>> received.update(b[:2])
+    >>> later = received.empty()
+    >>> later.update(b[2:])
+    >>> received.merge(later)
+    >>> [row[2:5] for row in received.result()]  # (hour, flows, packets) of 8.8.8.8
+    [(0, 2, 11), (3600000, 1, 2)]
     """
 
-    def __init__(self, *, seed: int | None = None) -> None:
+    def __init__(self, direction: Direction, *, seed: int | None = None) -> None:
+        if direction not in _HOST_COLUMN:
+            raise ValueError(f"direction must be 'sent' or 'received', not {direction!r}")
+        self.direction = direction
         self.index = KeyIndex(3, seed=seed)
         self.totals = np.zeros((0, len(TOTALS)), dtype=np.int64)
         self.first_ms = np.zeros(0, dtype=np.int64)
@@ -55,12 +73,16 @@ class HostHours:
     def __len__(self) -> int:
         return len(self.index)
 
-    def update(self, batch: FlowBatch, hosts: np.ndarray) -> None:
-        """Add a batch's flows to the hours of ``hosts`` (the sip or dip column)."""
+    def empty(self) -> HostHours:
+        """No hours yet, in the same direction."""
+        return HostHours(self.direction)
+
+    def update(self, batch: FlowBatch) -> None:
+        """Add a batch's flows to the hours of their sources (sent) or destinations (received)."""
         if len(batch) == 0:
             return
         stime = batch["stime_ms"].astype(np.int64)
-        hi, lo = ip_words(hosts)
+        hi, lo = ip_words(batch[_HOST_COLUMN[self.direction]])
         hours = stime - stime % HOUR_MS
         slots = self.index.slots(np.stack([hi, lo, hours.astype(np.uint64)], axis=1))
         self._grow(len(self.index))
@@ -74,6 +96,32 @@ class HostHours:
         np.add.at(self.totals[:, 4], slots, np.where(served, octets, 0))
         np.minimum.at(self.first_ms, slots, stime)
         np.maximum.at(self.last_ms, slots, stime + batch["elapsed_ms"].astype(np.int64))
+
+    def merge(self, other: HostHours) -> None:
+        """Add another state's hours (the same direction): totals add, first and last widen."""
+        if other.direction != self.direction:
+            raise ValueError(f"cannot merge {other.direction} hours into {self.direction} hours")
+        n = len(other)
+        slots = self.index.slots(other.index.keys)
+        self._grow(len(self.index))
+        self.totals[slots] += other.totals[:n]
+        self.first_ms[slots] = np.minimum(self.first_ms[slots], other.first_ms[:n])
+        self.last_ms[slots] = np.maximum(self.last_ms[slots], other.last_ms[:n])
+
+    def result(self) -> tuple[tuple[int, ...], ...]:
+        """Every (host, hour) as ``(host hi, host lo, hour, *TOTALS, first_ms, last_ms)``,
+        in key order."""
+        n = len(self)
+        keys = self.index.keys
+        order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+        rows = zip(
+            keys[order].tolist(),
+            self.totals[:n][order].tolist(),
+            self.first_ms[:n][order].tolist(),
+            self.last_ms[:n][order].tolist(),
+            strict=True,
+        )
+        return tuple((*key, *totals, first, last) for key, totals, first, last in rows)
 
     @property
     def hosts(self) -> np.ndarray:

@@ -144,7 +144,7 @@ def _state(
     pairs.counters = PairCounters(**meta["pair_counters"])
     sides = {}
     for side in ("sent", "received"):
-        hosts = HostHours()
+        hosts = HostHours(side)
         host_keys = _typed(arrays, f"{side}.keys", np.uint64, 2)
         if host_keys.shape[1] != 3:
             raise ValueError(f"{side} keys of width {host_keys.shape[1]}")

@@ -87,7 +87,10 @@ class DetectionState:
     def empty(cls, detectors: DetectorsConfig) -> DetectionState:
         """A partition that has seen nothing."""
         return cls(
-            PairState(detectors.pairs), HostHours(), HostHours(), AlertLedger(detectors.alerts)
+            PairState(detectors.pairs),
+            HostHours("sent"),
+            HostHours("received"),
+            AlertLedger(detectors.alerts),
         )
 
     @property
@@ -198,8 +201,8 @@ class DetectionProcessor:
         state.seq += 1
         state.pairs.update(flows, seq=state.seq, own=not copies)
         if not copies:  # a copy's source sends in its own partition
-            state.sent.update(flows, flows["sip"])
-        state.received.update(flows, flows["dip"])
+            state.sent.update(flows)
+        state.received.update(flows)
         state.pairs.shed()
         for hosts in (state.sent, state.received):
             excess = len(hosts) - self.detectors.pairs.max_host_hours

@@ -31,11 +31,12 @@ def fold_hosts(
     :param exfil: ``baseline_hours``, ``min_sent_bytes``, ``max_destinations``
         (default 24, 1 MB, 32 as in :class:`silkwatch.detectors.exfil.ExfilConfig`)
     """
-    pairs, sent, received = PairState(seed=7), HostHours(seed=7), HostHours(seed=7)
+    pairs, sent = PairState(seed=7), HostHours("sent", seed=7)
+    received = HostHours("received", seed=7)
     for batch in batches:
         pairs.update(batch)
-        sent.update(batch, batch["sip"])
-        received.update(batch, batch["dip"])
+        sent.update(batch)
+        received.update(batch)
     settings = {"baseline_hours": 24, "min_sent_bytes": 1_000_000, "max_destinations": 32}
     inputs = exfil_inputs(sent, received, pairs, hour_ms=hour_ms, **(settings | exfil))
     return inputs if inputs is not None else ({}, {})

@@ -96,10 +96,10 @@ def _many_peers(rows: int, seed: int) -> np.ndarray:
 def test_the_columns_in_split_batches_hold_the_whole_totals(cuts: list[int]) -> None:
     batch = _many_peers(1000, seed=len(cuts))
     whole = host_deltas(batch)
-    for side, column in ((0, "sip"), (1, "dip")):
-        hosts = HostHours(seed=1)
+    for side, direction in enumerate(("sent", "received")):
+        hosts = HostHours(direction, seed=1)
         for part in np.split(batch, cuts):
-            hosts.update(part, part[column])
+            hosts.update(part)
         for (host, hour), value in whole[side].items():
             held = hosts.hour_of(host, hour)
             assert held == dataclasses.replace(value, peers=(), ports=())
