@@ -8,6 +8,10 @@ filled batch after batch. Each says the same four things, so one contract suite
 itself: every class of :mod:`silkwatch.detectors` that has these methods is an
 aggregate. Split equals whole: batches applied one by one, or two states each
 fed a part and merged, give the very ``result`` of one state fed everything.
+
+The group-by of ``rwuniq`` and ``rwstats`` (:mod:`silkwatch.detectors.groupby`) says
+the same four words as functions on immutable values, since a command merges many
+partial states in one pass; its own tests hold it to the same split-equals-whole.
 """
 
 from __future__ import annotations

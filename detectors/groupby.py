@@ -4,7 +4,7 @@ Records are grouped by a tuple of SiLK key fields (``sIP``, ``dPort``,
 ``protocol``...) and each group ("bin", in SiLK's words) gets aggregate
 values: record count, byte and packet sums, earliest sTime, latest eTime and
 exact distinct counts. The state follows the quix triple plus ``merge``
-(``init / update / merge / result``) so a file, a pipe or a Kafka partition
+(``empty / update / merge / result``) so a file, a pipe or a Kafka partition
 is processed batch by batch and partial states from several workers add up
 to the very numbers of one pass over everything.
 
@@ -285,12 +285,12 @@ class GroupTable:
         )
 
 
-def init(fields: str | tuple[str, ...], values: str | tuple[str, ...] = "records") -> GroupState:
+def empty(fields: str | tuple[str, ...], values: str | tuple[str, ...] = "records") -> GroupState:
     """An empty state grouping by ``fields`` and computing ``values`` (SiLK names).
 
     Examples
     --------
-    >>> s = init("sIP,dPort", "bytes,dIP-Distinct")
+    >>> s = empty("sIP,dPort", "bytes,dIP-Distinct")
     >>> s.fields, s.values, len(s)
     (('sip', 'dport'), ('bytes', 'distinct:dip'), 0)
     """
@@ -303,7 +303,7 @@ def columns_read(state: GroupState) -> frozenset[str]:
 
     Examples
     --------
-    >>> sorted(columns_read(init("sip", "bytes,etime-latest")))
+    >>> sorted(columns_read(empty("sip", "bytes,etime-latest")))
     ['bytes', 'elapsed_ms', 'sip', 'stime_ms']
     """
     fields = [*state.fields, *(v.split(":", 1)[1] for v in state.values if ":" in v)]
@@ -326,7 +326,7 @@ def update(state: GroupState, batch: FlowBatch) -> GroupState:
     >>> from silkwatch.detectors.schema import make_batch
     >>> dips = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
     >>> b = make_batch(proto=[6, 17, 6], bytes=[100, 50, 7], dip=dips)
-    >>> t = result(update(init("protocol", "records,bytes,dIP-Distinct"), b))
+    >>> t = result(update(empty("protocol", "records,bytes,dIP-Distinct"), b))
     >>> t.keys["protocol"].tolist(), t.columns["bytes"].tolist(), t.columns["distinct:dip"].tolist()
     ([6, 17], [107, 50], [2, 1])
     """
@@ -341,7 +341,7 @@ def merge(a: GroupState, b: GroupState, *more: GroupState) -> GroupState:
     Examples
     --------
     >>> from silkwatch.detectors.schema import make_batch
-    >>> s = init("dPort", "records,sIP-Distinct")
+    >>> s = empty("dPort", "records,sIP-Distinct")
     >>> x = update(s, make_batch(dport=[53, 53], sip=["10.0.0.1", "10.0.0.2"]))
     >>> y = update(s, make_batch(dport=[53, 80], sip=["10.0.0.2", "10.0.0.9"]))
     >>> t = result(merge(x, y))
@@ -437,7 +437,7 @@ def top(
     --------
     >>> from silkwatch.detectors.schema import make_batch
     >>> b = make_batch(dport=[53, 53, 53, 80, 443, 443], bytes=[1, 1, 1, 10, 2, 2])
-    >>> t = top(result(update(init("dPort", "records"), b)), count=2)
+    >>> t = top(result(update(empty("dPort", "records"), b)), count=2)
     >>> t.table.keys["dport"].tolist(), t.percent.round(2).tolist(), t.total
     ([53, 443], [50.0, 33.33], 6)
     """

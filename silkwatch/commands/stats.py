@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
             bottom=args.bottom,
         )
 
-    rank(groupby.result(groupby.init(key_fields(args), value_names(args))))  # fail before input
+    rank(groupby.result(groupby.empty(key_fields(args), value_names(args))))  # fail before input
     ranked = rank(aggregate(args))
     if args.format == "text":
         _write_text(args, ranked)

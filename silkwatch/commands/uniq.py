@@ -1,6 +1,6 @@
 """``silkwatch uniq``: rwuniq — one row per distinct key with aggregate values.
 
-Batches go through :mod:`silkwatch.detectors.groupby` (``init/update/merge/result``):
+Batches go through :mod:`silkwatch.detectors.groupby` (``empty/update/merge/result``):
 each batch is grouped on its own and the partial states are merged once they
 hold a million bins, so memory follows the number of bins, not of flows. The cell rendering
 here (addresses, times, TCP flags) is shared with ``silkwatch stats``.
@@ -212,7 +212,7 @@ def _binned(batch: np.ndarray, step: int | None) -> np.ndarray:
 
 def aggregate(args: argparse.Namespace) -> GroupTable:
     """Group every input flow by ``--fields`` and compute ``--values``."""
-    empty = groupby.init(key_fields(args), value_names(args))  # bad names fail before input
+    empty = groupby.empty(key_fields(args), value_names(args))  # bad names fail before input
     step = bin_ms(args)
     columns = groupby.columns_read(empty) | ({"elapsed_ms", "stime_ms"} if step else set())
     partials: list[GroupState] = []

@@ -77,7 +77,7 @@ def servers(
     threshold: float | None = None,
 ) -> groupby.TopBins:
     """``rwstats --fields=sIP`` over the service's answering flows, limited as asked."""
-    state = groupby.init("sip", f"{service.rank_by},bytes,packets,records")
+    state = groupby.empty("sip", f"{service.rank_by},bytes,packets,records")
     for batch in batches:
         state = groupby.update(state, batch[service.matches(batch)])
     if count is None and threshold is None and percentage is None:

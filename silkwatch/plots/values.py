@@ -43,7 +43,7 @@ def group(
         batches = country.with_country(batches, countries[0], lookup)
         names = [country.CARRIER if name == countries[0] else name for name in names]
     try:
-        state = groupby.init(",".join(names), values)
+        state = groupby.empty(",".join(names), values)
     except groupby.GroupByError as exc:
         raise PlotArgumentError(f"plot: {exc}") from exc
     for batch in batches:

@@ -67,7 +67,7 @@ def test_cut_prints_flowtype_255_as_silk(capsys, tmp_path):
 def test_stats_ties_are_listed_in_key_order():
     """rwstats picks among tied bins by its hash order; silkwatch by key, smallest first."""
     batch = make_batch(dport=[443, 80, 53, 80, 443, 53, 22], bytes=[1] * 7)
-    table = groupby.result(groupby.update(groupby.init("dPort", "records"), batch))
+    table = groupby.result(groupby.update(groupby.empty("dPort", "records"), batch))
     bottom = groupby.top(table, count=2, bottom=True)
     top = groupby.top(table, count=2)
     assert bottom.table.keys["dport"].tolist() == [22, 53]  # 22 alone, then the first of 53/80/443

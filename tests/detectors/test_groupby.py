@@ -12,7 +12,7 @@ import pytest
 from silkwatch.detectors import groupby
 from silkwatch.detectors.groupby import (
     GroupByError,
-    init,
+    empty,
     merge,
     parse_fields,
     parse_values,
@@ -90,12 +90,12 @@ SMALL = make_batch(
     ],
 )
 def test_small_batch(fields, values, expected):
-    assert table_rows(result(update(init(fields, values), SMALL))) == expected
+    assert table_rows(result(update(empty(fields, values), SMALL))) == expected
 
 
 def test_ipv4_sorts_before_ipv6_like_silk():
     batch = make_batch(sip=["2001:db8::1", "255.255.255.255", "0.0.0.1"])
-    assert [row[0] for row in table_rows(result(update(init("sIP"), batch)))] == [
+    assert [row[0] for row in table_rows(result(update(empty("sIP"), batch)))] == [
         "0.0.0.1",
         "255.255.255.255",
         "2001:db8::1",
@@ -104,7 +104,7 @@ def test_ipv4_sorts_before_ipv6_like_silk():
 
 def test_sums_stay_exact_beyond_float_precision():
     big = 2**62 + 1
-    table = result(update(init("protocol", "bytes"), make_batch(proto=[6, 6], bytes=[big, 3])))
+    table = result(update(empty("protocol", "bytes"), make_batch(proto=[6, 6], bytes=[big, 3])))
     assert table.columns["bytes"].tolist() == [big + 3]
 
 
@@ -115,7 +115,7 @@ def test_wide_keys_fall_back_to_several_words():
         dip=["::1", "::2", "::1"],
         bytes=[2**40, 1, 2**40],
     )
-    assert table_rows(result(update(init("sIP,dIP,bytes"), batch))) == [
+    assert table_rows(result(update(empty("sIP,dIP,bytes"), batch))) == [
         ("2001:db8::1", "::1", 2**40, 2),
         ("2001:db9::1", "::2", 1, 1),
     ]
@@ -140,7 +140,7 @@ def test_grouping_paths_agree_with_python(addresses):
         total = expected.setdefault((ipaddress.ip_address(text), port), [0, 0])
         total[0] += 1
         total[1] += size
-    rows = table_rows(result(update(init("sIP,dPort", "records,bytes"), batch)))
+    rows = table_rows(result(update(empty("sIP,dPort", "records,bytes"), batch)))
     assert [(ipaddress.ip_address(ip), port, r, b) for ip, port, r, b in rows] == [
         (ip, port, r, b)
         for (ip, port), (r, b) in sorted(expected.items(), key=lambda kv: (kv[0][0].version, kv[0]))
@@ -148,14 +148,14 @@ def test_grouping_paths_agree_with_python(addresses):
 
 
 def test_empty_batch_and_empty_state():
-    state = update(init("sIP", ALL_VALUES), make_batch(sip=[]))
+    state = update(empty("sIP", ALL_VALUES), make_batch(sip=[]))
     assert len(state) == 0 and len(result(state).keys["sip"]) == 0
-    assert merge(init("sIP"), init("sIP")).records.tolist() == []
+    assert merge(empty("sIP"), empty("sIP")).records.tolist() == []
 
 
 def test_batch_is_not_modified_and_state_pickles():
     before = SMALL.copy()
-    state = update(init("sIP,dPort", ALL_VALUES), SMALL)
+    state = update(empty("sIP,dPort", ALL_VALUES), SMALL)
     assert (before == SMALL).all()  # field by field: padding bytes are not data
     assert table_rows(result(pickle.loads(pickle.dumps(state)))) == table_rows(result(state))
 
@@ -172,10 +172,10 @@ def test_split_equals_whole_and_merge_order_irrelevant():
         stime_ms=rng.integers(0, 10**9, n),
         elapsed_ms=rng.integers(0, 10**6, n),
     )
-    empty = init("dPort", ALL_VALUES)
-    whole = update(empty, batch)
-    parts = [update(empty, batch[i : i + 3001]) for i in range(0, n, 3001)]
-    sequential = empty
+    fresh = empty("dPort", ALL_VALUES)
+    whole = update(fresh, batch)
+    parts = [update(fresh, batch[i : i + 3001]) for i in range(0, n, 3001)]
+    sequential = fresh
     for part in parts:
         sequential = merge(sequential, part)
     for combined in (merge(*parts), merge(*parts[::-1]), sequential):
@@ -186,7 +186,7 @@ def test_split_equals_whole_and_merge_order_irrelevant():
 
 def test_merge_refuses_different_specs():
     with pytest.raises(GroupByError, match="cannot merge"):
-        merge(update(init("sIP"), SMALL), update(init("dIP"), SMALL))
+        merge(update(empty("sIP"), SMALL), update(empty("dIP"), SMALL))
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_parse_values(text, expected):
 )
 def test_bad_specs_are_user_errors(fields, values):
     with pytest.raises(GroupByError) as info:
-        init(fields, values)
+        empty(fields, values)
     assert info.value.reason == "bad_group_spec"
 
 
@@ -238,7 +238,7 @@ DPORTS = make_batch(dport=[53] * 5 + [80] * 3 + [443] * 3 + [22], bytes=[1] * 12
     ],
 )
 def test_top(limits, expected_keys, threshold):
-    ranked = top(result(update(init("dPort", "records,bytes"), DPORTS)), **limits)
+    ranked = top(result(update(empty("dPort", "records,bytes"), DPORTS)), **limits)
     assert ranked.table.keys["dport"].tolist() == expected_keys
     assert ranked.threshold == threshold
     assert ranked.bins == 4 and ranked.total == 12
@@ -248,7 +248,7 @@ def test_top(limits, expected_keys, threshold):
 
 
 def test_top_rejects_two_limits_and_unknown_value():
-    table = result(update(init("dPort", "records"), DPORTS))
+    table = result(update(empty("dPort", "records"), DPORTS))
     with pytest.raises(GroupByError):
         top(table, count=1, threshold=2)
     with pytest.raises(GroupByError):
@@ -298,10 +298,10 @@ def rendered(table: groupby.GroupTable) -> list[list[str]]:
 )
 def test_matches_rwuniq(fccx, golden, fields, values):
     _, expected = read_golden(golden)
-    assert rendered(result(update(init(fields, values), fccx))) == expected
+    assert rendered(result(update(empty(fields, values), fccx))) == expected
     # the same batch by batch, merged once
     parts = [
-        update(init(fields, values), fccx[i : i + 30_000]) for i in range(0, len(fccx), 30_000)
+        update(empty(fields, values), fccx[i : i + 30_000]) for i in range(0, len(fccx), 30_000)
     ]
     assert rendered(result(merge(*parts))) == expected
 
@@ -317,7 +317,7 @@ RWSTATS = [
 @pytest.mark.parametrize(("golden", "fields", "values", "limits"), RWSTATS)
 def test_matches_rwstats(fccx, golden, fields, values, limits):
     header, expected = read_golden(golden)
-    table = result(update(init(fields, values), fccx))
+    table = result(update(empty(fields, values), fccx))
     ranked = top(table, **limits)
     got = [
         [*row, f"{pct:.6f}", f"{cumul:.6f}"]

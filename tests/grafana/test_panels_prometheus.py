@@ -58,7 +58,7 @@ def record_sample(registry: CollectorRegistry) -> dict[str, float]:
     sums = np.bincount(inverse, weights=batch["bytes"].astype(np.float64))
     now_ms = int(batch["stime_ms"].max())
     record_hour(metrics, dict(zip(starts.tolist(), sums.tolist(), strict=True)), now_ms=now_ms)
-    hosts = groupby.result(groupby.update(groupby.init("sip", "bytes,packets"), batch))
+    hosts = groupby.result(groupby.update(groupby.empty("sip", "bytes,packets"), batch))
     record_top_hosts(
         metrics,
         hosts.keys["sip"],
