@@ -16,7 +16,7 @@ a timer may write tables in the name of a partition's last event (:func:`acting_
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import faust
@@ -38,6 +38,27 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek every stream partition to its committed offset, or to its start without one.
+
+        aiokafka's ``seek_to_committed`` moves only partitions committed past
+        offset 0 and leaves the others where its fetcher stands. Faust drops the
+        records of a fetch that returns while a rebalance is under way, so a
+        partition with nothing committed yet could lose them for good: a worker
+        that joined while a file was being published sat idle on partitions with
+        messages left (lag 5-6, nothing read, until a restart). Reading such a
+        partition from its start instead is what ``auto_offset_reset=earliest``
+        means, and the roles skip what they applied before (offset-stamped
+        state). Changelog partitions are left to Faust's recovery.
+        """
+        committed = await super().seek_to_committed()
+        fresh = [
+            tp for tp, offset in committed.items() if not offset and not self._is_changelog_tp(tp)
+        ]
+        if fresh:
+            await self._thread.seek_to_beginning(*fresh)
+        return committed
 
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's next offset to commit, held at the app's ceiling for the partition."""

@@ -14,6 +14,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
 from pathlib import Path
@@ -51,11 +52,16 @@ def rounded(hours: dict[int, tuple[float, float, float]]) -> dict[int, tuple[flo
 
 def wait_for_rwcount(expected, *workers, what: str, timeout_s: float = 240) -> None:
     """Wait until the workers' bins, summed, print like ``rwcount`` (two decimals)."""
-    wait_for(
-        lambda: rounded(hourly_totals(*workers)) == expected,
-        timeout_s=timeout_s,
-        what=f"{what} equal to rwcount {expected}",
-    )
+    seen: list[dict] = [{}]
+
+    def matches() -> bool:
+        seen[0] = rounded(hourly_totals(*workers))
+        return seen[0] == expected
+
+    try:
+        wait_for(matches, timeout_s=timeout_s, what=f"{what} equal to rwcount {expected}")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}; last seen {seen[0]}") from None
 
 
 def sent_totals(worker) -> tuple[int, int]:
@@ -232,3 +238,26 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_broker, shared_di
         wait_for_rwcount(expected, first, what="the survivor's bins")
     finally:
         first.service.stop()
+
+
+def test_a_worker_joining_mid_publish_leaves_no_partition_behind(
+    kafka_broker, shared_dir, tmp_path
+):
+    """A second worker joins while the first reads a publish: together they end at rwcount's.
+
+    The rebalance drops what the first worker had fetched but not processed, on
+    partitions with nothing committed yet; those are read again from their start
+    (``streams.transport``), not left with lag and no reader.
+    """
+    app_id, topic = unique_names()
+    expected = golden_hours(shared_dir / GOLDEN_3600)
+    first = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic, roles="bins")
+    publishing = threading.Thread(target=publish, args=(kafka_broker.url, topic, shared_dir / FCCX))
+    publishing.start()
+    second = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic, roles="bins")
+    publishing.join()
+    try:
+        wait_for_rwcount(expected, first, second, what="the two workers' bins")
+    finally:
+        first.service.stop()
+        second.service.stop()
