@@ -5,6 +5,9 @@ each buffer-full is sorted (stably) and written to a temporary file as raw
 ``FLOW_DTYPE`` records, and the runs are merged a block at a time. Each run is a
 stable sort of consecutive input, so merging by (key, run, position) gives exactly
 the stable sort of the whole input: the same output as sorting in memory.
+
+With ``--presorted-input`` the inputs themselves are the runs (:func:`merge_presorted`):
+files sorted apart by the same keys, merged into the bytes one sort of them all gives.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ class SortSpillError(SilkwatchError):
     """A sorted run cannot be written to the temporary directory."""
 
     reason = "spill_failed"
+
+
+class PresortedOrderError(SilkwatchError):
+    """A ``--presorted-input`` input that is not in the order of the sort keys."""
+
+    reason = "unsorted_input"
 
 
 class SortedRuns:
@@ -121,8 +130,82 @@ class _Run:
         return block
 
 
+class _Presorted:
+    """One input already sorted by the keys, read a block at a time as a run to merge.
+
+    Each block is checked to continue the order of the records before it (a stable
+    sort of a sorted sequence leaves it as it is): merging an unsorted input would
+    give unsorted output, in rounds of a few records each.
+    """
+
+    def __init__(
+        self, name: str, batches: Iterator[FlowBatch], keys: Sequence[KeyColumns], reverse: bool
+    ) -> None:
+        self.name, self.batches, self.keys, self.reverse = name, batches, keys, reverse
+        self.held: list[FlowBatch] = []
+        self.held_rows = 0
+        self.read_rows = 0  # records handed out so far
+        self.last = empty_batch()  # the last of them
+
+    @property
+    def left(self) -> bool:
+        """Whether records remain to be read."""
+        self._fill(1)
+        return self.held_rows > 0
+
+    def read(self, rows: int) -> FlowBatch:
+        self._fill(rows)
+        parts: list[FlowBatch] = []
+        while self.held and rows:
+            part = self.held[0][:rows]  # views: the rest of a batch is not copied
+            self.held[0] = self.held[0][rows:]
+            if not len(self.held[0]):
+                self.held.pop(0)
+            parts.append(part)
+            rows -= len(part)
+            self.held_rows -= len(part)
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts or [empty_batch()])
+        self._check(block)
+        self.read_rows += len(block)
+        self.last = block[-1:] if len(block) else self.last
+        return block
+
+    def _fill(self, rows: int) -> None:
+        while self.held_rows < rows:
+            batch = next(self.batches, None)
+            if batch is None:
+                return
+            self.held.append(batch)
+            self.held_rows += len(batch)
+
+    def _check(self, block: FlowBatch) -> None:
+        both = np.concatenate([self.last, block])
+        rank = np.empty(len(both), np.int64)
+        rank[sort_order(both, self.keys, reverse=self.reverse)] = np.arange(len(both))
+        before = np.flatnonzero(rank[1:] < rank[:-1])  # records sorting before the one ahead
+        if len(before):
+            record = self.read_rows - len(self.last) + int(before[0]) + 2  # counted from 1
+            raise PresortedOrderError(
+                f"sort: {self.name}: record {record:,} is out of the --fields order; "
+                "--presorted-input needs every input sorted by the same --fields and --reverse"
+            )
+
+
+def merge_presorted(
+    inputs: Sequence[tuple[str, Iterator[FlowBatch]]],
+    keys: Sequence[KeyColumns],
+    reverse: bool,
+    buffer: int,
+) -> Iterator[FlowBatch]:
+    """rwsort ``--presorted-input``: (name, batches) inputs, each sorted by ``keys``, merged
+    with ties in input order (the stable sort of them all), ``buffer`` bytes held at most."""
+    runs = [_Presorted(name, batches, keys, reverse) for name, batches in inputs]
+    block = max(1, buffer // FLOW_DTYPE.itemsize // (len(runs) + 1))
+    yield from _merge(runs, keys, reverse, block)
+
+
 def _merge(
-    runs: list[_Run], keys: Sequence[KeyColumns], reverse: bool, block: int
+    runs: Sequence[_Run | _Presorted], keys: Sequence[KeyColumns], reverse: bool, block: int
 ) -> Iterator[FlowBatch]:
     """The runs merged, in ``block``-row reads per run.
 

@@ -6,7 +6,9 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from silkwatch.detectors.exceptions import SilkwatchError
 from silkwatch.flowio import (
@@ -18,6 +20,10 @@ from silkwatch.flowio import (
     xargs,
 )
 
+if TYPE_CHECKING:
+    from silkwatch.detectors.flowsort import KeyColumns
+    from silkwatch.detectors.schema import FlowBatch
+
 EPILOG = """\
 examples:
   silkwatch sort --fields=sip,stime day.rw --output-path=sorted.rw
@@ -25,6 +31,7 @@ examples:
   silkwatch filter --proto=6 --pass=stdout day.rw | silkwatch sort --fields=3-5 | rwuniq ...
   silkwatch sort --fields=stime in/2015/06/17/*.rw > day.rw     # many files merged
   find in/ -name '*.rw' | silkwatch sort --xargs --fields=stime -o day.rw
+  silkwatch sort --presorted-input --fields=stime sorted-*.rw -o day.rw   # merge only
 
 Fields are rwsort's, by name or number, primary key first; names are case-insensitive
 and unique prefixes work:
@@ -34,7 +41,9 @@ and unique prefixes work:
 Records with equal keys keep their input order. Records are held in memory (104 bytes
 each) up to --sort-buffer-size (default 2 GiB, as rwsort); beyond it, sorted runs are
 spilled to --temp-directory ($SILK_TMPDIR, $TMPDIR, /tmp) and merged: the output is the
-same, byte for byte.
+same, byte for byte. With --presorted-input the inputs, each sorted by the same --fields
+(and --reverse), are merged as they are read: the bytes one sort of them all gives, with
+little memory; an input out of that order stops the merge with an error.
 """
 
 #: rwsort's default ceiling on the sort buffer ("near 2GB")
@@ -63,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fields", required=True, metavar="KEY", help="sort keys, primary first")
     parser.add_argument("--reverse", action="store_true", help="largest first")
     parser.add_argument(
-        "--presorted-input", action="store_true", help="accepted for rwsort scripts (no effect)"
+        "--presorted-input",
+        action="store_true",
+        help="every input is already sorted by these --fields (and --reverse): merge them "
+        "(an input out of that order is an error)",
     )
     parser.add_argument(
         "--sort-buffer-size",
@@ -115,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
     from silkwatch.connectors.output import STDOUT_NAMES, open_output
     from silkwatch.connectors.silk import SilkWriter
     from silkwatch.detectors.flowsort import parse_sort_fields
-    from silkwatch.sortruns import SortedRuns
 
     try:
         keys = parse_sort_fields(args.fields)
@@ -130,18 +141,44 @@ def run(args: argparse.Namespace) -> int:
         if args.inputs:
             raise SortArgumentError("sort: --xargs names the inputs; name no other input")
         files = xargs(args)
-    # a damaged input: its records, exit 1
-    batches = read_inputs(args, files, keep_going=True)
     compression = compression_id(args.compression_method)
     with ExitStack() as stack:
-        runs = SortedRuns(keys, args.reverse, args.sort_buffer_size, _temp_dir(args), stack)
-        for batch in batches:
-            runs.add(batch)
+        if args.presorted_input:
+            blocks = _merged(args, files, keys)
+        else:
+            blocks = _sorted(args, files, keys, stack)
         out = stack.enter_context(open_output(args.output_path))
         writer = stack.enter_context(SilkWriter(out, compression=compression))
-        for block in runs.sorted_blocks():
+        for block in blocks:
             writer.write(block)
     return 0
+
+
+def _sorted(
+    args: argparse.Namespace,
+    files: list[str] | None,
+    keys: Sequence[KeyColumns],
+    stack: ExitStack,
+) -> Iterator[FlowBatch]:
+    """Every input read, then sorted (in runs on disk beyond the buffer)."""
+    from silkwatch.sortruns import SortedRuns
+
+    runs = SortedRuns(keys, args.reverse, args.sort_buffer_size, _temp_dir(args), stack)
+    for batch in read_inputs(args, files, keep_going=True):  # a damaged input: its records
+        runs.add(batch)
+    return runs.sorted_blocks()
+
+
+def _merged(
+    args: argparse.Namespace, files: list[str] | None, keys: Sequence[KeyColumns]
+) -> Iterator[FlowBatch]:
+    """``--presorted-input``: the inputs, each sorted already, merged as they are read."""
+    from silkwatch.connectors.inputs import resolve_inputs
+    from silkwatch.sortruns import merge_presorted
+
+    names = resolve_inputs(args.inputs) if files is None else files
+    inputs = [(name, read_inputs(args, [name], keep_going=True)) for name in names]
+    return merge_presorted(inputs, keys, args.reverse, args.sort_buffer_size)
 
 
 def _temp_dir(args: argparse.Namespace) -> str:
