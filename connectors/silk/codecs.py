@@ -1,26 +1,21 @@
 """Block codecs: zlib (stdlib), LZO1X (lzokay) and Snappy (cramjam).
 
-LZO and Snappy are optional imports: a reader without them still handles
+LZO and Snappy are optional packages: a reader without them still handles
 uncompressed and zlib files and names the missing package when it meets a
-block it cannot open. Every decompressor is bounded by the block's declared
-uncompressed length, so a hostile block cannot make us allocate more.
+block it cannot open. They are imported when a block first needs them, so
+a command reading uncompressed files does not load them. Every decompressor
+is bounded by the block's declared uncompressed length, so a hostile block
+cannot make us allocate more.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import zlib
+from types import ModuleType
 
 from silkwatch.connectors.silk.header import Compression
-
-try:  # a manylinux wheel: no compiler, no liblzo2 (python-lzo needed both)
-    import lzokay
-except ImportError:  # pragma: no cover - depends on the installation
-    lzokay = None
-
-try:
-    import cramjam
-except ImportError:  # pragma: no cover - depends on the installation
-    cramjam = None
 
 #: SiLK rejects blocks larger than this (compressed or not)
 MAX_BLOCK_BYTES = 1 << 20
@@ -36,12 +31,19 @@ class CorruptBlock(Exception):
     """The payload does not decompress to the declared length."""
 
 
+@functools.cache
+def package(name: str) -> ModuleType | None:
+    """The codec package ``name`` (lzokay: a manylinux wheel, no compiler or liblzo2 as
+    python-lzo needed; cramjam), imported on first use; None when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - depends on the installation
+        return None
+
+
 def check_codec(method: int) -> None:
     """Raise ``UnsupportedCodec`` unless blocks of ``method`` can be (de)compressed."""
-    missing = (method == Compression.LZO1X and lzokay is None) or (
-        method == Compression.SNAPPY and cramjam is None
-    )
-    if missing:
+    if method in _PACKAGE and package(_PACKAGE[Compression(method)]) is None:
         raise UnsupportedCodec(
             f"unsupported compression method {method} (install {_PACKAGE[Compression(method)]})"
         )
@@ -64,6 +66,7 @@ def _inflate(payload: bytes, uncompressed_len: int) -> bytes | bytearray:
     cramjam inflates straight into the buffer, a quarter faster than the
     standard library; both refuse to write past its end.
     """
+    cramjam = package("cramjam")
     if cramjam is not None:
         data = bytearray(uncompressed_len + 1)
         written = cramjam.zlib.decompress_into(payload, data)
@@ -80,14 +83,14 @@ def decompress_block(method: int, payload: bytes, uncompressed_len: int) -> byte
         if method == Compression.ZLIB:
             data = _inflate(payload, uncompressed_len)
         elif method == Compression.LZO1X:
-            data = lzokay.decompress(payload, uncompressed_len)
+            data = package("lzokay").decompress(payload, uncompressed_len)
         else:
             declared = _snappy_length(payload)
             if declared != uncompressed_len:
                 raise CorruptBlock(
                     f"snappy block declares {declared} bytes, header {uncompressed_len}"
                 )
-            data = bytes(cramjam.snappy.decompress_raw(payload))
+            data = bytes(package("cramjam").snappy.decompress_raw(payload))
     except CorruptBlock:
         raise
     except Exception as exc:  # each codec has its own error type; all mean a bad block
@@ -103,5 +106,5 @@ def compress_block(method: int, data: bytes) -> bytes:
     if method == Compression.ZLIB:
         return zlib.compress(data)
     if method == Compression.LZO1X:
-        return lzokay.compress(data)
-    return bytes(cramjam.snappy.compress_raw(data))
+        return package("lzokay").compress(data)
+    return bytes(package("cramjam").snappy.compress_raw(data))
