@@ -3,8 +3,9 @@
 A pair scorer looks at one pair at a time in Python (its rules read best that
 way), which is fine for the few pairs that could alert but not for the tens of
 thousands that change every hour. This module computes, for every candidate
-pair in one vectorised pass over the pooled events, the numbers the scorers'
-first gates test: flows in the window, callbacks after merging bursts, the
+pair in one vectorised pass over the pooled events (the callbacks in one
+compiled pass, ``detectors/_pairstats.c``), the numbers the scorers' first
+gates test: flows in the window, callbacks after merging bursts, the
 median interval and its relative MAD, the median callback duration and size
 and the size's relative MAD. Each scorer's *prefilter* (in
 :mod:`silkwatch.detectors.scoring`) keeps the pairs its gates would not reject at once;
@@ -24,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from silkwatch.detectors import _pairstats
 from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.pairs import HOUR_MS
 from silkwatch.detectors.pairstate import PairState
@@ -209,38 +211,28 @@ def _callbacks(
     n: int,
     gate: CallbackGate,
 ) -> Callbacks:
-    """``merge_callbacks`` (:mod:`~silkwatch.detectors.pairs`) and its statistics, per segment."""
-    gap = gate.gap_ms
-    if len(start) == 0:
-        nan = np.full(n, np.nan)
-        return Callbacks(np.zeros(n, np.int64), nan, nan, nan, nan, nan)
-    # a running maximum that restarts per segment: offset each segment above the last
-    offset = segment.astype(np.int64) << np.int64(36)
-    running_end = np.maximum.accumulate(start - start.min() + elapsed + offset) - offset
-    running_end += start.min()
-    first = np.ones(len(start), dtype=bool)
-    first[1:] = (segment[1:] != segment[:-1]) | (start[1:] > running_end[:-1] + gap)
-    heads = np.flatnonzero(first)
-    tails = np.append(heads[1:], len(start)) - 1
-    owner = segment[heads]
-    count = np.bincount(owner, minlength=n)
-    timed = count[owner] >= max(gate.min_count, 1)  # callbacks of pairs with enough of them
-    heads, tails, owner = heads[timed], tails[timed], owner[timed]
-    cb_start = start[heads]
-    period, rel_mad = interval_stats(owner, cb_start, n)
-    with np.errstate(invalid="ignore"):
-        inside = (period >= gate.min_period_ms) & (rel_mad <= gate.max_rel_mad)
-    kept = inside[owner]
-    heads, tails, owner, cb_start = heads[kept], tails[kept], owner[kept], cb_start[kept]
-    cb_end = running_end[tails]
-    # bytes per callback: sums over [head, tail] (callbacks of dropped pairs left out)
-    cumulative = np.concatenate([[0], np.cumsum(octets)])
-    cb_bytes = (cumulative[tails + 1] - cumulative[heads]).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        size = _median(cb_bytes, owner, n)
-        size_spread = _median(np.abs(cb_bytes - size[owner]), owner, n)
-        size_rel_mad = np.where(size > 0, size_spread / size, np.where(inside, 0.0, np.nan))
-    duration = _median((cb_end - cb_start).astype(np.float64), owner, n)
+    """``merge_callbacks`` (:mod:`~silkwatch.detectors.pairs`) and its statistics, per segment.
+
+    One compiled pass (``_pairstats.callbacks``): each pair's flows are read once and its
+    medians taken as :func:`_median` takes them, where numpy needed some twenty passes
+    over every windowed flow at each hour close.
+    """
+    count = np.empty(n, dtype=np.int64)
+    period, rel_mad, duration, size, size_rel_mad = (np.empty(n) for _ in range(5))
+    columns = (np.ascontiguousarray(a, dtype=np.int64) for a in (segment, start, elapsed, octets))
+    _pairstats.callbacks(
+        *columns,
+        gate.gap_ms,
+        gate.min_count,
+        float(gate.min_period_ms),
+        float(gate.max_rel_mad),
+        count,
+        period,
+        rel_mad,
+        duration,
+        size,
+        size_rel_mad,
+    )
     return Callbacks(count, period, rel_mad, duration, size, size_rel_mad)
 
 

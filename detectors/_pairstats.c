@@ -1,0 +1,248 @@
+/* Per-pair callback statistics in one pass over the window's flows.
+ *
+ * At every hour close the pair features re-read each changed pair's retained flows
+ * (hundreds of thousands) to merge them into callbacks and take medians of their
+ * intervals, durations and sizes. In numpy that is some twenty whole-array passes with
+ * temporaries and a global sort per median; here each pair's flows are read once and
+ * its few values (at most the pair's event cap) are ordered in a small scratch buffer.
+ *
+ * The results are bit for bit those of the numpy code they replace (the reference in
+ * tests/detectors/test_pairfeatures.py), including its choices: a median is taken on
+ * values capped at 2**39 and doubled to integers, as (lo + hi) / 4 of the doubled
+ * middle pair, and a spread is the median of |value - median| with the uncapped value.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define CAP 549755813888.0 /* 2**39: medians are taken on min(value, CAP) */
+#define SHORT 16           /* runs up to this long are insertion-sorted */
+
+/* The doubled, capped value a median orders (numpy: rint(minimum(v, 2**39) * 2)). */
+static inline int64_t doubled(double v) { return (int64_t)rint((v < CAP ? v : CAP) * 2); }
+
+static int cmp_int64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static inline void swap(int64_t *a, int64_t *b) {
+    int64_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Moves the k-th smallest of v[0..n) to v[k], smaller ones before it, larger after. A
+ * quickselect (median of three); after 2 * log2(n) rounds it sorts what is left, so a
+ * crafted order of values costs O(n log n) at worst. */
+static void select_kth(int64_t *v, Py_ssize_t n, Py_ssize_t k) {
+    Py_ssize_t lo = 0, hi = n - 1, rounds = 0, limit = 2;
+    for (Py_ssize_t m = n; m > 1; m >>= 1)
+        limit += 2;
+    while (hi - lo >= SHORT) {
+        if (++rounds > limit) {
+            qsort(v + lo, hi - lo + 1, sizeof(int64_t), cmp_int64);
+            return;
+        }
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo])
+            swap(v + mid, v + lo);
+        if (v[hi] < v[lo])
+            swap(v + hi, v + lo);
+        if (v[hi] < v[mid])
+            swap(v + hi, v + mid);
+        int64_t pivot = v[mid];
+        Py_ssize_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j)
+                swap(v + i++, v + j--);
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return; /* v[j+1..i) all equal the pivot, k among them */
+    }
+    for (Py_ssize_t i = lo + 1; i <= hi; i++) {
+        int64_t x = v[i];
+        Py_ssize_t j = i;
+        for (; j > lo && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* The median of n >= 1 doubled values (reordered), as numpy's _median gives it. */
+static double median(int64_t *v, Py_ssize_t n) {
+    Py_ssize_t lo = (n - 1) / 2, hi = n / 2;
+    select_kth(v, n, lo);
+    int64_t upper = v[lo];
+    if (hi != lo) {
+        upper = v[hi];
+        for (Py_ssize_t i = hi + 1; i < n; i++)
+            upper = v[i] < upper ? v[i] : upper;
+    }
+    return (double)(v[lo] + upper) / 4;
+}
+
+/* One owner's callbacks, in scratch arrays of its flow count. */
+typedef struct {
+    int64_t *start, *end, *bytes, *values;
+} Scratch;
+
+typedef struct {
+    int64_t *count;
+    double *period, *rel_mad, *duration, *size, *size_rel_mad;
+} Out;
+
+typedef struct {
+    long long gap, min_count;
+    double min_period, max_rel_mad;
+} Gate;
+
+/* Merges flows [a, b) of one owner into callbacks and writes its six statistics. */
+static void owner_stats(const int64_t *start, const int64_t *elapsed, const int64_t *octets,
+                        Py_ssize_t a, Py_ssize_t b, const Gate *gate, Scratch *s, Out *out,
+                        Py_ssize_t o) {
+    Py_ssize_t k = 0;
+    int64_t running = 0; /* latest end of the owner's flows so far */
+    for (Py_ssize_t i = a; i < b; i++) {
+        if (i == a || start[i] > running + gate->gap) {
+            s->start[k] = start[i];
+            s->bytes[k++] = 0;
+        }
+        int64_t end = start[i] + elapsed[i];
+        running = i == a || end > running ? end : running;
+        s->end[k - 1] = running;
+        s->bytes[k - 1] = (int64_t)((uint64_t)s->bytes[k - 1] + (uint64_t)octets[i]);
+    }
+    out->count[o] = k;
+    if (k < 2 || k < gate->min_count)
+        return;
+    double period, spread;
+    for (Py_ssize_t j = 0; j + 1 < k; j++)
+        s->values[j] = doubled((double)(s->start[j + 1] - s->start[j]));
+    period = median(s->values, k - 1);
+    for (Py_ssize_t j = 0; j + 1 < k; j++)
+        s->values[j] = doubled(fabs((double)(s->start[j + 1] - s->start[j]) - period));
+    spread = median(s->values, k - 1);
+    double rel_mad = period > 0 ? spread / period : INFINITY;
+    out->period[o] = period;
+    out->rel_mad[o] = rel_mad;
+    if (!(period >= gate->min_period && rel_mad <= gate->max_rel_mad))
+        return;
+    for (Py_ssize_t j = 0; j < k; j++)
+        s->values[j] = doubled((double)(s->end[j] - s->start[j]));
+    out->duration[o] = median(s->values, k);
+    for (Py_ssize_t j = 0; j < k; j++)
+        s->values[j] = doubled((double)s->bytes[j]);
+    double size = median(s->values, k);
+    for (Py_ssize_t j = 0; j < k; j++)
+        s->values[j] = doubled(fabs((double)s->bytes[j] - size));
+    spread = median(s->values, k);
+    out->size[o] = size;
+    out->size_rel_mad[o] = size > 0 ? spread / size : 0.0;
+}
+
+PyDoc_STRVAR(callbacks_doc,
+             "callbacks(segment, start, elapsed, octets, gap, min_count, min_period, max_rel_mad,"
+             " count, period, rel_mad, duration, size, size_rel_mad)\n\n"
+             "Flows (int64 each: owner ``segment``, non-decreasing, in [0, n); ``start`` ms,\n"
+             "non-decreasing within an owner; ``elapsed`` and ``octets`` >= 0) merged per owner\n"
+             "into callbacks: a flow starting more than ``gap`` ms after the latest end of its\n"
+             "owner's earlier flows starts one. Writes, per owner (n = len(count)), ``count``\n"
+             "(int64) callbacks; for owners with at least max(min_count, 1) and 2 callbacks the\n"
+             "median interval between callback starts (``period``) and its MAD / median\n"
+             "(``rel_mad``, inf for a median of 0); for those with period >= min_period and\n"
+             "rel_mad <= max_rel_mad, the median callback duration, bytes and bytes' MAD /\n"
+             "median (0 for a median of 0). The other statistics are NaN, rel_mad inf (NaN\n"
+             "everywhere without flows). Raises ValueError on bad input.");
+
+static PyObject *callbacks(PyObject *self, PyObject *args) {
+    Py_buffer segment_buf = {0}, start_buf = {0}, elapsed_buf = {0}, octets_buf = {0};
+    Py_buffer out_bufs[6] = {{0}};
+    Gate gate;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*LLddw*w*w*w*w*w*", &segment_buf, &start_buf,
+                          &elapsed_buf, &octets_buf, &gate.gap, &gate.min_count, &gate.min_period,
+                          &gate.max_rel_mad, &out_bufs[0], &out_bufs[1], &out_bufs[2],
+                          &out_bufs[3], &out_bufs[4], &out_bufs[5]))
+        return NULL;
+    PyObject *result = NULL;
+    Scratch s = {0};
+    Py_ssize_t m = segment_buf.len / 8, n = out_bufs[0].len / 8, longest = 0;
+    int bad = segment_buf.len % 8 || start_buf.len != 8 * m || elapsed_buf.len != 8 * m ||
+              octets_buf.len != 8 * m || out_bufs[0].len % 8;
+    for (int i = 1; i < 6; i++)
+        bad |= out_bufs[i].len != 8 * n;
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "callbacks: segment, start, elapsed and octets must be "
+                                          "int64 of one length, the six outputs 8-byte items, "
+                                          "one an owner");
+        goto done;
+    }
+    const int64_t *segment = segment_buf.buf, *start = start_buf.buf;
+    for (Py_ssize_t i = 0, a = 0; i < m; i++) {
+        if (segment[i] < 0 || segment[i] >= n || (i && segment[i] < segment[i - 1])) {
+            PyErr_Format(PyExc_ValueError, "callbacks: flow %zd: owner %lld is not in [0, %zd) "
+                                           "and in order", i, (long long)segment[i], n);
+            goto done;
+        }
+        if (i && segment[i] != segment[i - 1])
+            a = i;
+        else if (i && start[i] < start[i - 1]) {
+            PyErr_Format(PyExc_ValueError, "callbacks: flow %zd starts before the one ahead of "
+                                           "it in owner %lld", i, (long long)segment[i]);
+            goto done;
+        }
+        longest = i + 1 - a > longest ? i + 1 - a : longest;
+    }
+    int64_t *pool = PyMem_RawMalloc(4 * (longest ? longest : 1) * sizeof(int64_t));
+    if (!pool) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    s = (Scratch){pool, pool + longest, pool + 2 * longest, pool + 3 * longest};
+    Out out = {out_bufs[0].buf, out_bufs[1].buf, out_bufs[2].buf,
+               out_bufs[3].buf, out_bufs[4].buf, out_bufs[5].buf};
+    const int64_t *elapsed = elapsed_buf.buf, *octets = octets_buf.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t o = 0; o < n; o++) {
+        out.count[o] = 0;
+        out.period[o] = out.duration[o] = out.size[o] = out.size_rel_mad[o] = NAN;
+        out.rel_mad[o] = m ? INFINITY : NAN;
+    }
+    for (Py_ssize_t a = 0, b; a < m; a = b) {
+        for (b = a + 1; b < m && segment[b] == segment[a]; b++)
+            ;
+        owner_stats(start, elapsed, octets, a, b, &gate, &s, &out, segment[a]);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(s.start);
+    PyBuffer_Release(&segment_buf);
+    PyBuffer_Release(&start_buf);
+    PyBuffer_Release(&elapsed_buf);
+    PyBuffer_Release(&octets_buf);
+    for (int i = 0; i < 6; i++)
+        PyBuffer_Release(&out_bufs[i]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"callbacks", callbacks, METH_VARARGS, callbacks_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_pairstats", "Per-pair callback statistics.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__pairstats(void) { return PyModule_Create(&module); }
