@@ -94,9 +94,11 @@ FROM_TREE = (
 )
 
 
-def run_quietly(argv: list[str], env: dict[str, str] | None = None) -> Callable[[], object]:
+def run_quietly(
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Callable[[], object]:
     """Run ``argv``, its output discarded."""
-    return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, env=env)
+    return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, env=env, cwd=cwd)
 
 
 def run_silkwatch(args: list[str], pycache: Path, tree: Path | None = None) -> Callable[[], object]:
@@ -111,7 +113,8 @@ def run_silkwatch(args: list[str], pycache: Path, tree: Path | None = None) -> C
     if tree is None:
         return run_quietly([sys.executable, "-m", "silkwatch", *args], env)
     env["PYTHONPATH"] = str(tree)
-    return run_quietly([sys.executable, "-c", FROM_TREE, *args], env)
+    # from the tree's root: ``-c`` puts the working directory first on sys.path
+    return run_quietly([sys.executable, "-c", FROM_TREE, *args], env, cwd=tree)
 
 
 def main() -> int:
@@ -134,7 +137,7 @@ def main() -> int:
         return 2
     commands = options.commands.split(",")
     with tempfile.TemporaryDirectory(prefix="bench-silk-") as scratch:
-        workdir = options.workdir or Path(scratch)
+        workdir = (options.workdir or Path(scratch)).resolve()  # the old tree runs from its root
         workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         plain, nf_dir = flows_on_disk(options, workdir, 1.0)
