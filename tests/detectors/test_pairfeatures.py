@@ -164,8 +164,10 @@ def test_long_owners_as_numpy(order):
 
 
 def test_exact_values():
-    """A beacon every minute (one burst of two flows), one flow alone, one pair silent."""
-    beacon = [(0, 500, 100), (60_000, 500, 100), (60_400, 2_000, 50), (120_000, 500, 100)]
+    """A beacon every minute (one burst of four flows, two inside a longer one), one flow
+    alone, one pair silent."""
+    burst = [(60_000, 500, 100), (60_400, 2_000, 50), (60_500, 10, 0), (62_000, 10, 0)]
+    beacon = [(0, 500, 100), *burst, (120_000, 500, 100)]
     got = check([beacon, [(5, 0, 7)], []], CallbackGate(1_000, min_count=2))
     assert got.count.tolist() == [3, 1, 0]
     assert got.period_ms.tolist()[0] == 60_000.0
