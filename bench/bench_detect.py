@@ -16,7 +16,8 @@ Measured in one run, on this machine (medians of ``--repeat``):
   partitions), one ``silkwatch worker`` with every role (bins, detect); time from
   the first frame sent until the worker's detection reached the last offset of
   every partition and the bins hold every flow. Baseline in the same run: the
-  same worker with ``--roles bins``.
+  same worker with ``--roles bins``. Then two workers in one group (the Kafka
+  way to scale out: each takes half the partitions), against the one.
 
     .venv/bin/python bench/bench_detect.py [--repeat 3] [--kafka]
 """
@@ -160,8 +161,8 @@ def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
 
     flows = sum(len(b) for b in batches)
 
-    def once(broker, workdir: Path, roles: str) -> float:
-        with worker_on_new_topic(broker, workdir, roles) as (topic, base):
+    def once(broker, workdir: Path, roles: str, workers: int = 1) -> float:
+        with worker_on_new_topic(broker, workdir, roles, workers) as (topic, bases):
             started = time.monotonic()
             publish(broker, topic, batches)
             ends = end_offsets(broker.bootstrap, topic)
@@ -170,12 +171,15 @@ def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
                 # the detect view is cheap; the bins view sums every table (~10 % of the
                 # worker's time when polled every 50 ms), so it is asked last and less often
                 if "detect" in roles:
-                    status = get_json(f"{base}/detect/")
-                    if not all(status.get(str(p), {}).get("offset", -1) >= end - 1
+                    reached: dict[str, int] = {}
+                    for base in bases:  # each worker lists the partitions it holds
+                        for p, status in get_json(f"{base}/detect/").items():
+                            reached[p] = max(reached.get(p, -1), status.get("offset", -1))
+                    if not all(reached.get(str(p), -1) >= end - 1
                                for p, end in ends.items() if end > 0):  # fmt: skip
                         return False
-                binned = network_totals(get_json(f"{base}/bins/"))
-                return sum(v[0] for v in binned.values()) >= flows - 0.5
+                binned = [network_totals(get_json(f"{base}/bins/")) for base in bases]
+                return sum(v[0] for hours in binned for v in hours.values()) >= flows - 0.5
 
             return flows / (wait_until(done, poll_s=0.1) - started)
 
@@ -186,15 +190,18 @@ def end_to_end(batches: list[np.ndarray], repeat: int) -> None:
             once(broker, workdir, "bins")  # warm the broker's JIT up, not counted
             base = [once(broker, workdir, "bins") for _ in range(repeat)]
             full = [once(broker, workdir, "bins,detect") for _ in range(repeat)]
+            two = [once(broker, workdir, "bins,detect", workers=2) for _ in range(repeat)]
         finally:
             broker.process.stop()
-    b, f = statistics.median(base), statistics.median(full)
+    b, f, t = statistics.median(base), statistics.median(full), statistics.median(two)
     print(
         f"end to end through Kafka, demo day ({flows:,} flows, 8 partitions, median of {repeat}):"
     )
     print(f"  --roles bins (baseline)   {b:12,.0f} flows/s  runs {[f'{r:,.0f}' for r in base]}")
     print(f"  --roles bins,detect       {f:12,.0f} flows/s  runs {[f'{r:,.0f}' for r in full]}")
     print(f"  ratio                     {f / b:12.2f}x")
+    print(f"  two workers, every role   {t:12,.0f} flows/s  runs {[f'{r:,.0f}' for r in two]}")
+    print(f"  ratio to one worker       {t / f:12.2f}x")
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -94,26 +94,34 @@ def start_worker(argv: list[str], env: dict[str, str], ready_url: str, log: Path
 
 
 @contextmanager
-def worker_on_new_topic(broker, workdir: Path, roles: str) -> Iterator[tuple[str, str]]:
-    """A new 8-partition flows topic with a ``silkwatch worker --roles ROLES`` on it.
+def worker_on_new_topic(
+    broker, workdir: Path, roles: str, workers: int = 1
+) -> Iterator[tuple[str, list[str]]]:
+    """A new 8-partition flows topic with ``workers`` ``silkwatch worker --roles ROLES`` on it.
 
-    Yields the topic and the base URL of the worker's views, once the worker has
+    Yields the topic and the base URLs of the workers' views, once the group has
     settled its assignment (a clock started inside counts only the stream).
     """
     tag = uuid.uuid4().hex[:8]
-    topic, port = f"bench-{tag}", free_port()
+    topic = f"bench-{tag}"
     broker.create_topic(topic, 8)
-    argv = [sys.executable, "-m", "silkwatch", "worker", "--broker", broker.url,
-            "--app-id", f"bench-{tag}", "--topic", topic, "--web-port", str(port),
-            "--data-dir", str(workdir / tag), "--roles", roles]  # fmt: skip
     env = {"SILKWATCH_BINS_TOPIC": f"{topic}-bins", "SILKWATCH_ALERTS_TOPIC": f"{topic}-alerts"}
-    base = f"http://127.0.0.1:{port}/silkwatch"
-    worker = start_worker(argv, env, f"{base}/bins/", workdir / f"worker-{tag}.log")
+    started, bases = [], []
     try:
-        time.sleep(3)  # let the group settle its assignment before the clock starts
-        yield topic, base
+        for n in range(workers):
+            port = free_port()
+            argv = [sys.executable, "-m", "silkwatch", "worker", "--broker", broker.url,
+                    "--app-id", f"bench-{tag}", "--topic", topic, "--web-port", str(port),
+                    "--data-dir", str(workdir / f"{tag}-{n}"), "--roles", roles]  # fmt: skip
+            base = f"http://127.0.0.1:{port}/silkwatch"
+            log = workdir / f"worker-{tag}-{n}.log"
+            started.append(start_worker(argv, env, f"{base}/bins/", log))
+            bases.append(base)
+        time.sleep(3 * workers)  # let the group settle its assignment before the clock starts
+        yield topic, bases
     finally:
-        worker.stop()
+        for worker in started:
+            worker.stop()
 
 
 def publish(broker, topic: str, batches: list[FlowBatch]) -> None:
@@ -126,7 +134,7 @@ def publish(broker, topic: str, batches: list[FlowBatch]) -> None:
 def run_batch_design(broker, workdir: Path, batches: list[FlowBatch]) -> float:
     """Flows/s from the first frame sent to the last flow counted in the bins."""
     total = sum(len(b) for b in batches)
-    with worker_on_new_topic(broker, workdir, "bins") as (topic, base):
+    with worker_on_new_topic(broker, workdir, "bins") as (topic, (base,)):
         started = time.monotonic()
         publish(broker, topic, batches)
         done = wait_until(
