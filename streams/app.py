@@ -236,56 +236,69 @@ def decoded(event: faust.EventT) -> np.ndarray | None:
         return None
 
 
-async def count_bins(stream: faust.StreamT) -> None:
-    """Hourly byte bins per partition; closed hours go to the bins topic."""
+async def read_flows(stream: faust.StreamT) -> None:
+    """Every flows message through this worker's roles: hourly bins, then detection.
+
+    One agent reads the topic whatever the roles. Faust counts a message done
+    when every agent reading it is done, and a rebalance empties the agents'
+    queues without counting what it drops: with one agent per role, a message
+    one of them had taken was never done, and the rebalance (or a clean stop)
+    waited for it forever. Two workers, one stopped: the other logged
+    "wait_empty" and read nothing more until it was killed.
+    """
     stores = BinStores(bins_table, progress_table)
     export_hours = Every(seconds=1.0)
+    bins, detecting = "bins" in settings.roles, "detect" in settings.roles
     async for event in stream.events():
-        started_s = time.perf_counter()
-        processed_offsets[event.message.partition] = event.message.offset
-        last_event_s[event.message.partition] = time.monotonic()
-        last_bins_event[event.message.partition] = event
-        if is_received_copy(event.value):
-            continue  # counted in its source's partition
-        batch = decoded(event)
-        if batch is None:
-            continue
-        processor = BinProcessor(stores, event.message.partition, config)
-        for hour in processor.process(batch, event.message.offset):
-            await bins_topic.send(value=closed_hour_message(hour))
-        # freshness from the watermark: a flow stamped in the future does not look fresh
-        record_newest_flow(metrics, event.message.partition, processor.watermark_ms)
-        record_batch(metrics, batch)
-        record_batch_latency(metrics, time.perf_counter() - started_s)
-        if batch.size and export_hours.due():
-            now_ms = int(batch["stime_ms"].max())
-            record_network_hours(metrics, bins_table, active_partitions(), now_ms=now_ms)
-
-
-async def detect(stream: faust.StreamT) -> None:
-    """Per-partition detection state; alerts go to the alerts topic as they are found."""
-    async for event in stream.events():
-        batch = decoded(event)
-        if batch is None:
-            continue
         partition, offset = event.message.partition, event.message.offset
+        processed_offsets[partition] = offset
         last_event_s[partition] = time.monotonic()
-        held = await role.processor(partition)
-        closed_before = held.processor.state.progress.closed_until_ms
-        shed_before = held.processor.state.pairs.counters.shed_pairs
-        copy = is_received_copy(event.value)
-        alerts = held.processor.process(
-            batch, offset, wall_ms=int(time.time() * 1000), received_copy=copy
-        )
-        if "bins" not in settings.roles:
-            record_newest_flow(metrics, partition, held.processor.state.progress.watermark_ms)
-        if not copy:  # Geo-IP enrichment rides with the per-host work, off the bins agent
-            record_countries(metrics, batch, countries)
-        await _send_alerts(held, alerts, partition, offset)
-        record_shed(metrics, held.processor.state.pairs.counters.shed_pairs > shed_before)
-        hour_closed = held.processor.state.progress.closed_until_ms != closed_before
-        if role.checkpoint_due(held, hour_closed=hour_closed):
-            await _checkpoint(partition)
+        copy = is_received_copy(event.value)  # counted in its source's partition's bins
+        batch = decoded(event) if detecting or not copy else None
+        if batch is None:
+            continue
+        if bins:
+            last_bins_event[partition] = event
+            if not copy:
+                await _count_bins(stores, partition, offset, batch, export_hours)
+        if detecting:
+            await _detect(partition, offset, batch, copy)
+
+
+async def _count_bins(
+    stores: BinStores, partition: int, offset: int, batch: np.ndarray, export_hours: Every
+) -> None:
+    """Hourly byte bins per partition; closed hours go to the bins topic."""
+    started_s = time.perf_counter()
+    processor = BinProcessor(stores, partition, config)
+    for hour in processor.process(batch, offset):
+        await bins_topic.send(value=closed_hour_message(hour))
+    # freshness from the watermark: a flow stamped in the future does not look fresh
+    record_newest_flow(metrics, partition, processor.watermark_ms)
+    record_batch(metrics, batch)
+    record_batch_latency(metrics, time.perf_counter() - started_s)
+    if batch.size and export_hours.due():
+        now_ms = int(batch["stime_ms"].max())
+        record_network_hours(metrics, bins_table, active_partitions(), now_ms=now_ms)
+
+
+async def _detect(partition: int, offset: int, batch: np.ndarray, copy: bool) -> None:
+    """Per-partition detection state; alerts go to the alerts topic as they are found."""
+    held = await role.processor(partition)
+    closed_before = held.processor.state.progress.closed_until_ms
+    shed_before = held.processor.state.pairs.counters.shed_pairs
+    alerts = held.processor.process(
+        batch, offset, wall_ms=int(time.time() * 1000), received_copy=copy
+    )
+    if "bins" not in settings.roles:
+        record_newest_flow(metrics, partition, held.processor.state.progress.watermark_ms)
+    if not copy:  # Geo-IP enrichment rides with the per-host work, off the bins step
+        record_countries(metrics, batch, countries)
+    await _send_alerts(held, alerts, partition, offset)
+    record_shed(metrics, held.processor.state.pairs.counters.shed_pairs > shed_before)
+    hour_closed = held.processor.state.progress.closed_until_ms != closed_before
+    if role.checkpoint_due(held, hour_closed=hour_closed):
+        await _checkpoint(partition)
 
 
 async def _send_alerts(held, alerts: list, partition: int, offset: int) -> None:
@@ -328,11 +341,9 @@ async def close_network_hours(stream: faust.StreamT) -> None:
         record_alerts(metrics, alerts)
 
 
+app.agent(flows_topic, name="read_flows")(read_flows)
 if "bins" in settings.roles:
-    app.agent(flows_topic, name="count_bins")(count_bins)
     app.agent(bins_topic, name="close_network_hours")(close_network_hours)
-if "detect" in settings.roles:
-    app.agent(flows_topic, name="detect")(detect)
 
 
 @app.on_partitions_assigned.connect

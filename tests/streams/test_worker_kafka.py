@@ -261,3 +261,36 @@ def test_a_worker_joining_mid_publish_leaves_no_partition_behind(
     finally:
         first.service.stop()
         second.service.stop()
+
+
+def stop_within(worker, timeout_s: float = 30.0) -> None:
+    """SIGTERM; the worker must be gone within ``timeout_s`` (no SIGKILL needed)."""
+    worker.service.popen.terminate()
+    try:
+        worker.service.popen.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        worker.service.popen.kill()
+        pytest.fail(f"worker ignored SIGTERM for {timeout_s:.0f} s:\n{worker.service.log_tail()}")
+
+
+def test_every_role_on_two_workers_one_stopped_the_other_takes_over(
+    kafka_broker, shared_dir, tmp_path
+):
+    """Bins and detection on two workers; a clean stop of one hands its partitions over.
+
+    Both roles read every flows message: the survivor's rebalance must not wait
+    for messages its queues dropped, and both must stop on SIGTERM.
+    """
+    app_id, topic = unique_names()
+    expected = golden_hours(shared_dir / GOLDEN_3600)
+    first = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic)
+    second = start_worker(kafka_broker.url, tmp_path, app_id=app_id, topic=topic)
+    try:
+        publish(kafka_broker.url, topic, shared_dir / FCCX)
+        wait_for_rwcount(expected, first, second, what="the two workers' bins")
+        stop_within(second)
+        wait_for_rwcount(expected, first, what="the survivor's bins")
+        wait_for(lambda: len(first.detect()) == 8, timeout_s=120, what="all 8 detect partitions")
+    finally:
+        stop_within(first)
+        second.service.stop()
