@@ -1,6 +1,6 @@
 """The bins topic's messages: a :class:`~silkwatch.streams.processing.ClosedHour` as JSON, and back.
 
-Only the worker's Kafka edge uses this (the bins agent sends, the network agent
+Only the worker's Kafka edge uses this (the flows agent's bins step sends, the network agent
 reads back); the embedded runner hands its closed hours on as they are.
 
 Examples
