@@ -239,8 +239,9 @@ def _callbacks(
 def interval_stats(owner: np.ndarray, start: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per owner, the median gap between successive starts and its MAD / median.
 
-    ``start`` is grouped by owner and sorted within; NaN where an owner has fewer
-    than two starts, inf where its median gap is 0 (``interval_timing``'s values).
+    ``start`` is grouped by owner and sorted within. An owner with fewer than two
+    starts gets a NaN median and an inf ratio; a median gap of 0 gives an inf ratio
+    (``interval_timing``'s values).
     """
     same = owner[1:] == owner[:-1]
     intervals = (start[1:] - start[:-1])[same].astype(np.float64)

@@ -467,8 +467,8 @@ class PairState:
         keys = copy.index.keys
         order = np.lexsort(keys.T[::-1])
         starts = copy.segment_starts()
-        columns = (copy.first_ms, copy.last_ms, copy.sport_lo, copy.sport_hi, copy.opened)
-        values = [c[:n][order].tolist() for c in (*columns, copy.answered)]
+        columns = ("first_ms", "last_ms", "sport_lo", "sport_hi", "opened", "answered")
+        values = [getattr(copy, name)[:n][order].tolist() for name in columns]
         rows = zip(order.tolist(), keys[order].tolist(), *values, strict=True)
         return tuple(
             (

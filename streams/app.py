@@ -68,7 +68,7 @@ detectors = load_config(settings.detectors_config)
 registry, metrics = worker_metrics()
 countries = CountryDB()
 suppressions = SuppressionFile(detectors.site.suppressions) if detectors.site.suppressions else None
-processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message binned
+processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message read
 last_event_s: dict[int, float] = {}  # flows partition → wall time of its last message
 last_bins_event: dict[int, faust.EventT] = {}  # flows partition → its newest binned message
 register_codecs()

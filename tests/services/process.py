@@ -88,10 +88,13 @@ class ServiceProcess:
             return f"(no log: {exc})"
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM (a clean shutdown), then SIGKILL after ``timeout_s``."""
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """SIGTERM (a clean shutdown), then SIGKILL after ``timeout_s``.
+
+        Returns whether the process ended without the SIGKILL (or had ended already).
+        """
         if self.popen.poll() is not None:
-            return
+            return True
         self.popen.terminate()
         try:
             self.popen.wait(timeout=timeout_s)
@@ -101,6 +104,8 @@ class ServiceProcess:
             )
             self.popen.kill()
             self.popen.wait()
+            return False
+        return True
 
 
 def start_service(

@@ -265,11 +265,7 @@ def test_a_worker_joining_mid_publish_leaves_no_partition_behind(
 
 def stop_within(worker, timeout_s: float = 30.0) -> None:
     """SIGTERM; the worker must be gone within ``timeout_s`` (no SIGKILL needed)."""
-    worker.service.popen.terminate()
-    try:
-        worker.service.popen.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        worker.service.popen.kill()
+    if not worker.service.stop(timeout_s):
         pytest.fail(f"worker ignored SIGTERM for {timeout_s:.0f} s:\n{worker.service.log_tail()}")
 
 
