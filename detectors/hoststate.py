@@ -219,6 +219,30 @@ def host_addresses(words: np.ndarray) -> list[bytes]:
     return column.view("V16").reshape(-1).tolist()
 
 
+def sender_columns(sent: HostHours, hour_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hosts that sent as clients in the hour: key words (n, 2), client bytes and packets.
+
+    What the exfiltration fit across hosts reads, unordered (a partition's share of
+    the site: :func:`hour_senders` orders the whole).
+    """
+    in_hour = np.flatnonzero(sent.hours == hour_ms)
+    totals = sent.totals[in_hour]
+    client_bytes = totals[:, 2] - totals[:, 4]
+    client_packets = totals[:, 1] - totals[:, 3]
+    clients = client_packets > 0
+    return sent.hosts[in_hour[clients]], client_bytes[clients], client_packets[clients]
+
+
+def hour_senders(
+    hour_ms: int, words: np.ndarray, client_bytes: np.ndarray, client_packets: np.ndarray
+) -> HourSenders:
+    """:func:`sender_columns` (of one partition, or all of them together) in address order."""
+    order = np.lexsort((words[:, 1], words[:, 0]))  # (hi, lo): the addresses' byte order
+    return HourSenders(
+        hour_ms, host_addresses(words[order]), client_bytes[order], client_packets[order]
+    )
+
+
 def exfil_inputs(
     sent: HostHours,
     received: HostHours,
@@ -228,12 +252,14 @@ def exfil_inputs(
     baseline_hours: int,
     min_sent_bytes: int,
     max_destinations: int,
+    senders: HourSenders | None = None,
 ) -> tuple[SentHours, dict[HostKey, HostHour]] | None:
     """What :func:`~silkwatch.detectors.exfil.score_exfil` reads for one hour, from the columns.
 
     None when no host sent enough in the hour to be scored (the common case).
 
-    Every host sending in the hour as columns, for the fit across hosts; for the
+    Every host sending in the hour as columns, for the fit across hosts (``senders``:
+    the whole site's, when this state holds one partition's hosts); for the
     hosts that sent at least ``min_sent_bytes`` as clients (the only ones
     scored), their baseline hours in both directions as :class:`HostHour`
     values, with destination and port sketches from the pair state's retained
@@ -241,20 +267,10 @@ def exfil_inputs(
     """
     in_hour = np.flatnonzero(sent.hours == hour_ms)
     totals = sent.totals[in_hour]
-    client_bytes = totals[:, 2] - totals[:, 4]
-    chosen = in_hour[client_bytes >= min_sent_bytes]
+    chosen = in_hour[totals[:, 2] - totals[:, 4] >= min_sent_bytes]
     if len(chosen) == 0:
         return None
-    client_packets = totals[:, 1] - totals[:, 3]
-    clients = client_packets > 0
-    words = sent.hosts[in_hour[clients]]
-    order = np.lexsort((words[:, 1], words[:, 0]))  # (hi, lo): the addresses' byte order
-    senders = HourSenders(
-        hour_ms,
-        host_addresses(words[order]),
-        client_bytes[clients][order],
-        client_packets[clients][order],
-    )
+    senders = senders or hour_senders(hour_ms, *sender_columns(sent, hour_ms))
     candidates = KeyIndex.from_keys(sent.hosts[chosen])
     since_ms = hour_ms - baseline_hours * HOUR_MS
     sketches = _sketches(pairs, candidates, since_ms, hour_ms, max_destinations)

@@ -16,7 +16,7 @@ every pair with a flow in the window: correct, but slow on a busy network).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,6 +250,7 @@ def score_pairs(
     detectors: Any,
     prefilter: bool = True,
     changed_after_ms: int | None = None,
+    populations: Mapping[str, Any] | None = None,
 ) -> list[Alert]:
     """Every registered pair scorer's alerts for the pairs ``slots`` at event time ``now_ms``.
 
@@ -261,6 +262,10 @@ def score_pairs(
     :param changed_after_ms: score only pairs with a flow in ``(changed_after_ms,
         now_ms]`` (for a scorer that judges hosts, every pair of such a host): the
         others were scored at ``changed_after_ms`` on the same flows. Default - None
+    :param populations: scorer attribute → its population of the whole site, when
+        ``pairs`` holds one partition's sources
+        (:class:`silkwatch.detectors.population.PopulationPart`). Default - None (the
+        pairs are the site: each population is counted from them)
     """
     found: list[Alert] = []
     features: dict[int, PairFeatures] = {}
@@ -283,10 +288,12 @@ def score_pairs(
         if len(chosen) == 0:
             continue
         extra = {}
-        if scorer.population is not None and prefilter:
+        if populations is not None and scorer.attribute in populations:
+            extra["population"] = populations[scorer.attribute]
+        elif scorer.population is not None and prefilter:
             extra["population"] = scorer.population(pairs, f, now_ms, config)
-            if scorer.narrow is not None:
-                chosen = f.slots[scorer.narrow(pairs, f, keep, extra["population"], config)]
+        if "population" in extra and prefilter and scorer.narrow is not None:
+            chosen = f.slots[scorer.narrow(pairs, f, keep, extra["population"], config)]
         found += scorer.score(
             pairs.view(chosen), now_ms=now_ms, config=config, site=detectors.site, **extra
         )
@@ -312,10 +319,16 @@ def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:
 
     Reply-side pairs (one source port below the destination port) do not count,
     as in :meth:`silkwatch.detectors.pairs.PairHistory.is_reply`; nor do received copies
-    (:attr:`PairState.own`): a partition's own sources are a hash-drawn sample of
-    the site's, so the share of them that contact a destination is the site's
-    share, where copies would add every outside sender of its hosts.
+    (:attr:`PairState.own`): every source is counted in the one partition that owns it,
+    so the partitions' counts add up to the site's (:mod:`silkwatch.detectors.population`).
     """
+    return as_population(*source_counts(pairs, since_ms=since_ms, now_ms=now_ms))
+
+
+def source_counts(
+    pairs: PairState, *, since_ms: int, now_ms: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`population` as columns: destination key words (n, 2), sources of each, sources."""
     keys = pairs.index.keys
     dport = (keys[:, 4] >> np.uint64(8)).astype(np.int64)
     reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < dport)
@@ -325,10 +338,15 @@ def population(pairs: PairState, *, since_ms: int, now_ms: int) -> Population:
     sources = KeyIndex(2)
     sources.slots(links.keys[:, :2])
     destinations = KeyIndex(2)
-    counts = np.bincount(destinations.slots(links.keys[:, 2:]))
-    raw = destinations.keys.astype(">u8").tobytes()
+    counts = np.bincount(destinations.slots(links.keys[:, 2:]), minlength=len(destinations))
+    return destinations.keys, counts.astype(np.int64), len(sources)
+
+
+def as_population(destinations: np.ndarray, counts: np.ndarray, sources: int) -> Population:
+    """:func:`source_counts`' columns as the beacon scorer's :class:`Population`."""
+    raw = np.ascontiguousarray(destinations, dtype=np.uint64).astype(">u8").tobytes()
     sharing = {raw[16 * i : 16 * i + 16]: int(n) for i, n in enumerate(counts.tolist())}
-    return Population(sharing, len(sources))
+    return Population(sharing, int(sources))
 
 
 def dns_population(pairs: PairState, f: PairFeatures) -> DnsPopulation:
@@ -337,6 +355,12 @@ def dns_population(pairs: PairState, f: PairFeatures) -> DnsPopulation:
     Like the scorer, it leaves out reply-side pairs and queries to broadcast or
     multicast addresses, and pairs without a flow in the window.
     """
+    return as_dns_population(*dns_counts(pairs, f))
+
+
+def dns_counts(pairs: PairState, f: PairFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dns_population` as columns: resolver key words (n, 2), clients of each, and
+    each source host's bytes to port 53 (float64, one per host, in no particular order)."""
     dns = (f.dport == DNS_PORT) & (f.flows > 0)
     keys = pairs.index.keys[f.slots[dns]]
     # one source port, below 53: a server's answers (PairHistory.is_reply)
@@ -350,10 +374,17 @@ def dns_population(pairs: PairState, f: PairFeatures) -> DnsPopulation:
     links = KeyIndex(4)
     links.slots(keys[:, :4])
     servers = KeyIndex(2)
-    clients = np.bincount(servers.slots(links.keys[:, 2:]))
-    named = servers.keys.astype(">u8").tobytes()
+    clients = np.bincount(servers.slots(links.keys[:, 2:]), minlength=len(servers))
     hosts = KeyIndex(2)
-    per_host = np.bincount(hosts.slots(keys[:, :2]), weights=total)
+    per_host = np.bincount(hosts.slots(keys[:, :2]), weights=total, minlength=len(hosts))
+    return servers.keys, clients.astype(np.int64), per_host.astype(np.float64)
+
+
+def as_dns_population(
+    resolvers: np.ndarray, clients: np.ndarray, host_bytes: np.ndarray
+) -> DnsPopulation:
+    """:func:`dns_counts`' columns as the DNS scorer's :class:`DnsPopulation`."""
+    named = np.ascontiguousarray(resolvers, dtype=np.uint64).astype(">u8").tobytes()
     return DnsPopulation(
-        {named[16 * i : 16 * i + 16]: int(c) for i, c in enumerate(clients.tolist())}, per_host
+        {named[16 * i : 16 * i + 16]: int(c) for i, c in enumerate(clients.tolist())}, host_bytes
     )

@@ -18,6 +18,14 @@ When scoring happens:
   the watermark, and the open hour's hosts are scored for exfiltration as soon
   as one crosses the sending floor, so an alert does not wait for the hour.
 
+**The site, not the partition.** Beacon prevalence, the DNS peer comparison and
+the exfiltration fit weigh a host against every host. A processor that holds one
+of several partitions is given a :class:`SiteExchange`: at each hour close it
+publishes its :class:`~silkwatch.detectors.population.PopulationPart` and scores
+that hour with the merged site once every partition has published it; until
+then it *waits* (:attr:`DetectionProcessor.waiting`) and its caller holds its
+next messages back, so it scores on the same flows as a single processor would.
+
 Every alert passes the :class:`silkwatch.detectors.ledger.AlertLedger`: a finding keeps
 its id, an update is a new revision of it. Flows stamped too far ahead of the
 partition's event time are quarantined (:func:`silkwatch.streams.processing.observe`),
@@ -32,6 +40,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -43,6 +52,7 @@ from silkwatch.detectors.hoststate import HostHours, exfil_inputs
 from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.ledger import AlertLedger
 from silkwatch.detectors.pairstate import PairState
+from silkwatch.detectors.population import PopulationPart, population_part
 from silkwatch.detectors.schema import FlowBatch, empty_batch
 from silkwatch.detectors.scoring import score_pairs
 from silkwatch.streams.processing import (
@@ -82,6 +92,8 @@ class DetectionState:
     quarantined_copies: list[FlowBatch] = field(default_factory=list)
     shed_host_hours: int = 0
     scored_until_ms: int = -(2**62)  # the event time of the last hour-close scoring
+    #: the hour close in progress, when it waits for the site (closed up to the watermark)
+    closing_until_ms: int | None = None
 
     @classmethod
     def empty(cls, detectors: DetectorsConfig) -> DetectionState:
@@ -100,6 +112,22 @@ class DetectionState:
         return self.pairs.nbytes + self.sent.nbytes + self.received.nbytes + held
 
 
+class SiteExchange(Protocol):
+    """Where partitions' population parts meet (in memory, or a Kafka topic)."""
+
+    def publish(self, partition: int, part: PopulationPart) -> None:
+        """This partition's part at ``part.now_ms``; it has reached that instant."""
+
+    def reached(self, partition: int, until_ms: int) -> None:
+        """This partition has published every part it will for instants up to ``until_ms``."""
+
+    def site(self, now_ms: int) -> PopulationPart | None:
+        """The merged parts at ``now_ms`` once every partition reached it, else None."""
+
+    def latest(self) -> PopulationPart | None:
+        """The newest merged site known (for scoring between hour closes)."""
+
+
 class DetectionProcessor:
     """Applies one partition's flow batches to its state; scores what changed.
 
@@ -111,6 +139,8 @@ class DetectionProcessor:
         often, wall time, between hour closes. Default - None (only at hour
         close: a finite file gives the same alerts however it is batched)
     :param clock: wall clock in seconds (tests pass their own). Default - ``time.monotonic``
+    :param exchange: the site's parts, when this processor holds one of several
+        partitions. Default - None (it holds every host: the site is its own)
     """
 
     def __init__(
@@ -122,6 +152,7 @@ class DetectionProcessor:
         state: DetectionState | None = None,
         score_interval_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        exchange: SiteExchange | None = None,
     ) -> None:
         self.partition = partition
         self.config = config
@@ -129,7 +160,10 @@ class DetectionProcessor:
         self.state = state or DetectionState.empty(detectors)
         self.score_interval_s = score_interval_s
         self.clock = clock
+        self.exchange = exchange
         self._last_look_s = clock()
+        #: parts published up to this instant (not checkpointed: a restart publishes again)
+        self._published_until_ms = -(2**62)
 
     def process(
         self,
@@ -155,6 +189,8 @@ class DetectionProcessor:
         state = self.state
         if offset <= state.offset:
             return []  # applied before a restart
+        if self.waiting:
+            raise RuntimeError(f"partition {self.partition} waits for the site: hold its messages")
         if received_copy:
             trusted = believed(state.progress, batch, self.config, wall_ms=wall_ms)
             self._hold(batch[~trusted], state.quarantined_copies)
@@ -173,6 +209,17 @@ class DetectionProcessor:
             alerts = self._look()
         return alerts
 
+    @property
+    def waiting(self) -> bool:
+        """An hour close waits for other partitions' parts (hold this one's next messages)."""
+        closing = self.state.closing_until_ms
+        return closing is not None and not self._site_ready()
+
+    def resume(self) -> list[Alert]:
+        """Go on with an hour close that waited, as far as the site allows."""
+        closing = self.state.closing_until_ms
+        return [] if closing is None else self._close(closing)
+
     def tick(self) -> list[Alert]:
         """Between messages: score what changed if ``score_interval_s`` has passed.
 
@@ -186,7 +233,9 @@ class DetectionProcessor:
         progress = self.state.progress
         if progress.watermark_ms <= -(2**61):
             return []
-        return self._close(final_horizon(progress, self.config))
+        return self._close(
+            max(final_horizon(progress, self.config), self.state.closing_until_ms or 0)
+        )
 
     @property
     def quarantined(self) -> int:
@@ -266,29 +315,76 @@ class DetectionProcessor:
         return True
 
     def _close(self, until_ms: int) -> list[Alert]:
-        """Score every hour in [closed_until, until_ms), then forget what fell out of windows."""
+        """Score every hour in [closed_until, until_ms), then forget what fell out of windows.
+
+        With an exchange, each hour waits for the site: the close stops there (the
+        hours before it stay closed) and :meth:`resume` goes on with it.
+        """
         state, progress = self.state, self.state.progress
         start_ms = progress.closed_until_ms if progress.closed_until_ms is not None else -(2**62)
         if until_ms <= start_ms:
             return []
-        hours = np.unique(state.sent.hours)
-        hours = hours[(hours >= start_ms) & (hours < until_ms)].tolist()
+        state.closing_until_ms = until_ms
         found: list[Alert] = []
-        for hour_ms in hours:
-            found += self._score_hosts(hour_ms)
+        for hour_ms in self._hours(start_ms, until_ms):
             now_ms = hour_ms + self.config.bin_ms
+            site = self._site(now_ms)
+            if self.exchange is not None:
+                if site is None:  # another partition has not closed this hour yet
+                    progress.closed_until_ms = hour_ms
+                    return state.ledger.admit(rate(found, self.detectors.alerts))
+                if not site.senders:  # nobody sent in the hour: not a scoring instant
+                    continue
+            found += self._score_hosts(hour_ms, site)
             # pairs a batch touched, and pairs with flows after the last close's scoring
             fresh = (state.pairs.touched > state.closed_seq) | (
                 state.pairs.last_ms > state.scored_until_ms
             )
             found += self._score_pairs(
-                now_ms=now_ms, chosen=fresh, changed_after_ms=state.scored_until_ms
+                now_ms=now_ms, chosen=fresh, changed_after_ms=state.scored_until_ms, site=site
             )
             state.scored_until_ms = now_ms
+        if self.exchange is not None:
+            self.exchange.reached(self.partition, until_ms)
         progress.closed_until_ms = until_ms
+        state.closing_until_ms = None
         state.closed_seq = state.looked_seq = state.seq
         self._expire()
         return state.ledger.admit(rate(found, self.detectors.alerts))
+
+    def _hours(self, start_ms: int, until_ms: int) -> list[int]:
+        """The hours an hour close visits: those with a sender here, or with an
+        exchange every hour from this partition's first (another's may have senders)."""
+        hours = self.state.sent.hours
+        if self.exchange is None:
+            hours = np.unique(hours)
+            return hours[(hours >= start_ms) & (hours < until_ms)].tolist()
+        first_ms = max(start_ms, int(hours.min()) if len(hours) else until_ms)
+        return list(range(first_ms, until_ms, self.config.bin_ms))
+
+    def _site(self, now_ms: int) -> PopulationPart | None:
+        """The site at ``now_ms`` (None: not everyone is there yet, or no exchange)."""
+        if self.exchange is None:
+            return None
+        if self._published_until_ms < now_ms:
+            d = self.detectors
+            part = population_part(
+                self.state.pairs,
+                self.state.sent,
+                now_ms=now_ms,
+                beacon_window_ms=d.beacon.window_ms,
+                dns_window_ms=d.dns.window_ms,
+            )
+            self.exchange.publish(self.partition, part)
+            self._published_until_ms = now_ms
+        return self.exchange.site(now_ms)
+
+    def _site_ready(self) -> bool:
+        """The waiting close's next hour has its site (or there is no exchange)."""
+        closed = self.state.progress.closed_until_ms
+        if self.exchange is None or closed is None:
+            return True
+        return self._site(closed + self.config.bin_ms) is not None
 
     def _look(self) -> list[Alert]:
         """Between closes: the pairs changed since the last look, and the open hour's hosts."""
@@ -296,12 +392,15 @@ class DetectionProcessor:
         if state.seq == state.looked_seq:
             return []
         watermark = state.progress.watermark_ms
-        found = self._score_pairs(now_ms=watermark, chosen=state.pairs.touched > state.looked_seq)
+        site = self.exchange.latest() if self.exchange is not None else None
+        chosen = state.pairs.touched > state.looked_seq
+        found = self._score_pairs(now_ms=watermark, chosen=chosen, site=site)
         found += self._score_hosts(watermark - watermark % HOUR_MS)
         state.looked_seq = state.seq
         return state.ledger.admit(rate(found, self.detectors.alerts))
 
-    def _score_hosts(self, hour_ms: int) -> list[Alert]:
+    def _score_hosts(self, hour_ms: int, site: PopulationPart | None = None) -> list[Alert]:
+        """Exfiltration in the hour (fitted across the site's senders of it, when given)."""
         d = self.detectors
         inputs = exfil_inputs(
             self.state.sent,
@@ -311,6 +410,7 @@ class DetectionProcessor:
             baseline_hours=d.exfil.baseline_hours,
             min_sent_bytes=d.exfil.min_sent_bytes,
             max_destinations=d.exfil.max_destinations,
+            senders=site.hour_senders() if site is not None else None,
         )
         if inputs is None:  # no host sent enough in the hour to be scored
             return []
@@ -318,12 +418,18 @@ class DetectionProcessor:
         return score_exfil(sent, received, hour_start_ms=hour_ms, config=d.exfil)
 
     def _score_pairs(
-        self, *, now_ms: int, chosen: np.ndarray, changed_after_ms: int | None = None
+        self,
+        *,
+        now_ms: int,
+        chosen: np.ndarray,
+        changed_after_ms: int | None = None,
+        site: PopulationPart | None = None,
     ) -> list[Alert]:
         """Every pair scorer over the ``chosen`` pairs (and all DNS pairs, if one is chosen).
 
         :param changed_after_ms: at an hour close, the previous close's instant: pairs
             without a flow since were scored then, on the same flows
+        :param site: the whole site's populations (else counted from this partition)
         """
         pairs = self.state.pairs
         pairs.compact()
@@ -349,6 +455,7 @@ class DetectionProcessor:
             now_ms=now_ms,
             detectors=self.detectors,
             changed_after_ms=changed_after_ms,
+            populations=None if site is None else {"beacon": site.beacon, "dns": site.dns},
         )
 
     def _expire(self) -> None:

@@ -35,10 +35,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from silkwatch.detectors.alerts import Alert
 from silkwatch.detectors.config import DetectorsConfig
 from silkwatch.streams.checkpoint import CheckpointError, dump_state, load_state
-from silkwatch.streams.detection import DetectionProcessor
+from silkwatch.streams.detection import DetectionProcessor, SiteExchange
 from silkwatch.streams.processing import StreamConfig
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ CHECKPOINT_SPACING = 10.0
 
 #: what a stored checkpoint is: (manifest, chunk values by index)
 Stored = tuple[dict[str, Any], dict[int, bytes]]
+
+#: a flows message held back while its partition waits for the site:
+#: (offset, batch, received copy, wall clock in ms when it was read: None in a replay)
+Parked = tuple[int, np.ndarray, bool, int | None]
 
 
 @dataclass
@@ -66,6 +72,18 @@ class Partition:
     slot: int = 0
     #: (id, revision) of alerts already on the alerts topic that a replay would repeat
     already_sent: set[tuple[str, int]] = field(default_factory=set)
+    #: messages read while an hour close waits for the site, in offset order
+    parked: list[Parked] = field(default_factory=list)
+
+    def go_on(self) -> list[Alert]:
+        """Finish a close that waited for the site, then apply the held messages in
+        order until a close waits again; returns the alerts raised."""
+        processor = self.processor
+        alerts = [] if processor.waiting else processor.resume()
+        while self.parked and not processor.waiting:
+            offset, batch, copy, wall_ms = self.parked.pop(0)
+            alerts += processor.process(batch, offset, wall_ms=wall_ms, received_copy=copy)
+        return alerts
 
 
 class DetectRole:
@@ -82,6 +100,8 @@ class DetectRole:
         dicts) on the alerts topic after ``offset``
     :param checkpoint_interval_s: wall time between checkpoints of a busy partition
     :param score_interval_s: wall time between scorings between hour closes
+    :param exchange: where the partitions' population parts meet. Default - None
+        (each partition is scored as if it were the site)
     """
 
     def __init__(
@@ -95,6 +115,7 @@ class DetectRole:
         read_alerts_since: Callable[[int], Awaitable[list[dict[str, Any]]]],
         checkpoint_interval_s: float = 5.0,
         score_interval_s: float | None = 2.0,
+        exchange: SiteExchange | None = None,
     ) -> None:
         self.config = config
         self.detectors = detectors
@@ -104,6 +125,7 @@ class DetectRole:
         self.read_alerts_since = read_alerts_since
         self.checkpoint_interval_s = checkpoint_interval_s
         self.score_interval_s = score_interval_s
+        self.exchange = exchange
         self.partitions: dict[int, Partition] = {}
         #: flows partition → offset the consumer may commit up to (next to read)
         self.durable: dict[int, int] = {}
@@ -134,6 +156,8 @@ class DetectRole:
         for partition in set(self.partitions) - partitions:
             del self.partitions[partition]
             self.durable.pop(partition, None)
+        for held in self.partitions.values():
+            held.parked.clear()  # read again from the committed offset
 
     def held_back(self, held: Partition, alerts: list[Alert]) -> list[Alert]:
         """The alerts not already on the alerts topic before a restart."""
@@ -218,7 +242,11 @@ class DetectRole:
 
     async def _restore(self, partition: int) -> Partition:
         processor = DetectionProcessor(
-            partition, self.config, self.detectors, score_interval_s=self.score_interval_s
+            partition,
+            self.config,
+            self.detectors,
+            score_interval_s=self.score_interval_s,
+            exchange=self.exchange,
         )
         stored = await self.read_checkpoint(partition)
         slot, alerts_offset = 0, -1  # without a checkpoint, every alert sent so far counts
