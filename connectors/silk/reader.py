@@ -195,18 +195,25 @@ class SilkStream:
         if self._owned is not None:
             self._owned.close()
 
-    def iter_data(self, rec_size: int, rows: int, tail_ok: bool = False) -> Iterator[_Chunk]:
+    def iter_data(
+        self, rec_size: int, rows: int, tail_ok: bool = False, *, mapped: bool = True
+    ) -> Iterator[_Chunk]:
         """The data section as pieces of whole ``rec_size``-byte records (``rows`` at a
-        time when uncompressed, a block at a time otherwise), with their byte offsets."""
+        time when uncompressed, a block at a time otherwise), with their byte offsets.
+
+        An uncompressed regular file is mapped (its pieces are views of the page cache)
+        unless ``mapped`` is False: then its pieces are read, each a copy of its own.
+        """
         _check_codec(self.header, self.path)
         if self.header.compression == Compression.NONE:
-            yield from self._iter_raw(rec_size, rows, tail_ok)
+            yield from self._iter_raw(rec_size, rows, tail_ok, mapped)
         else:
             yield from self._iter_blocks(rec_size, tail_ok)
 
-    def _iter_raw(self, rec_size: int, rows: int, tail_ok: bool) -> Iterator[_Chunk]:
+    def _iter_raw(self, rec_size: int, rows: int, tail_ok: bool, mapped: bool) -> Iterator[_Chunk]:
         want = rows * rec_size
-        mappable = None if tail_ok else self._mappable()  # a file still growing is read
+        # a file still growing is read
+        mappable = self._mappable() if mapped and not tail_ok else None
         if mappable is not None:
             yield from self._iter_mapped(*mappable, rec_size, want)
             return
@@ -372,6 +379,12 @@ class SilkFile(SilkStream):
             skip = resume.skip
         rec_size = self.layout.rec_size
         view = self.layout.in_place(self.header.big_endian, columns) if in_place else None
+        # Records used in place are read, not mapped: the pages of a mapping are faulted
+        # in before the first batch and unmapped after the last, both in the caller's
+        # time, where a read copies on the read-ahead thread into memory the heap reuses
+        # (`silkwatch count` on 8 M records 0.33 -> 0.28 s). Decoding copies anyway, from
+        # the mapping.
+        mapped = view is None
         pending: deque[_Chunk] = deque()
         count, end_offset = 0, self._input.offset
         error: SilkFormatError | None = None
@@ -403,7 +416,7 @@ class SilkFile(SilkStream):
             return batch, Position(head.start, head.delivered) if head else Position(end_offset)
 
         try:
-            for chunk in self.iter_data(self.layout.rec_size, rows, tail_ok):
+            for chunk in self.iter_data(self.layout.rec_size, rows, tail_ok, mapped=mapped):
                 chunk.delivered, skip = min(skip, chunk.records(rec_size)), 0
                 if chunk.delivered == chunk.records(rec_size):
                     end_offset = chunk.end

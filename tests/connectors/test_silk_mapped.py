@@ -66,3 +66,20 @@ def test_streams_not_at_the_file_start_are_read(flows_file):
     finally:
         raw.close()
     assert SilkFile(io.BytesIO(flows_file.read_bytes()), "y")._mappable() is None
+
+
+def test_records_used_in_place_are_read_not_mapped(flows_file, monkeypatch):
+    """count's kernel reads the records themselves: they are copied by the read-ahead
+    thread, where a mapping would be faulted in and unmapped in the caller's time."""
+    counted = frozenset({"stime_ms", "elapsed_ms", "bytes", "packets"})
+    decoded = np.concatenate(list(read_batches(flows_file, rows=4096, columns=counted)))
+
+    def no_mapping(self):
+        raise AssertionError("records read in place were mapped")
+
+    monkeypatch.setattr(SilkStream, "_mappable", no_mapping)
+    batches = list(read_batches(flows_file, rows=4096, columns=counted, in_place=True))
+    assert [len(batch) for batch in batches] == [4096, 4096, 1815]
+    in_place = np.concatenate(batches)
+    for name in sorted(counted):
+        assert in_place[name].tolist() == decoded[name].tolist(), name
