@@ -357,7 +357,8 @@ class SilkFile(SilkStream):
         in_place
             When the layout stores every one of ``columns`` as it is
             (``Layout.in_place``), a batch is a read-only view of the records with
-            just those columns, in the widths the file stores: no decoding, no copy.
+            just those columns, in the widths the file stores: not decoded (and
+            read, not mapped: see below).
             Default - False (``FLOW_DTYPE`` batches).
         resume
             Continue from a position an earlier read returned (needs a seekable,
