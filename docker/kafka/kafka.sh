@@ -72,9 +72,12 @@ prepare() {
         -e "s|@LOG_DIR@|$data_dir/logs|g" "$HERE/server.properties.in" >"$data_dir/server.properties"
     if [[ ! -f "$data_dir/logs/meta.properties" ]]; then
         # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding; making it
-        # here saves the JVM start of `StorageTool random-uuid`.
-        local cluster_id
-        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+        # here saves the JVM start of `StorageTool random-uuid`. Like Kafka's Uuid.randomUuid,
+        # never one starting with "-": the tool would read it as an option (1 start in 64).
+        local cluster_id="-"
+        while [[ "$cluster_id" == -* ]]; do
+            cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+        done
         "${JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
             -c "$data_dir/server.properties" >"$data_dir/format.log" 2>&1 ||
             die "formatting $data_dir/logs failed: $(cat "$data_dir/format.log")"
