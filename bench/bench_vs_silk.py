@@ -161,8 +161,12 @@ def main() -> int:
                 argv = ["nfdump", "-R", str(nf_dir), *NFDUMP[command]]
                 actions[f"{command} nfdump"] = run_quietly(argv)
         timed_rounds(actions, 1)  # untimed: modules compiled, files in the page cache
+        load_before = os.getloadavg()[0]
         results = timed_rounds(actions, options.repeat)
-    print(f"\nmedian of {options.repeat} interleaved rounds, {options.flows:,} flows")
+    print(
+        f"\nmedian of {options.repeat} interleaved rounds, {options.flows:,} flows "
+        f"(1-minute load {load_before:.2f} before the rounds, {os.getloadavg()[0]:.2f} after)"
+    )
     print(f"  {'':16s} {'silkwatch':>9s}  {'SiLK (fixed)':>12s}  {'x SiLK':>11s}  {'nfdump':>7s}")
     for command in commands:
         nfdump = results.get(f"{command} nfdump")
