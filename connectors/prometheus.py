@@ -93,6 +93,7 @@ class Metrics(NamedTuple):
     delivery_failures: Counter
     dead_letters: Counter
     newest_flow: Gauge
+    site_incomplete: Counter
     #: N of the top-N host series (not a series; bounds their label cardinality)
     top_hosts: int
     #: cap on the flow counters' label sets (not a series)
@@ -195,6 +196,12 @@ def create_metrics(
             "newest_flow_timestamp_seconds",
             "Event time of the newest flow seen on each flows partition (data freshness).",
             ("partition",),
+            **ns,
+        ),
+        site_incomplete=Counter(
+            "site_incomplete_hours",
+            "Hour closes scored without every flows partition's population part "
+            "(one stayed away longer than SILKWATCH_SITE_WAIT_S).",
             **ns,
         ),
         top_hosts=top_hosts,

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 
 import faust
 import numpy as np
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from faust.types import TP
 
 from silkwatch.connectors.config import load_config
 from silkwatch.connectors.geoip import CountryDB
@@ -55,6 +57,8 @@ from silkwatch.streams.metrics import (
 from silkwatch.streams.network import NetworkHours
 from silkwatch.streams.processing import BinProcessor, BinStores, StreamConfig
 from silkwatch.streams.settings import WorkerSettings
+from silkwatch.streams.siteboard import SiteBoard
+from silkwatch.streams.sitetopic import QueuedExchange, SiteRecordError, feed
 from silkwatch.streams.tablecodec import register_codecs
 from silkwatch.streams.throttle import Every
 from silkwatch.streams.transport import App, acting_for
@@ -70,6 +74,9 @@ countries = CountryDB()
 suppressions = SuppressionFile(detectors.site.suppressions) if detectors.site.suppressions else None
 processed_offsets: dict[int, int] = {}  # flows partition → offset of the last message read
 last_event_s: dict[int, float] = {}  # flows partition → wall time of its last message
+#: detect partitions closed for being idle: they vouch that they add nothing to the site's
+#: next hours (Kafka Streams' idle tasks), until a message comes
+idle_partitions: set[int] = set()
 last_bins_event: dict[int, faust.EventT] = {}  # flows partition → its newest binned message
 register_codecs()
 
@@ -112,6 +119,15 @@ checkpoints_topic = app.topic(
     internal=True,
     compacting=True,
 )
+# population parts of every partition (streams/sitetopic.py): read whole by every worker
+site_topic = app.topic(
+    f"{settings.app_id}-site",
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=1,
+    internal=True,
+    retention=timedelta(days=3),
+)
 
 
 def _table(name: str, source: faust.TopicT) -> faust.Table:
@@ -151,6 +167,11 @@ _chunk_deliveries: list[asyncio.Future] = []  # checkpoint records sent, not yet
 
 async def _send_chunk(partition: int, key: bytes, value: bytes) -> None:
     """One checkpoint record, to the checkpoint topic's partition of the same number."""
+    await _send_durable(checkpoints_topic.get_topic_name(), partition, key, value)
+
+
+async def _send_durable(topic: str, partition: int, key: bytes, value: bytes) -> None:
+    """One record that the next checkpoint's :func:`_flush` must see acknowledged."""
     global _checkpoint_producer
     if _checkpoint_producer is None:
         producer = AIOKafkaProducer(
@@ -158,10 +179,19 @@ async def _send_chunk(partition: int, key: bytes, value: bytes) -> None:
         )
         await producer.start()  # raises while the broker is away: started again next time
         _checkpoint_producer = producer
-    delivery = await _checkpoint_producer.send(
-        checkpoints_topic.get_topic_name(), value=value, key=key, partition=partition
-    )
+    delivery = await _checkpoint_producer.send(topic, value=value, key=key, partition=partition)
     _chunk_deliveries.append(delivery)
+
+
+async def _send_site() -> None:
+    """What this worker's partitions published to the site since the last call."""
+    while exchange.outbox:
+        value = exchange.outbox.pop(0)
+        try:
+            await _send_durable(site_topic.get_topic_name(), 0, b"", value)
+        except KafkaError:
+            exchange.outbox.insert(0, value)  # sent with the next one
+            raise
 
 
 async def _flush() -> None:
@@ -202,9 +232,14 @@ async def _read_alerts_since(offset: int) -> list[dict]:
     return alert_dicts(await read_records(BOOTSTRAP, settings.alerts_topic, 0, start=offset + 1))
 
 
+# the site's parts: how many partitions make it is read from the broker (read_site)
+exchange = QueuedExchange(
+    SiteBoard(None, wait_s=settings.site_wait_s, on_incomplete=metrics.site_incomplete.inc)
+)
 role = DetectRole(
     config,
     detectors,
+    exchange=exchange,
     send_chunk=_send_chunk,
     flush=_flush,
     read_checkpoint=_read_checkpoint,
@@ -253,6 +288,7 @@ async def read_flows(stream: faust.StreamT) -> None:
         partition, offset = event.message.partition, event.message.offset
         processed_offsets[partition] = offset
         last_event_s[partition] = time.monotonic()
+        idle_partitions.discard(partition)
         copy = is_received_copy(event.value)  # counted in its source's partition's bins
         batch = decoded(event) if detecting or not copy else None
         if batch is None:
@@ -285,20 +321,36 @@ async def _count_bins(
 async def _detect(partition: int, offset: int, batch: np.ndarray, copy: bool) -> None:
     """Per-partition detection state; alerts go to the alerts topic as they are found."""
     held = await role.processor(partition)
-    closed_before = held.processor.state.progress.closed_until_ms
-    shed_before = held.processor.state.pairs.counters.shed_pairs
-    alerts = held.processor.process(
-        batch, offset, wall_ms=int(time.time() * 1000), received_copy=copy
-    )
-    if "bins" not in settings.roles:
-        record_newest_flow(metrics, partition, held.processor.state.progress.watermark_ms)
     if not copy:  # Geo-IP enrichment rides with the per-host work, off the bins step
         record_countries(metrics, batch, countries)
-    await _send_alerts(held, alerts, partition, offset)
-    record_shed(metrics, held.processor.state.pairs.counters.shed_pairs > shed_before)
-    hour_closed = held.processor.state.progress.closed_until_ms != closed_before
-    if role.checkpoint_due(held, hour_closed=hour_closed):
-        await _checkpoint(partition)
+    held.parked.append((offset, batch, copy, int(time.time() * 1000)))
+    await _go_on(partition, held)
+
+
+async def _go_on(partition: int, held) -> None:
+    """Apply a partition's held messages until an hour close waits for the site.
+
+    While it waits, the partition's fetching is paused and what was already
+    fetched stays held (bounded by one fetch); :func:`go_on_waiting` resumes it.
+    """
+    async with held.lock:  # the agent and the timers take turns with a partition
+        processor = held.processor
+        closed_before = processor.state.progress.closed_until_ms
+        shed_before = processor.state.pairs.counters.shed_pairs
+        alerts = held.go_on()
+        await _send_site()
+        if "bins" not in settings.roles:
+            record_newest_flow(metrics, partition, processor.state.progress.watermark_ms)
+        await _send_alerts(held, alerts, partition, processor.state.offset)
+        record_shed(metrics, processor.state.pairs.counters.shed_pairs > shed_before)
+        hour_closed = processor.state.progress.closed_until_ms != closed_before
+        if role.checkpoint_due(held, hour_closed=hour_closed):
+            await _checkpoint(partition)
+        tp = TP(settings.flows_topic, partition)
+        if held.parked:
+            app.consumer.pause_partitions({tp})
+        else:
+            app.consumer.resume_partitions({tp})
 
 
 async def _send_alerts(held, alerts: list, partition: int, offset: int) -> None:
@@ -353,7 +405,8 @@ async def _on_assigned(sender: faust.App, assigned: set, **kwargs: object) -> No
     if "detect" not in settings.roles:
         return
     mine = {tp.partition for tp in assigned if tp.topic == settings.flows_topic}
-    role.assign(mine)
+    role.assign(mine)  # held messages are read again from the committed offset: fetch them
+    app.consumer.resume_partitions({TP(settings.flows_topic, p) for p in mine})
     for partition in mine - set(role.partitions):
         last_event_s.setdefault(partition, time.monotonic())
         task = asyncio.ensure_future(role.processor(partition))
@@ -371,6 +424,79 @@ async def score_between_messages() -> None:
         alerts = held.processor.tick()
         if alerts:
             await _send_alerts(held, alerts, partition, held.processor.state.offset)
+
+
+@app.timer(interval=0.2)
+async def go_on_waiting() -> None:
+    """Partitions whose hour close waited for the site: go on once the site is complete."""
+    _vouch_for_idle()
+    try:
+        await _send_site()
+    except KafkaError as exc:  # the broker watch logs the outage; sent with the next one
+        logger.debug("site records not sent yet: %s", exc)
+    moved = True
+    while moved:  # one partition's close may complete the site another waits for
+        moved = False
+        for partition, held in list(role.partitions.items()):
+            pending = held.parked or held.processor.state.closing_until_ms is not None
+            if pending and not held.processor.waiting:
+                await _go_on(partition, held)
+                moved = True
+
+
+def _vouch_for_idle() -> None:
+    """Idle partitions count as having closed as far as the furthest partition has."""
+    reached = exchange.board.reached_ms
+    if not reached:
+        return
+    furthest_ms = max(reached.values())
+    for partition in idle_partitions & set(role.partitions):
+        if reached.get(partition, -(2**62)) < furthest_ms:
+            exchange.reached(partition, furthest_ms)
+
+
+@app.task
+async def read_site() -> None:
+    """Every partition's population parts, from the site topic into this worker's board.
+
+    A broker that is away is retried every few seconds (its outage is logged by
+    the broker watch); records already read stay on the board.
+    """
+    if "detect" not in settings.roles:
+        return
+    position = 0
+    while True:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=BOOTSTRAP,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        try:
+            while exchange.board.partitions is None:  # known once the group assigned it
+                exchange.board.partitions = app.consumer.topic_partitions(settings.flows_topic)
+                await asyncio.sleep(0.2)
+            await consumer.start()
+            tp = TopicPartition(site_topic.get_topic_name(), 0)
+            consumer.assign([tp])
+            consumer.seek(tp, max(position, (await consumer.beginning_offsets([tp]))[tp]))
+            async for record in consumer:
+                position = record.offset + 1
+                _feed_site(record)
+        except KafkaError as exc:
+            logger.debug("site topic not readable, retried: %s", exc)
+            await asyncio.sleep(3.0)
+        finally:
+            await consumer.stop()
+
+
+def _feed_site(record) -> None:
+    try:
+        feed(exchange.board, record.value)
+    except SiteRecordError as exc:
+        record_decode_error(metrics, exc.reason)
+        logger.error(
+            "skipping bad site record topic=%s offset=%d error=%s", record.topic, record.offset, exc
+        )
 
 
 @app.timer(interval=1.0)
@@ -402,12 +528,17 @@ async def _close_idle(partition: int) -> None:
         for hour in closed:
             await bins_topic.send(value=closed_hour_message(hour))
     held = role.partitions.get(partition)
-    if held is not None:
-        state = held.processor.state
-        closed_before = state.progress.closed_until_ms
-        await _send_alerts(held, held.processor.flush(), partition, state.offset)
-        if state.progress.closed_until_ms != closed_before:
-            await _checkpoint(partition)
+    if held is not None and held.parked:  # still busy: idle counts again from now
+        last_event_s[partition] = time.monotonic()
+    elif held is not None:
+        async with held.lock:
+            state = held.processor.state
+            closed_before = state.progress.closed_until_ms
+            await _send_alerts(held, held.processor.flush(), partition, state.offset)
+            idle_partitions.add(partition)
+            await _send_site()
+            if state.progress.closed_until_ms != closed_before:
+                await _checkpoint(partition)
 
 
 @app.timer(interval=5.0)

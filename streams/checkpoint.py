@@ -92,6 +92,7 @@ def dump_state(state: DetectionState, *, partition: int) -> bytes:
         "looked_seq": state.looked_seq,
         "shed_host_hours": state.shed_host_hours,
         "scored_until_ms": state.scored_until_ms,
+        "closing_until_ms": state.closing_until_ms,
         "base_ms": pairs.base_ms,
         "pair_counters": dataclasses.asdict(pairs.counters),
         "progress": dataclasses.asdict(state.progress),
@@ -156,6 +157,7 @@ def _state(
         if len(rows) != 1 or hosts.totals.shape[1] != len(TOTALS):
             raise ValueError(f"{side} columns disagree")
         sides[side] = hosts
+    closing = meta.get("closing_until_ms")
     held = {}
     for name in _QUARANTINES:
         flows = arrays[name]
@@ -175,6 +177,7 @@ def _state(
         **held,
         shed_host_hours=int(meta["shed_host_hours"]),
         scored_until_ms=int(meta["scored_until_ms"]),
+        closing_until_ms=None if closing is None else int(closing),
     )
 
 

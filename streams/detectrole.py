@@ -74,6 +74,8 @@ class Partition:
     already_sent: set[tuple[str, int]] = field(default_factory=set)
     #: messages read while an hour close waits for the site, in offset order
     parked: list[Parked] = field(default_factory=list)
+    #: held by whoever applies messages, closes or checkpoints (the agent, or a timer)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def go_on(self) -> list[Alert]:
         """Finish a close that waited for the site, then apply the held messages in

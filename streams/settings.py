@@ -35,6 +35,9 @@ class WorkerSettings:
         hour closes: the alert latency on a live feed (0: only at hour close)
     :param idle_close_s: a partition without a message for this long closes its
         last hour (the end of a published file, or a feed that paused)
+    :param site_wait_s: an hour close waits at most this long for the other
+        partitions' parts of the site (:mod:`silkwatch.streams.siteboard`), then scores
+        with those it has
     :param roles: which agents run: ``bins`` (hourly bins, network hours, volume,
         flow counters) and/or ``detect`` (hosts, pairs, detectors, bytes by country).
         Workers with different roles scale separately and need different ``app_id``
@@ -55,6 +58,7 @@ class WorkerSettings:
     checkpoint_interval_s: float = 5.0
     score_interval_s: float = 2.0
     idle_close_s: float = 60.0
+    site_wait_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -82,6 +86,7 @@ class WorkerSettings:
                 env.get("SILKWATCH_SCORE_INTERVAL_S", defaults.score_interval_s)
             ),
             idle_close_s=float(env.get("SILKWATCH_IDLE_CLOSE_S", defaults.idle_close_s)),
+            site_wait_s=float(env.get("SILKWATCH_SITE_WAIT_S", defaults.site_wait_s)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -101,4 +106,5 @@ class WorkerSettings:
             "SILKWATCH_CHECKPOINT_INTERVAL_S": str(self.checkpoint_interval_s),
             "SILKWATCH_SCORE_INTERVAL_S": str(self.score_interval_s),
             "SILKWATCH_IDLE_CLOSE_S": str(self.idle_close_s),
+            "SILKWATCH_SITE_WAIT_S": str(self.site_wait_s),
         }

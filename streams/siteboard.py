@@ -34,6 +34,8 @@ class SiteBoard:
         (wall time). Default - None (wait for ever: a finite replay in one process)
     :param keep_ms: instants kept before the slowest partition. Default - 48 h
     :param clock: wall clock in seconds. Default - ``time.monotonic``
+    :param on_incomplete: called for each site scored without a partition's part
+        (the worker counts it in ``silkwatch_site_incomplete_hours_total``)
 
     >>> from silkwatch.detectors.population import empty_part
     >>> board = SiteBoard(2)
@@ -52,11 +54,13 @@ class SiteBoard:
         wait_s: float | None = None,
         keep_ms: int = 48 * HOUR_MS,
         clock: Callable[[], float] = time.monotonic,
+        on_incomplete: Callable[[], object] | None = None,
     ) -> None:
         self.partitions = partitions
         self.wait_s = wait_s
         self.keep_ms = keep_ms
         self.clock = clock
+        self.on_incomplete = on_incomplete
         self.parts: dict[int, dict[int, PopulationPart]] = {}  # now_ms → partition → part
         self.reached_ms: dict[int, int] = {}  # partition → closed up to
         self.sites: dict[int, PopulationPart] = {}  # now_ms → the merged site
@@ -89,6 +93,8 @@ class SiteBoard:
             if self.clock() - asked_s < self.wait_s:
                 return None
             self.incomplete += 1
+            if self.on_incomplete is not None:
+                self.on_incomplete()
             logger.warning(
                 "site at %d: partitions %s did not close that hour within %.0f s; "
                 "scoring it with the other partitions' parts",

@@ -62,10 +62,11 @@ ALL_QUERIES = [
 def test_exported_names_are_what_prometheus_sees():
     names = exported_names()
     assert {"silkwatch_flow_bytes_total", "silkwatch_batch_latency_seconds_bucket"} <= names
-    assert "silkwatch_flow_bytes" not in names and len(names) == 21
+    assert "silkwatch_flow_bytes" not in names and len(names) == 22
     assert {
         "silkwatch_newest_flow_timestamp_seconds",
         "silkwatch_alerts_dead_lettered_total",
+        "silkwatch_site_incomplete_hours_total",
     } <= names
 
 

@@ -21,6 +21,7 @@ from silkwatch.connectors.kafka.publisher import frame_rows
 from silkwatch.detectors.config import DetectorsConfig
 from silkwatch.detectors.population import empty_part, merge_parts, population_part
 from silkwatch.detectors.synthetic import synthetic_day
+from silkwatch.streams.checkpoint import dump_state, load_state
 from silkwatch.streams.detection import DetectionProcessor
 from silkwatch.streams.detectrole import Partition
 from silkwatch.streams.embedded import run
@@ -46,8 +47,27 @@ def final_words(alerts) -> dict[str, dict]:
     return {i: {k: v for k, v in a.items() if k != "revision"} for i, a in out.items()}
 
 
-def partitioned(batches, partitions: int, *, exchange: bool = True) -> list:
-    """Every alert of ``partitions`` processors fed the publisher's frames in sending order."""
+def partitioned(
+    batches, partitions: int, *, exchange: bool = True, restart_waiting: bool = False
+) -> list:
+    """Every alert of ``partitions`` processors fed the publisher's frames of ``batches``."""
+    frames = [
+        (p, batch[rows], copy)
+        for batch in batches
+        for p, rows, copy in frame_rows(batch, partitions)
+    ]
+    return run_partitions(frames, partitions, exchange=exchange, restart_waiting=restart_waiting)
+
+
+def run_partitions(
+    frames, partitions: int, *, exchange: bool = True, restart_waiting: bool = False
+) -> list:
+    """Every alert of one processor per partition, fed ``(partition, batch, received copy)``
+    frames in this order, as workers holding the partitions would raise them.
+
+    :param restart_waiting: a partition whose close waits is checkpointed and
+        restored into a new processor each time (a worker restarted mid-wait)
+    """
     board = QueuedExchange(SiteBoard(partitions)) if exchange else None
     held = [
         Partition(DetectionProcessor(p, StreamConfig(), DetectorsConfig(), exchange=board), -1, 0)
@@ -55,18 +75,27 @@ def partitioned(batches, partitions: int, *, exchange: bool = True) -> list:
     ]
     offsets, alerts = [0] * partitions, []
 
+    def restart(h: Partition) -> None:
+        p = h.processor.partition
+        state = load_state(
+            dump_state(h.processor.state, partition=p), DetectorsConfig(), partition=p
+        )
+        h.processor = DetectionProcessor(p, StreamConfig(), DetectorsConfig(), state=state,
+                                         exchange=board)  # fmt: skip
+
     def settle() -> None:  # one partition's close may complete the site another waits for
         before = None
         while before != (now := [h.processor.state.progress.closed_until_ms for h in held]):
             before = now
             for h in held:
                 alerts.extend(h.go_on())
+                if restart_waiting and h.processor.waiting:
+                    restart(h)
 
-    for batch in batches:
-        for p, rows, copy in frame_rows(batch, partitions):
-            held[p].parked.append((offsets[p], batch[rows], copy, None))
-            offsets[p] += 1
-            settle()
+    for p, batch, copy in frames:
+        held[p].parked.append((offsets[p], batch, copy, None))
+        offsets[p] += 1
+        settle()
     for h in held:  # the end of the input: each partition closes its last hours
         assert not h.parked
         alerts += h.processor.flush()
@@ -83,6 +112,12 @@ def test_eight_partitions_raise_the_embedded_alerts_with_their_scores_and_eviden
     whole = final_words(run(day.batches).alerts)
     assert len(whole) == found
     assert final_words(partitioned(day.batches, 8)) == whole
+
+
+def test_a_partition_restarted_while_its_close_waits_goes_on_to_the_same_alerts() -> None:
+    day = synthetic_day(13, hosts=150)
+    whole = final_words(run(day.batches).alerts)
+    assert final_words(partitioned(day.batches, 4, restart_waiting=True)) == whole
 
 
 def test_without_the_site_a_small_partition_mistakes_a_popular_service_for_beacons() -> None:
@@ -168,8 +203,8 @@ def test_a_part_with_disagreeing_columns_is_refused() -> None:
 
 
 def test_a_partition_that_never_closes_holds_an_hour_only_for_the_wait(caplog) -> None:
-    now = [100.0]
-    board = SiteBoard(3, wait_s=30.0, clock=lambda: now[0])
+    now, counted = [100.0], []
+    board = SiteBoard(3, wait_s=30.0, clock=lambda: now[0], on_incomplete=lambda: counted.append(1))
     board.publish(0, empty_part(7_200_000))
     board.reached(1, 7_200_000)
     assert board.site(7_200_000) is None
@@ -178,7 +213,8 @@ def test_a_partition_that_never_closes_holds_an_hour_only_for_the_wait(caplog) -
     now[0] += 1.0
     with caplog.at_level(logging.WARNING):
         assert board.site(7_200_000).now_ms == 7_200_000
-    assert board.incomplete == 1
+    assert board.incomplete == len(counted) == 1
+    assert board.site(7_200_000) is board.site(7_200_000) and len(counted) == 1  # once per hour
     assert "partitions [2] did not close that hour within 30 s" in caplog.text
 
 
