@@ -30,7 +30,6 @@ import numpy as np
 from silkwatch.detectors.exceptions import SilkwatchError
 from silkwatch.detectors.grouping import group_rows, key_words
 from silkwatch.detectors.schema import (
-    FLOW_DTYPE,
     FLOWTYPE_UNKNOWN,
     FlowBatch,
     empty_batch,
@@ -591,21 +590,18 @@ def _batch_words(batch: FlowBatch, name: str) -> list[np.ndarray]:
     """:func:`_words` of a key field, read straight from the batch where that is cheaper.
 
     For an address column holding only IPv4-mapped values (the common case)
-    one strided 32-bit view of the last four bytes orders the rows just like
-    the full 128 bits, and avoids copying 16 bytes per flow.
+    the last four bytes order the rows just like the full 128 bits: one word, not
+    two. The addresses are copied out of the 104-byte rows first, in one strided
+    pass: the checks and the word then read 16 contiguous bytes a row, where three
+    strided passes over the rows cost twice as much (~60 against ~35 ms on 8 M flows).
     """
     if name not in IP_FIELDS or name in INT_EXT_FIELDS:
         return key_words(_key_column(batch, name))
-    column = KEY_FIELDS[name][1]
-    offset = FLOW_DTYPE.fields[column][1]
-
-    def part(at: int, kind: str) -> np.ndarray:
-        layout = {"names": ["w"], "formats": [kind], "offsets": [offset + at]}
-        return batch.view(np.dtype({**layout, "itemsize": batch.dtype.itemsize}))["w"]
-
-    if (part(0, "<u8") == 0).all() and (part(8, ">u4") == 0xFFFF).all():
-        return [part(12, ">u4").astype(np.uint64)]
-    return key_words(batch[column])
+    addresses = np.ascontiguousarray(batch[KEY_FIELDS[name][1]])
+    words = addresses.view(">u4").reshape(-1, 4)
+    if not addresses.view(np.uint64)[::2].any() and (words[:, 2] == 0xFFFF).all():
+        return [words[:, 3].astype(np.uint64)]
+    return key_words(addresses)
 
 
 def _sum_exact(inverse: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
