@@ -18,6 +18,7 @@ An explicit environment setting (``OPENBLAS_NUM_THREADS``, glibc's
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -38,3 +39,15 @@ def tune_process() -> None:
         return
     mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCKS_UP_TO)
     mallopt(_M_TRIM_THRESHOLD, _KEEP_FREE_UP_TO)
+
+
+def freeze_imports() -> None:
+    """Leave the objects made so far out of the interpreter's later garbage collections.
+
+    A command that reads millions of flows in a few tenths of a second (``count``,
+    ``uniq``, ``stats``: rwcount takes 0.3 s on 8 M records) paid ~25-30 ms for full
+    collections, at exit and during the run, that went through every object numpy
+    and the standard library made at import. Called when the command starts: those
+    objects were made before it, so they are not its garbage.
+    """
+    gc.freeze()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gc
 import json
 import os
 import shutil
@@ -48,6 +47,7 @@ from silkwatch.detectors.timebins import (
     parse_load_scheme,
 )
 from silkwatch.flowio import add_input_arguments, add_xargs_argument, read_inputs, xargs
+from silkwatch.runtime import freeze_imports
 
 #: flows per batch read: 128 Ki flows (13 MB) was the fastest of 16 Ki–256 Ki for
 #: ``stats`` on 10 M flows (bench/bench_stats_vs_nfdump.py): fewer batches cost less
@@ -515,10 +515,7 @@ def _origin_ms(first_ms: int, bin_ms: int, start_ms: int | None, end_ms: int | N
 
 
 def run(args: argparse.Namespace) -> int:
-    # rwcount takes 0.3 s on 8 M records, and the interpreter's full collections at exit
-    # went through every object of numpy and the standard library: ~30 ms of ours. Frozen
-    # here (made before the command, they are not its garbage), later collections skip them.
-    gc.freeze()
+    freeze_imports()
     bin_ms = round(args.bin_size * 1000)
     if bin_ms < 1:
         raise CountArgumentError(f"count: --bin-size {args.bin_size} is below 0.001 seconds")

@@ -37,6 +37,7 @@ from silkwatch.commands.uniq import (
 from silkwatch.connectors.silk.text import TableStyle, float_cells
 from silkwatch.detectors import groupby
 from silkwatch.detectors.groupby import GroupByError, GroupTable, TopBins
+from silkwatch.runtime import freeze_imports
 
 EPILOG = """\
 examples:
@@ -293,6 +294,7 @@ def _run_summary(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    freeze_imports()
     if args.overall_stats or args.detail_proto_stats:
         return _run_summary(args)
 

@@ -32,6 +32,7 @@ from silkwatch.connectors.silk.text import (
 )
 from silkwatch.detectors import groupby
 from silkwatch.detectors.groupby import GroupByError, GroupState, GroupTable
+from silkwatch.runtime import freeze_imports
 
 #: new bins held in partial states before they are merged into one (or as many as the
 #: merged state holds, if more): merging re-groups them all, so few keys per batch (top
@@ -344,6 +345,7 @@ def apply_thresholds(table: GroupTable, thresholds: list[Threshold]) -> GroupTab
 
 
 def run(args: argparse.Namespace) -> int:
+    freeze_imports()
     thresholds = parse_thresholds(uniq_thresholds(args))
     table = apply_thresholds(aggregate(args), thresholds)
     if args.format == "text":
