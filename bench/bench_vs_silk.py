@@ -19,6 +19,7 @@ kernels built in place) in the same rounds: a before/after measured together.
     git worktree add /tmp/before REV && cp connectors/*.so /tmp/before/connectors/ \
         && cp detectors/*.so /tmp/before/detectors/   # kernels of the same sources
     .venv/bin/python bench/bench_vs_silk.py --commands count --baseline /tmp/before
+    .venv/bin/python bench/bench_vs_silk.py --commands count,uniq,stats --one-cpu
 """
 
 from __future__ import annotations
@@ -101,8 +102,14 @@ def run_quietly(
     return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, env=env, cwd=cwd)
 
 
-def run_silkwatch(args: list[str], pycache: Path, tree: Path | None = None) -> Callable[[], object]:
+def run_silkwatch(
+    args: list[str], pycache: Path, tree: Path | None = None, one_cpu: bool = False
+) -> Callable[[], object]:
     """Run ``silkwatch ARGS`` as installed, or all of it from source tree ``tree``.
+
+    With ``one_cpu`` it runs on one core (``taskset``), as when the other core is busy:
+    ``count``, ``uniq`` and ``stats`` read on a second thread, which then takes turns
+    with the command's own work instead of running beside it.
 
     Its modules are compiled once into ``pycache``, as ``pip install`` compiles them:
     with ``PYTHONDONTWRITEBYTECODE`` set (or stale caches in a tree being edited) every
@@ -110,11 +117,12 @@ def run_silkwatch(args: list[str], pycache: Path, tree: Path | None = None) -> C
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    pinned = ["taskset", "--cpu-list", "0"] if one_cpu else []
     if tree is None:
-        return run_quietly([sys.executable, "-m", "silkwatch", *args], env)
+        return run_quietly([*pinned, sys.executable, "-m", "silkwatch", *args], env)
     env["PYTHONPATH"] = str(tree)
     # from the tree's root: ``-c`` puts the working directory first on sys.path
-    return run_quietly([sys.executable, "-c", FROM_TREE, *args], env, cwd=tree)
+    return run_quietly([*pinned, sys.executable, "-c", FROM_TREE, *args], env, cwd=tree)
 
 
 def main() -> int:
@@ -131,6 +139,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--baseline", type=Path, help="also run the commands from this source tree (before)"
+    )
+    parser.add_argument(
+        "--one-cpu", action="store_true", help="run silkwatch on one core (the other one busy)"
     )
     options = parser.parse_args()
     if nfdump_missing():
@@ -153,9 +164,9 @@ def main() -> int:
         for command in commands:
             for label, path in (("plain", plain), ("lzo1x", lzo)):
                 args = [*QUERIES[command], str(path)]
-                actions[f"{command} {label}"] = run_silkwatch(args, pycache)
+                actions[f"{command} {label}"] = run_silkwatch(args, pycache, None, options.one_cpu)
                 if options.baseline:
-                    before = run_silkwatch(args, pycache, options.baseline)
+                    before = run_silkwatch(args, pycache, options.baseline, options.one_cpu)
                     actions[f"{command} {label} before"] = before
             if NFDUMP[command] is not None:
                 argv = ["nfdump", "-R", str(nf_dir), *NFDUMP[command]]
@@ -164,7 +175,8 @@ def main() -> int:
         load_before = os.getloadavg()[0]
         results = timed_rounds(actions, options.repeat)
     print(
-        f"\nmedian of {options.repeat} interleaved rounds, {options.flows:,} flows "
+        f"\nmedian of {options.repeat} interleaved rounds, {options.flows:,} flows"
+        f"{', silkwatch on one core' if options.one_cpu else ''} "
         f"(1-minute load {load_before:.2f} before the rounds, {os.getloadavg()[0]:.2f} after)"
     )
     print(f"  {'':16s} {'silkwatch':>9s}  {'SiLK (fixed)':>12s}  {'x SiLK':>11s}  {'nfdump':>7s}")
