@@ -21,8 +21,8 @@ from datetime import timedelta
 import faust
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from faust.types import TP
 
 from silkwatch.connectors.config import load_config
 from silkwatch.connectors.geoip import CountryDB
@@ -160,6 +160,10 @@ BOOTSTRAP = bootstrap_servers(settings.broker)
 # a lost broker: a line per change, not per retry
 broker_watch = BrokerWatch(BOOTSTRAP, registry).install()
 
+
+#: flows a partition may hold while its hour close waits for the site (about 100 MB);
+#: past that the hour is scored with the parts there are (counted as incomplete)
+MAX_PARKED_FLOWS = 1_000_000
 
 _checkpoint_producer: AIOKafkaProducer | None = None
 _chunk_deliveries: list[asyncio.Future] = []  # checkpoint records sent, not yet confirmed
@@ -330,11 +334,16 @@ async def _detect(partition: int, offset: int, batch: np.ndarray, copy: bool) ->
 async def _go_on(partition: int, held) -> None:
     """Apply a partition's held messages until an hour close waits for the site.
 
-    While it waits, the partition's fetching is paused and what was already
-    fetched stays held (bounded by one fetch); :func:`go_on_waiting` resumes it.
+    While it waits, what it reads is held in memory, not paused: Faust drops the
+    fetched records of a partition paused under it (they were lost, and the
+    partition stalled). Every partition waits at each hour for the slowest, so
+    the others run at most about an hour ahead, and a partition that does not
+    come holds them for ``site_wait_s`` at most; :func:`go_on_waiting` goes on.
     """
     async with held.lock:  # the agent and the timers take turns with a partition
         processor = held.processor
+        if processor.waiting and held.parked_flows > MAX_PARKED_FLOWS:
+            exchange.board.give_up(processor.waiting_for_ms)
         closed_before = processor.state.progress.closed_until_ms
         shed_before = processor.state.pairs.counters.shed_pairs
         alerts = held.go_on()
@@ -346,11 +355,6 @@ async def _go_on(partition: int, held) -> None:
         hour_closed = processor.state.progress.closed_until_ms != closed_before
         if role.checkpoint_due(held, hour_closed=hour_closed):
             await _checkpoint(partition)
-        tp = TP(settings.flows_topic, partition)
-        if held.parked:
-            app.consumer.pause_partitions({tp})
-        else:
-            app.consumer.resume_partitions({tp})
 
 
 async def _send_alerts(held, alerts: list, partition: int, offset: int) -> None:
@@ -405,8 +409,7 @@ async def _on_assigned(sender: faust.App, assigned: set, **kwargs: object) -> No
     if "detect" not in settings.roles:
         return
     mine = {tp.partition for tp in assigned if tp.topic == settings.flows_topic}
-    role.assign(mine)  # held messages are read again from the committed offset: fetch them
-    app.consumer.resume_partitions({TP(settings.flows_topic, p) for p in mine})
+    role.assign(mine)
     for partition in mine - set(role.partitions):
         last_event_s.setdefault(partition, time.monotonic())
         task = asyncio.ensure_future(role.processor(partition))
@@ -472,9 +475,8 @@ async def read_site() -> None:
             max_partition_fetch_bytes=16 * 1024 * 1024,
         )
         try:
-            while exchange.board.partitions is None:  # known once the group assigned it
-                exchange.board.partitions = app.consumer.topic_partitions(settings.flows_topic)
-                await asyncio.sleep(0.2)
+            if exchange.board.partitions is None:
+                exchange.board.partitions = await _flows_partitions()
             await consumer.start()
             tp = TopicPartition(site_topic.get_topic_name(), 0)
             consumer.assign([tp])
@@ -487,6 +489,20 @@ async def read_site() -> None:
             await asyncio.sleep(3.0)
         finally:
             await consumer.stop()
+
+
+async def _flows_partitions() -> int:
+    """How many partitions the flows topic has (the broker's word: any worker may ask)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        while True:
+            (topic,) = await admin.describe_topics([settings.flows_topic])
+            if topic["partitions"]:
+                return len(topic["partitions"])
+            await asyncio.sleep(1.0)  # created a moment from now
+    finally:
+        await admin.close()
 
 
 def _feed_site(record) -> None:

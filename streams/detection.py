@@ -215,6 +215,12 @@ class DetectionProcessor:
         closing = self.state.closing_until_ms
         return closing is not None and not self._site_ready()
 
+    @property
+    def waiting_for_ms(self) -> int | None:
+        """The instant whose site a waiting close needs (None when not waiting)."""
+        closed = self.state.progress.closed_until_ms
+        return closed + self.config.bin_ms if self.waiting and closed is not None else None
+
     def resume(self) -> list[Alert]:
         """Go on with an hour close that waited, as far as the site allows."""
         closing = self.state.closing_until_ms
@@ -233,9 +239,8 @@ class DetectionProcessor:
         progress = self.state.progress
         if progress.watermark_ms <= -(2**61):
             return []
-        return self._close(
-            max(final_horizon(progress, self.config), self.state.closing_until_ms or 0)
-        )
+        horizon_ms, closing_ms = final_horizon(progress, self.config), self.state.closing_until_ms
+        return self._close(horizon_ms if closing_ms is None else max(horizon_ms, closing_ms))
 
     @property
     def quarantined(self) -> int:

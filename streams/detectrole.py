@@ -77,6 +77,11 @@ class Partition:
     #: held by whoever applies messages, closes or checkpoints (the agent, or a timer)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def parked_flows(self) -> int:
+        """Flows held while the partition waits."""
+        return sum(len(batch) for _, batch, _, _ in self.parked)
+
     def go_on(self) -> list[Alert]:
         """Finish a close that waited for the site, then apply the held messages in
         order until a close waits again; returns the alerts raised."""

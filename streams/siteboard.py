@@ -8,8 +8,10 @@ population topic (:mod:`silkwatch.streams.sitetopic`), which carries what the
 other workers' partitions published.
 
 A partition that never gets there (no flows of its own, or a worker gone for
-good) must not stop every other: after ``wait_s`` of wall time an hour is
-scored with the parts that are there, logged once and counted. Instants older
+good) must not stop every other: after ``wait_s`` of wall time, or when the
+worker gives up on it (:meth:`SiteBoard.give_up`: a waiting partition holds too
+many messages), an hour is scored with the parts that are there, logged once
+and counted. Instants older
 than ``keep_ms`` before the slowest partition are forgotten.
 """
 
@@ -66,6 +68,7 @@ class SiteBoard:
         self.sites: dict[int, PopulationPart] = {}  # now_ms → the merged site
         self.incomplete = 0  # sites scored without every partition's part
         self._asked_s: dict[int, float] = {}
+        self._given_up: set[int] = set()
 
     def publish(self, partition: int, part: PopulationPart) -> None:
         """A partition's part at ``part.now_ms``; it has closed up to that instant."""
@@ -86,26 +89,30 @@ class SiteBoard:
         if self.partitions is None:
             return None
         behind = [p for p in range(self.partitions) if self.reached_ms.get(p, -(2**62)) < now_ms]
-        if behind:
+        if behind and now_ms not in self._given_up:
             if self.wait_s is None:
                 return None
             asked_s = self._asked_s.setdefault(now_ms, self.clock())
             if self.clock() - asked_s < self.wait_s:
                 return None
+        if behind:
             self.incomplete += 1
             if self.on_incomplete is not None:
                 self.on_incomplete()
             logger.warning(
-                "site at %d: partitions %s did not close that hour within %.0f s; "
+                "site at %d: partitions %s did not close that hour in time; "
                 "scoring it with the other partitions' parts",
                 now_ms,
                 behind,
-                self.wait_s,
             )
         parts = list(self.parts.get(now_ms, {}).values())
         site = merge_parts(parts) if parts else empty_part(now_ms)
         self.sites[now_ms] = site
         return site
+
+    def give_up(self, now_ms: int) -> None:
+        """Stop waiting for ``now_ms``: a partition holds too much while it waits."""
+        self._given_up.add(now_ms)
 
     def latest(self) -> PopulationPart | None:
         """The newest merged site (None before the first)."""
@@ -118,3 +125,4 @@ class SiteBoard:
         for table in (self.parts, self.sites, self._asked_s):
             for now_ms in [t for t in table if t < before_ms]:
                 del table[now_ms]
+        self._given_up = {t for t in self._given_up if t >= before_ms}
