@@ -347,6 +347,8 @@ async def _go_on(partition: int, held) -> None:
         closed_before = processor.state.progress.closed_until_ms
         shed_before = processor.state.pairs.counters.shed_pairs
         alerts = held.go_on()
+        if processor.state.progress.closed_until_ms != closed_before:
+            site_moved.set()  # this close may complete an hour another partition waits on
         await _send_site()
         if "bins" not in settings.roles:
             record_newest_flow(metrics, partition, processor.state.progress.watermark_ms)
@@ -429,9 +431,24 @@ async def score_between_messages() -> None:
             await _send_alerts(held, alerts, partition, held.processor.state.offset)
 
 
+#: set when the site may have moved: a part or a close, here or read from another worker
+site_moved = asyncio.Event()
+
+
+@app.task
+async def go_on_when_the_site_moves() -> None:
+    """Waiting partitions go on as soon as the site moves, not at the next timer tick (an
+    hour close waits for every partition: a tick per hour was seconds per replayed day)."""
+    while True:
+        await site_moved.wait()
+        site_moved.clear()
+        await go_on_waiting()
+
+
 @app.timer(interval=0.2)
 async def go_on_waiting() -> None:
-    """Partitions whose hour close waited for the site: go on once the site is complete."""
+    """Partitions whose hour close waited for the site: go on once the site is complete
+    (also on a timer: idle partitions vouch, and a wait's deadline passes, without news)."""
     _vouch_for_idle()
     try:
         await _send_site()
@@ -473,6 +490,7 @@ async def read_site() -> None:
             bootstrap_servers=BOOTSTRAP,
             enable_auto_commit=False,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=20,  # another worker's part is what a waiting hour needs now
         )
         try:
             if exchange.board.partitions is None:
@@ -484,6 +502,7 @@ async def read_site() -> None:
             async for record in consumer:
                 position = record.offset + 1
                 _feed_site(record)
+                site_moved.set()
         except KafkaError as exc:
             logger.debug("site topic not readable, retried: %s", exc)
             await asyncio.sleep(3.0)
