@@ -199,7 +199,7 @@ def create_metrics(
             **ns,
         ),
         site_incomplete=Counter(
-            "site_incomplete_hours",
+            "site_incomplete_closes",
             "Hour closes scored without every flows partition's population part "
             "(one stayed away longer than SILKWATCH_SITE_WAIT_S).",
             **ns,

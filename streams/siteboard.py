@@ -37,7 +37,7 @@ class SiteBoard:
     :param keep_ms: instants kept before the slowest partition. Default - 48 h
     :param clock: wall clock in seconds. Default - ``time.monotonic``
     :param on_incomplete: called for each site scored without a partition's part
-        (the worker counts it in ``silkwatch_site_incomplete_hours_total``)
+        (the worker counts it in ``silkwatch_site_incomplete_closes_total``)
 
     >>> from silkwatch.detectors.population import empty_part
     >>> board = SiteBoard(2)

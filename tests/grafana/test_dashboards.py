@@ -66,7 +66,7 @@ def test_exported_names_are_what_prometheus_sees():
     assert {
         "silkwatch_newest_flow_timestamp_seconds",
         "silkwatch_alerts_dead_lettered_total",
-        "silkwatch_site_incomplete_hours_total",
+        "silkwatch_site_incomplete_closes_total",
     } <= names
 
 
