@@ -132,6 +132,11 @@ class PairState:
         return len(self.index)
 
     @property
+    def dports(self) -> np.ndarray:
+        """Each pair's destination port (int64; the key's last word holds port << 8 | proto)."""
+        return (self.index.keys[:, 4] >> np.uint64(8)).astype(np.int64)
+
+    @property
     def pending_rows(self) -> int:
         """Flows applied but not merged into the event store yet."""
         return self._pending_rows

@@ -24,14 +24,20 @@ from functools import cached_property
 import numpy as np
 
 from silkwatch.detectors.beacon import Population
-from silkwatch.detectors.dns import DNS_PORT, DnsPopulation
+from silkwatch.detectors.dns import DnsPopulation
 from silkwatch.detectors.hosts import HourSenders
 from silkwatch.detectors.hoststate import HostHours, hour_senders, sender_columns
 from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.pairfeatures import pair_features
 from silkwatch.detectors.pairstate import PairState
 from silkwatch.detectors.schema import HOUR_MS
-from silkwatch.detectors.scoring import as_dns_population, as_population, dns_counts, source_counts
+from silkwatch.detectors.scoring import (
+    as_dns_population,
+    as_population,
+    dns_counts,
+    dns_pairs,
+    source_counts,
+)
 
 
 @dataclass
@@ -107,10 +113,12 @@ def population_part(
     destinations, sharing, sources = source_counts(
         pairs, since_ms=now_ms - beacon_window_ms, now_ms=now_ms
     )
-    keys = pairs.index.keys
-    dns = pairs.own & (pairs.counts > 0) & ((keys[:, 4] >> np.uint64(8)) == DNS_PORT)
     features = pair_features(
-        pairs, np.flatnonzero(dns), since_ms=now_ms - dns_window_ms, now_ms=now_ms, gates=()
+        pairs,
+        np.flatnonzero(dns_pairs(pairs)),
+        since_ms=now_ms - dns_window_ms,
+        now_ms=now_ms,
+        gates=(),
     )
     resolvers, clients, host_bytes = dns_counts(pairs, features)
     return PopulationPart(

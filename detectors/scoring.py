@@ -330,8 +330,7 @@ def source_counts(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`population` as columns: destination key words (n, 2), sources of each, sources."""
     keys = pairs.index.keys
-    dport = (keys[:, 4] >> np.uint64(8)).astype(np.int64)
-    reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < dport)
+    reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < pairs.dports)
     active = pairs.own & (pairs.last_ms > since_ms) & (pairs.first_ms <= now_ms) & ~reply
     links = KeyIndex(4)  # (sip, dip) once each
     links.slots(keys[active][:, :4])
@@ -356,6 +355,12 @@ def dns_population(pairs: PairState, f: PairFeatures) -> DnsPopulation:
     multicast addresses, and pairs without a flow in the window.
     """
     return as_dns_population(*dns_counts(pairs, f))
+
+
+def dns_pairs(pairs: PairState) -> np.ndarray:
+    """This partition's own port-53 pairs holding flows: what a resolver's client count and
+    the DNS peer comparison are taken over, whichever of them changed."""
+    return pairs.own & (pairs.counts > 0) & (pairs.dports == DNS_PORT)
 
 
 def dns_counts(pairs: PairState, f: PairFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

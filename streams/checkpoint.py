@@ -120,24 +120,24 @@ def load_state(data: bytes, detectors: DetectorsConfig, *, partition: int) -> De
 def _state(
     arrays: dict[str, np.ndarray], detectors: DetectorsConfig, partition: int
 ) -> DetectionState:
-    meta = json.loads(_typed(arrays, "meta", np.uint8, 1).tobytes())
+    meta = json.loads(typed_array(arrays, "meta", np.uint8, 1).tobytes())
     if meta.get("version") != VERSION or meta.get("partition") != partition:
         raise ValueError(f"version {meta.get('version')} of partition {meta.get('partition')}")
     pairs = PairState(detectors.pairs)
-    keys = _typed(arrays, "pairs.keys", np.uint64, 2)
+    keys = typed_array(arrays, "pairs.keys", np.uint64, 2)
     if keys.shape[1] != 5:
         raise ValueError(f"pair keys of width {keys.shape[1]}")
     pairs.index = KeyIndex.from_keys(keys)
     for name, dtype in _PAIR_COLUMNS.items():
-        column = _typed(arrays, f"pairs.{name}", dtype, 1)
+        column = typed_array(arrays, f"pairs.{name}", dtype, 1)
         if len(column) != len(keys):
             raise ValueError(f"pairs.{name} has {len(column)} rows for {len(keys)} pairs")
         setattr(pairs, name, column.copy())
-    events = _typed(arrays, "pairs.events", np.uint32, 2)
+    events = typed_array(arrays, "pairs.events", np.uint32, 2)
     if events.shape[1] != 4 or len(events) != int(pairs.counts.sum()) or (pairs.counts < 0).any():
         raise ValueError("pair events do not match their counts")
     pairs.events = np.ascontiguousarray(events).view(EVENT_DTYPE).reshape(-1).copy()
-    for slot, hour, *row in _typed(arrays, "pairs.overflow", np.int64, 2).tolist():
+    for slot, hour, *row in typed_array(arrays, "pairs.overflow", np.int64, 2).tolist():
         if not 0 <= slot < len(keys):
             raise ValueError(f"overflow of slot {slot}")
         pairs.overflow.setdefault(slot, {})[hour] = np.array(row, dtype=np.int64)
@@ -146,13 +146,13 @@ def _state(
     sides = {}
     for side in ("sent", "received"):
         hosts = HostHours(side)
-        host_keys = _typed(arrays, f"{side}.keys", np.uint64, 2)
+        host_keys = typed_array(arrays, f"{side}.keys", np.uint64, 2)
         if host_keys.shape[1] != 3:
             raise ValueError(f"{side} keys of width {host_keys.shape[1]}")
         hosts.index = KeyIndex.from_keys(host_keys)
-        hosts.totals = _typed(arrays, f"{side}.totals", np.int64, 2).copy()
-        hosts.first_ms = _typed(arrays, f"{side}.first_ms", np.int64, 1).copy()
-        hosts.last_ms = _typed(arrays, f"{side}.last_ms", np.int64, 1).copy()
+        hosts.totals = typed_array(arrays, f"{side}.totals", np.int64, 2).copy()
+        hosts.first_ms = typed_array(arrays, f"{side}.first_ms", np.int64, 1).copy()
+        hosts.last_ms = typed_array(arrays, f"{side}.last_ms", np.int64, 1).copy()
         rows = {len(host_keys), len(hosts.totals), len(hosts.first_ms), len(hosts.last_ms)}
         if len(rows) != 1 or hosts.totals.shape[1] != len(TOTALS):
             raise ValueError(f"{side} columns disagree")
@@ -181,7 +181,9 @@ def _state(
     )
 
 
-def _typed(arrays: dict[str, np.ndarray], name: str, dtype: Any, ndim: int) -> np.ndarray:
+def typed_array(arrays: dict[str, np.ndarray], name: str, dtype: Any, ndim: int) -> np.ndarray:
+    """``arrays[name]`` when it has this dtype and number of dimensions, else ValueError
+    (an archive read back from Kafka is checked before any of it is used)."""
     array = arrays[name]
     if array.dtype != np.dtype(dtype) or array.ndim != ndim:
         raise ValueError(f"{name} is {array.dtype} with {array.ndim} dimensions")

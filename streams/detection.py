@@ -46,7 +46,6 @@ import numpy as np
 
 from silkwatch.detectors.alerts import Alert, rate
 from silkwatch.detectors.config import DetectorsConfig
-from silkwatch.detectors.dns import DNS_PORT
 from silkwatch.detectors.exfil import score_exfil
 from silkwatch.detectors.hoststate import HostHours, exfil_inputs
 from silkwatch.detectors.keyindex import KeyIndex
@@ -54,7 +53,7 @@ from silkwatch.detectors.ledger import AlertLedger
 from silkwatch.detectors.pairstate import PairState
 from silkwatch.detectors.population import PopulationPart, population_part
 from silkwatch.detectors.schema import FlowBatch, empty_batch
-from silkwatch.detectors.scoring import score_pairs
+from silkwatch.detectors.scoring import dns_pairs, score_pairs
 from silkwatch.streams.processing import (
     HOUR_MS,
     Progress,
@@ -451,9 +450,9 @@ class DetectionProcessor:
         chosen_source = np.zeros(len(sources), dtype=bool)
         chosen_source[owner[chosen[rows]]] = True
         chosen[rows] |= chosen_source[owner] & pairs.candidate[rows]
-        dns = (pairs.index.keys[:, 4] >> np.uint64(8)) == DNS_PORT
+        dns = dns_pairs(pairs)
         if (chosen & dns).any():
-            chosen |= dns & pairs.own & (pairs.counts > 0)  # resolvers are told by all clients
+            chosen |= dns  # resolvers are told by all clients
         return score_pairs(
             pairs,
             np.flatnonzero(chosen),

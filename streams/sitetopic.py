@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from silkwatch.detectors.population import PART_ARRAYS, PopulationPart
+from silkwatch.streams.checkpoint import typed_array
 from silkwatch.streams.siteboard import SiteBoard
 
 #: the record layout; a reader refuses others
@@ -130,8 +131,9 @@ def _archive(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def _array(arrays: dict[str, np.ndarray], name: str, dtype: type, ndim: int) -> np.ndarray:
-    array = arrays[name]
-    if array.dtype != dtype or array.ndim != ndim or (ndim == 2 and array.shape[1] != 2):
+    """:func:`typed_array`, and key words two per row."""
+    array = typed_array(arrays, name, dtype, ndim)
+    if ndim == 2 and array.shape[1] != 2:
         raise ValueError(f"{name}: {array.dtype} of shape {array.shape}")
     return array
 
