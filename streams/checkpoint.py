@@ -46,11 +46,11 @@ from silkwatch.streams.detection import DetectionState
 from silkwatch.streams.processing import Progress
 
 #: bumped when the layout changes; an older checkpoint is rebuilt by replay
-VERSION = 4
+VERSION = 5
 
 _PAIR_COLUMNS = {name: dtype for name, (dtype, _) in PAIR_COLUMNS.items()} | {"counts": np.int64}
-#: the state's lists of quarantined flows (own flows, received copies)
-_QUARANTINES = ("quarantine", "quarantined_copies")
+#: the state's lists of flows not applied yet (own flows, received copies)
+_HELD = ("quarantine", "quarantined_copies", "deferred", "deferred_copies")
 
 
 class CheckpointError(SilkwatchError):
@@ -72,7 +72,7 @@ def dump_state(state: DetectionState, *, partition: int) -> bytes:
         "pairs.events": pairs.events.view(np.uint32).reshape(-1, 4),
         "pairs.overflow": _overflow_rows(pairs),
     }
-    for name in _QUARANTINES:
+    for name in _HELD:
         held = getattr(state, name)
         arrays[name] = np.concatenate(held) if held else np.zeros(0, FLOW_DTYPE)
     for name in _PAIR_COLUMNS:
@@ -159,11 +159,13 @@ def _state(
         sides[side] = hosts
     closing = meta.get("closing_until_ms")
     held = {}
-    for name in _QUARANTINES:
+    for name in _HELD:
         flows = arrays[name]
         if flows.dtype != FLOW_DTYPE:
-            raise ValueError("quarantined flows of another layout")
-        held[name] = [flows] if len(flows) else []
+            raise ValueError(f"{name} flows of another layout")
+        # the same fields and offsets, but read back without the "aligned" mark: numpy
+        # would concatenate it with fresh flows into a packed layout
+        held[name] = [flows.view(FLOW_DTYPE)] if len(flows) else []
     return DetectionState(
         pairs,
         sides["sent"],

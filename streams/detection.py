@@ -59,6 +59,7 @@ from silkwatch.streams.processing import (
     Progress,
     StreamConfig,
     believed,
+    close_horizon,
     final_horizon,
     observe,
 )
@@ -76,6 +77,10 @@ class DetectionState:
     :param looked_seq: ``seq`` at the last scoring of any kind
     :param quarantine: flows held back as too far ahead of event time
     :param quarantined_copies: received copies held back the same way
+    :param deferred: own flows past the reach of the next hour close, applied after it
+        (:meth:`DetectionProcessor.process`: a close sees the same flows however the
+        input was batched)
+    :param deferred_copies: received copies deferred the same way
     """
 
     pairs: PairState
@@ -89,6 +94,8 @@ class DetectionState:
     looked_seq: int = 0
     quarantine: list[FlowBatch] = field(default_factory=list)
     quarantined_copies: list[FlowBatch] = field(default_factory=list)
+    deferred: list[FlowBatch] = field(default_factory=list)
+    deferred_copies: list[FlowBatch] = field(default_factory=list)
     shed_host_hours: int = 0
     scored_until_ms: int = -(2**62)  # the event time of the last hour-close scoring
     #: the hour close in progress, when it waits for the site (closed up to the watermark)
@@ -107,8 +114,12 @@ class DetectionState:
     @property
     def nbytes(self) -> int:
         """Memory held by the columns (for the state-size metric)."""
-        held = sum(b.nbytes for b in self.quarantine + self.quarantined_copies)
+        held = sum(b.nbytes for b in self.held_flows())
         return self.pairs.nbytes + self.sent.nbytes + self.received.nbytes + held
+
+    def held_flows(self) -> list[FlowBatch]:
+        """Flows held and not applied yet: quarantined, and deferred past an hour close."""
+        return self.quarantine + self.quarantined_copies + self.deferred + self.deferred_copies
 
 
 class SiteExchange(Protocol):
@@ -182,8 +193,15 @@ class DetectionProcessor:
             partition's connections, and are scored in their sources' partitions.
             They come just before the partition's own flows of the same batch, so
             they do not move event time nor close hours: the own frame after them
-            does, with both applied, as the embedded runner applies the whole
-            batch before it closes. Default - False
+            does. Default - False
+
+        An hour is scored on exactly the flows that started before its end plus
+        the allowed lateness (:func:`~silkwatch.streams.processing.close_horizon`),
+        as if they came one at a time in time order: a flow past that reach is
+        deferred until the hour has closed. A pair keeps only its newest flows, so
+        applying a whole batch before closing the hours it spans would let the
+        batch's later flows push out the ones an earlier hour is judged on, and the
+        alerts would depend on how the input was cut into batches or messages.
         """
         state = self.state
         if offset <= state.offset:
@@ -193,15 +211,15 @@ class DetectionProcessor:
         if received_copy:
             trusted = believed(state.progress, batch, self.config, wall_ms=wall_ms)
             self._hold(batch[~trusted], state.quarantined_copies)
-            self._apply(batch[trusted], copies=True)
+            self._admit(batch[trusted], copies=True)
             state.offset = offset
             return []
         until_ms, trusted = observe(state.progress, batch, self.config, wall_ms=wall_ms)
         self._hold(batch[~trusted], state.quarantine)
-        self._apply(batch[trusted])
+        self._admit(batch[trusted])
         own_due, copies_due = self._readmit(wall_ms)
-        self._apply(own_due)
-        self._apply(copies_due, copies=True)
+        self._admit(own_due)
+        self._admit(copies_due, copies=True)
         state.offset = offset
         alerts = self._close(until_ms)
         if not alerts and self._due():
@@ -265,6 +283,32 @@ class DetectionProcessor:
                 keep[order[:excess]] = False
                 hosts.keep(keep)
                 state.shed_host_hours += excess
+
+    def _admit(self, flows: FlowBatch, *, copies: bool = False) -> None:
+        """Apply the flows within the reach of the hours closed so far; defer the rest."""
+        if len(flows) == 0:
+            return
+        closed_ms = self.state.progress.closed_until_ms
+        if closed_ms is None:
+            now = np.zeros(len(flows), dtype=bool)
+        else:
+            now = close_horizon(flows["stime_ms"].astype(np.int64), self.config) <= closed_ms
+        if now.all():
+            self._apply(flows, copies=copies)
+            return
+        self._apply(flows[now], copies=copies)
+        (self.state.deferred_copies if copies else self.state.deferred).append(flows[~now])
+
+    def _apply_deferred(self, until_ms: int) -> None:
+        """Apply the deferred flows that the hours before ``until_ms`` closing lets in."""
+        state = self.state
+        for name, copies in (("deferred_copies", True), ("deferred", False)):
+            if not getattr(state, name):
+                continue
+            held = np.concatenate(getattr(state, name))
+            due = close_horizon(held["stime_ms"].astype(np.int64), self.config) <= until_ms
+            setattr(state, name, [] if due.all() else [held[~due]])
+            self._apply(held[due], copies=copies)
 
     def _hold(self, flows: FlowBatch, held: list[FlowBatch]) -> None:
         """Quarantine flows stamped too far ahead; the oldest held go when over the cap."""
@@ -331,6 +375,7 @@ class DetectionProcessor:
         state.closing_until_ms = until_ms
         found: list[Alert] = []
         for hour_ms in self._hours(start_ms, until_ms):
+            self._apply_deferred(hour_ms)
             now_ms = hour_ms + self.config.bin_ms
             site = self._site(now_ms)
             if self.exchange is not None:
@@ -348,18 +393,23 @@ class DetectionProcessor:
                 now_ms=now_ms, chosen=fresh, changed_after_ms=state.scored_until_ms, site=site
             )
             state.scored_until_ms = now_ms
+            state.closed_seq = state.seq
         if self.exchange is not None:
             self.exchange.reached(self.partition, until_ms)
         progress.closed_until_ms = until_ms
         state.closing_until_ms = None
+        self._apply_deferred(until_ms)
         state.closed_seq = state.looked_seq = state.seq
-        self._expire()
+        self._expire(until_ms)
         return state.ledger.admit(rate(found, self.detectors.alerts))
 
     def _hours(self, start_ms: int, until_ms: int) -> list[int]:
         """The hours an hour close visits: those with a sender here, or with an
         exchange every hour from this partition's first (another's may have senders)."""
-        hours = self.state.sent.hours
+        state = self.state
+        hours = np.concatenate(
+            [state.sent.hours, *(b["stime_ms"] - b["stime_ms"] % HOUR_MS for b in state.deferred)]
+        )
         if self.exchange is None:
             hours = np.unique(hours)
             return hours[(hours >= start_ms) & (hours < until_ms)].tolist()
@@ -462,12 +512,16 @@ class DetectionProcessor:
             populations=None if site is None else {"beacon": site.beacon, "dns": site.dns},
         )
 
-    def _expire(self) -> None:
-        """Forget host hours past the baseline and pairs idle for a whole window."""
+    def _expire(self, closed_ms: int) -> None:
+        """Forget host hours past the baseline and pairs idle for a whole window.
+
+        Measured from the hours closed (up to ``closed_ms``), not from the watermark
+        (which a batch's last flow sets): what is forgotten does not depend on the
+        batching either.
+        """
         state = self.state
-        watermark = state.progress.watermark_ms
         keep_hours = self.detectors.exfil.baseline_hours + 1
-        before_ms = watermark - watermark % HOUR_MS - keep_hours * HOUR_MS
+        before_ms = closed_ms - closed_ms % HOUR_MS - keep_hours * HOUR_MS
         state.sent.expire(before_ms)
         state.received.expire(before_ms)
-        state.pairs.expire(watermark)
+        state.pairs.expire(closed_ms + self.config.bin_ms)  # the next close's instant

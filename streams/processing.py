@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
 from silkwatch.detectors.schema import HOUR_MS, FlowBatch
 from silkwatch.detectors.timebins import bin_volumes_by
+
+T = TypeVar("T", int, np.ndarray)
 
 #: the breakdowns kept for every hourly bin; "total" is the whole network
 BIN_DIMENSIONS: dict[str, str | None] = {
@@ -137,8 +139,22 @@ def observe(
             if state.closed_until_ms is not None:
                 state.late_flows += int(np.count_nonzero(trusted < state.closed_until_ms))
             state.watermark_ms = max(state.watermark_ms, int(trusted.max()))
-    horizon_ms = state.watermark_ms - config.allowed_lateness_ms
-    return horizon_ms - horizon_ms % config.bin_ms, believable
+    return int(close_horizon(state.watermark_ms, config)), believable
+
+
+def close_horizon(time_ms: T, config: StreamConfig) -> T:
+    """Hours starting before this instant close once event time reaches ``time_ms``.
+
+    An hour closes when event time passes its end plus the allowed lateness. For
+    a flow's start, the instant is the hour close the flow must wait for: it
+    counts in that hour's scoring and the later ones, never in an earlier one.
+
+    >>> config = StreamConfig()  # hours, 30 minutes of lateness
+    >>> close_horizon(5_400_000, config), close_horizon(np.array([5_399_999, 9_000_000]), config)
+    (3600000, array([      0, 3600000]))
+    """
+    horizon_ms = time_ms - config.allowed_lateness_ms
+    return horizon_ms - horizon_ms % config.bin_ms
 
 
 def believed(
