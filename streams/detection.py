@@ -297,7 +297,19 @@ class DetectionProcessor:
             self._apply(flows, copies=copies)
             return
         self._apply(flows[now], copies=copies)
-        (self.state.deferred_copies if copies else self.state.deferred).append(flows[~now])
+        if not copies:  # own flows move event time: the closes they wait for come
+            self.state.deferred.append(flows[~now])
+            return
+        # copies wait for this partition's own flows, which may have stopped (hosts
+        # that only receive): past the quarantine's cap the oldest go in at once
+        state = self.state
+        state.deferred_copies.append(flows[~now])
+        over = sum(len(b) for b in state.deferred_copies) - self.config.max_quarantined_flows
+        if over > 0:
+            held = np.concatenate(state.deferred_copies)
+            order = np.argsort(held["stime_ms"], kind="stable")
+            state.deferred_copies = [held[np.sort(order[over:])]]
+            self._apply(held[order[:over]], copies=True)
 
     def _apply_deferred(self, until_ms: int) -> None:
         """Apply the deferred flows that the hours before ``until_ms`` closing lets in."""

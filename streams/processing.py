@@ -58,7 +58,9 @@ class StreamConfig:
         stamped a day ahead must not make every real flow late. Default - 1 h
         (a sorted replay batch may span twice that)
     :param max_quarantined_flows: flows the detection side holds back at most
-        per partition; older ones are dropped and counted. Default - 100,000
+        per partition; older ones are dropped and counted. Received copies waiting
+        for an hour close are held up to as many, then the oldest are applied at
+        once. Default - 100,000
     """
 
     #: the width of a byte bin: one hour, and not a setting. The network hours, the volume

@@ -231,3 +231,25 @@ def test_received_copies_give_each_partition_both_directions_of_its_hosts():
     assert exfil.evidence["received_bytes"] == 7_588_057
     [bare] = [a for a in _partitioned(day.batches, 4, copies=False).values() if a.kind == "exfil"]
     assert bare.evidence["received_bytes"] == 624_348
+
+
+def test_received_copies_wait_for_an_hour_close_within_the_quarantine_cap():
+    """Copies past the next close's reach wait for this partition's own flows to close it;
+    when those have stopped (hosts that only receive), the oldest go in past the cap."""
+    processor = DetectionProcessor(0, StreamConfig(max_quarantined_flows=100), DetectorsConfig())
+    own = make_batch(sip=["10.0.0.1"], dip=["10.9.0.1"], stime_ms=[0])
+    processor.process(own, 0)  # event time 0: hours before 0 closed, the first one open
+    for offset in range(1, 6):  # 60 copies each, 2 to 3 h ahead: past the first close
+        copies = make_batch(
+            sip=[f"198.51.100.{offset}"] * 60,
+            dip=["10.0.0.2"] * 60,
+            sport=range(1_000, 1_060),
+            stime_ms=[7_200_000 + 60_000 * i + offset for i in range(60)],
+        )
+        processor.process(copies, offset, received_copy=True)
+    state = processor.state
+    state.pairs.compact()
+    assert [len(b) for b in state.deferred_copies] == [100]  # 300 came: 200 went in
+    assert state.pairs.counts.tolist() == [1, 40, 40, 40, 40, 40]  # each batch's oldest 40
+    newest_applied = state.pairs.last_ms[1:].max()
+    assert newest_applied < state.deferred_copies[0]["stime_ms"].min()
