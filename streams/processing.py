@@ -153,7 +153,7 @@ def close_horizon(time_ms: T, config: StreamConfig) -> T:
 
     >>> config = StreamConfig()  # hours, 30 minutes of lateness
     >>> close_horizon(5_400_000, config), close_horizon(np.array([5_399_999, 9_000_000]), config)
-    (3600000, array([      0, 3600000]))
+    (3600000, array([      0, 7200000]))
     """
     horizon_ms = time_ms - config.allowed_lateness_ms
     return horizon_ms - horizon_ms % config.bin_ms
