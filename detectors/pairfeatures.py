@@ -32,27 +32,44 @@ from silkwatch.detectors.pairstate import PairState
 
 
 class CallbackGate(NamedTuple):
-    """A callback gap, and the loosest timing any scorer using it accepts.
+    """A callback gap, and the loosest pairs and timing any scorer using it accepts.
 
-    The interval statistics are computed for the pairs with at least
-    ``min_count`` callbacks, and the duration and size statistics only for
-    those whose timing is inside the gate (most pairs are not): the rest stay
-    NaN, which every prefilter rejects.
+    Callbacks are merged only for the pairs of ``protocols`` (None: all), not to
+    ``skip_dports``, averaging at least ``min_bytes_per_packet`` in the window;
+    the interval statistics are computed for those with at least ``min_count``
+    callbacks, and the duration and size statistics only for those whose timing
+    is inside the gate (most pairs are not). The rest count 0 callbacks and stay
+    NaN, which every prefilter rejects. The uploads' gate asks for 7 % of the
+    demo day's windowed flows.
     """
 
     gap_ms: int
     min_count: int = 0
     min_period_ms: float = 0.0
     max_rel_mad: float = np.inf
+    protocols: tuple[int, ...] | None = None
+    skip_dports: tuple[int, ...] = ()
+    min_bytes_per_packet: float = 0.0
 
     def loosest(self, other: CallbackGate) -> CallbackGate:
         """One gate that lets through what either lets through (same gap)."""
+        either = None in (self.protocols, other.protocols)
         return CallbackGate(
             self.gap_ms,
             min(self.min_count, other.min_count),
             min(self.min_period_ms, other.min_period_ms),
             max(self.max_rel_mad, other.max_rel_mad),
+            None if either else tuple(sorted({*self.protocols, *other.protocols})),
+            tuple(sorted(set(self.skip_dports) & set(other.skip_dports))),
+            min(self.min_bytes_per_packet, other.min_bytes_per_packet),
         )
+
+    def asks_for(
+        self, proto: np.ndarray, dport: np.ndarray, octets: np.ndarray, packets: np.ndarray
+    ) -> np.ndarray:
+        """Which pairs (window totals ``octets`` and ``packets``) the gate wants callbacks of."""
+        wanted = ~np.isin(dport, self.skip_dports) & (octets >= self.min_bytes_per_packet * packets)
+        return wanted if self.protocols is None else wanted & np.isin(proto, self.protocols)
 
 
 @dataclass(frozen=True)
@@ -155,17 +172,25 @@ def pair_features(
     octets = events["bytes"].astype(np.int64)
     packets = events["packets"].astype(np.int64)
     last = pairs.index.keys[slots, 4]
+    dport = (last >> np.uint64(8)).astype(np.int64)
+    proto = (last & np.uint64(0xFF)).astype(np.int64)
+    total_bytes, total_packets = _sums(segment, octets, n), _sums(segment, packets, n)
     return PairFeatures(
         slots=slots,
-        dport=(last >> np.uint64(8)).astype(np.int64),
-        proto=(last & np.uint64(0xFF)).astype(np.int64),
+        dport=dport,
+        proto=proto,
         sport_span=pairs.sport_hi[slots].astype(np.int64) - pairs.sport_lo[slots] + 1,
         flows=np.bincount(segment, minlength=n),
-        bytes=_sums(segment, octets, n),
-        packets=_sums(segment, packets, n),
+        bytes=total_bytes,
+        packets=total_packets,
         busy_ms=_sums(segment, elapsed, n),
         callbacks={
-            gate.gap_ms: _callbacks(segment, start, elapsed, octets, n, gate)
+            gate.gap_ms: _callbacks(
+                (segment, start, elapsed, octets),
+                n,
+                gate,
+                gate.asks_for(proto, dport, total_bytes, total_packets),
+            )
             for gate in _by_gap(gates)
         },
         cap=pairs.config.max_events,
@@ -204,22 +229,24 @@ def _by_gap(gates: tuple[CallbackGate, ...]) -> list[CallbackGate]:
 
 
 def _callbacks(
-    segment: np.ndarray,
-    start: np.ndarray,
-    elapsed: np.ndarray,
-    octets: np.ndarray,
+    flows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     n: int,
     gate: CallbackGate,
+    wanted: np.ndarray,
 ) -> Callbacks:
     """``merge_callbacks`` (:mod:`~silkwatch.detectors.pairs`) and its statistics, per segment.
 
-    One compiled pass (``_pairstats.callbacks``): each pair's flows are read once and its
-    medians taken as :func:`_median` takes them, where numpy needed some twenty passes
-    over every windowed flow at each hour close.
+    ``flows`` are the windowed flows' (segment, start, elapsed, octets); only the
+    ``wanted`` segments' are read. One compiled pass (``_pairstats.callbacks``): each
+    pair's flows are read once and its medians taken as :func:`_median` takes them,
+    where numpy needed some twenty passes over every windowed flow at each hour close.
     """
+    if not wanted.all():
+        rows = wanted[flows[0]]
+        flows = tuple(column[rows] for column in flows)
     count = np.empty(n, dtype=np.int64)
     period, rel_mad, duration, size, size_rel_mad = (np.empty(n) for _ in range(5))
-    columns = (np.ascontiguousarray(a, dtype=np.int64) for a in (segment, start, elapsed, octets))
+    columns = (np.ascontiguousarray(a, dtype=np.int64) for a in flows)
     _pairstats.callbacks(
         *columns,
         gate.gap_ms,

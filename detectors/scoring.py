@@ -217,7 +217,12 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         score_beacons,
         _beacon,
         lambda c: CallbackGate(
-            c.callback_gap_ms, c.min_callbacks, c.min_period_ms, c.max_interval_rel_mad + _SLACK
+            c.callback_gap_ms,
+            c.min_callbacks,
+            c.min_period_ms,
+            c.max_interval_rel_mad + _SLACK,
+            c.protocols,
+            c.skip_dports,
         ),
         lambda pairs, _, now_ms, c: population(pairs, since_ms=now_ms - c.window_ms, now_ms=now_ms),
         by_host=True,  # fan-out damping weighs a source's other beacons and sessions
@@ -236,7 +241,12 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         score_uploads,
         _upload,
         lambda c: CallbackGate(
-            c.callback_gap_ms, c.min_uploads, c.min_period_ms, c.max_interval_rel_mad + _SLACK
+            c.callback_gap_ms,
+            c.min_uploads,
+            c.min_period_ms,
+            c.max_interval_rel_mad + _SLACK,
+            c.protocols,
+            min_bytes_per_packet=c.min_bytes_per_packet - _SLACK,  # looser than _upload's
         ),
     ),
 )
