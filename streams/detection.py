@@ -506,7 +506,7 @@ class DetectionProcessor:
             return []
         # scorers weigh a source's pairs together (fan-out, DNS per host): all of them come,
         # with the unchanged pairs of those sources that a prefilter kept when last scored
-        rows = np.flatnonzero(live)
+        rows = np.flatnonzero(chosen | (live & pairs.candidate[: len(pairs)]))
         sources = KeyIndex(2, seed=0)
         owner = sources.slots(pairs.index.keys[rows, :2])
         chosen_source = np.zeros(len(sources), dtype=bool)
