@@ -343,7 +343,7 @@ def source_counts(
     reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < pairs.dports)
     active = pairs.own & (pairs.last_ms > since_ms) & (pairs.first_ms <= now_ms) & ~reply
     links = KeyIndex(4)  # (sip, dip) once each
-    links.slots(keys[active][:, :4])
+    links.slots(keys[active, :4])
     sources = KeyIndex(2)
     sources.slots(links.keys[:, :2])
     destinations = KeyIndex(2)
