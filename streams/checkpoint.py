@@ -165,7 +165,10 @@ def _state(
             raise ValueError(f"{name} flows of another layout")
         # the same fields and offsets, but read back without the "aligned" mark: numpy
         # would concatenate it with fresh flows into a packed layout
-        held[name] = [flows.view(FLOW_DTYPE)] if len(flows) else []
+        flows = flows.view(FLOW_DTYPE)
+        if name.startswith("deferred"):  # the processor finds what is due by bisection
+            flows = flows[np.argsort(flows["stime_ms"], kind="stable")]
+        held[name] = [flows] if len(flows) else []
     return DetectionState(
         pairs,
         sides["sent"],

@@ -11,8 +11,10 @@ When scoring happens:
 
 * **hour close** (event time, deterministic): when the partition's watermark
   passes an hour's end plus the allowed lateness, that hour's exfiltration and
-  the pairs that changed are scored at the hour's end, then state past its
-  windows is forgotten.
+  the pairs that changed are scored at the hour's end, on exactly the flows
+  started before that instant (later ones wait in
+  :attr:`DetectionState.deferred`, whatever batch brought them), then state past
+  its windows is forgotten.
 * **between closes** (live feeds): with ``score_interval_s`` set, at most that
   often in wall time the pairs that changed since the last look are scored at
   the watermark, and the open hour's hosts are scored for exfiltration as soon
@@ -59,7 +61,7 @@ from silkwatch.streams.processing import (
     Progress,
     StreamConfig,
     believed,
-    close_horizon,
+    close_reach,
     final_horizon,
     observe,
 )
@@ -196,7 +198,7 @@ class DetectionProcessor:
             does. Default - False
 
         An hour is scored on exactly the flows that started before its end plus
-        the allowed lateness (:func:`~silkwatch.streams.processing.close_horizon`),
+        the allowed lateness (:func:`~silkwatch.streams.processing.close_reach`),
         as if they came one at a time in time order: a flow past that reach is
         deferred until the hour has closed. A pair keeps only its newest flows, so
         applying a whole batch before closing the hours it spans would let the
@@ -292,35 +294,33 @@ class DetectionProcessor:
         if closed_ms is None:
             now = np.zeros(len(flows), dtype=bool)
         else:
-            now = close_horizon(flows["stime_ms"].astype(np.int64), self.config) <= closed_ms
+            now = flows["stime_ms"] < close_reach(closed_ms, self.config)
         if now.all():
             self._apply(flows, copies=copies)
             return
         self._apply(flows[now], copies=copies)
-        if not copies:  # own flows move event time: the closes they wait for come
-            self.state.deferred.append(flows[~now])
-            return
+        name = "deferred_copies" if copies else "deferred"
+        held = np.concatenate([*getattr(self.state, name), flows[~now]])
+        # one array in time order (stable: equal starts keep their arrival order)
+        held = held[np.argsort(held["stime_ms"], kind="stable")]
         # copies wait for this partition's own flows, which may have stopped (hosts
         # that only receive): past the quarantine's cap the oldest go in at once
-        state = self.state
-        state.deferred_copies.append(flows[~now])
-        over = sum(len(b) for b in state.deferred_copies) - self.config.max_quarantined_flows
+        over = len(held) - self.config.max_quarantined_flows if copies else 0
         if over > 0:
-            held = np.concatenate(state.deferred_copies)
-            order = np.argsort(held["stime_ms"], kind="stable")
-            state.deferred_copies = [held[np.sort(order[over:])]]
-            self._apply(held[order[:over]], copies=True)
+            self._apply(held[:over], copies=True)
+            held = held[over:]
+        setattr(self.state, name, [held])
 
-    def _apply_deferred(self, until_ms: int) -> None:
-        """Apply the deferred flows that the hours before ``until_ms`` closing lets in."""
-        state = self.state
+    def _apply_deferred(self, closed_ms: int) -> None:
+        """Apply the deferred flows within reach once every hour before ``closed_ms`` closed."""
+        state, reach_ms = self.state, close_reach(closed_ms, self.config)
         for name, copies in (("deferred_copies", True), ("deferred", False)):
             if not getattr(state, name):
                 continue
-            held = np.concatenate(getattr(state, name))
-            due = close_horizon(held["stime_ms"].astype(np.int64), self.config) <= until_ms
-            setattr(state, name, [] if due.all() else [held[~due]])
-            self._apply(held[due], copies=copies)
+            [held] = getattr(state, name)
+            due = int(np.searchsorted(held["stime_ms"], reach_ms, side="left"))
+            setattr(state, name, [held[due:]] if due < len(held) else [])
+            self._apply(held[:due], copies=copies)
 
     def _hold(self, flows: FlowBatch, held: list[FlowBatch]) -> None:
         """Quarantine flows stamped too far ahead; the oldest held go when over the cap."""

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from silkwatch.detectors.schema import HOUR_MS, FlowBatch
 from silkwatch.detectors.timebins import bin_volumes_by
-
-T = TypeVar("T", int, np.ndarray)
 
 #: the breakdowns kept for every hourly bin; "total" is the whole network
 BIN_DIMENSIONS: dict[str, str | None] = {
@@ -141,22 +139,19 @@ def observe(
             if state.closed_until_ms is not None:
                 state.late_flows += int(np.count_nonzero(trusted < state.closed_until_ms))
             state.watermark_ms = max(state.watermark_ms, int(trusted.max()))
-    return int(close_horizon(state.watermark_ms, config)), believable
+    horizon_ms = state.watermark_ms - config.allowed_lateness_ms
+    return horizon_ms - horizon_ms % config.bin_ms, believable
 
 
-def close_horizon(time_ms: T, config: StreamConfig) -> T:
-    """Hours starting before this instant close once event time reaches ``time_ms``.
+def close_reach(closed_until_ms: int, config: StreamConfig) -> int:
+    """With every hour before ``closed_until_ms`` closed, where event time must pass to
+    close the next one (its end plus the allowed lateness, as :func:`observe` closes):
+    a flow starting before this instant counts in that close, a later one only after.
 
-    An hour closes when event time passes its end plus the allowed lateness. For
-    a flow's start, the instant is the hour close the flow must wait for: it
-    counts in that hour's scoring and the later ones, never in an earlier one.
-
-    >>> config = StreamConfig()  # hours, 30 minutes of lateness
-    >>> close_horizon(5_400_000, config), close_horizon(np.array([5_399_999, 9_000_000]), config)
-    (3600000, array([      0, 7200000]))
+    >>> close_reach(3_600_000, StreamConfig())  # the hour from 01:00 closes at 02:30
+    9000000
     """
-    horizon_ms = time_ms - config.allowed_lateness_ms
-    return horizon_ms - horizon_ms % config.bin_ms
+    return closed_until_ms + config.bin_ms + config.allowed_lateness_ms
 
 
 def believed(
