@@ -300,9 +300,13 @@ class DetectionProcessor:
             return
         self._apply(flows[now], copies=copies)
         name = "deferred_copies" if copies else "deferred"
-        held = np.concatenate([*getattr(self.state, name), flows[~now]])
-        # one array in time order (stable: equal starts keep their arrival order)
-        held = held[np.argsort(held["stime_ms"], kind="stable")]
+        later, held = flows[~now], getattr(self.state, name)
+        held = np.concatenate([*held, later]) if held else later
+        # one array in time order (stable: equal starts keep their arrival order); a
+        # sorted feed adds flows in order, and the held flows need no sorting then
+        start = held["stime_ms"]
+        if not (start[1:] >= start[:-1]).all():
+            held = held[np.argsort(start, kind="stable")]
         # copies wait for this partition's own flows, which may have stopped (hosts
         # that only receive): past the quarantine's cap the oldest go in at once
         over = len(held) - self.config.max_quarantined_flows if copies else 0
