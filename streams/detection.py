@@ -262,6 +262,12 @@ class DetectionProcessor:
         return self._close(horizon_ms if closing_ms is None else max(horizon_ms, closing_ms))
 
     @property
+    def deferred(self) -> int:
+        """Flows held until an hour close lets them in (their batch reached past it)."""
+        state = self.state
+        return sum(len(b) for b in state.deferred + state.deferred_copies)
+
+    @property
     def quarantined(self) -> int:
         """Flows held back now as stamped too far ahead of event time."""
         state = self.state

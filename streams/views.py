@@ -75,6 +75,7 @@ def partition_status(held: Any) -> dict[str, Any]:
         "late_flows": progress.late_flows,
         "future_flows": progress.future_flows,
         "quarantined_flows": held.processor.quarantined,
+        "deferred_flows": held.processor.deferred,
         "dropped_future_flows": progress.dropped_future_flows,
         "shed_pairs": state.pairs.counters.shed_pairs,
         "shed_host_hours": state.shed_host_hours,

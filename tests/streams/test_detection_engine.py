@@ -250,6 +250,7 @@ def test_received_copies_wait_for_an_hour_close_within_the_quarantine_cap():
     state = processor.state
     state.pairs.compact()
     assert [len(b) for b in state.deferred_copies] == [100]  # 300 came: 200 went in
+    assert (processor.deferred, processor.quarantined) == (100, 0)
     assert state.pairs.counts.tolist() == [1, 40, 40, 40, 40, 40]  # each batch's oldest 40
     newest_applied = state.pairs.last_ms[1:].max()
     assert newest_applied < state.deferred_copies[0]["stime_ms"].min()
