@@ -49,8 +49,10 @@ from silkwatch.streams.processing import Progress
 VERSION = 5
 
 _PAIR_COLUMNS = {name: dtype for name, (dtype, _) in PAIR_COLUMNS.items()} | {"counts": np.int64}
-#: the state's lists of flows not applied yet (own flows, received copies)
-_HELD = ("quarantine", "quarantined_copies", "deferred", "deferred_copies")
+#: the state's lists of flows deferred to a later hour close (own flows, received copies)
+_DEFERRED = ("deferred", "deferred_copies")
+#: every list of flows not applied yet: quarantined, then deferred
+_HELD = ("quarantine", "quarantined_copies", *_DEFERRED)
 
 
 class CheckpointError(SilkwatchError):
@@ -166,7 +168,7 @@ def _state(
         # the same fields and offsets, but read back without the "aligned" mark: numpy
         # would concatenate it with fresh flows into a packed layout
         flows = flows.view(FLOW_DTYPE)
-        if name.startswith("deferred"):  # the processor finds what is due by bisection
+        if name in _DEFERRED:  # the processor finds what is due by bisection
             flows = flows[np.argsort(flows["stime_ms"], kind="stable")]
         held[name] = [flows] if len(flows) else []
     return DetectionState(
