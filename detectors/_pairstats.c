@@ -1,4 +1,4 @@
-/* Per-pair callback statistics in one pass over the window's flows.
+/* Per-pair window sums and callback statistics, each in one pass over the window's flows.
  *
  * At every hour close the pair features re-read each changed pair's retained flows
  * (hundreds of thousands) to merge them into callbacks and take medians of their
@@ -10,6 +10,10 @@
  * tests/detectors/test_pairfeatures.py), including its choices: a median is taken on
  * values capped at 2**39 and doubled to integers, as (lo + hi) / 4 of the doubled
  * middle pair, and a spread is the median of |value - median| with the uncapped value.
+ *
+ * `window` cuts each chosen pair's window out of the pair state's event store and sums it
+ * in the same pass: numpy needed a dozen gathers, masks and scatter-adds over every
+ * retained flow of the changed pairs at each hour close.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -152,12 +156,14 @@ static void owner_stats(const int64_t *start, const int64_t *elapsed, const int6
 }
 
 PyDoc_STRVAR(callbacks_doc,
-             "callbacks(segment, start, elapsed, octets, gap, min_count, min_period, max_rel_mad,"
-             " count, period, rel_mad, duration, size, size_rel_mad)\n\n"
+             "callbacks(segment, start, elapsed, octets, wanted, gap, min_count, min_period,"
+             " max_rel_mad, count, period, rel_mad, duration, size, size_rel_mad)\n\n"
              "Flows (int64 each: owner ``segment``, non-decreasing, in [0, n); ``start`` ms,\n"
              "non-decreasing within an owner; ``elapsed`` and ``octets`` >= 0) merged per owner\n"
-             "into callbacks: a flow starting more than ``gap`` ms after the latest end of its\n"
-             "owner's earlier flows starts one. Writes, per owner (n = len(count)), ``count``\n"
+             "into callbacks, for the owners whose byte of ``wanted`` (n bytes) is not 0 (the\n"
+             "others' flows are skipped: they count 0 callbacks): a flow starting more than\n"
+             "``gap`` ms after the latest end of its owner's earlier flows starts one.\n"
+             "Writes, per owner (n = len(count)), ``count``\n"
              "(int64) callbacks; for owners with at least max(min_count, 1) and 2 callbacks the\n"
              "median interval between callback starts (``period``) and its MAD / median\n"
              "(``rel_mad``, inf for a median of 0); for those with period >= min_period and\n"
@@ -167,10 +173,11 @@ PyDoc_STRVAR(callbacks_doc,
 
 static PyObject *callbacks(PyObject *self, PyObject *args) {
     Py_buffer segment_buf = {0}, start_buf = {0}, elapsed_buf = {0}, octets_buf = {0};
-    Py_buffer out_bufs[6] = {{0}};
+    Py_buffer wanted_buf = {0}, out_bufs[6] = {{0}};
     Gate gate;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*LLddw*w*w*w*w*w*", &segment_buf, &start_buf,
-                          &elapsed_buf, &octets_buf, &gate.gap, &gate.min_count, &gate.min_period,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*LLddw*w*w*w*w*w*", &segment_buf, &start_buf,
+                          &elapsed_buf, &octets_buf, &wanted_buf, &gate.gap, &gate.min_count,
+                          &gate.min_period,
                           &gate.max_rel_mad, &out_bufs[0], &out_bufs[1], &out_bufs[2],
                           &out_bufs[3], &out_bufs[4], &out_bufs[5]))
         return NULL;
@@ -178,13 +185,13 @@ static PyObject *callbacks(PyObject *self, PyObject *args) {
     Scratch s = {0};
     Py_ssize_t m = segment_buf.len / 8, n = out_bufs[0].len / 8, longest = 0;
     int bad = segment_buf.len % 8 || start_buf.len != 8 * m || elapsed_buf.len != 8 * m ||
-              octets_buf.len != 8 * m || out_bufs[0].len % 8;
+              octets_buf.len != 8 * m || out_bufs[0].len % 8 || wanted_buf.len != n;
     for (int i = 1; i < 6; i++)
         bad |= out_bufs[i].len != 8 * n;
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "callbacks: segment, start, elapsed and octets must be "
                                           "int64 of one length, the six outputs 8-byte items, "
-                                          "one an owner");
+                                          "one an owner, and wanted one byte an owner");
         goto done;
     }
     const int64_t *segment = segment_buf.buf, *start = start_buf.buf;
@@ -212,6 +219,7 @@ static PyObject *callbacks(PyObject *self, PyObject *args) {
     Out out = {out_bufs[0].buf, out_bufs[1].buf, out_bufs[2].buf,
                out_bufs[3].buf, out_bufs[4].buf, out_bufs[5].buf};
     const int64_t *elapsed = elapsed_buf.buf, *octets = octets_buf.buf;
+    const char *wanted = wanted_buf.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t o = 0; o < n; o++) {
         out.count[o] = 0;
@@ -221,7 +229,8 @@ static PyObject *callbacks(PyObject *self, PyObject *args) {
     for (Py_ssize_t a = 0, b; a < m; a = b) {
         for (b = a + 1; b < m && segment[b] == segment[a]; b++)
             ;
-        owner_stats(start, elapsed, octets, a, b, &gate, &s, &out, segment[a]);
+        if (wanted[segment[a]])
+            owner_stats(start, elapsed, octets, a, b, &gate, &s, &out, segment[a]);
     }
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
@@ -231,18 +240,103 @@ done:
     PyBuffer_Release(&start_buf);
     PyBuffer_Release(&elapsed_buf);
     PyBuffer_Release(&octets_buf);
+    PyBuffer_Release(&wanted_buf);
     for (int i = 0; i < 6; i++)
         PyBuffer_Release(&out_bufs[i]);
     return result;
 }
 
+/* One retained flow, as detectors/pairstate.py's EVENT_DTYPE. */
+typedef struct {
+    uint32_t t, elapsed, bytes, packets;
+} Event;
+
+PyDoc_STRVAR(window_doc,
+             "window(events, first, count, since, until, owner, start, elapsed, octets, packets,"
+             " flows, bytes, packet_sum, busy, newest) -> rows\n\n"
+             "The flows of n pairs inside (since, until] (times relative to the store's base),\n"
+             "from a pair state's event store ``events`` (16-byte EVENT_DTYPE records, each\n"
+             "pair's run sorted by time): pair i's run is ``count[i]`` records from\n"
+             "``first[i]`` (int64 each). Writes the windowed flows, pair by pair in time order,\n"
+             "to the int64 columns ``owner`` (index of the pair), ``start`` (relative),\n"
+             "``elapsed``, ``octets`` and ``packets`` (room for every record of the runs), and\n"
+             "per pair its ``flows``, ``bytes``, ``packet_sum``, ``busy`` (durations summed)\n"
+             "and ``newest`` start (-1 without flows). Returns the rows written. Raises\n"
+             "ValueError on bad input.");
+
+static PyObject *window(PyObject *self, PyObject *args) {
+    Py_buffer bufs[13] = {{0}};
+    long long since, until;
+    if (!PyArg_ParseTuple(args, "y*y*y*LLw*w*w*w*w*w*w*w*w*w*", &bufs[0], &bufs[1], &bufs[2],
+                          &since, &until, &bufs[3], &bufs[4], &bufs[5], &bufs[6], &bufs[7],
+                          &bufs[8], &bufs[9], &bufs[10], &bufs[11], &bufs[12]))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t records = bufs[0].len / (Py_ssize_t)sizeof(Event), n = bufs[1].len / 8;
+    Py_ssize_t room = bufs[3].len / 8, need = 0;
+    int bad = bufs[0].len % (Py_ssize_t)sizeof(Event) || bufs[1].len % 8 || bufs[2].len != 8 * n;
+    for (int i = 4; i < 8; i++)
+        bad |= bufs[i].len != 8 * room;
+    for (int i = 8; i < 13; i++)
+        bad |= bufs[i].len != 8 * n;
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "window: events must be 16-byte records, first and "
+                                          "count int64 of one length, the five row columns "
+                                          "int64 of one length and the five sums one an owner");
+        goto done;
+    }
+    const int64_t *first = bufs[1].buf, *count = bufs[2].buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (first[i] < 0 || count[i] < 0 || first[i] > records - count[i]) {
+            PyErr_Format(PyExc_ValueError, "window: pair %zd's run [%lld, +%lld) is outside the "
+                                           "%zd records", i, (long long)first[i],
+                         (long long)count[i], records);
+            goto done;
+        }
+        need += count[i];
+    }
+    if (need > room) {
+        PyErr_Format(PyExc_ValueError, "window: %zd records need room, the columns have %zd",
+                     need, room);
+        goto done;
+    }
+    const Event *events = bufs[0].buf;
+    int64_t *owner = bufs[3].buf, *start = bufs[4].buf, *elapsed = bufs[5].buf;
+    int64_t *octets = bufs[6].buf, *packets = bufs[7].buf, *flows = bufs[8].buf;
+    int64_t *bytes = bufs[9].buf, *packet_sum = bufs[10].buf, *busy = bufs[11].buf;
+    int64_t *newest = bufs[12].buf;
+    Py_ssize_t rows = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t f = 0, b = 0, p = 0, d = 0, last = -1;
+        for (const Event *e = events + first[i], *end = e + count[i]; e < end; e++) {
+            if (e->t <= since || e->t > until)
+                continue;
+            owner[rows] = i;
+            start[rows] = last = e->t;
+            elapsed[rows] = e->elapsed;
+            octets[rows] = e->bytes;
+            packets[rows++] = e->packets;
+            f++, b += e->bytes, p += e->packets, d += e->elapsed;
+        }
+        flows[i] = f, bytes[i] = b, packet_sum[i] = p, busy[i] = d, newest[i] = last;
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(rows);
+done:
+    for (int i = 0; i < 13; i++)
+        PyBuffer_Release(&bufs[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"callbacks", callbacks, METH_VARARGS, callbacks_doc},
+    {"window", window, METH_VARARGS, window_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_pairstats", "Per-pair callback statistics.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_pairstats", "Per-pair window sums and callback statistics.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__pairstats(void) { return PyModule_Create(&module); }

@@ -111,6 +111,7 @@ class PairFeatures:
     :param bytes: their bytes
     :param packets: their packets
     :param busy_ms: their durations summed
+    :param newest_ms: the newest of them's start (int64 minimum without any)
     :param callbacks: merged callbacks per gap (ms) asked for
     :param cap: the state's per-pair flow cap (``max_events``): a pair holds at
         most this many flows, the rest count only in its hourly totals
@@ -129,6 +130,7 @@ class PairFeatures:
     bytes: np.ndarray
     packets: np.ndarray
     busy_ms: np.ndarray
+    newest_ms: np.ndarray
     callbacks: dict[int, Callbacks]
     cap: int
     events: WindowEvents
@@ -162,28 +164,30 @@ def pair_features(
     """
     pairs.compact()
     slots = np.asarray(slots, dtype=np.int64)
-    n = len(slots)
-    rows, segment = pairs.rows_of(slots)
-    start = pairs.events["t"][rows].astype(np.int64) + (pairs.base_ms or 0)
-    inside = (start > since_ms) & (start <= now_ms)
-    rows, segment, start = rows[inside], segment[inside], start[inside]
-    events = pairs.events[rows]
-    elapsed = events["elapsed"].astype(np.int64)
-    octets = events["bytes"].astype(np.int64)
-    packets = events["packets"].astype(np.int64)
+    n, base_ms = len(slots), pairs.base_ms or 0
+    counts = pairs.counts[slots]
+    rows = np.empty((5, int(counts.sum())), dtype=np.int64)  # owner, start, elapsed, bytes, packets
+    sums = np.empty((5, n), dtype=np.int64)  # flows, bytes, packets, busy, newest
+    used = _pairstats.window(
+        pairs.events, pairs.segment_starts()[slots], counts, since_ms - base_ms, now_ms - base_ms,
+        *rows, *sums,
+    )  # fmt: skip
+    segment, start, elapsed, octets, packets = rows[:, :used]
+    start += base_ms
+    flows, total_bytes, total_packets, busy_ms, newest = sums
     last = pairs.index.keys[slots, 4]
     dport = (last >> np.uint64(8)).astype(np.int64)
     proto = (last & np.uint64(0xFF)).astype(np.int64)
-    total_bytes, total_packets = _sums(segment, octets, n), _sums(segment, packets, n)
     return PairFeatures(
         slots=slots,
         dport=dport,
         proto=proto,
         sport_span=pairs.sport_hi[slots].astype(np.int64) - pairs.sport_lo[slots] + 1,
-        flows=np.bincount(segment, minlength=n),
+        flows=flows,
         bytes=total_bytes,
         packets=total_packets,
-        busy_ms=_sums(segment, elapsed, n),
+        busy_ms=busy_ms,
+        newest_ms=np.where(flows > 0, newest + base_ms, np.iinfo(np.int64).min),
         callbacks={
             gate.gap_ms: _callbacks(
                 (segment, start, elapsed, octets),
@@ -214,12 +218,6 @@ def _overflow_bytes(pairs: PairState, slots: np.ndarray, since_ms: int, now_ms: 
     return out
 
 
-def _sums(segment: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=np.int64)
-    np.add.at(out, segment, values)
-    return out
-
-
 def _by_gap(gates: tuple[CallbackGate, ...]) -> list[CallbackGate]:
     """One gate per gap, the loosest of those asked for it, by gap."""
     merged: dict[int, CallbackGate] = {}
@@ -241,14 +239,12 @@ def _callbacks(
     pair's flows are read once and its medians taken as :func:`_median` takes them,
     where numpy needed some twenty passes over every windowed flow at each hour close.
     """
-    if not wanted.all():
-        rows = wanted[flows[0]]
-        flows = tuple(column[rows] for column in flows)
     count = np.empty(n, dtype=np.int64)
     period, rel_mad, duration, size, size_rel_mad = (np.empty(n) for _ in range(5))
     columns = (np.ascontiguousarray(a, dtype=np.int64) for a in flows)
     _pairstats.callbacks(
         *columns,
+        np.ascontiguousarray(wanted, dtype=np.bool_),
         gate.gap_ms,
         gate.min_count,
         float(gate.min_period_ms),

@@ -314,11 +314,7 @@ def score_pairs(
 
 def _changed(f: PairFeatures, after_ms: int, *, by_host: bool) -> np.ndarray:
     """Pairs with a flow in the window after ``after_ms`` (or of a host with one)."""
-    newest = np.full(len(f.slots), np.iinfo(np.int64).min, dtype=np.int64)
-    owner = f.events.owner  # grouped by pair, in time order: a pair's last flow is its newest
-    last = np.flatnonzero(np.diff(owner, append=-1) != 0)
-    newest[owner[last]] = f.events.start_ms[last]
-    changed = newest > after_ms
+    changed = f.newest_ms > after_ms
     if by_host and len(changed):
         host_changed = np.zeros(int(f.source_host.max()) + 1, dtype=bool)
         host_changed[f.source_host[changed]] = True
