@@ -23,17 +23,15 @@ alerting in those 30 days; no alert on the three 24 h Stratosphere benign days.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import HuberRegressor
 
 from silkwatch.detectors.alerts import Alert, severity_for
 from silkwatch.detectors.hosts import HostHour, HostKey, HourSenders
+from silkwatch.detectors.huber import huber_line
 from silkwatch.detectors.robust import busy_half, robust_sd
 from silkwatch.detectors.schema import HOUR_MS, address_text
 
@@ -160,10 +158,11 @@ class BubbleFit:
 def fit_bubble(bytes_: np.ndarray, packets: np.ndarray, *, min_scale: float = 0.05) -> BubbleFit:
     """Fit log10(bytes) against log10(packets) across hosts, robust to outliers.
 
-    A Huber regression (scikit-learn) keeps the few hosts we are looking for
-    from dragging the line towards themselves. With fewer than three hosts or
-    a single packet count there is no slope to learn: the line then has slope 1
-    through the median bytes/packet. Zeros are counted as 1.
+    A Huber regression (:func:`~silkwatch.detectors.huber.huber_line`) keeps the
+    few hosts we are looking for from dragging the line towards themselves. With
+    fewer than three hosts or a single packet count there is no slope to learn (nor
+    when the fit fails): the line then has slope 1 through the median bytes/packet.
+    Zeros are counted as 1.
 
     :param bytes_: bytes per host
     :param packets: packets per host
@@ -185,13 +184,11 @@ def fit_bubble(bytes_: np.ndarray, packets: np.ndarray, *, min_scale: float = 0.
     """
     x = np.log10(np.maximum(np.asarray(packets, dtype=np.float64), 1.0))
     y = np.log10(np.maximum(np.asarray(bytes_, dtype=np.float64), 1.0))
-    if len(x) < 3 or np.ptp(x) == 0.0:
+    line = huber_line(x, y) if len(x) >= 3 and np.ptp(x) > 0.0 else None
+    if line is None:
         slope, intercept = 1.0, float(np.median(y - x)) if len(x) else 0.0
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = HuberRegressor(epsilon=1.35, alpha=0.0, max_iter=500).fit(x[:, None], y)
-        slope, intercept = float(model.coef_[0]), float(model.intercept_)
+        slope, intercept = line.slope, line.intercept
     residuals = y - (intercept + slope * x)
     scale = max(robust_sd(residuals), min_scale)
     return BubbleFit(slope, intercept, scale, residuals)

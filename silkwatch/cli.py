@@ -93,7 +93,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser: every subcommand, or just ``only`` when it names one.
 
     Registering a command imports its module, and some pull in heavy libraries
-    (scikit-learn, Faust, the Grafana SDK); ``silkwatch cut`` should not wait for them.
+    (scipy, Faust, the Grafana SDK); ``silkwatch cut`` should not wait for them.
     """
     parser = argparse.ArgumentParser(
         prog="silkwatch",

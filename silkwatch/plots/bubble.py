@@ -43,7 +43,7 @@ def bubblechart(
     :param sigmas: distance from the line, in robust sigmas, that makes an
         outlier. Default - ``ExfilConfig().min_bubble_residual``
     """
-    # scikit-learn: not for plot --help
+    # scipy's optimiser: not for plot --help
     from silkwatch.detectors.exfil import ExfilConfig, fit_bubble
 
     sigmas = ExfilConfig().min_bubble_residual if sigmas is None else sigmas
