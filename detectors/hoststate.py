@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from silkwatch.detectors.growth import grown, held_bytes
 from silkwatch.detectors.hosts import HOUR_MS, HostHour, HostKey, HourSenders, Peer, Port, SentHours
 from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.pairstate import PairState
@@ -27,6 +28,8 @@ TOTALS = ("flows", "packets", "bytes", "served_packets", "served_bytes")
 #: which side of a flow a :class:`HostHours` counts it for
 Direction = Literal["sent", "received"]
 _HOST_COLUMN: dict[str, str] = {"sent": "sip", "received": "dip"}
+#: each column of :class:`HostHours` and the value of a new row
+_FILL: dict[str, int] = {"totals": 0, "first_ms": 2**62, "last_ms": -(2**62)}
 
 #: one (host, hour)'s destination and port sketches: (:data:`Peer` tuples, :data:`Port` tuples)
 Sketch = tuple[tuple[Peer, ...], tuple[Port, ...]]
@@ -69,6 +72,7 @@ class HostHours:
         self.totals = np.zeros((0, len(TOTALS)), dtype=np.int64)
         self.first_ms = np.zeros(0, dtype=np.int64)
         self.last_ms = np.zeros(0, dtype=np.int64)
+        self._room: dict[str, np.ndarray] = {}  # the columns' buffers (detectors/growth.py)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -196,15 +200,13 @@ class HostHours:
     @property
     def nbytes(self) -> int:
         """Memory held by the index and columns."""
-        return self.index.nbytes + self.totals.nbytes + self.first_ms.nbytes + self.last_ms.nbytes
+        return self.index.nbytes + sum(
+            held_bytes(getattr(self, name), self._room, name) for name in _FILL
+        )
 
     def _grow(self, n: int) -> None:
-        more = n - len(self.first_ms)
-        if more <= 0:
-            return
-        self.totals = np.concatenate([self.totals, np.zeros((more, len(TOTALS)), np.int64)])
-        self.first_ms = np.concatenate([self.first_ms, np.full(more, 2**62, np.int64)])
-        self.last_ms = np.concatenate([self.last_ms, np.full(more, -(2**62), np.int64)])
+        for name, fill in _FILL.items():
+            setattr(self, name, grown(getattr(self, name), n, fill, self._room, name))
 
 
 def host_bytes(words: np.ndarray) -> bytes:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from silkwatch.detectors import _keyindex
+from silkwatch.detectors.growth import grown, held_bytes
 from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
 from silkwatch.detectors.schema import FlowBatch, ip_words
@@ -127,6 +128,7 @@ class PairState:
         self.counters = PairCounters()
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
+        self._room: dict[str, np.ndarray] = {}  # the columns' buffers (detectors/growth.py)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -287,15 +289,11 @@ class PairState:
     @property
     def nbytes(self) -> int:
         """Memory held: index, columns, event store (pending flows included)."""
-        columns = [getattr(self, name) for name in PAIR_COLUMNS]
-        pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
-        return (
-            self.index.nbytes
-            + sum(c.nbytes for c in columns)
-            + self.events.nbytes
-            + self.counts.nbytes
-            + pending
+        columns = sum(
+            held_bytes(getattr(self, name), self._room, name) for name in [*PAIR_COLUMNS, "counts"]
         )
+        pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
+        return self.index.nbytes + columns + self.events.nbytes + pending
 
     def _history(self, slot: int, events: np.ndarray) -> PairHistory:
         hours = events[:, 0] - events[:, 0] % HOUR_MS  # sorted, as the events are
@@ -365,13 +363,8 @@ class PairState:
 
     def _grow(self, n: int) -> None:
         """Columns for slots up to ``n`` (new slots start empty)."""
-        have = len(self.first_ms)
-        if n <= have:
-            return
-        more = n - have
-        for name, (dtype, fill) in PAIR_COLUMNS.items():
-            setattr(self, name, np.concatenate([getattr(self, name), np.full(more, fill, dtype)]))
-        self.counts = np.concatenate([self.counts, np.zeros(more, np.int64)])
+        for name, (_, fill) in [*PAIR_COLUMNS.items(), ("counts", (np.int64, 0))]:
+            setattr(self, name, grown(getattr(self, name), n, fill, self._room, name))
 
     def _rebase(self, oldest_ms: int, newest_ms: int) -> None:
         """Choose the base on the first flows; move it forward before starts overflow 32 bits."""

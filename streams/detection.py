@@ -213,12 +213,12 @@ class DetectionProcessor:
         if received_copy:
             trusted = believed(state.progress, batch, self.config, wall_ms=wall_ms)
             self._hold(batch[~trusted], state.quarantined_copies)
-            self._admit(batch[trusted], copies=True)
+            self._admit(_rows(batch, trusted), copies=True)
             state.offset = offset
             return []
         until_ms, trusted = observe(state.progress, batch, self.config, wall_ms=wall_ms)
         self._hold(batch[~trusted], state.quarantine)
-        self._admit(batch[trusted])
+        self._admit(_rows(batch, trusted))
         own_due, copies_due = self._readmit(wall_ms)
         self._admit(own_due)
         self._admit(copies_due, copies=True)
@@ -301,10 +301,9 @@ class DetectionProcessor:
             now = np.zeros(len(flows), dtype=bool)
         else:
             now = flows["stime_ms"] < close_reach(closed_ms, self.config)
+        self._apply(_rows(flows, now), copies=copies)
         if now.all():
-            self._apply(flows, copies=copies)
             return
-        self._apply(flows[now], copies=copies)
         name = "deferred_copies" if copies else "deferred"
         later, held = flows[~now], getattr(self.state, name)
         held = np.concatenate([*held, later]) if held else later
@@ -547,3 +546,8 @@ class DetectionProcessor:
         state.sent.expire(before_ms)
         state.received.expire(before_ms)
         state.pairs.expire(closed_ms + self.config.bin_ms)  # the next close's instant
+
+
+def _rows(flows: FlowBatch, mask: np.ndarray) -> FlowBatch:
+    """The flows where ``mask`` holds, without copying a batch that is kept whole."""
+    return flows if mask.all() else flows[mask]
