@@ -48,6 +48,8 @@ class KeyIndex:
         self._stored = np.zeros((1024, width), dtype=np.uint64)
         self._table = np.zeros(4096, dtype=np.int32)
         self._used = 0
+        #: counts the renumberings (:meth:`keep`): between two, slots are only added
+        self.generation = 0
 
     def __len__(self) -> int:
         return self._used
@@ -104,6 +106,7 @@ class KeyIndex:
         remap[mask] = np.arange(kept, dtype=np.int32)
         self._stored[:kept] = self._stored[: self._used][mask]
         self._used = kept
+        self.generation += 1
         _keyindex.rebuild(self._table, self._stored, self._used, self.width, self.seed)
         return remap
 

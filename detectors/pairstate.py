@@ -129,14 +129,29 @@ class PairState:
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
         self._room: dict[str, np.ndarray] = {}  # the columns' buffers (detectors/growth.py)
+        #: (ports by slot, of this index, at this generation)
+        self._dports = np.zeros(0, dtype=np.uint16), self.index, 0
 
     def __len__(self) -> int:
         return len(self.index)
 
     @property
     def dports(self) -> np.ndarray:
-        """Each pair's destination port (int64; the key's last word holds port << 8 | proto)."""
-        return (self.index.keys[:, 4] >> np.uint64(8)).astype(np.int64)
+        """Each pair's destination port (uint16; the key's last word holds port << 8 | proto).
+
+        Read at every hour close; worked out once per slot, and again for every slot
+        only after the slots were renumbered (:attr:`KeyIndex.generation`).
+        """
+        ports, index, generation = self._dports
+        if index is not self.index or generation != index.generation:
+            ports = np.zeros(0, dtype=np.uint16)  # a new buffer: views handed out stay as they were
+            self._room.pop("dports", None)
+        keys, have = self.index.keys, len(ports)
+        if have < len(keys):
+            ports = grown(ports, len(keys), 0, self._room, "dports")
+            ports[have:] = keys[have:, 4] >> np.uint64(8)
+            self._dports = ports, self.index, self.index.generation
+        return ports[: len(keys)]
 
     @property
     def pending_rows(self) -> int:
@@ -291,7 +306,7 @@ class PairState:
         """Memory held: index, columns, event store (pending flows included)."""
         columns = sum(
             held_bytes(getattr(self, name), self._room, name) for name in [*PAIR_COLUMNS, "counts"]
-        )
+        ) + held_bytes(self._dports[0], self._room, "dports")
         pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
         return self.index.nbytes + columns + self.events.nbytes + pending
 

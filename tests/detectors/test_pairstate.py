@@ -81,6 +81,27 @@ def test_caps_pairs_on_every_batch_stalest_first_and_counts_them() -> None:
     assert newest.min() >= 2 * 3_600_000  # only the last hour's pairs survive
 
 
+def test_destination_ports_follow_the_slots_through_evictions() -> None:
+    """``dports`` is worked out once per slot: it must still match every key after the
+    table was renumbered by shedding, and a view handed out before must not change."""
+    state = PairState(PairConfig(max_pairs=100), seed=1)
+    before, kept_before = None, []
+    for hour in range(3):
+        flows = random_flows(hour, 3_000, span_ms=3_600_000, pairs=1_000)
+        flows["dport"] = np.arange(3_000) % 50 + 100 * hour
+        flows["stime_ms"] += hour * 3_600_000
+        state.update(flows)
+        grown = state.dports.copy()
+        assert grown.tolist() == (state.index.keys[:, 4] >> np.uint64(8)).tolist()
+        state.shed()
+        if before is not None:
+            assert before.tolist() == kept_before
+        before = state.dports
+        kept_before = before.tolist()
+        assert kept_before == (state.index.keys[:, 4] >> np.uint64(8)).tolist()
+        assert set(kept_before) <= set(range(100 * hour, 100 * hour + 50)), hour
+
+
 def test_too_old_flows_are_counted_not_kept() -> None:
     state = PairState(PairConfig(window_ms=3_600_000), seed=1)
     state.update(make_batch(sip=["10.0.0.1"], dip=["1.1.1.1"], stime_ms=[10 * 3_600_000]))
