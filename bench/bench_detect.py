@@ -110,6 +110,7 @@ def memory(pairs: int) -> None:
     processor = DetectionProcessor(0, StreamConfig(), config)
     for offset, batch in enumerate(batches):
         processor.process(batch, offset)
+    processor.flush()  # an hour close builds what closes keep between them (prevalence links)
     state = processor.state.pairs
     state.compact()
     allocated, _ = tracemalloc.get_traced_memory()

@@ -29,6 +29,7 @@ import numpy as np
 from silkwatch.detectors import _keyindex
 from silkwatch.detectors.growth import grown, held_bytes
 from silkwatch.detectors.keyindex import KeyIndex
+from silkwatch.detectors.links import SourceLinks
 from silkwatch.detectors.pairs import HOUR_MS, PairConfig, PairHistory, PairKey, handshake
 from silkwatch.detectors.schema import FlowBatch, ip_words
 
@@ -129,6 +130,7 @@ class PairState:
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
         self._room: dict[str, np.ndarray] = {}  # the columns' buffers (detectors/growth.py)
+        self.links = SourceLinks()  # who contacts whom, for prevalence
         #: (ports by slot, of this index, at this generation)
         self._dports = np.zeros(0, dtype=np.uint16), self.index, 0
 
@@ -308,7 +310,7 @@ class PairState:
             held_bytes(getattr(self, name), self._room, name) for name in [*PAIR_COLUMNS, "counts"]
         ) + held_bytes(self._dports[0], self._room, "dports")
         pending = sum(s.nbytes + e.nbytes for s, e in self._pending)
-        return self.index.nbytes + columns + self.events.nbytes + pending
+        return self.index.nbytes + columns + self.events.nbytes + pending + self.links.nbytes
 
     def _history(self, slot: int, events: np.ndarray) -> PairHistory:
         hours = events[:, 0] - events[:, 0] % HOUR_MS  # sorted, as the events are
@@ -370,6 +372,7 @@ class PairState:
         """Keep only the slots where ``keep`` holds, in every column and the event store."""
         self.compact()
         remap = self.index.keep(keep)
+        self.links.keep(keep)
         self.events = self.events[np.repeat(keep, self.counts)]
         self.counts = self.counts[keep]
         for name in PAIR_COLUMNS:

@@ -337,16 +337,9 @@ def source_counts(
     pairs: PairState, *, since_ms: int, now_ms: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`population` as columns: destination key words (n, 2), sources of each, sources."""
-    keys = pairs.index.keys
     reply = (pairs.sport_lo == pairs.sport_hi) & (pairs.sport_lo < pairs.dports)
     active = pairs.own & (pairs.last_ms > since_ms) & (pairs.first_ms <= now_ms) & ~reply
-    links = KeyIndex(4)  # (sip, dip) once each
-    links.slots(keys[active, :4])
-    sources = KeyIndex(2)
-    sources.slots(links.keys[:, :2])
-    destinations = KeyIndex(2)
-    counts = np.bincount(destinations.slots(links.keys[:, 2:]), minlength=len(destinations))
-    return destinations.keys, counts.astype(np.int64), len(sources)
+    return pairs.links.counts(pairs.index.keys, active)
 
 
 def as_population(destinations: np.ndarray, counts: np.ndarray, sources: int) -> Population:
