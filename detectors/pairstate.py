@@ -314,12 +314,13 @@ class PairState:
 
     def _history(self, slot: int, events: np.ndarray) -> PairHistory:
         hours = events[:, 0] - events[:, 0] % HOUR_MS  # sorted, as the events are
-        firsts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]]) if len(hours) else hours
+        firsts = np.flatnonzero(hours[1:] != hours[:-1]) + 1
+        firsts = np.concatenate([[0], firsts]) if len(hours) else firsts
         hour_ms = hours[firsts]
-        columns = np.stack(
-            [np.ones(len(events), np.int64), events[:, 2], events[:, 3], events[:, 1]], axis=1
-        )
-        totals = np.add.reduceat(columns, firsts, axis=0) if len(firsts) else columns[:0]
+        totals = np.empty((len(firsts), 4), dtype=np.int64)  # flows, bytes, packets, duration
+        if len(firsts):
+            totals[:, 0] = np.diff(firsts, append=len(events))
+            totals[:, 1:] = np.add.reduceat(events[:, [2, 3, 1]], firsts, axis=0)
         extra = self.overflow.get(slot)
         if extra:
             merged = dict(zip(hour_ms.tolist(), totals, strict=True))
