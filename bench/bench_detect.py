@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: the repo's test services are i
 from silkwatch.detectors.config import DetectorsConfig  # noqa: E402
 from silkwatch.detectors.pairs import PairConfig  # noqa: E402
 from silkwatch.detectors.schema import empty_batch, ipv4_to_v16  # noqa: E402
+from silkwatch.detectors.scoring import source_counts  # noqa: E402
 from silkwatch.detectors.synthetic import synthetic_day  # noqa: E402
 from silkwatch.runtime import tune_process  # noqa: E402
 from silkwatch.streams.checkpoint import dump_state, load_state  # noqa: E402
@@ -110,8 +111,9 @@ def memory(pairs: int) -> None:
     processor = DetectionProcessor(0, StreamConfig(), config)
     for offset, batch in enumerate(batches):
         processor.process(batch, offset)
-    processor.flush()  # an hour close builds what closes keep between them (prevalence links)
     state = processor.state.pairs
+    # what every hour close keeps between closes: the prevalence links (detectors/links.py)
+    source_counts(state, since_ms=0, now_ms=int(state.last_ms.max()))
     state.compact()
     allocated, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -83,6 +83,7 @@ class KeyIndex:
         self._used = _keyindex.lookup(
             self._table, self._stored, self._used, self.width, self.seed, queries, out, True
         )
+        self._trim()
         return out
 
     def find(self, queries: np.ndarray) -> np.ndarray:
@@ -114,17 +115,37 @@ class KeyIndex:
         """Room for ``more`` new keys: stored rows and a table at most half full."""
         need = self._used + more
         if need > len(self._stored):
-            grown = np.zeros((max(need, 2 * len(self._stored)), self.width), dtype=np.uint64)
-            grown[: self._used] = self._stored[: self._used]
-            self._stored = grown
+            self._resize(max(need, len(self._stored) + len(self._stored) // 4))
         if 2 * need > len(self._table):
-            size = len(self._table)
-            while size < 2 * need:
-                size *= 2
-            self._table = np.zeros(size, dtype=np.int32)
-            _keyindex.rebuild(self._table, self._stored, self._used, self.width, self.seed)
+            self._rehash(_table_size(need))
+
+    def _trim(self) -> None:
+        """Give back what a lookup reserved for keys that turned out to be known.
+
+        A batch's rows are reserved as if every key were new; a batch of a million
+        flows from fifteen thousand hosts would otherwise leave the index holding a
+        million rows (16 to 40 bytes each) for good.
+        """
+        if len(self._stored) > 2 * self._used + 1024:
+            self._resize(self._used + self._used // 4 + 1024)
+        if len(self._table) > 4 * _table_size(self._used):
+            self._rehash(_table_size(self._used))
+
+    def _resize(self, rows: int) -> None:
+        stored = np.zeros((rows, self.width), dtype=np.uint64)
+        stored[: self._used] = self._stored[: self._used]
+        self._stored = stored
+
+    def _rehash(self, size: int) -> None:
+        self._table = np.zeros(size, dtype=np.int32)
+        _keyindex.rebuild(self._table, self._stored, self._used, self.width, self.seed)
 
     @property
     def nbytes(self) -> int:
         """Memory held by the index (keys and table)."""
         return self._stored.nbytes + self._table.nbytes
+
+
+def _table_size(keys: int) -> int:
+    """The table for ``keys`` keys: a power of two, at least twice as many entries, 4096 or more."""
+    return max(4096, 1 << (2 * keys - 1).bit_length()) if keys else 4096
