@@ -22,6 +22,7 @@ import numpy as np
 from silkwatch.connectors.silk.exceptions import SilkFormatError
 from silkwatch.connectors.silk.header import SilkHeader, parse_header
 from silkwatch.detectors.exceptions import SilkwatchError
+from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.schema import ip_words
 
 #: addresses whose country ``CountryDB`` remembers across batches (a City record
@@ -78,7 +79,7 @@ class CountryDB(_Closing):
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_database_path()
-        self._cache: dict[tuple[bytes, bool], str] = {}
+        self._forget()
         try:
             self._reader = maxminddb.open_database(str(self.path))
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
@@ -105,24 +106,40 @@ class CountryDB(_Closing):
     def country_codes(self, addresses: np.ndarray, ipv6: np.ndarray) -> np.ndarray:
         """The country code of every 16-byte address (``"--"`` when unknown).
 
+        Each address is looked up in the database once (up to ``CACHE_ADDRESSES``),
+        then found by the key index with the whole batch at once: a worker's frames
+        hold a few thousand addresses each, one dictionary lookup apiece cost 4 %
+        of a busy worker.
+
         :param addresses: a ``V16`` address column (IPv4 kept IPv4-mapped).
         :param ipv6: whether each address is IPv6.
         :returns: a ``<U2`` array, one code per row.
         """
         if not len(addresses):
             return np.zeros(0, dtype="<U2")
-        distinct, inverse = _distinct(addresses, ipv6)
-        codes = []
-        for raw, v6 in zip(distinct["a"].tolist(), distinct["v6"].tolist(), strict=True):
-            key = (raw, v6)
-            code = self._cache.get(key)
-            if code is None:
-                code = self.country_code(_address(bytes(raw), bool(v6)))
-                if len(self._cache) >= CACHE_ADDRESSES:
-                    self._cache.clear()  # crude but bounded; a steady working set refills it
-                self._cache[key] = code
-            codes.append(code)
-        return np.array(codes, dtype="<U2")[inverse]
+        flag = np.asarray(ipv6, dtype=bool)
+        keys = np.stack([*ip_words(addresses), flag.astype(np.uint64)], axis=1)
+        slots = self._known.find(keys)
+        missing = np.flatnonzero(slots < 0)
+        if len(missing):
+            if len(self._known) + len(missing) > CACHE_ADDRESSES:
+                self._forget()  # crude but bounded; a steady working set refills it
+                missing = np.arange(len(keys))
+            held = len(self._known)
+            slots[missing] = added = self._known.slots(keys[missing])
+            where = np.empty(len(self._known) - held, dtype=np.intp)
+            where[added - held] = missing  # a row of each new (address, is IPv6)
+            looked_up = [
+                self.country_code(_address(bytes(raw), v6))
+                for raw, v6 in zip(addresses[where].tolist(), flag[where].tolist(), strict=True)
+            ]
+            self._codes = np.concatenate([self._codes, np.array(looked_up, dtype="<U2")])
+        return self._codes[slots]
+
+    def _forget(self) -> None:
+        """No address known: each is looked up once more (an IPv4 and an IPv6 row with the
+        same 16 bytes are told apart by the third word)."""
+        self._known, self._codes = KeyIndex(3), np.zeros(0, dtype="<U2")
 
 
 def _distinct(addresses: np.ndarray, ipv6: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,25 @@ def test_each_distinct_address_is_looked_up_once():
     assert np.unique(codes, return_counts=True)[1].tolist() == [400, 400, 401]
 
 
+def test_known_addresses_are_bounded_and_looked_up_again_after(monkeypatch):
+    """Past ``CACHE_ADDRESSES`` the known addresses are forgotten, never grown without end;
+    an IPv4 row and an IPv6 row of the same 16 bytes stay two addresses."""
+    monkeypatch.setattr("silkwatch.connectors.geoip.CACHE_ADDRESSES", 3)
+    first = make_batch(dip=["8.8.8.8", "81.2.69.160"] * 5)
+    second = make_batch(dip=["8.8.8.8", "1.1.1.1", "202.12.27.33"])
+    mapped = make_batch(dip=["::ffff:8.8.8.8"])
+    mapped["ipv6"] = True
+    with CountingDB() as db:
+        assert db.country_codes(first["dip"], first["ipv6"]).tolist() == ["US", "GB"] * 5
+        assert db.calls == 2
+        assert db.country_codes(second["dip"], second["ipv6"]).tolist() == ["US", "AU", "JP"]
+        assert db.calls == 5  # 2 known + 2 new > 3: forgotten, the three looked up afresh
+        assert db.country_codes(first["dip"][:2], first["ipv6"][:2]).tolist() == ["US", "GB"]
+        assert db.calls == 7  # 3 known + 1 new > 3 again: both looked up
+        assert db.country_codes(mapped["dip"], mapped["ipv6"]).tolist() == ["US"]
+        assert db.calls == 8  # the same 16 bytes as IPv6: another address
+
+
 def test_database_by_path_is_the_same_database():
     addresses, ipv6 = parse_ips(["81.2.69.160"])
     with CountryDB(default_database_path()) as db:
