@@ -102,7 +102,7 @@ typedef struct {
 } Scratch;
 
 typedef struct {
-    int64_t *count;
+    int64_t *count, *longest;
     double *period, *rel_mad, *duration, *size, *size_rel_mad;
 } Out;
 
@@ -117,6 +117,7 @@ static void owner_stats(const int64_t *start, const int64_t *elapsed, const int6
                         Py_ssize_t o) {
     Py_ssize_t k = 0;
     int64_t running = 0; /* latest end of the owner's flows so far */
+    int64_t longest = 0; /* the longest callback's end - start */
     for (Py_ssize_t i = a; i < b; i++) {
         if (i == a || start[i] > running + gate->gap) {
             s->start[k] = start[i];
@@ -126,8 +127,10 @@ static void owner_stats(const int64_t *start, const int64_t *elapsed, const int6
         running = i == a || end > running ? end : running;
         s->end[k - 1] = running;
         s->bytes[k - 1] = (int64_t)((uint64_t)s->bytes[k - 1] + (uint64_t)octets[i]);
+        longest = running - s->start[k - 1] > longest ? running - s->start[k - 1] : longest;
     }
     out->count[o] = k;
+    out->longest[o] = longest;
     if (k < 2 || k < gate->min_count)
         return;
     double period, spread;
@@ -157,14 +160,15 @@ static void owner_stats(const int64_t *start, const int64_t *elapsed, const int6
 
 PyDoc_STRVAR(callbacks_doc,
              "callbacks(segment, start, elapsed, octets, wanted, gap, min_count, min_period,"
-             " max_rel_mad, count, period, rel_mad, duration, size, size_rel_mad)\n\n"
+             " max_rel_mad, count, longest, period, rel_mad, duration, size, size_rel_mad)\n\n"
              "Flows (int64 each: owner ``segment``, non-decreasing, in [0, n); ``start`` ms,\n"
              "non-decreasing within an owner; ``elapsed`` and ``octets`` >= 0) merged per owner\n"
              "into callbacks, for the owners whose byte of ``wanted`` (n bytes) is not 0 (the\n"
              "others' flows are skipped: they count 0 callbacks): a flow starting more than\n"
              "``gap`` ms after the latest end of its owner's earlier flows starts one.\n"
-             "Writes, per owner (n = len(count)), ``count``\n"
-             "(int64) callbacks; for owners with at least max(min_count, 1) and 2 callbacks the\n"
+             "Writes, per owner (n = len(count)), ``count`` (int64) callbacks and the\n"
+             "``longest`` (int64 ms, from a callback's start to its end; 0 without any); for\n"
+             "owners with at least max(min_count, 1) and 2 callbacks the\n"
              "median interval between callback starts (``period``) and its MAD / median\n"
              "(``rel_mad``, inf for a median of 0); for those with period >= min_period and\n"
              "rel_mad <= max_rel_mad, the median callback duration, bytes and bytes' MAD /\n"
@@ -173,24 +177,23 @@ PyDoc_STRVAR(callbacks_doc,
 
 static PyObject *callbacks(PyObject *self, PyObject *args) {
     Py_buffer segment_buf = {0}, start_buf = {0}, elapsed_buf = {0}, octets_buf = {0};
-    Py_buffer wanted_buf = {0}, out_bufs[6] = {{0}};
+    Py_buffer wanted_buf = {0}, out_bufs[7] = {{0}};
     Gate gate;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*LLddw*w*w*w*w*w*", &segment_buf, &start_buf,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*LLddw*w*w*w*w*w*w*", &segment_buf, &start_buf,
                           &elapsed_buf, &octets_buf, &wanted_buf, &gate.gap, &gate.min_count,
-                          &gate.min_period,
-                          &gate.max_rel_mad, &out_bufs[0], &out_bufs[1], &out_bufs[2],
-                          &out_bufs[3], &out_bufs[4], &out_bufs[5]))
+                          &gate.min_period, &gate.max_rel_mad, &out_bufs[0], &out_bufs[1],
+                          &out_bufs[2], &out_bufs[3], &out_bufs[4], &out_bufs[5], &out_bufs[6]))
         return NULL;
     PyObject *result = NULL;
     Scratch s = {0};
     Py_ssize_t m = segment_buf.len / 8, n = out_bufs[0].len / 8, longest = 0;
     int bad = segment_buf.len % 8 || start_buf.len != 8 * m || elapsed_buf.len != 8 * m ||
               octets_buf.len != 8 * m || out_bufs[0].len % 8 || wanted_buf.len != n;
-    for (int i = 1; i < 6; i++)
+    for (int i = 1; i < 7; i++)
         bad |= out_bufs[i].len != 8 * n;
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "callbacks: segment, start, elapsed and octets must be "
-                                          "int64 of one length, the six outputs 8-byte items, "
+                                          "int64 of one length, the seven outputs 8-byte items, "
                                           "one an owner, and wanted one byte an owner");
         goto done;
     }
@@ -216,13 +219,13 @@ static PyObject *callbacks(PyObject *self, PyObject *args) {
         goto done;
     }
     s = (Scratch){pool, pool + longest, pool + 2 * longest, pool + 3 * longest};
-    Out out = {out_bufs[0].buf, out_bufs[1].buf, out_bufs[2].buf,
-               out_bufs[3].buf, out_bufs[4].buf, out_bufs[5].buf};
+    Out out = {out_bufs[0].buf, out_bufs[1].buf, out_bufs[2].buf, out_bufs[3].buf,
+               out_bufs[4].buf, out_bufs[5].buf, out_bufs[6].buf};
     const int64_t *elapsed = elapsed_buf.buf, *octets = octets_buf.buf;
     const char *wanted = wanted_buf.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t o = 0; o < n; o++) {
-        out.count[o] = 0;
+        out.count[o] = out.longest[o] = 0;
         out.period[o] = out.duration[o] = out.size[o] = out.size_rel_mad[o] = NAN;
         out.rel_mad[o] = m ? INFINITY : NAN;
     }
@@ -241,7 +244,7 @@ done:
     PyBuffer_Release(&elapsed_buf);
     PyBuffer_Release(&octets_buf);
     PyBuffer_Release(&wanted_buf);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         PyBuffer_Release(&out_bufs[i]);
     return result;
 }

@@ -82,6 +82,7 @@ class Callbacks:
     """
 
     count: np.ndarray  # callbacks
+    longest_ms: np.ndarray  # the longest callback, start to end (int64; 0 without any)
     period_ms: np.ndarray  # median interval between callback starts
     rel_mad: np.ndarray  # MAD / median of those intervals
     duration_ms: np.ndarray  # median callback duration
@@ -239,7 +240,7 @@ def _callbacks(
     pair's flows are read once and its medians taken as :func:`_median` takes them,
     where numpy needed some twenty passes over every windowed flow at each hour close.
     """
-    count = np.empty(n, dtype=np.int64)
+    count, longest = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     period, rel_mad, duration, size, size_rel_mad = (np.empty(n) for _ in range(5))
     columns = (np.ascontiguousarray(a, dtype=np.int64) for a in flows)
     _pairstats.callbacks(
@@ -250,13 +251,14 @@ def _callbacks(
         float(gate.min_period_ms),
         float(gate.max_rel_mad),
         count,
+        longest,
         period,
         rel_mad,
         duration,
         size,
         size_rel_mad,
     )
-    return Callbacks(count, period, rel_mad, duration, size, size_rel_mad)
+    return Callbacks(count, longest, period, rel_mad, duration, size, size_rel_mad)
 
 
 def interval_stats(owner: np.ndarray, start: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,8 @@ from silkwatch.detectors.upload import UploadConfig, score_uploads
 #: statistics rounded by the scorers (``interval_timing`` keeps 6 places) pass a prefilter
 #: this close to its threshold
 _SLACK = 1e-6
+#: a gate's ``min_count`` when no interval statistics are wanted, only the merged callbacks
+_NO_TIMING = 2**62
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class PairScorer:
     :param score: ``score(pairs, *, now_ms, config, site, **extra) -> list[Alert]``
     :param prefilter: ``prefilter(features, config) -> bool array``, a necessary
         condition of an alert, per pair
-    :param gate: the callback gap its statistics use, and the timing its
+    :param gates: the callback gaps its statistics use, and the timing its
         prefilter accepts at the loosest (from its config), if it reads callbacks
     :param population: ``population(pairs, features, now_ms, config)``: what the
         scorer must know of the pairs its prefilter left out (passed to it as
@@ -65,7 +67,7 @@ class PairScorer:
     attribute: str
     score: Callable[..., list[Alert]]
     prefilter: Callable[[PairFeatures, Any], np.ndarray]
-    gate: Callable[[Any], CallbackGate] | None = None
+    gates: Callable[[Any], tuple[CallbackGate, ...]] | None = None
     population: Callable[[PairState, PairFeatures, int, Any], Any] | None = None
     by_host: bool = False
     narrow: Callable[[PairState, PairFeatures, np.ndarray, Any, Any], np.ndarray] | None = None
@@ -92,8 +94,13 @@ def _maybe_periodic(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
 
 
 def _maybe_session(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
-    """Back-to-back flows whose durations plus gaps could reach a long session."""
-    return f.busy_ms + (f.flows - 1) * c.session_gap_ms >= c.session_min_duration_ms
+    """The window's flows merged as ``_long_session`` merges them hold a session long enough.
+
+    Its gate leaves out the protocols and ports ``_long_session`` skips. On the demo
+    day, 1,962 of the 2,032 pairs the beacon scorer read were there only as possible
+    sessions by the looser bound (durations plus gaps), and none was one.
+    """
+    return f.callbacks[c.session_gap_ms].longest_ms >= c.session_min_duration_ms
 
 
 def _beacon_narrow(
@@ -216,13 +223,22 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         "beacon",
         score_beacons,
         _beacon,
-        lambda c: CallbackGate(
-            c.callback_gap_ms,
-            c.min_callbacks,
-            c.min_period_ms,
-            c.max_interval_rel_mad + _SLACK,
-            c.protocols,
-            c.skip_dports,
+        lambda c: (
+            CallbackGate(
+                c.callback_gap_ms,
+                c.min_callbacks,
+                c.min_period_ms,
+                c.max_interval_rel_mad + _SLACK,
+                c.protocols,
+                c.skip_dports,
+            ),
+            # sessions: merged and measured only, no interval statistics
+            CallbackGate(
+                c.session_gap_ms,
+                _NO_TIMING,
+                protocols=c.protocols,
+                skip_dports=c.session_skip_dports,
+            ),
         ),
         lambda pairs, _, now_ms, c: population(pairs, since_ms=now_ms - c.window_ms, now_ms=now_ms),
         by_host=True,  # fan-out damping weighs a source's other beacons and sessions
@@ -240,13 +256,15 @@ PAIR_SCORERS: tuple[PairScorer, ...] = (
         "upload",
         score_uploads,
         _upload,
-        lambda c: CallbackGate(
-            c.callback_gap_ms,
-            c.min_uploads,
-            c.min_period_ms,
-            c.max_interval_rel_mad + _SLACK,
-            c.protocols,
-            min_bytes_per_packet=c.min_bytes_per_packet - _SLACK,  # looser than _upload's
+        lambda c: (
+            CallbackGate(
+                c.callback_gap_ms,
+                c.min_uploads,
+                c.min_period_ms,
+                c.max_interval_rel_mad + _SLACK,
+                c.protocols,
+                min_bytes_per_packet=c.min_bytes_per_packet - _SLACK,  # looser than _upload's
+            ),
         ),
     ),
 )
@@ -284,7 +302,12 @@ def score_pairs(
         config = getattr(detectors, scorer.attribute)
         window_ms = config.window_ms
         if window_ms not in features:
-            gates = tuple(s.gate(getattr(detectors, s.attribute)) for s in PAIR_SCORERS if s.gate)
+            gates = tuple(
+                gate
+                for s in PAIR_SCORERS
+                if s.gates
+                for gate in s.gates(getattr(detectors, s.attribute))
+            )
             features[window_ms] = pair_features(
                 pairs, slots, since_ms=now_ms - window_ms, now_ms=now_ms, gates=gates
             )

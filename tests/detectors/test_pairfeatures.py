@@ -30,7 +30,7 @@ def reference(
     gap = gate.gap_ms
     if len(start) == 0:
         nan = np.full(n, np.nan)
-        return Callbacks(np.zeros(n, np.int64), nan, nan, nan, nan, nan)
+        return Callbacks(np.zeros(n, np.int64), np.zeros(n, np.int64), nan, nan, nan, nan, nan)
     offset = segment.astype(np.int64) << np.int64(36)
     running_end = np.maximum.accumulate(start - start.min() + elapsed + offset) - offset
     running_end += start.min()
@@ -40,6 +40,8 @@ def reference(
     tails = np.append(heads[1:], len(start)) - 1
     owner = segment[heads]
     count = np.bincount(owner, minlength=n)
+    longest = np.zeros(n, dtype=np.int64)
+    np.maximum.at(longest, owner, running_end[tails] - start[heads])
     timed = count[owner] >= max(gate.min_count, 1)
     heads, tails, owner = heads[timed], tails[timed], owner[timed]
     cb_start = start[heads]
@@ -56,7 +58,7 @@ def reference(
         size_spread = _median(np.abs(cb_bytes - size[owner]), owner, n)
         size_rel_mad = np.where(size > 0, size_spread / size, np.where(inside, 0.0, np.nan))
     duration = _median((cb_end - cb_start).astype(np.float64), owner, n)
-    return Callbacks(count, period, rel_mad, duration, size, size_rel_mad)
+    return Callbacks(count, longest, period, rel_mad, duration, size, size_rel_mad)
 
 
 def assert_identical(got: Callbacks, want: Callbacks) -> None:
@@ -81,12 +83,12 @@ def check(owners: list[list[tuple[int, int, int]]], gate: CallbackGate) -> Callb
     # owners the gate does not ask for are not read: the others' statistics are the same
     even = np.arange(n) % 2 == 0
     some = _callbacks(columns, n, gate, even)
-    assert (some.count[~even] == 0).all()
+    assert (some.count[~even] == 0).all() and (some.longest_ms[~even] == 0).all()
     flowing = even & (got.count > 0)  # without flows, rel_mad is NaN or inf (no interval)
     for name in Callbacks.__dataclass_fields__:
         asked = flowing if name == "rel_mad" else even
         np.testing.assert_array_equal(getattr(some, name)[asked], getattr(got, name)[asked])
-        if name not in ("count", "rel_mad"):
+        if name not in ("count", "longest_ms", "rel_mad"):
             assert np.isnan(getattr(some, name)[~even]).all(), name
     return got
 
@@ -180,6 +182,7 @@ def test_exact_values():
     beacon = [(0, 500, 100), *burst, (120_000, 500, 100)]
     got = check([beacon, [(5, 0, 7)], []], CallbackGate(1_000, min_count=2))
     assert got.count.tolist() == [3, 1, 0]
+    assert got.longest_ms.tolist() == [2_400, 0, 0]  # the burst, 60_000 to 62_400
     assert got.period_ms.tolist()[0] == 60_000.0
     assert got.rel_mad.tolist() == [0.0, np.inf, np.inf]
     assert got.duration_ms.tolist()[0] == 500.0  # callbacks of 500, 2_400 and 500 ms
