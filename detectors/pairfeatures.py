@@ -68,8 +68,21 @@ class CallbackGate(NamedTuple):
         self, proto: np.ndarray, dport: np.ndarray, octets: np.ndarray, packets: np.ndarray
     ) -> np.ndarray:
         """Which pairs (window totals ``octets`` and ``packets``) the gate wants callbacks of."""
-        wanted = ~np.isin(dport, self.skip_dports) & (octets >= self.min_bytes_per_packet * packets)
-        return wanted if self.protocols is None else wanted & np.isin(proto, self.protocols)
+        wanted = ~among(dport, self.skip_dports) & (octets >= self.min_bytes_per_packet * packets)
+        return wanted if self.protocols is None else wanted & among(proto, self.protocols)
+
+
+def among(values: np.ndarray, wanted: tuple[int, ...]) -> np.ndarray:
+    """``np.isin(values, wanted)`` for the few ports or protocols of a config: one comparison
+    each, five times faster than ``np.isin``, which runs about ten times at every hour close.
+
+    >>> among(np.array([53, 443, 22, 80]), (22, 53)).tolist()
+    [True, False, True, False]
+    """
+    found = np.zeros(len(values), dtype=bool)
+    for value in wanted:
+        found |= values == value
+    return found
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from silkwatch.detectors.keyindex import KeyIndex
 from silkwatch.detectors.pairfeatures import (
     CallbackGate,
     PairFeatures,
+    among,
     interval_stats,
     pair_features,
 )
@@ -75,7 +76,7 @@ class PairScorer:
 
 def _beacon(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
     """``_periodic_candidate``'s gates, or a possible long session."""
-    return np.isin(f.proto, c.protocols) & (_maybe_periodic(f, c) | _maybe_session(f, c))
+    return among(f.proto, c.protocols) & (_maybe_periodic(f, c) | _maybe_session(f, c))
 
 
 def _maybe_periodic(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
@@ -83,7 +84,7 @@ def _maybe_periodic(f: PairFeatures, c: BeaconConfig) -> np.ndarray:
     cb = f.callbacks[c.callback_gap_ms]
     with np.errstate(invalid="ignore"):
         return (
-            ~np.isin(f.dport, c.skip_dports)
+            ~among(f.dport, c.skip_dports)
             & (cb.count >= c.min_callbacks)
             & (2 * f.sport_span >= cb.count)
             & (cb.period_ms >= c.min_period_ms)
@@ -194,7 +195,7 @@ def _dns(f: PairFeatures, c: DnsConfig) -> np.ndarray:
 def _strobe(f: PairFeatures, c: StrobeConfig) -> np.ndarray:
     """An hour of ``min_attempts`` flows in the window leaves that many kept (or the cap)."""
     busy = f.flows >= min(c.min_attempts, f.cap)
-    return np.isin(f.proto, c.protocols) & ~np.isin(f.dport, c.skip_dports) & busy
+    return among(f.proto, c.protocols) & ~among(f.dport, c.skip_dports) & busy
 
 
 def _upload(f: PairFeatures, c: UploadConfig) -> np.ndarray:
@@ -202,7 +203,7 @@ def _upload(f: PairFeatures, c: UploadConfig) -> np.ndarray:
     cb = f.callbacks[c.callback_gap_ms]
     with np.errstate(invalid="ignore", divide="ignore"):
         return (
-            np.isin(f.proto, c.protocols)
+            among(f.proto, c.protocols)
             & (cb.count >= c.min_uploads)
             & (cb.size_median >= c.min_upload_bytes)
             & (f.bytes >= c.min_bytes_per_packet * f.packets - _SLACK)
