@@ -158,6 +158,14 @@ static void owner_stats(const int64_t *start, const int64_t *elapsed, const int6
     out->size_rel_mad[o] = size > 0 ? spread / size : 0.0;
 }
 
+/* True when the buffers [from, to) all hold `bytes` bytes. */
+static int sized(const Py_buffer *bufs, int from, int to, Py_ssize_t bytes) {
+    for (int i = from; i < to; i++)
+        if (bufs[i].len != bytes)
+            return 0;
+    return 1;
+}
+
 PyDoc_STRVAR(callbacks_doc,
              "callbacks(segment, start, elapsed, octets, wanted, gap, min_count, min_period,"
              " max_rel_mad, count, longest, period, rel_mad, duration, size, size_rel_mad)\n\n"
@@ -189,9 +197,7 @@ static PyObject *callbacks(PyObject *self, PyObject *args) {
     Py_ssize_t m = segment_buf.len / 8, n = out_bufs[0].len / 8, longest = 0;
     int bad = segment_buf.len % 8 || start_buf.len != 8 * m || elapsed_buf.len != 8 * m ||
               octets_buf.len != 8 * m || out_bufs[0].len % 8 || wanted_buf.len != n;
-    for (int i = 1; i < 7; i++)
-        bad |= out_bufs[i].len != 8 * n;
-    if (bad) {
+    if (bad || !sized(out_bufs, 1, 7, 8 * n)) {
         PyErr_SetString(PyExc_ValueError, "callbacks: segment, start, elapsed and octets must be "
                                           "int64 of one length, the seven outputs 8-byte items, "
                                           "one an owner, and wanted one byte an owner");
@@ -278,11 +284,7 @@ static PyObject *window(PyObject *self, PyObject *args) {
     Py_ssize_t records = bufs[0].len / (Py_ssize_t)sizeof(Event), n = bufs[1].len / 8;
     Py_ssize_t room = bufs[3].len / 8, need = 0;
     int bad = bufs[0].len % (Py_ssize_t)sizeof(Event) || bufs[1].len % 8 || bufs[2].len != 8 * n;
-    for (int i = 4; i < 8; i++)
-        bad |= bufs[i].len != 8 * room;
-    for (int i = 8; i < 13; i++)
-        bad |= bufs[i].len != 8 * n;
-    if (bad) {
+    if (bad || !sized(bufs, 4, 8, 8 * room) || !sized(bufs, 8, 13, 8 * n)) {
         PyErr_SetString(PyExc_ValueError, "window: events must be 16-byte records, first and "
                                           "count int64 of one length, the five row columns "
                                           "int64 of one length and the five sums one an owner");

@@ -1,5 +1,6 @@
 """The compiled callback statistics (``_pairstats.callbacks``) against the numpy code they
-replaced, bit for bit, on random windows of grouped flows."""
+replaced, bit for bit, on random windows of grouped flows; and the compiled window cut
+(``_pairstats.window``) on exact values and bad calls."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from silkwatch.detectors import _pairstats
 from silkwatch.detectors.pairfeatures import (
     CallbackGate,
     Callbacks,
@@ -15,6 +17,7 @@ from silkwatch.detectors.pairfeatures import (
     _median,
     interval_stats,
 )
+from silkwatch.detectors.pairstate import EVENT_DTYPE
 
 
 def reference(
@@ -218,3 +221,40 @@ def test_bad_windows(segment, start, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace(")", r"\)")):
         columns = (np.array(segment), np.array(start), zeros, zeros)
         _callbacks(columns, 2, CallbackGate(0), np.ones(2, dtype=bool))
+
+
+def window_call(events: np.ndarray, first: list[int], count: list[int], room: int, sums: int):
+    rows = [np.zeros(room, dtype=np.int64) for _ in range(5)]
+    totals = [np.zeros(sums, dtype=np.int64) for _ in range(5)]
+    first_, count_ = np.array(first, dtype=np.int64), np.array(count, dtype=np.int64)
+    return _pairstats.window(events, first_, count_, -1, 10**9, *rows, *totals), rows, totals
+
+
+def test_window_cuts_and_sums_each_run():
+    """Pair 0's run holds starts 5, 50, 500 and pair 1's 700; the window (5, 500] keeps 50
+    and 500 of pair 0 and nothing of pair 1."""
+    events = np.zeros(4, dtype=EVENT_DTYPE)
+    events["t"], events["elapsed"] = [5, 50, 500, 700], [1, 2, 3, 4]
+    events["bytes"], events["packets"] = [10, 20, 30, 40], [1, 2, 3, 4]
+    rows = [np.zeros(4, dtype=np.int64) for _ in range(5)]
+    sums = [np.zeros(2, dtype=np.int64) for _ in range(5)]
+    first, count = np.array([0, 3], dtype=np.int64), np.array([3, 1], dtype=np.int64)
+    used = _pairstats.window(events, first, count, 5, 500, *rows, *sums)
+    assert used == 2
+    assert [r[:used].tolist() for r in rows] == [[0, 0], [50, 500], [2, 3], [20, 30], [2, 3]]
+    assert [s.tolist() for s in sums] == [[2, 0], [50, 0], [5, 0], [5, 0], [500, -1]]
+
+
+@pytest.mark.parametrize(
+    ("first", "count", "room", "sums", "message"),
+    [
+        ([0], [5], 5, 1, r"pair 0's run \[0, \+5\) is outside the 4 records"),
+        ([-1], [1], 1, 1, r"pair 0's run \[-1, \+1\) is outside the 4 records"),
+        ([0, 2], [2, 2], 3, 2, "4 records need room, the columns have 3"),
+        ([0], [1], 1, 2, "the five sums one an owner"),
+    ],
+)
+def test_bad_window_calls_are_refused(first, count, room, sums, message):
+    events = np.zeros(4, dtype=EVENT_DTYPE)
+    with pytest.raises(ValueError, match=message):
+        window_call(events, first, count, room, sums)
