@@ -26,6 +26,17 @@ def test_slots_equal_a_dict_over_many_batches_with_growth() -> None:
     assert index.keys.tolist()[:3] == [list(k) for k in list(seen)[:3]]
 
 
+def test_what_a_lookup_reserved_for_known_keys_is_given_back() -> None:
+    """A million rows of 15 hosts: the index ends holding room for 15 keys, not a million."""
+    index = KeyIndex(2, seed=0)
+    rows = np.repeat(np.arange(15, dtype=np.uint64), 66_667)[:1_000_000]
+    slots = index.slots(np.stack([rows, rows], axis=1))
+    assert len(index) == 15 and slots[-1] == 14
+    assert index.nbytes == (15 + 3 + 1_024) * 16 + 4_096 * 4  # rows and the smallest table
+    assert index.slots(np.array([[99, 99]], dtype=np.uint64)).tolist() == [15]
+    assert index.find(np.array([[7, 7], [99, 99], [5, 6]], dtype=np.uint64)).tolist() == [7, 15, -1]
+
+
 def test_seed_changes_the_table_not_the_slots() -> None:
     rows = np.arange(3_000, dtype=np.uint64).reshape(-1, 3) % 97
     assert KeyIndex(3, seed=1).slots(rows).tolist() == KeyIndex(3, seed=2).slots(rows).tolist()
