@@ -5,7 +5,8 @@ destination over its window, and how many sources there are
 (:func:`silkwatch.detectors.scoring.source_counts`). Hashing every active pair's
 (source, destination) afresh took 9 % of the detection time on the demo day:
 400,000 pairs at each of 24 closes. Here each pair's link is numbered once, when
-the pair is new, and a close only marks the links of its active pairs.
+the pair is new, and a close only marks the links of its active pairs. The DNS
+scorer's resolver client counts are the same count over the querying pairs.
 """
 
 from __future__ import annotations

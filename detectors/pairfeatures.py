@@ -3,8 +3,8 @@
 A pair scorer looks at one pair at a time in Python (its rules read best that
 way), which is fine for the few pairs that could alert but not for the tens of
 thousands that change every hour. This module computes, for every candidate
-pair in one vectorised pass over the pooled events (the callbacks in one
-compiled pass, ``detectors/_pairstats.c``), the numbers the scorers' first
+pair, in compiled passes over the pooled events (``detectors/_pairstats.c``: the
+window cut out and summed, then the callbacks of each gate), the numbers the scorers' first
 gates test: flows in the window, callbacks after merging bursts, the
 median interval and its relative MAD, the median callback duration and size
 and the size's relative MAD. Each scorer's *prefilter* (in

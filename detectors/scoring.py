@@ -401,13 +401,12 @@ def dns_counts(pairs: PairState, f: PairFeatures) -> tuple[np.ndarray, np.ndarra
     ).reshape(-1)
     keep = ~reply & ~broadcast
     keys, total = keys[keep], (f.bytes + f.overflow_bytes)[dns][keep]
-    links = KeyIndex(4)
-    links.slots(keys[:, :4])
-    servers = KeyIndex(2)
-    clients = np.bincount(servers.slots(links.keys[:, 2:]), minlength=len(servers))
+    querying = np.zeros(len(pairs), dtype=bool)
+    querying[f.slots[dns][keep]] = True
+    resolvers, clients, _ = pairs.links.counts(pairs.index.keys, querying)
     hosts = KeyIndex(2)
     per_host = np.bincount(hosts.slots(keys[:, :2]), weights=total, minlength=len(hosts))
-    return servers.keys, clients.astype(np.int64), per_host.astype(np.float64)
+    return resolvers, clients, per_host.astype(np.float64)
 
 
 def as_dns_population(
